@@ -1,0 +1,110 @@
+//! The message encoding, in one place.
+//!
+//! Messages are encoded with bincode 2.0.1 in its `legacy()` configuration: little-endian,
+//! fixed-width integers, `u32` enum tags, `u64` lengths. That layout is simple enough for plain
+//! struct unpacking in any language. Nothing outside this module names bincode, so the codec can
+//! be replaced without touching the message types.
+//!
+//! Decoding is bounded: bincode allocates a container's declared length up front, so a crafted
+//! length inside a small frame could ask for gigabytes. Each decode therefore runs with an
+//! allocation budget proportional to the frame (see [`BUDGET_FACTOR`]), which no well-formed
+//! message comes near.
+
+use crate::error::ProtocolError;
+use bincode::config::{self, Config};
+use bincode::error::{DecodeError, EncodeError};
+
+/// Largest ratio of decoded memory to encoded bytes that a well-formed message reaches is
+/// about 5 (a list of minimal findings); the budget allows 8.
+const BUDGET_FACTOR: usize = 8;
+
+/// A type that can be sent as one message.
+pub trait Message: bincode::Encode + bincode::Decode<()> {
+    /// The type's name, for error messages.
+    const NAME: &'static str;
+    /// The variant's name, for error messages.
+    fn kind(&self) -> &'static str;
+}
+
+impl Message for crate::Request {
+    const NAME: &'static str = "Request";
+    fn kind(&self) -> &'static str {
+        crate::Request::kind(self)
+    }
+}
+
+impl Message for crate::Response {
+    const NAME: &'static str = "Response";
+    fn kind(&self) -> &'static str {
+        crate::Response::kind(self)
+    }
+}
+
+/// Encodes a message into its payload bytes (without the length prefix).
+pub fn encode<M: Message>(message: &M) -> Vec<u8> {
+    bincode::encode_to_vec(message, config::legacy())
+        .unwrap_or_else(|e: EncodeError| unreachable!("encoding into a Vec cannot fail: {e}"))
+}
+
+/// Decodes one message that must fill `payload` exactly.
+pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
+    // The allocation budget is a const generic of bincode's config; pick the smallest bucket
+    // that covers this payload.
+    let len = payload.len();
+    let result: Result<(M, usize), DecodeError> = if len <= 64 * 1024 / BUDGET_FACTOR {
+        decode_with(payload, config::legacy().with_limit::<{ 64 * 1024 }>())
+    } else if len <= (1 << 20) / BUDGET_FACTOR {
+        decode_with(payload, config::legacy().with_limit::<{ 1 << 20 }>())
+    } else if len <= (16 << 20) / BUDGET_FACTOR {
+        decode_with(payload, config::legacy().with_limit::<{ 16 << 20 }>())
+    } else if len <= (256 << 20) / BUDGET_FACTOR {
+        decode_with(payload, config::legacy().with_limit::<{ 256 << 20 }>())
+    } else {
+        decode_with(payload, config::legacy().with_limit::<{ 2048 << 20 }>())
+    };
+    let (message, used) = result.map_err(|e| decode_error::<M>(e))?;
+    if used != len {
+        return Err(ProtocolError::TrailingBytes {
+            message: message.kind(),
+            extra: (len - used) as u64,
+            len: len as u64,
+        });
+    }
+    Ok(message)
+}
+
+fn decode_with<M: Message, C: Config>(payload: &[u8], c: C) -> Result<(M, usize), DecodeError> {
+    bincode::decode_from_slice(payload, c)
+}
+
+fn decode_error<M: Message>(e: DecodeError) -> ProtocolError {
+    match e {
+        DecodeError::UnexpectedVariant {
+            type_name, found, ..
+        } => ProtocolError::UnknownTag {
+            type_name: short_type_name(type_name),
+            tag: found,
+        },
+        DecodeError::Utf8 { .. } => ProtocolError::InvalidUtf8,
+        DecodeError::UnexpectedEnd { additional } => ProtocolError::Malformed(format!(
+            "{} ends {additional} bytes before its content does",
+            M::NAME
+        )),
+        DecodeError::LimitExceeded => ProtocolError::Malformed(format!(
+            "{} declares a length larger than its frame can hold",
+            M::NAME
+        )),
+        DecodeError::InvalidBooleanValue(v) => {
+            ProtocolError::Malformed(format!("invalid boolean byte {v:#04x} (must be 0 or 1)"))
+        }
+        DecodeError::InvalidIntegerType { found, .. } => {
+            ProtocolError::Malformed(format!("invalid integer type {found:?}"))
+        }
+        other => ProtocolError::Malformed(other.to_string()),
+    }
+}
+
+/// `protocol::messages::Severity` → `Severity`.
+fn short_type_name(name: &'static str) -> &'static str {
+    name.rsplit("::").next().unwrap_or(name)
+}

@@ -1,0 +1,336 @@
+//! The validator SDK: implement [`Validator`], call [`run`] from `main`.
+//!
+//! The SDK owns everything that is the same in every validator: the command line
+//! (`--manifest`, `--help`, `--version`), framing, the handshake and its version check, turning
+//! errors into [`Response::Failed`], and diagnostics on stderr. A validator only says what it is
+//! and how it checks files. `docs/writing-a-validator.md` has a complete example.
+
+use crate::error::ProtocolError;
+use crate::frame::{read_frame, write_frame};
+use crate::{
+    FileResult, Hello, Log, LogLevel, Manifest, Progress, Request, Response, Validate,
+    DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE, PROTOCOL_VERSION,
+};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+/// A validator: what it is, and how it checks files.
+pub trait Validator {
+    /// Describes the validator. Called once per process (and for `--manifest`).
+    fn manifest(&self) -> Manifest;
+
+    /// Checks the requested files, sending each file's findings through `out` as soon as the
+    /// file is finished. Returning `Ok` sends [`Response::Done`]; returning
+    /// [`Error::Failed`] sends [`Response::Failed`] with its message.
+    fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error>;
+}
+
+/// Why [`Validator::validate`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request cannot be completed; the message tells the user why.
+    #[error("{0}")]
+    Failed(String),
+    /// The coordinator cannot be reached any more: the session is over.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+}
+
+impl Error {
+    /// A failure of the request, with a message for the user.
+    pub fn failed(message: impl Into<String>) -> Error {
+        Error::Failed(message.into())
+    }
+}
+
+impl From<io::Error> for Error {
+    /// An I/O error of the validator's own work (reading a file, running its tool) fails the
+    /// request; pipe errors come through [`Reporter`] as [`Error::Protocol`] instead.
+    fn from(e: io::Error) -> Error {
+        Error::Failed(e.to_string())
+    }
+}
+
+/// Sends results of the current request to the coordinator.
+pub struct Reporter<'a> {
+    output: &'a mut dyn Write,
+    max_frame_size: u32,
+}
+
+impl std::fmt::Debug for Reporter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("max_frame_size", &self.max_frame_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reporter<'_> {
+    /// Sends every finding of one finished file.
+    pub fn file(&mut self, result: FileResult) -> Result<(), Error> {
+        self.send(&Response::FileResult(result))
+    }
+
+    /// Tells how far the request has got.
+    pub fn progress(
+        &mut self,
+        files_done: u32,
+        files_total: u32,
+        message: impl Into<String>,
+    ) -> Result<(), Error> {
+        self.send(&Response::Progress(Progress {
+            files_done,
+            files_total,
+            message: message.into(),
+        }))
+    }
+
+    /// Sends a line for the coordinator's log.
+    pub fn log(&mut self, level: LogLevel, message: impl Into<String>) -> Result<(), Error> {
+        self.send(&Response::Log(Log {
+            level,
+            message: message.into(),
+        }))
+    }
+
+    fn send(&mut self, response: &Response) -> Result<(), Error> {
+        Ok(write_frame(self.output, response, self.max_frame_size)?)
+    }
+}
+
+/// The whole life of a validator process; call it from `main`.
+///
+/// With no arguments it serves one session on stdin/stdout. `--manifest` prints the manifest as
+/// JSON, `--version` the version, `--help` a usage line.
+pub fn run<V: Validator>(mut validator: V) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let manifest = validator.manifest();
+    let program = format!("validator-{}", manifest.name);
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--manifest") if args.len() == 1 => {
+            let json = serde_json::to_string_pretty(&manifest)
+                .expect("a manifest has only strings, numbers and lists");
+            return print_stdout(&json);
+        }
+        Some("--version") if args.len() == 1 => {
+            return print_stdout(&format!("{program} {}", manifest.version));
+        }
+        Some("--help") if args.len() == 1 => {
+            return print_stdout(&format!(
+                "{program}: an orchestrator validator; it speaks the orchestrator protocol on \
+                 stdin/stdout\nusage: {program} [--manifest | --version | --help]"
+            ));
+        }
+        Some(_) => {
+            eprintln!(
+                "{program}: unexpected argument(s) {args:?}; run it without arguments (the \
+                 coordinator does) or with --manifest, --version or --help"
+            );
+            return ExitCode::from(crate::exit::USAGE);
+        }
+    }
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    match serve(&mut validator, BufReader::new(stdin), BufWriter::new(stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {}", error_chain(&e));
+            ExitCode::from(crate::exit::VALIDATOR_PROTOCOL_FAILURE)
+        }
+    }
+}
+
+/// Serves one session: handshake, requests, shutdown. Returns `Ok` on [`Request::Shutdown`] or
+/// when the coordinator closes the pipe at a frame boundary.
+pub fn serve<V: Validator, R: Read, W: Write>(
+    validator: &mut V,
+    mut input: R,
+    mut output: W,
+) -> Result<(), ProtocolError> {
+    let hello: Hello = match read_frame(&mut input, DEFAULT_MAX_FRAME_SIZE)? {
+        None => return Ok(()),
+        Some(Request::Hello(hello)) => hello,
+        Some(other) => {
+            return Err(ProtocolError::Unexpected {
+                expected: "Hello",
+                got: other.kind(),
+            })
+        }
+    };
+    let max = hello.max_frame_size.min(HARD_MAX_FRAME_SIZE);
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let error = ProtocolError::VersionMismatch {
+            coordinator: hello.protocol_version,
+            validator: PROTOCOL_VERSION,
+        };
+        let refusal = Response::Failed(crate::Failed {
+            message: error.to_string(),
+        });
+        write_frame(&mut output, &refusal, max)?;
+        return Err(error);
+    }
+    write_frame(&mut output, &Response::Manifest(validator.manifest()), max)?;
+    loop {
+        match read_frame(&mut input, max)? {
+            None | Some(Request::Shutdown) => return Ok(()),
+            Some(Request::Validate(request)) => {
+                let mut reporter = Reporter {
+                    output: &mut output,
+                    max_frame_size: max,
+                };
+                let outcome = match validator.validate(&request, &mut reporter) {
+                    Ok(()) => Response::Done,
+                    Err(Error::Failed(message)) => Response::Failed(crate::Failed { message }),
+                    Err(Error::Protocol(e)) => return Err(e),
+                };
+                write_frame(&mut output, &outcome, max)?;
+            }
+            Some(other) => {
+                return Err(ProtocolError::Unexpected {
+                    expected: "Validate or Shutdown",
+                    got: other.kind(),
+                })
+            }
+        }
+    }
+}
+
+fn print_stdout(text: &str) -> ExitCode {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed stdout (`validator-x --manifest | head -0`) is the reader's choice.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// An error and its causes on one line: `pipe i/o failed: Broken pipe`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::encode_frame;
+    use crate::{Dimension, FileInput, Finding, Scope, Severity};
+
+    /// Reports one finding per requested file, or fails the request when asked to.
+    struct Echo;
+
+    impl Validator for Echo {
+        fn manifest(&self) -> Manifest {
+            Manifest::new("echo", "1.0", Dimension::CodeQuality, Scope::PerFile)
+        }
+
+        fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
+            if request.config_json.contains("fail") {
+                return Err(Error::failed("told to fail"));
+            }
+            for file in &request.files {
+                let finding = Finding::new(&file.path, 1, 1, "E1", Severity::Error, "echo");
+                out.file(FileResult {
+                    path: file.path.clone(),
+                    findings: vec![finding],
+                    modified: false,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    fn session(requests: &[Request]) -> (Result<(), ProtocolError>, Vec<Response>) {
+        let mut input = Vec::new();
+        for r in requests {
+            input.extend(encode_frame(r, DEFAULT_MAX_FRAME_SIZE).expect("small"));
+        }
+        let mut output = Vec::new();
+        let result = serve(&mut Echo, &input[..], &mut output);
+        let mut reader = &output[..];
+        let mut responses = Vec::new();
+        while let Some(r) = read_frame(&mut reader, DEFAULT_MAX_FRAME_SIZE).expect("valid") {
+            responses.push(r);
+        }
+        (result, responses)
+    }
+
+    fn hello(version: u32) -> Request {
+        Request::Hello(Hello {
+            protocol_version: version,
+            coordinator_version: "test".into(),
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        })
+    }
+
+    fn validate(config_json: &str) -> Request {
+        Request::Validate(Validate {
+            root: "/r".into(),
+            files: vec![FileInput {
+                path: "a.py".into(),
+                content_hash: [0; 32],
+            }],
+            config_json: config_json.into(),
+            fix: false,
+        })
+    }
+
+    #[test]
+    fn a_whole_session_answers_every_request_in_order() {
+        let (result, responses) = session(&[
+            hello(PROTOCOL_VERSION),
+            validate("{}"),
+            validate(r#"{"fail":true}"#),
+            Request::Shutdown,
+        ]);
+        result.expect("clean session");
+        let kinds: Vec<&str> = responses.iter().map(Response::kind).collect();
+        assert_eq!(kinds, ["Manifest", "FileResult", "Done", "Failed"]);
+        assert_eq!(
+            responses[3],
+            Response::Failed(crate::Failed {
+                message: "told to fail".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_version_mismatch_is_refused_naming_both_versions() {
+        let (result, responses) = session(&[hello(PROTOCOL_VERSION + 1)]);
+        let expected = format!(
+            "protocol version mismatch: coordinator speaks version {}, validator speaks version \
+             {PROTOCOL_VERSION}; upgrade the older side",
+            PROTOCOL_VERSION + 1
+        );
+        assert_eq!(result.expect_err("mismatch").to_string(), expected);
+        assert_eq!(
+            responses,
+            [Response::Failed(crate::Failed { message: expected })]
+        );
+    }
+
+    #[test]
+    fn a_request_before_hello_is_a_protocol_error() {
+        let (result, responses) = session(&[validate("{}")]);
+        assert_eq!(
+            result.expect_err("out of order").to_string(),
+            "unexpected Validate message while waiting for Hello"
+        );
+        assert!(responses.is_empty());
+    }
+
+    #[test]
+    fn a_closed_stdin_ends_the_session_quietly() {
+        let (result, responses) = session(&[hello(PROTOCOL_VERSION)]);
+        result.expect("clean");
+        assert_eq!(responses.len(), 1);
+    }
+}
