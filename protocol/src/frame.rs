@@ -130,6 +130,7 @@ mod tests {
     #[test]
     fn a_frame_larger_than_the_maximum_is_not_sent() {
         let big = Response::Failed(crate::Failed {
+            kind: crate::FailureKind::Error,
             message: "x".repeat(100),
         });
         let err = encode_frame(&big, 50).expect_err("too big");
@@ -185,8 +186,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_an_error() {
-        // Response::Failed { message: [0xff, 0xfe] }
+        // Response::Failed { kind: Error, message: [0xff, 0xfe] }
         let mut payload = 5u32.to_le_bytes().to_vec();
+        payload.extend_from_slice(&0u32.to_le_bytes());
         payload.extend_from_slice(&2u64.to_le_bytes());
         payload.extend_from_slice(&[0xff, 0xfe]);
         let err = read_frame::<_, Response>(&mut &frame_of(&payload)[..], MAX).expect_err("utf8");
@@ -195,8 +197,9 @@ mod tests {
 
     #[test]
     fn a_huge_declared_string_length_is_refused_without_allocating() {
-        // Response::Failed whose message claims 2^62 bytes in a 16-byte payload.
+        // Response::Failed whose message claims 2^62 bytes in a 20-byte payload.
         let mut payload = 5u32.to_le_bytes().to_vec();
+        payload.extend_from_slice(&0u32.to_le_bytes());
         payload.extend_from_slice(&(1u64 << 62).to_le_bytes());
         payload.extend_from_slice(&[b'a'; 4]);
         let err = read_frame::<_, Response>(&mut &frame_of(&payload)[..], MAX).expect_err("huge");

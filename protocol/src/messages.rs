@@ -308,8 +308,20 @@ pub enum LogLevel {
 /// Why a request or handshake could not be completed.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Failed {
-    /// One line for people, with the cause (the tool's own message where there is one).
+    pub kind: FailureKind,
+    /// One line for people, with the cause (the tool's own message where there is one) and,
+    /// where there is one, the fix.
     pub message: String,
+}
+
+/// What kind of failure a [`Failed`] reports; the coordinator maps it to a report status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The validator or its tool broke (crashed, printed something unreadable).
+    Error,
+    /// The wrapped tool is not installed; the message says how to install it.
+    NotInstalled,
 }
 
 impl Manifest {

@@ -8,7 +8,7 @@
 use crate::error::ProtocolError;
 use crate::frame::{read_frame, write_frame};
 use crate::{
-    FileResult, Hello, Log, LogLevel, Manifest, Progress, Request, Response, Validate,
+    FailureKind, FileResult, Hello, Log, LogLevel, Manifest, Progress, Request, Response, Validate,
     DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -31,6 +31,9 @@ pub enum Error {
     /// The request cannot be completed; the message tells the user why.
     #[error("{0}")]
     Failed(String),
+    /// The wrapped tool is missing; the message tells the user how to install it.
+    #[error("{0}")]
+    NotInstalled(String),
     /// The coordinator cannot be reached any more: the session is over.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
@@ -165,6 +168,7 @@ pub fn serve<V: Validator, R: Read, W: Write>(
             validator: PROTOCOL_VERSION,
         };
         let refusal = Response::Failed(crate::Failed {
+            kind: FailureKind::Error,
             message: error.to_string(),
         });
         write_frame(&mut output, &refusal, max)?;
@@ -181,7 +185,14 @@ pub fn serve<V: Validator, R: Read, W: Write>(
                 };
                 let outcome = match validator.validate(&request, &mut reporter) {
                     Ok(()) => Response::Done,
-                    Err(Error::Failed(message)) => Response::Failed(crate::Failed { message }),
+                    Err(Error::Failed(message)) => Response::Failed(crate::Failed {
+                        kind: FailureKind::Error,
+                        message,
+                    }),
+                    Err(Error::NotInstalled(message)) => Response::Failed(crate::Failed {
+                        kind: FailureKind::NotInstalled,
+                        message,
+                    }),
                     Err(Error::Protocol(e)) => return Err(e),
                 };
                 write_frame(&mut output, &outcome, max)?;
@@ -297,6 +308,7 @@ mod tests {
         assert_eq!(
             responses[3],
             Response::Failed(crate::Failed {
+                kind: FailureKind::Error,
                 message: "told to fail".into()
             })
         );
@@ -313,7 +325,10 @@ mod tests {
         assert_eq!(result.expect_err("mismatch").to_string(), expected);
         assert_eq!(
             responses,
-            [Response::Failed(crate::Failed { message: expected })]
+            [Response::Failed(crate::Failed {
+                kind: FailureKind::Error,
+                message: expected
+            })]
         );
     }
 

@@ -104,7 +104,15 @@ fn samples() -> Vec<(&'static str, Sample)> {
         (
             "Failed",
             Sample::Response(Response::Failed(Failed {
+                kind: FailureKind::Error,
                 message: "ruff crashed".into(),
+            })),
+        ),
+        (
+            "Failed (not installed)",
+            Sample::Response(Response::Failed(Failed {
+                kind: FailureKind::NotInstalled,
+                message: "ruff not found".into(),
             })),
         ),
     ]

@@ -1,0 +1,185 @@
+//! The command line: clap types, and the step from them to a plan and a report.
+//!
+//! Nothing past [`crate::plan`] sees a clap type.
+
+use crate::plan::{self, PlanError};
+use crate::report::{human, json, Report};
+use crate::select::Selection;
+use crate::{dispatcher, list, process};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use protocol::exit;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Runs code validators and reports what they find.
+#[derive(Debug, Parser)]
+#[command(name = "orchestrator", version, about)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Log more (-v: decisions, -vv: everything); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run validators on files and report findings.
+    Run(RunArgs),
+    /// Show every discovered validator and its manifest.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Check every file that is not ignored.
+    #[arg(long, conflicts_with_all = ["changed", "paths"])]
+    pub all: bool,
+    /// Check files changed against --base, plus staged, unstaged and untracked ones.
+    #[arg(long, conflicts_with = "paths")]
+    pub changed: bool,
+    /// The revision --changed compares with.
+    #[arg(long, value_name = "REV", requires = "changed", default_value = "HEAD")]
+    pub base: String,
+    /// Files and directories to check.
+    pub paths: Vec<PathBuf>,
+    /// Run only these validators.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub validators: Option<Vec<String>>,
+    /// Validator processes at once (default: number of cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The configuration profile to overlay.
+    #[arg(long, env = "ORCHESTRATOR_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Let validators that can fix apply their fixes.
+    #[arg(long)]
+    pub fix: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// The whole program after argument parsing; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let code = match cli.command {
+        Command::Run(args) => run(cli.directory, args),
+        Command::List(args) => list::run(cli.directory.as_deref(), args.format == Format::Json),
+    };
+    ExitCode::from(code)
+}
+
+fn run(directory: Option<PathBuf>, args: RunArgs) -> u8 {
+    let selection = if args.changed {
+        Selection::Changed { base: args.base }
+    } else if !args.paths.is_empty() {
+        Selection::Paths(args.paths)
+    } else {
+        Selection::All
+    };
+    let request = plan::Request {
+        directory,
+        selection: Some(selection),
+        only: args.validators,
+        jobs: args.jobs,
+        profile: args.profile,
+        fix: args.fix,
+    };
+    let plan = match plan::resolve(&request) {
+        Ok(plan) => plan,
+        Err(e) => return usage_error(&e),
+    };
+    if !process::become_subreaper() {
+        tracing::debug!("not a child subreaper; escaped descendants may survive");
+    }
+    let report = runtime().block_on(dispatcher::run(plan));
+    let code = report.status().exit_code();
+    match emit(&report, args.format, args.output.as_deref()) {
+        Ok(()) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+/// The tokio runtime every command uses.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built")
+}
+
+/// Writes the report where it was asked for. A closed stdout is the reader's choice, not an
+/// error (`orchestrator run | head`).
+fn emit(report: &Report, format: Format, output: Option<&std::path::Path>) -> Result<(), String> {
+    let text = match format {
+        Format::Json => json::render(report),
+        Format::Human => human::render(report, output.is_none() && color_wanted()),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+        None => write_stdout(&text),
+    }
+}
+
+/// Writes to stdout, treating a closed pipe as success.
+pub fn write_stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn color_wanted() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Reports a mistake in the request; exit code 2.
+pub fn usage_error(e: &PlanError) -> u8 {
+    eprintln!("error: {}", protocol::sdk::error_chain(e));
+    exit::USAGE
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,orchestrator=debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,404 @@
+//! `orchestrator.toml`: finding it, parsing it, and overlaying a profile.
+//!
+//! The file is parsed into a plain [`Config`] with every value checked, so that a mistake is
+//! reported once, in one line naming the file, the key and the fix, before anything runs.
+//! Validator tables mix the coordinator's own keys (`enabled`, `timeout`, `files`, `exclude`,
+//! `batch_size`) with the validator's configuration (every other key), which is passed through
+//! as JSON.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::{Table, Value};
+
+/// The configuration file's name.
+pub const FILE_NAME: &str = "orchestrator.toml";
+
+/// Default timeouts per dimension; any dimension not listed gets [`DEFAULT_TIMEOUT`].
+const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
+    ("code_quality", 60),
+    ("type_safety", 120),
+    ("security", 90),
+    ("visual", 30),
+    ("behavioral", 30),
+];
+
+/// Timeout of a dimension without a default of its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time between SIGTERM and SIGKILL when a validator is stopped.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2);
+
+/// The coordinator's keys in a validator table; all others are the validator's own.
+const VALIDATOR_KEYS: [&str; 5] = ["enabled", "timeout", "files", "exclude", "batch_size"];
+
+/// The effective configuration, with a profile applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    /// Timeouts per dimension name, as configured (defaults are applied by
+    /// [`Config::timeout_for`]).
+    pub timeouts: BTreeMap<String, Duration>,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace_period: Duration,
+    /// Per-validator settings, by validator name.
+    pub validators: BTreeMap<String, ValidatorConfig>,
+}
+
+/// One `[validators.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ValidatorConfig {
+    pub enabled: Option<bool>,
+    pub timeout: Option<Duration>,
+    /// Replaces the manifest's globs.
+    pub files: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    pub batch_size: Option<u32>,
+    /// Every other key: the validator's own configuration.
+    pub settings: Table,
+}
+
+/// A configuration mistake, in one line naming the file and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {kind}")]
+pub struct ConfigError {
+    pub path: String,
+    pub kind: ConfigErrorKind,
+}
+
+/// What is wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigErrorKind {
+    #[error("cannot read the file ({0}); check that it exists and is readable")]
+    Unreadable(#[source] std::io::Error),
+    #[error("invalid TOML at line {line}: {message}")]
+    Syntax { line: usize, message: String },
+    #[error("unknown key `{key}`; the known keys are {known}")]
+    UnknownKey { key: String, known: String },
+    #[error("`{key}` must be {expected}")]
+    WrongType { key: String, expected: &'static str },
+    #[error("`{key}`: invalid duration {value:?}; write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\"")]
+    BadDuration { key: String, value: String },
+    #[error("unknown profile `{name}`; add a [profiles.{name}] table or choose one of: {known}")]
+    UnknownProfile { name: String, known: String },
+}
+
+impl Config {
+    /// The built-in defaults, used when there is no configuration file.
+    pub fn defaults() -> Config {
+        Config {
+            path: None,
+            timeouts: BTreeMap::new(),
+            grace_period: DEFAULT_GRACE_PERIOD,
+            validators: BTreeMap::new(),
+        }
+    }
+
+    /// Reads and checks a configuration file, applying `profile` if given.
+    pub fn load(path: &Path, profile: Option<&str>) -> Result<Config, ConfigError> {
+        let error = |kind| ConfigError {
+            path: path.display().to_string(),
+            kind,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(ConfigErrorKind::Unreadable(e)))?;
+        Config::parse(&text, Some(path.to_owned()), profile).map_err(error)
+    }
+
+    /// Parses configuration text, applying `profile` if given.
+    pub fn parse(
+        text: &str,
+        path: Option<PathBuf>,
+        profile: Option<&str>,
+    ) -> Result<Config, ConfigErrorKind> {
+        let mut table: Table = text.parse().map_err(|e: toml::de::Error| syntax(text, &e))?;
+        check_keys(&table, "", &["timeouts", "grace_period", "validators", "profiles"])?;
+        let profiles = match table.remove("profiles") {
+            None => Table::new(),
+            Some(p) => into_table(p, "profiles")?,
+        };
+        if let Some(name) = profile {
+            let Some(overlay) = profiles.get(name) else {
+                let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
+                return Err(ConfigErrorKind::UnknownProfile {
+                    name: name.to_owned(),
+                    known: if known.is_empty() {
+                        "(none defined)".to_owned()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            };
+            let key = format!("profiles.{name}");
+            let overlay = into_table(overlay.clone(), &key)?;
+            check_keys(&overlay, &key, &["timeouts", "grace_period", "validators"])?;
+            merge(&mut table, overlay);
+        }
+        let mut config = Config::defaults();
+        config.path = path;
+        if let Some(timeouts) = table.remove("timeouts") {
+            for (dimension, value) in into_table(timeouts, "timeouts")? {
+                let key = format!("timeouts.{dimension}");
+                config.timeouts.insert(dimension, duration(&value, &key)?);
+            }
+        }
+        if let Some(grace) = table.remove("grace_period") {
+            config.grace_period = duration(&grace, "grace_period")?;
+        }
+        if let Some(validators) = table.remove("validators") {
+            for (name, value) in into_table(validators, "validators")? {
+                let key = format!("validators.{name}");
+                let parsed = ValidatorConfig::parse(into_table(value, &key)?, &key)?;
+                config.validators.insert(name, parsed);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The timeout of validator `name` of `dimension`: its own `timeout`, else the configured
+    /// dimension timeout, else what the validator suggests, else the dimension's default.
+    pub fn timeout_for(&self, name: &str, dimension: &str, suggested: Option<Duration>) -> Duration {
+        self.validators
+            .get(name)
+            .and_then(|v| v.timeout)
+            .or_else(|| self.timeouts.get(dimension).copied())
+            .or(suggested)
+            .unwrap_or_else(|| {
+                DIMENSION_TIMEOUTS
+                    .iter()
+                    .find(|(d, _)| *d == dimension)
+                    .map_or(DEFAULT_TIMEOUT, |(_, secs)| Duration::from_secs(*secs))
+            })
+    }
+}
+
+impl ValidatorConfig {
+    fn parse(mut table: Table, key: &str) -> Result<ValidatorConfig, ConfigErrorKind> {
+        let mut config = ValidatorConfig::default();
+        let sub = |k: &str| format!("{key}.{k}");
+        if let Some(v) = table.remove("enabled") {
+            config.enabled = Some(v.as_bool().ok_or_else(|| wrong(&sub("enabled"), "true or false"))?);
+        }
+        if let Some(v) = table.remove("timeout") {
+            config.timeout = Some(duration(&v, &sub("timeout"))?);
+        }
+        if let Some(v) = table.remove("files") {
+            config.files = Some(strings(v, &sub("files"))?);
+        }
+        if let Some(v) = table.remove("exclude") {
+            config.exclude = strings(v, &sub("exclude"))?;
+        }
+        if let Some(v) = table.remove("batch_size") {
+            let size = v
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| wrong(&sub("batch_size"), "a positive whole number"))?;
+            config.batch_size = Some(size);
+        }
+        debug_assert!(VALIDATOR_KEYS.iter().all(|k| !table.contains_key(*k)));
+        config.settings = table;
+        Ok(config)
+    }
+
+    /// The validator's own settings as the JSON object sent in `Validate.config_json`. Keys are
+    /// sorted, so equal tables give equal text.
+    pub fn settings_json(&self) -> String {
+        serde_json::to_string(&self.settings).expect("a TOML table is always valid JSON")
+    }
+}
+
+/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"` (whole or decimal numbers).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+fn duration(value: &Value, key: &str) -> Result<Duration, ConfigErrorKind> {
+    value
+        .as_str()
+        .and_then(parse_duration)
+        .ok_or_else(|| ConfigErrorKind::BadDuration {
+            key: key.to_owned(),
+            value: value.to_string(),
+        })
+}
+
+fn strings(value: Value, key: &str) -> Result<Vec<String>, ConfigErrorKind> {
+    let list = match value {
+        Value::Array(list) => list,
+        _ => return Err(wrong(key, "a list of strings")),
+    };
+    list.into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            _ => Err(wrong(key, "a list of strings")),
+        })
+        .collect()
+}
+
+fn into_table(value: Value, key: &str) -> Result<Table, ConfigErrorKind> {
+    match value {
+        Value::Table(t) => Ok(t),
+        _ => Err(wrong(key, "a table")),
+    }
+}
+
+fn wrong(key: &str, expected: &'static str) -> ConfigErrorKind {
+    ConfigErrorKind::WrongType {
+        key: key.to_owned(),
+        expected,
+    }
+}
+
+fn check_keys(table: &Table, prefix: &str, known: &[&str]) -> Result<(), ConfigErrorKind> {
+    match table.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(ConfigErrorKind::UnknownKey {
+            key: if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            },
+            known: known.join(", "),
+        }),
+    }
+}
+
+/// Overlays `top` on `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut Table, top: Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(t)) => merge(b, t),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// One line from a TOML error: its message and the line it points at.
+fn syntax(text: &str, error: &toml::de::Error) -> ConfigErrorKind {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+        .unwrap_or(1);
+    ConfigErrorKind::Syntax {
+        line,
+        message: error.message().trim().replace('\n', " "),
+    }
+}
+
+/// Finds the configuration file by walking up from `start`.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, None, None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_cover_every_known_dimension() {
+        let c = Config::defaults();
+        assert_eq!(c.timeout_for("x", "type_safety", None), Duration::from_secs(120));
+        assert_eq!(c.timeout_for("x", "security", None), Duration::from_secs(90));
+        assert_eq!(c.timeout_for("x", "spelling", None), DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_validator_timeout_overrides_its_dimension() {
+        let c = parse("[timeouts]\ntype_safety = \"5s\"\n[validators.p]\ntimeout = \"2s\"")
+            .expect("valid");
+        let suggested = Some(Duration::from_secs(7));
+        assert_eq!(c.timeout_for("p", "type_safety", suggested), Duration::from_secs(2));
+        assert_eq!(c.timeout_for("q", "type_safety", suggested), Duration::from_secs(5));
+        assert_eq!(c.timeout_for("q", "security", suggested), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn unknown_validator_keys_are_the_validators_settings() {
+        let c = parse("[validators.ruff]\nenabled = false\nselect = [\"F\"]\nline-length = 99")
+            .expect("valid");
+        let ruff = &c.validators["ruff"];
+        assert_eq!(ruff.enabled, Some(false));
+        assert_eq!(ruff.settings_json(), r#"{"line-length":99,"select":["F"]}"#);
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_named_with_the_known_ones() {
+        assert_eq!(
+            parse("timeout = 3").expect_err("unknown"),
+            "unknown key `timeout`; the known keys are timeouts, grace_period, validators, profiles"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_its_key_and_the_format() {
+        let err = parse("[validators.ruff]\ntimeout = \"soon\"").expect_err("bad");
+        assert!(err.starts_with("`validators.ruff.timeout`: invalid duration"), "{err}");
+        assert!(err.contains("\"30s\""), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_its_line_number() {
+        let err = parse("[timeouts]\ncode_quality = \n").expect_err("syntax");
+        assert!(err.starts_with("invalid TOML at line 2:"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn a_profile_overlays_validator_tables_key_by_key() {
+        let text = "[validators.ruff]\nselect = [\"F\"]\ntimeout = \"9s\"\n\
+                    [profiles.ci.validators.ruff]\ntimeout = \"1s\"";
+        let c = Config::parse(text, None, Some("ci")).expect("valid");
+        assert_eq!(c.validators["ruff"].timeout, Some(Duration::from_secs(1)));
+        assert_eq!(c.validators["ruff"].settings_json(), r#"{"select":["F"]}"#);
+        let plain = Config::parse(text, None, None).expect("valid");
+        assert_eq!(plain.validators["ruff"].timeout, Some(Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn an_unknown_profile_lists_the_known_ones() {
+        let err = Config::parse("[profiles.ci]\n", None, Some("dev")).expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "unknown profile `dev`; add a [profiles.dev] table or choose one of: ci"
+        );
+    }
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn a_wrongly_typed_batch_size_is_named() {
+        assert_eq!(
+            parse("[validators.b]\nbatch_size = 0").expect_err("zero"),
+            "`validators.b.batch_size` must be a positive whole number"
+        );
+    }
+}

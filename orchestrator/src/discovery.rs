@@ -1,0 +1,161 @@
+//! Finding validators: executables named `validator-NAME`.
+//!
+//! The directory of the `orchestrator` executable is searched first (that is where the
+//! built-in validators are installed, and where `cargo build` puts them), then each `PATH`
+//! entry in order. The first executable of a name wins; later ones are kept as shadowed, so
+//! `orchestrator list` can say why a validator on `PATH` is not the one that runs.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+/// Executable name prefix of every validator.
+pub const PREFIX: &str = "validator-";
+
+/// One validator name and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovered {
+    pub name: String,
+    /// The executable that runs.
+    pub path: PathBuf,
+    /// Executables of the same name found later in the search order.
+    pub shadowed: Vec<PathBuf>,
+}
+
+/// Searches `first` (the coordinator's own directory), then `path_var` (`PATH`).
+/// Returns validators sorted by name.
+pub fn discover(first: Option<&Path>, path_var: Option<&OsStr>) -> Vec<Discovered> {
+    let mut dirs: Vec<PathBuf> = first.map(Path::to_path_buf).into_iter().collect();
+    if let Some(path_var) = path_var {
+        dirs.extend(std::env::split_paths(path_var).filter(|d| !d.as_os_str().is_empty()));
+    }
+    let mut found: BTreeMap<String, Discovered> = BTreeMap::new();
+    let mut seen_dirs = Vec::new();
+    for dir in dirs {
+        // The same directory twice on PATH would shadow each validator by itself.
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if seen_dirs.contains(&canonical) {
+            continue;
+        }
+        seen_dirs.push(canonical);
+        for (name, path) in validators_in(&dir) {
+            match found.get_mut(&name) {
+                Some(existing) => existing.shadowed.push(path),
+                None => {
+                    found.insert(
+                        name.clone(),
+                        Discovered {
+                            name,
+                            path,
+                            shadowed: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    found.into_values().collect()
+}
+
+/// The coordinator's own directory, where built-in validators live.
+pub fn own_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.parent().map(Path::to_path_buf)
+}
+
+/// `(name, path)` of every validator executable directly in `dir`, sorted by name.
+fn validators_in(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let file_name = entry.file_name();
+            let name = file_name.to_str()?.strip_prefix(PREFIX)?;
+            if !valid_name(name) {
+                return None;
+            }
+            let path = entry.path();
+            is_executable(&path).then(|| (name.to_owned(), path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Names are what config tables and `--validators` use: letters, digits, `-` and `_`. This
+/// also leaves out build by-products such as `validator-x.d`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    // `metadata` follows symlinks: a link to an executable counts.
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn touch(dir: &Path, name: &str, mode: u32) {
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[test]
+    fn the_first_directory_wins_and_later_ones_are_shadowed() {
+        let own = tempfile::tempdir().expect("tempdir");
+        let on_path = tempfile::tempdir().expect("tempdir");
+        touch(own.path(), "validator-ruff", 0o755);
+        touch(on_path.path(), "validator-ruff", 0o755);
+        touch(on_path.path(), "validator-extra", 0o755);
+        let path_var = std::env::join_paths([on_path.path()]).expect("joins");
+        let found = discover(Some(own.path()), Some(&path_var));
+        assert_eq!(
+            found,
+            [
+                Discovered {
+                    name: "extra".into(),
+                    path: on_path.path().join("validator-extra"),
+                    shadowed: vec![],
+                },
+                Discovered {
+                    name: "ruff".into(),
+                    path: own.path().join("validator-ruff"),
+                    shadowed: vec![on_path.path().join("validator-ruff")],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn non_executables_and_by_products_are_not_validators() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(dir.path(), "validator-plain", 0o644);
+        touch(dir.path(), "validator-x.d", 0o755);
+        touch(dir.path(), "validator-", 0o755);
+        touch(dir.path(), "other", 0o755);
+        assert!(discover(Some(dir.path()), None).is_empty());
+    }
+
+    #[test]
+    fn a_directory_listed_twice_does_not_shadow_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(dir.path(), "validator-a", 0o755);
+        let path_var = std::env::join_paths([dir.path(), dir.path()]).expect("joins");
+        let found = discover(Some(dir.path()), Some(&path_var));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].shadowed.is_empty());
+    }
+}

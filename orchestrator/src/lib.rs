@@ -1,0 +1,33 @@
+//! The coordinator: it finds validators, runs them under supervision, and reports.
+//!
+//! A run flows one way: [`cli`] parses arguments; [`plan`] resolves them with [`config`],
+//! [`discovery`] and [`select`] into a validated plan; the [`dispatcher`] starts one
+//! [`executor`] per validator and folds their events into a [`report`]; each executor drives
+//! validator processes through [`session`], under the process-tree control of [`process`].
+//! `docs/architecture.md` tells the same story at length.
+
+pub mod cli;
+pub mod config;
+pub mod discovery;
+pub mod dispatcher;
+pub mod executor;
+pub mod hashing;
+pub mod list;
+pub mod plan;
+pub mod process;
+pub mod report;
+pub mod select;
+pub mod session;
+
+use std::time::Duration;
+
+/// A duration as people write it in configuration: `2s`, `1.5s`, `250ms`.
+pub fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,186 @@
+//! From command line to plan: the one step that resolves the root, the configuration file and
+//! profile, validator discovery and file selection into a validated [`Plan`].
+//!
+//! Everything a user can get wrong is caught here, before any validator starts, and reported
+//! as one [`PlanError`] line. The dispatcher and executors only ever see a `Plan`.
+
+use crate::config::{self, Config, ConfigError, ValidatorConfig};
+use crate::discovery::{self, Discovered};
+use crate::select::{self, SelectError, Selection};
+use crate::session::Launch;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the user asked for, free of clap types.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `-C DIR`: where to start instead of the working directory.
+    pub directory: Option<PathBuf>,
+    pub selection: Option<Selection>,
+    /// `--validators a,b`.
+    pub only: Option<Vec<String>>,
+    /// `--jobs N`.
+    pub jobs: Option<usize>,
+    /// `--profile NAME` or `ORCHESTRATOR_PROFILE`.
+    pub profile: Option<String>,
+    pub fix: bool,
+}
+
+/// A validated run: where, with which configuration, which validators, which files.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub root: PathBuf,
+    pub config: Arc<Config>,
+    /// Selected files, relative to the root.
+    pub files: Arc<Vec<String>>,
+    /// What selection left out and why.
+    pub warnings: Vec<String>,
+    /// Sorted by name.
+    pub validators: Vec<PlannedValidator>,
+    /// Validator processes allowed at once.
+    pub jobs: usize,
+    pub fix: bool,
+}
+
+/// One validator of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedValidator {
+    pub name: String,
+    pub launch: Launch,
+    pub settings: ValidatorConfig,
+    /// `enabled = false` in the configuration: reported as skipped, never started.
+    pub disabled: bool,
+}
+
+/// A mistake in the request, reported in one line before anything runs.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Select(#[from] SelectError),
+    #[error("unknown validator `{name}` in --validators; the available ones are: {known} (see `orchestrator list`)")]
+    UnknownValidator { name: String, known: String },
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    #[error("cannot use {path} as the directory: {source}")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a run takes place and the configuration that applies there.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// `-C DIR` or the working directory, absolute.
+    pub start: PathBuf,
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Workspace {
+    /// Finds the root (the configuration file's directory, else the git top level, else the
+    /// start directory) and loads the configuration.
+    pub fn locate(directory: Option<&Path>, profile: Option<&str>) -> Result<Workspace, PlanError> {
+        let cwd = std::env::current_dir().map_err(|source| PlanError::Directory {
+            path: PathBuf::from("."),
+            source,
+        })?;
+        let start = match directory {
+            Some(dir) => cwd.join(dir).canonicalize().map_err(|source| PlanError::Directory {
+                path: dir.to_owned(),
+                source,
+            })?,
+            None => cwd,
+        };
+        let (root, config) = match config::find(&start) {
+            Some(path) => {
+                let root = path.parent().expect("a found file has a directory").to_owned();
+                (root, Config::load(&path, profile)?)
+            }
+            None => {
+                let root = select::git_toplevel(&start).unwrap_or_else(|| start.clone());
+                let config = match profile {
+                    // A profile without a file to define it is a mistake worth reporting.
+                    Some(_) => Config::parse("", None, profile).map_err(|kind| ConfigError {
+                        path: root.join(config::FILE_NAME).display().to_string(),
+                        kind,
+                    })?,
+                    None => Config::defaults(),
+                };
+                (root, config)
+            }
+        };
+        Ok(Workspace {
+            start,
+            root,
+            config,
+        })
+    }
+}
+
+/// Resolves a request into a plan.
+pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
+    let workspace = Workspace::locate(request.directory.as_deref(), request.profile.as_deref())?;
+    let discovered = discovery::discover(
+        discovery::own_dir().as_deref(),
+        std::env::var_os("PATH").as_deref(),
+    );
+    let validators = choose(&discovered, request.only.as_deref(), &workspace.config)?;
+    let jobs = match request.jobs {
+        Some(0) => return Err(PlanError::NoJobs),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let selection = request.selection.clone().unwrap_or(Selection::All);
+    let selected = select::select(&workspace.root, &workspace.start, &selection)?;
+    Ok(Plan {
+        root: workspace.root,
+        config: Arc::new(workspace.config),
+        files: Arc::new(selected.files),
+        warnings: selected.warnings,
+        validators,
+        jobs,
+        fix: request.fix,
+    })
+}
+
+/// The validators to run: those named by `--validators`, or every discovered one.
+fn choose(
+    discovered: &[Discovered],
+    only: Option<&[String]>,
+    config: &Config,
+) -> Result<Vec<PlannedValidator>, PlanError> {
+    if let Some(names) = only {
+        if let Some(unknown) = names.iter().find(|n| !discovered.iter().any(|d| &d.name == *n)) {
+            let known: Vec<&str> = discovered.iter().map(|d| d.name.as_str()).collect();
+            return Err(PlanError::UnknownValidator {
+                name: unknown.clone(),
+                known: if known.is_empty() {
+                    "none (no validator-* executable beside orchestrator or on PATH)".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+    }
+    Ok(discovered
+        .iter()
+        .filter(|d| only.is_none_or(|names| names.contains(&d.name)))
+        .map(|d| {
+            let settings = config.validators.get(&d.name).cloned().unwrap_or_default();
+            PlannedValidator {
+                name: d.name.clone(),
+                launch: Launch {
+                    program: d.path.clone(),
+                    args: Vec::new(),
+                },
+                // Naming a validator explicitly runs it even if the file disables it.
+                disabled: only.is_none() && settings.enabled == Some(false),
+                settings,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,181 @@
+//! The report for people: findings grouped by file, what did not complete and why, a summary
+//! table, and a verdict line. Colour only when asked for (a terminal, no `NO_COLOR`).
+
+use super::{Report, RunStatus, Status, ValidatorReport};
+use protocol::Severity;
+use std::fmt::Write;
+
+/// How many stderr lines of a failed validator are shown.
+const STDERR_LINES: usize = 12;
+
+/// ANSI styling that can be switched off.
+#[derive(Debug, Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn bold(self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+    fn red(self, t: &str) -> String {
+        self.wrap("31", t)
+    }
+    fn yellow(self, t: &str) -> String {
+        self.wrap("33", t)
+    }
+    fn green(self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn dim(self, t: &str) -> String {
+        self.wrap("2", t)
+    }
+    fn severity(self, s: Severity) -> String {
+        let padded = format!("{:<7}", s.as_str());
+        match s {
+            Severity::Error => self.red(&padded),
+            Severity::Warning => self.yellow(&padded),
+            Severity::Info => self.dim(&padded),
+        }
+    }
+    fn status(self, s: Status) -> String {
+        let padded = format!("{:<14}", s.as_str());
+        match s {
+            Status::Passed => self.green(&padded),
+            Status::Failed => self.red(&padded),
+            Status::Skipped => self.dim(&padded),
+            _ => self.yellow(&padded),
+        }
+    }
+}
+
+/// Renders the report; `color` turns on ANSI colours.
+pub fn render(report: &Report, color: bool) -> String {
+    let paint = Paint(color);
+    let mut out = String::new();
+    let mut last_path: Option<&str> = None;
+    for f in &report.findings {
+        if last_path.is_some_and(|p| p != f.finding.path) {
+            out.push('\n');
+        }
+        last_path = Some(&f.finding.path);
+        let location = format!("{}:{}:{}", f.finding.path, f.finding.line, f.finding.column);
+        let _ = writeln!(
+            out,
+            "{}  {} {}  {}  {}",
+            paint.bold(&location),
+            paint.severity(f.finding.severity),
+            f.finding.rule,
+            f.finding.message.replace('\n', " "),
+            paint.dim(&format!("[{}]", f.validator)),
+        );
+    }
+    if !report.findings.is_empty() {
+        out.push('\n');
+    }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "{} {warning}", paint.yellow("warning:"));
+    }
+    for v in report.validators.iter().filter(|v| !v.status.completed()) {
+        problem(&mut out, v, paint);
+    }
+    if !report.warnings.is_empty() || report.validators.iter().any(|v| !v.status.completed()) {
+        out.push('\n');
+    }
+    table(&mut out, report, paint);
+    verdict(&mut out, report, paint);
+    out
+}
+
+fn problem(out: &mut String, v: &ValidatorReport, paint: Paint) {
+    let mut line = format!("{} {}: {}", paint.yellow(v.status.as_str()), v.name, v.message);
+    if v.partial {
+        let _ = write!(line, " (partial: {} of {} files finished)", v.files_done, v.files);
+    }
+    let _ = writeln!(out, "{line}");
+    if let Some(tail) = v.stderr_tail.as_deref().filter(|t| !t.is_empty()) {
+        let lines: Vec<&str> = tail.lines().collect();
+        let shown = &lines[lines.len().saturating_sub(STDERR_LINES)..];
+        let _ = writeln!(out, "  stderr (last {} lines):", shown.len());
+        for l in shown {
+            let _ = writeln!(out, "  {} {l}", paint.dim("|"));
+        }
+    }
+}
+
+fn table(out: &mut String, report: &Report, paint: Paint) {
+    let width = report
+        .validators
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("validator".len());
+    let _ = writeln!(
+        out,
+        "{}",
+        paint.bold(&format!(
+            "{:<width$}  {:<14}  {:>6}  {:>8}  {:>8}",
+            "validator", "status", "files", "findings", "time"
+        ))
+    );
+    for v in &report.validators {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {}  {:>6}  {:>8}  {:>8}",
+            v.name,
+            paint.status(v.status),
+            v.files,
+            v.findings,
+            format!("{:.2}s", v.duration.as_secs_f64()),
+        );
+    }
+}
+
+fn verdict(out: &mut String, report: &Report, paint: Paint) {
+    let count = |s: Severity| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.finding.severity == s)
+            .count()
+    };
+    let tally = format!(
+        "{} error{}, {} warning{}, {} info",
+        count(Severity::Error),
+        plural(count(Severity::Error)),
+        count(Severity::Warning),
+        plural(count(Severity::Warning)),
+        count(Severity::Info),
+    );
+    let line = match report.status() {
+        RunStatus::Passed => paint.green(&format!("passed: {tally}")),
+        RunStatus::Failed => paint.red(&format!("failed: {tally}")),
+        RunStatus::Incomplete => {
+            let missing = report
+                .validators
+                .iter()
+                .filter(|v| !v.status.completed())
+                .count();
+            paint.yellow(&format!(
+                "incomplete: {missing} of {} validator{} did not complete; {tally}",
+                report.validators.len(),
+                plural(report.validators.len()),
+            ))
+        }
+    };
+    let _ = writeln!(out, "\n{line}");
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,96 @@
+//! The JSON report, version [`SCHEMA_VERSION`], documented in `docs/report-schema.md`.
+//!
+//! Dedicated serialisable types keep the schema explicit: renaming a field of the report's
+//! internal types cannot silently change what scripts read.
+
+use super::{Report, ReportFinding, ValidatorReport};
+use serde::Serialize;
+
+/// Bumped on any change that could break a reader: a field removed, renamed or retyped.
+/// Adding a field is not a breaking change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    status: &'static str,
+    validators: Vec<JsonValidator<'a>>,
+    findings: Vec<JsonFinding<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonValidator<'a> {
+    name: &'a str,
+    dimension: Option<&'a str>,
+    version: Option<&'a str>,
+    tool: Option<&'a str>,
+    status: &'static str,
+    duration_ms: u64,
+    files: u32,
+    files_done: u32,
+    findings: u32,
+    partial: bool,
+    message: &'a str,
+    stderr_tail: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    validator: &'a str,
+    path: &'a str,
+    line: u32,
+    column: u32,
+    end_line: Option<u32>,
+    end_column: Option<u32>,
+    rule: &'a str,
+    severity: &'static str,
+    message: &'a str,
+    help_url: Option<&'a str>,
+}
+
+/// The report as pretty-printed JSON, ending in a newline.
+pub fn render(report: &Report) -> String {
+    let json = JsonReport {
+        schema_version: SCHEMA_VERSION,
+        status: report.status().as_str(),
+        validators: report.validators.iter().map(validator).collect(),
+        findings: report.findings.iter().map(finding).collect(),
+        warnings: &report.warnings,
+    };
+    let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
+    text.push('\n');
+    text
+}
+
+fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
+    JsonValidator {
+        name: &v.name,
+        dimension: v.dimension.as_deref(),
+        version: v.version.as_deref(),
+        tool: v.tool.as_deref(),
+        status: v.status.as_str(),
+        duration_ms: u64::try_from(v.duration.as_millis()).unwrap_or(u64::MAX),
+        files: v.files,
+        files_done: v.files_done,
+        findings: v.findings,
+        partial: v.partial,
+        message: &v.message,
+        stderr_tail: v.stderr_tail.as_deref(),
+    }
+}
+
+fn finding(f: &ReportFinding) -> JsonFinding<'_> {
+    JsonFinding {
+        validator: &f.validator,
+        path: &f.finding.path,
+        line: f.finding.line,
+        column: f.finding.column,
+        end_line: f.finding.end_line,
+        end_column: f.finding.end_column,
+        rule: &f.finding.rule,
+        severity: f.finding.severity.as_str(),
+        message: &f.finding.message,
+        help_url: f.finding.help_url.as_deref(),
+    }
+}

@@ -1,0 +1,223 @@
+//! The outcome of a run, and its renderings.
+//!
+//! A [`Report`] is built by the dispatcher from executor events and is the only input of the
+//! renderers ([`human`], [`json`]) and of the exit code, so every format tells the same story.
+
+pub mod human;
+pub mod json;
+
+use protocol::{exit, Finding, Severity};
+use std::time::Duration;
+
+/// How one validator's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Completed, no error finding.
+    Passed,
+    /// Completed, at least one error finding.
+    Failed,
+    /// Did not finish within its timeout and was stopped.
+    TimedOut,
+    /// Exited or was killed before finishing, or reported that its tool broke.
+    Crashed,
+    /// Broke the protocol (bad frame, message out of order).
+    ProtocolError,
+    /// Its tool is not installed.
+    NotInstalled,
+    /// Not run: disabled, or no file matched.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Crashed => "crashed",
+            Status::ProtocolError => "protocol_error",
+            Status::NotInstalled => "not_installed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the validator gave a complete answer (or was not asked for one).
+    pub fn completed(self) -> bool {
+        matches!(self, Status::Passed | Status::Failed | Status::Skipped)
+    }
+}
+
+/// The whole run's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Passed,
+    Failed,
+    Incomplete,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Passed => "passed",
+            RunStatus::Failed => "failed",
+            RunStatus::Incomplete => "incomplete",
+        }
+    }
+
+    /// The process exit code: incomplete wins over failed, since an incomplete run cannot be
+    /// called clean.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunStatus::Passed => exit::CLEAN,
+            RunStatus::Failed => exit::FINDINGS,
+            RunStatus::Incomplete => exit::INCOMPLETE,
+        }
+    }
+}
+
+/// One validator's part of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatorReport {
+    pub name: String,
+    /// Unknown when the validator never answered its handshake.
+    pub dimension: Option<String>,
+    pub version: Option<String>,
+    /// `name version` of the wrapped tool.
+    pub tool: Option<String>,
+    pub status: Status,
+    pub duration: Duration,
+    /// Files it was asked to check.
+    pub files: u32,
+    /// Files whose results arrived.
+    pub files_done: u32,
+    pub findings: u32,
+    /// Why it did not complete, or why it was skipped; empty otherwise.
+    pub message: String,
+    /// Its findings are those of the files finished before it stopped.
+    pub partial: bool,
+    /// The end of its stderr, when it did not complete.
+    pub stderr_tail: Option<String>,
+}
+
+impl ValidatorReport {
+    /// A report for a validator that has not produced anything yet.
+    pub fn new(name: &str) -> ValidatorReport {
+        ValidatorReport {
+            name: name.to_owned(),
+            dimension: None,
+            version: None,
+            tool: None,
+            status: Status::Skipped,
+            duration: Duration::ZERO,
+            files: 0,
+            files_done: 0,
+            findings: 0,
+            message: String::new(),
+            partial: false,
+            stderr_tail: None,
+        }
+    }
+}
+
+/// A finding and the validator that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFinding {
+    pub validator: String,
+    pub finding: Finding,
+}
+
+/// Everything a run found out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// In the order of the plan (sorted by name).
+    pub validators: Vec<ValidatorReport>,
+    /// Sorted by path, line, column, validator, rule.
+    pub findings: Vec<ReportFinding>,
+    /// Things the user should know that are not findings (files that could not be read).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Sorts findings into their reported order; call once all are in.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            let key = |f: &ReportFinding| {
+                (
+                    f.finding.path.clone(),
+                    f.finding.line,
+                    f.finding.column,
+                    f.validator.clone(),
+                    f.finding.rule.clone(),
+                )
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.finding.message.cmp(&b.finding.message))
+        });
+    }
+
+    pub fn status(&self) -> RunStatus {
+        if self.validators.iter().any(|v| !v.status.completed()) {
+            RunStatus::Incomplete
+        } else if self.errors() > 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Passed
+        }
+    }
+
+    /// Number of findings of severity error.
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Error)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(statuses: &[Status], errors: usize) -> Report {
+        Report {
+            validators: statuses
+                .iter()
+                .map(|s| ValidatorReport {
+                    status: *s,
+                    ..ValidatorReport::new("v")
+                })
+                .collect(),
+            findings: (0..errors)
+                .map(|_| ReportFinding {
+                    validator: "v".into(),
+                    finding: Finding::new("a", 1, 1, "R", Severity::Error, "m"),
+                })
+                .collect(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn an_incomplete_run_wins_over_findings() {
+        let r = report(&[Status::Failed, Status::TimedOut], 1);
+        assert_eq!(r.status(), RunStatus::Incomplete);
+        assert_eq!(r.status().exit_code(), 3);
+    }
+
+    #[test]
+    fn errors_fail_and_skipped_validators_do_not_make_a_run_incomplete() {
+        assert_eq!(report(&[Status::Failed, Status::Skipped], 1).status().exit_code(), 1);
+        assert_eq!(report(&[Status::Passed, Status::Skipped], 0).status().exit_code(), 0);
+    }
+
+    #[test]
+    fn warnings_alone_do_not_fail_a_run() {
+        let mut r = report(&[Status::Passed], 0);
+        r.findings.push(ReportFinding {
+            validator: "v".into(),
+            finding: Finding::new("a", 1, 1, "W", Severity::Warning, "m"),
+        });
+        assert_eq!(r.status(), RunStatus::Passed);
+    }
+}

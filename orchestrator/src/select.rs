@@ -1,0 +1,262 @@
+//! Which files a run looks at: all of them, the given paths, or what changed.
+//!
+//! Git knows best what is ignored, so inside a work tree it is asked (`git ls-files`,
+//! `git diff`); outside one, the `ignore` crate walks the tree honouring `.gitignore` files the
+//! same way. Paths come out relative to the root, `/`-separated, sorted and unique. Files whose
+//! names are not UTF-8 cannot be named in the protocol and are left out with a warning.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How files are chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every file that is not ignored.
+    All,
+    /// These files and directories (relative to the working directory).
+    Paths(Vec<PathBuf>),
+    /// Files changed against a revision, plus staged, unstaged and untracked ones.
+    Changed { base: String },
+}
+
+/// The selected files, and what was left out and why.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Selected {
+    pub files: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Why files could not be selected.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("--changed needs a git repository, and {0} is not in one; use --all or name paths")]
+    NotGit(PathBuf),
+    #[error("`{command}` failed: {stderr}")]
+    Git { command: String, stderr: String },
+    #[error("{0}: no such file or directory")]
+    Missing(PathBuf),
+    #[error("{path} is outside the root {root}; run from inside it or pass -C")]
+    OutsideRoot { path: PathBuf, root: PathBuf },
+    #[error("cannot walk {path}: {message}")]
+    Walk { path: PathBuf, message: String },
+}
+
+/// Selects files under `root`; relative `Paths` are taken from `cwd`.
+pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected, SelectError> {
+    let in_git = git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
+    let mut selected = Selected::default();
+    let mut raw: Vec<Vec<u8>> = match selection {
+        Selection::All if in_git => git_list(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?,
+        Selection::All => walk(root, root)?,
+        Selection::Changed { .. } if !in_git => return Err(SelectError::NotGit(root.to_owned())),
+        Selection::Changed { base } => {
+            let mut changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
+                .map_err(|e| match e {
+                    SelectError::Git { stderr, .. } if stderr.contains("unknown revision") || stderr.contains("bad revision") => SelectError::Git {
+                        command: format!("git diff {base}"),
+                        stderr: format!("unknown revision `{base}`; pass an existing commit, branch or tag to --base"),
+                    },
+                    other => other,
+                })?;
+            changed.extend(git_list(root, &["ls-files", "-z", "--others", "--exclude-standard"])?);
+            changed
+        }
+        Selection::Paths(paths) => {
+            let root_abs = root.canonicalize().map_err(|_| SelectError::Missing(root.to_owned()))?;
+            let mut raw = Vec::new();
+            for path in paths {
+                let full = cwd.join(path);
+                let abs = full.canonicalize().map_err(|_| SelectError::Missing(path.clone()))?;
+                let relative = abs.strip_prefix(&root_abs).map_err(|_| SelectError::OutsideRoot {
+                    path: path.clone(),
+                    root: root.to_owned(),
+                })?;
+                if abs.is_dir() {
+                    raw.extend(walk(&root_abs, &abs)?);
+                } else {
+                    raw.push(relative.as_os_str().as_bytes().to_vec());
+                }
+            }
+            raw
+        }
+    };
+    raw.sort();
+    raw.dedup();
+    for bytes in raw {
+        let os = OsStr::from_bytes(&bytes);
+        // Deleted files are listed by git as changed, submodules as entries: only regular
+        // files (or links to them) are checked.
+        if !root.join(os).is_file() {
+            continue;
+        }
+        match os.to_str() {
+            Some(path) => selected.files.push(path.to_owned()),
+            None => selected.warnings.push(format!(
+                "{}: the name is not valid UTF-8, so no validator can be told about it; skipped",
+                os.to_string_lossy()
+            )),
+        }
+    }
+    Ok(selected)
+}
+
+/// Files under `dir` honouring ignore files, as paths relative to `root`.
+fn walk(root: &Path, dir: &Path) -> Result<Vec<Vec<u8>>, SelectError> {
+    let mut found = Vec::new();
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| SelectError::Walk {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            if let Ok(relative) = entry.path().strip_prefix(root) {
+                found.push(relative.as_os_str().as_bytes().to_vec());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// NUL-separated output of a git command, as raw names.
+fn git_list(root: &Path, args: &[&str]) -> Result<Vec<Vec<u8>>, SelectError> {
+    let out = git(root, args)?;
+    Ok(out
+        .split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
+    let failed = |stderr: String| SelectError::Git {
+        command: format!("git {}", args.join(" ")),
+        stderr,
+    };
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map_err(|e| failed(format!("cannot run git ({e}); install git or use paths")))?;
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().replace('\n', "; "),
+        ));
+    }
+    Ok(output.stdout)
+}
+
+/// The top of the git work tree containing `dir`, if any.
+pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
+    let out = git(dir, &["rev-parse", "--show-toplevel"]).ok()?;
+    let text = String::from_utf8(out).ok()?;
+    Some(PathBuf::from(text.trim_end_matches('\n')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in files {
+            let path = dir.path().join(f);
+            fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+            fs::write(path, "x\n").expect("write");
+        }
+        dir
+    }
+
+    fn run_git(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .output()
+            .expect("git runs")
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn outside_git_ignore_files_are_honoured() {
+        let dir = tree(&[".gitignore", "a.py", "build/b.py", "src/c.py", ".hidden/d.py"]);
+        fs::write(dir.path().join(".gitignore"), "build/\n").expect("write");
+        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        assert_eq!(got.files, [".gitignore", ".hidden/d.py", "a.py", "src/c.py"]);
+    }
+
+    #[test]
+    fn in_git_untracked_files_count_and_ignored_ones_do_not() {
+        let dir = tree(&[".gitignore", "a.py", "ignored.log", "new.py"]);
+        fs::write(dir.path().join(".gitignore"), "*.log\n").expect("write");
+        run_git(dir.path(), &["init", "-q"]);
+        run_git(dir.path(), &["add", "a.py", ".gitignore"]);
+        run_git(dir.path(), &["commit", "-qm", "one"]);
+        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        assert_eq!(got.files, [".gitignore", "a.py", "new.py"]);
+    }
+
+    #[test]
+    fn changed_files_include_modified_and_untracked_but_not_deleted() {
+        let dir = tree(&["a.py", "b.py", "c.py"]);
+        run_git(dir.path(), &["init", "-q"]);
+        run_git(dir.path(), &["add", "."]);
+        run_git(dir.path(), &["commit", "-qm", "one"]);
+        fs::write(dir.path().join("a.py"), "changed\n").expect("write");
+        fs::remove_file(dir.path().join("b.py")).expect("rm");
+        fs::write(dir.path().join("new.py"), "new\n").expect("write");
+        let changed = Selection::Changed {
+            base: "HEAD".into(),
+        };
+        let got = select(dir.path(), dir.path(), &changed).expect("selects");
+        assert_eq!(got.files, ["a.py", "new.py"]);
+    }
+
+    #[test]
+    fn an_unknown_base_names_the_revision() {
+        let dir = tree(&["a.py"]);
+        run_git(dir.path(), &["init", "-q"]);
+        let changed = Selection::Changed {
+            base: "nope".into(),
+        };
+        let err = select(dir.path(), dir.path(), &changed).expect_err("bad base");
+        assert!(err.to_string().contains("unknown revision `nope`"), "{err}");
+    }
+
+    #[test]
+    fn paths_are_taken_from_the_working_directory_and_must_be_inside_the_root() {
+        let dir = tree(&["src/a.py", "src/b.py", "other.py"]);
+        let src = dir.path().join("src");
+        let got = select(dir.path(), &src, &Selection::Paths(vec!["a.py".into()]))
+            .expect("selects");
+        assert_eq!(got.files, ["src/a.py"]);
+        let got = select(dir.path(), dir.path(), &Selection::Paths(vec!["src".into()]))
+            .expect("selects");
+        assert_eq!(got.files, ["src/a.py", "src/b.py"]);
+        let err = select(&src, dir.path(), &Selection::Paths(vec!["other.py".into()]))
+            .expect_err("outside");
+        assert!(matches!(err, SelectError::OutsideRoot { .. }), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_names_are_skipped_with_a_warning() {
+        let dir = tree(&["ok.py"]);
+        let name = OsStr::from_bytes(b"bad\xff.py");
+        fs::write(dir.path().join(name), "x").expect("write");
+        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        assert_eq!(got.files, ["ok.py"]);
+        assert_eq!(got.warnings.len(), 1);
+        assert!(got.warnings[0].contains("not valid UTF-8"), "{:?}", got.warnings);
+    }
+}

@@ -1,0 +1,350 @@
+//! One validator process and the protocol exchange with it.
+//!
+//! A [`Session`] owns the child process and three helper tasks: one writes request frames to
+//! its stdin, one reads response frames from its stdout, one drains its stderr into a bounded
+//! [`stderr::Tail`]. Separate tasks keep every pipe moving whatever the others do (a validator
+//! that writes while we write must not deadlock us), and make waiting cancel-safe: the session
+//! only ever waits on channels, the child's exit, and a deadline. Nothing here waits for
+//! end-of-file without a bound, because a descendant that left the process group can hold the
+//! pipes open long after the validator is gone.
+
+pub mod stderr;
+
+use crate::process::{signal_group, Pid};
+use protocol::frame::{self, HEADER_LEN};
+use protocol::{codec, Manifest, ProtocolError, Request, Response};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+
+/// After the validator exits, frames already in the pipe are still read for this long.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// How to start a validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// Why a session stopped before the exchange was complete.
+#[derive(Debug, thiserror::Error)]
+pub enum Ended {
+    #[error("timed out")]
+    TimedOut,
+    #[error("{}", describe_exit(*.0))]
+    Exited(ExitStatus),
+    #[error("closed its stdout while still running")]
+    ClosedStdout,
+    #[error(transparent)]
+    Protocol(ProtocolError),
+    #[error("waiting for the process failed")]
+    Wait(#[source] io::Error),
+}
+
+/// How a session's process ended when it was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It had already exited, or exited when asked to.
+    Exited,
+    /// It exited after SIGTERM.
+    Terminated,
+    /// It ignored SIGTERM for the grace period and was killed.
+    Killed,
+}
+
+/// A running validator process.
+#[derive(Debug)]
+pub struct Session {
+    child: Child,
+    pgid: Pid,
+    requests: Option<mpsc::Sender<Vec<u8>>>,
+    responses: mpsc::Receiver<Result<Response, ProtocolError>>,
+    responses_closed: bool,
+    exit: Option<ExitStatus>,
+    tasks: Vec<JoinHandle<()>>,
+    stderr: stderr::SharedTail,
+    max_frame_size: u32,
+}
+
+impl Session {
+    /// Starts the validator in `root`, as the leader of a new process group.
+    pub fn spawn(launch: &Launch, root: &Path, max_frame_size: u32) -> io::Result<Session> {
+        let mut command = Command::new(&launch.program);
+        command
+            .args(&launch.args)
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child = command.spawn()?;
+        let pid = child.id().expect("a child that was just spawned has a pid");
+        let pgid = Pid::try_from(pid).expect("pids fit in pid_t");
+        tracing::debug!(program = %launch.program.display(), pid, "spawned validator");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+        let (request_tx, request_rx) = mpsc::channel(4);
+        let (response_tx, response_rx) = mpsc::channel(16);
+        let tail = stderr::SharedTail::default();
+        let tasks = vec![
+            tokio::spawn(write_requests(stdin, request_rx)),
+            tokio::spawn(read_responses(stdout, max_frame_size, response_tx)),
+            tokio::spawn(stderr::drain(stderr_pipe, tail.clone())),
+        ];
+        Ok(Session {
+            child,
+            pgid,
+            requests: Some(request_tx),
+            responses: response_rx,
+            responses_closed: false,
+            exit: None,
+            tasks,
+            stderr: tail,
+            max_frame_size,
+        })
+    }
+
+    /// Sends `Hello` and waits for the manifest. A `Failed` answer (a refused version) is
+    /// returned as the protocol error it names.
+    pub async fn handshake(
+        &mut self,
+        hello: protocol::Hello,
+        deadline: Instant,
+    ) -> Result<Manifest, Ended> {
+        let ours = hello.protocol_version;
+        self.send(&Request::Hello(hello), deadline).await?;
+        match self.next(deadline).await? {
+            Response::Manifest(m) if m.protocol_version == ours => Ok(m),
+            Response::Manifest(m) => Err(Ended::Protocol(ProtocolError::VersionMismatch {
+                coordinator: ours,
+                validator: m.protocol_version,
+            })),
+            Response::Failed(f) => Err(Ended::Protocol(ProtocolError::Malformed(format!(
+                "refused the handshake: {}",
+                f.message
+            )))),
+            other => Err(Ended::Protocol(ProtocolError::Unexpected {
+                expected: "Manifest",
+                got: other.kind(),
+            })),
+        }
+    }
+
+    /// Queues a request for the validator's stdin, waiting at most until `deadline` for room.
+    /// A validator that has stopped reading is noticed by the next [`Session::next`].
+    pub async fn send(&mut self, request: &Request, deadline: Instant) -> Result<(), Ended> {
+        let frame = frame::encode_frame(request, self.max_frame_size).map_err(Ended::Protocol)?;
+        let Some(requests) = &self.requests else {
+            return Ok(());
+        };
+        match timeout_at(deadline, requests.send(frame)).await {
+            Err(_) => Err(Ended::TimedOut),
+            // The writer stopped (stdin closed): the child is gone or going.
+            Ok(Err(_)) | Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// The next response, or why there will be none.
+    pub async fn next(&mut self, deadline: Instant) -> Result<Response, Ended> {
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if let Some(status) = self.exit {
+                if self.responses_closed {
+                    return Err(Ended::Exited(status));
+                }
+            }
+            let drain_at = drain_until.unwrap_or(deadline);
+            tokio::select! {
+                biased;
+                response = self.responses.recv(), if !self.responses_closed => match response {
+                    Some(Ok(r)) => return Ok(r),
+                    Some(Err(e)) => return Err(Ended::Protocol(e)),
+                    None => {
+                        self.responses_closed = true;
+                        drain_until.get_or_insert(Instant::now() + DRAIN);
+                    }
+                },
+                status = self.child.wait(), if self.exit.is_none() => match status {
+                    Ok(status) => {
+                        tracing::debug!(pgid = self.pgid, %status, "validator exited");
+                        self.exit = Some(status);
+                        drain_until.get_or_insert(Instant::now() + DRAIN);
+                    }
+                    Err(e) => return Err(Ended::Wait(e)),
+                },
+                () = sleep_until(drain_at), if drain_until.is_some() => {
+                    return Err(match self.exit {
+                        Some(status) => Ended::Exited(status),
+                        None => Ended::ClosedStdout,
+                    });
+                }
+                () = sleep_until(deadline) => {
+                    tracing::debug!(pgid = self.pgid, "deadline reached");
+                    return Err(Ended::TimedOut);
+                }
+            }
+        }
+    }
+
+    /// Ends a session that went well: `Shutdown`, close stdin, wait up to `grace` for the
+    /// exit, then stop it the hard way if needed.
+    pub async fn finish(mut self, grace: Duration) -> Stopped {
+        let deadline = Instant::now() + grace;
+        // Best effort: a validator that already left does not need telling.
+        let _ = self.send(&Request::Shutdown, deadline).await;
+        self.requests = None;
+        if self.exit.is_none() {
+            if let Ok(Ok(status)) = timeout_at(deadline, self.child.wait()).await {
+                self.exit = Some(status);
+            }
+        }
+        self.stop(grace).await
+    }
+
+    /// Stops the validator's whole process group: SIGTERM, `grace`, SIGKILL, reap. Whatever
+    /// else is left in the group is killed too.
+    pub async fn stop(mut self, grace: Duration) -> Stopped {
+        self.requests = None;
+        let mut stopped = Stopped::Exited;
+        if self.exit.is_none() {
+            signal_group(self.pgid, libc::SIGTERM);
+            stopped = Stopped::Terminated;
+            if timeout(grace, self.child.wait()).await.is_err() {
+                tracing::debug!(pgid = self.pgid, ?grace, "ignored SIGTERM; killing");
+                signal_group(self.pgid, libc::SIGKILL);
+                stopped = Stopped::Killed;
+                // SIGKILL cannot be ignored; the bound only guards against a stuck kernel.
+                let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
+            }
+        }
+        signal_group(self.pgid, libc::SIGKILL);
+        for task in &self.tasks {
+            task.abort();
+        }
+        tracing::debug!(pgid = self.pgid, ?stopped, "reaped validator");
+        stopped
+    }
+
+    /// The last lines the validator wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .text()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A session dropped without `stop` (a panic, a cancelled run) still takes its whole
+        // group with it; `kill_on_drop` alone would only kill the leader.
+        if self.exit.is_none() {
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Writes queued frames to the child's stdin; closes it when the queue's sender is dropped.
+async fn write_requests(mut stdin: ChildStdin, mut frames: mpsc::Receiver<Vec<u8>>) {
+    while let Some(frame) = frames.recv().await {
+        if stdin.write_all(&frame).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads frames from the child's stdout until it closes or breaks the protocol.
+async fn read_responses(
+    stdout: ChildStdout,
+    max_frame_size: u32,
+    responses: mpsc::Sender<Result<Response, ProtocolError>>,
+) {
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let result = read_frame(&mut reader, max_frame_size).await.transpose();
+        let Some(result) = result else { return };
+        let failed = result.is_err();
+        if responses.send(result).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The asynchronous twin of [`protocol::frame::read_frame`], with the same checks.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: u32,
+) -> Result<Option<Response>, ProtocolError> {
+    let mut header = [0u8; HEADER_LEN];
+    match read_full(reader, &mut header).await? {
+        0 => return Ok(None),
+        n if n < HEADER_LEN => {
+            return Err(ProtocolError::Truncated {
+                expected: HEADER_LEN as u64,
+                got: n as u64,
+            })
+        }
+        _ => {}
+    }
+    let len = frame::payload_len(header, max)?;
+    let mut payload = vec![0u8; len];
+    let got = read_full(reader, &mut payload).await?;
+    if got < len {
+        return Err(ProtocolError::Truncated {
+            expected: len as u64,
+            got: got as u64,
+        });
+    }
+    codec::decode(&payload).map(Some)
+}
+
+async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// "exited with status 3", "killed by signal 11 (SIGSEGV)".
+pub fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),
+        (None, None) => format!("ended: {status}"),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => "signal",
+    }
+}
