@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::hashing::FileHashes;
 use crate::plan::PlannedValidator;
 use crate::report::Status;
-use crate::session::{Ended, Session, Stopped};
+use crate::session::{Closed, Ended, Session, Stopped};
 use globset::{Glob, GlobSetBuilder};
 use protocol::{
     FailureKind, FileInput, FileResult, Hello, Manifest, ProtocolError, Request, Response, Scope,
@@ -197,13 +197,10 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
     let mut results = vec![worker.drain_queue(session, permit).await];
     while let Some(joined) = helpers.join_next().await {
         results.push(joined.unwrap_or_else(|e| {
-            (
-                Some(Failure::Protocol(ProtocolError::Malformed(format!(
-                    "a worker task failed: {e}"
-                )))),
-                Stopped::Exited,
-                String::new(),
-            )
+            let failure = Failure::Protocol(ProtocolError::Malformed(format!(
+                "a worker task failed: {e}"
+            )));
+            (Some(failure), close_nothing())
         }));
     }
     summarize(results, clock, grace, started)
@@ -241,8 +238,8 @@ struct Worker {
     clock: Clock,
 }
 
-/// How one worker ended: its failure if any, how its process stopped, its stderr tail.
-type WorkerEnd = (Option<Failure>, Stopped, String);
+/// How one worker ended: its failure if any, and how its process was closed.
+type WorkerEnd = (Option<Failure>, Closed);
 
 impl Worker {
     fn queue_len(&self) -> usize {
@@ -259,16 +256,10 @@ impl Worker {
     async fn run_new_process(self, permit: OwnedSemaphorePermit) -> WorkerEnd {
         match start(&self.validator, &self.ctx, self.clock).await {
             Ok((session, _)) => self.drain_queue(session, permit).await,
-            Err((failure, session)) => {
-                let (stopped, tail) = match session {
-                    Some(s) => {
-                        let tail = s.stderr_tail();
-                        (s.stop(self.ctx.config.grace_period).await, tail)
-                    }
-                    None => (Stopped::Exited, String::new()),
-                };
-                (Some(failure), stopped, tail)
-            }
+            Err((failure, session)) => (
+                Some(failure),
+                close(session, self.ctx.config.grace_period).await,
+            ),
         }
     }
 
@@ -284,13 +275,12 @@ impl Worker {
             }
         }
         let grace = self.ctx.config.grace_period;
-        let tail = session.stderr_tail();
-        let stopped = match failure {
+        let closed = match failure {
             None => session.finish(grace).await,
             Some(_) => session.stop(grace).await,
         };
         drop(permit);
-        (failure, stopped, tail)
+        (failure, closed)
     }
 
     /// One `Validate` request and its responses.
@@ -413,23 +403,34 @@ async fn finish_failed(
     grace: Duration,
     started: Instant,
 ) -> Outcome {
-    let (stopped, tail) = match session {
-        Some(s) => {
-            let tail = s.stderr_tail();
-            (s.stop(grace).await, tail)
-        }
-        None => (Stopped::Exited, String::new()),
-    };
-    summarize(vec![(Some(failure), stopped, tail)], clock, grace, started)
+    let closed = close(session, grace).await;
+    summarize(vec![(Some(failure), closed)], clock, grace, started)
+}
+
+/// Stops a session if there is one.
+async fn close(session: Option<Session>, grace: Duration) -> Closed {
+    match session {
+        Some(s) => s.stop(grace).await,
+        None => close_nothing(),
+    }
+}
+
+/// What closing a process that never started looks like.
+fn close_nothing() -> Closed {
+    Closed {
+        stopped: Stopped::Exited,
+        stderr_tail: String::new(),
+    }
 }
 
 /// One outcome from the ends of all of a validator's processes: the worst failure decides.
 fn summarize(results: Vec<WorkerEnd>, clock: Clock, grace: Duration, started: Instant) -> Outcome {
     let duration = started.elapsed();
     let mut worst: Option<(Status, String, String)> = None;
-    for (failure, stopped, tail) in results {
+    for (failure, closed) in results {
         let Some(failure) = failure else { continue };
-        let (status, message) = describe(failure, stopped, clock.timeout, grace);
+        let (status, message) = describe(failure, closed.stopped, clock.timeout, grace);
+        let tail = closed.stderr_tail;
         let rank = |s: Status| match s {
             Status::TimedOut => 0,
             Status::ProtocolError => 1,

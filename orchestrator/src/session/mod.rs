@@ -27,6 +27,10 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 /// After the validator exits, frames already in the pipe are still read for this long.
 const DRAIN: Duration = Duration::from_millis(500);
 
+/// After the validator is reaped, its stderr is still read for this long (unless it reaches its
+/// end first), so that the last words of a crash make it into the report.
+const STDERR_DRAIN: Duration = Duration::from_millis(200);
+
 /// How to start a validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -47,6 +51,14 @@ pub enum Ended {
     Protocol(ProtocolError),
     #[error("waiting for the process failed")]
     Wait(#[source] io::Error),
+}
+
+/// A session after its process was stopped and reaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub stopped: Stopped,
+    /// The last of what it wrote to stderr.
+    pub stderr_tail: String,
 }
 
 /// How a session's process ended when it was stopped.
@@ -70,6 +82,7 @@ pub struct Session {
     responses_closed: bool,
     exit: Option<ExitStatus>,
     tasks: Vec<JoinHandle<()>>,
+    stderr_task: Option<JoinHandle<()>>,
     stderr: stderr::SharedTail,
     max_frame_size: u32,
 }
@@ -99,8 +112,8 @@ impl Session {
         let tasks = vec![
             tokio::spawn(write_requests(stdin, request_rx)),
             tokio::spawn(read_responses(stdout, max_frame_size, response_tx)),
-            tokio::spawn(stderr::drain(stderr_pipe, tail.clone())),
         ];
+        let stderr_task = Some(tokio::spawn(stderr::drain(stderr_pipe, tail.clone())));
         Ok(Session {
             child,
             pgid,
@@ -109,6 +122,7 @@ impl Session {
             responses_closed: false,
             exit: None,
             tasks,
+            stderr_task,
             stderr: tail,
             max_frame_size,
         })
@@ -198,7 +212,7 @@ impl Session {
 
     /// Ends a session that went well: `Shutdown`, close stdin, wait up to `grace` for the
     /// exit, then stop it the hard way if needed.
-    pub async fn finish(mut self, grace: Duration) -> Stopped {
+    pub async fn finish(mut self, grace: Duration) -> Closed {
         let deadline = Instant::now() + grace;
         // Best effort: a validator that already left does not need telling.
         let _ = self.send(&Request::Shutdown, deadline).await;
@@ -213,7 +227,7 @@ impl Session {
 
     /// Stops the validator's whole process group: SIGTERM, `grace`, SIGKILL, reap. Whatever
     /// else is left in the group is killed too.
-    pub async fn stop(mut self, grace: Duration) -> Stopped {
+    pub async fn stop(mut self, grace: Duration) -> Closed {
         self.requests = None;
         let mut stopped = Stopped::Exited;
         if self.exit.is_none() {
@@ -231,16 +245,22 @@ impl Session {
         for task in &self.tasks {
             task.abort();
         }
+        if let Some(mut task) = self.stderr_task.take() {
+            // Ends at once unless a descendant still holds stderr open.
+            if timeout(STDERR_DRAIN, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
         tracing::debug!(pgid = self.pgid, ?stopped, "reaped validator");
-        stopped
-    }
-
-    /// The last lines the validator wrote to stderr.
-    pub fn stderr_tail(&self) -> String {
-        self.stderr
+        let stderr_tail = self
+            .stderr
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .text()
+            .text();
+        Closed {
+            stopped,
+            stderr_tail,
+        }
     }
 }
 
@@ -251,7 +271,7 @@ impl Drop for Session {
         if self.exit.is_none() {
             signal_group(self.pgid, libc::SIGKILL);
         }
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.stderr_task) {
             task.abort();
         }
     }

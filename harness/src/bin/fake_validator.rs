@@ -1,0 +1,230 @@
+//! A validator that misbehaves on purpose, predictably.
+//!
+//! Linked into a test's `PATH` as `validator-NAME`, it takes its name from `argv[0]` and its
+//! behaviour from the `[validators.NAME]` table of `./orchestrator.toml` (it runs in the root),
+//! read before the handshake so that even handshake misbehaviour is configurable. Keys:
+//!
+//! | key | effect |
+//! | --- | --- |
+//! | `findings = N` | N error findings per file (default 0) |
+//! | `severity = "warning"` | severity of those findings |
+//! | `dimension`, `scope`, `globs`, `batch_size` | manifest fields (`code_quality`, `per_file`, `["**/*.py"]`) |
+//! | `sleep = "500ms"` | wait before answering each request |
+//! | `hang = "before_handshake" \| "after_handshake" \| "after_first_file"` | stop answering |
+//! | `ignore_sigterm = true` | SIGTERM does nothing |
+//! | `spawn = "child" \| "grandchild" \| "setsid"` | leave a `sleep` process behind holding stdout |
+//! | `crash_after = N` | abort (SIGABRT) after N file results |
+//! | `exit_after = N` | exit 0 without `Done` after N file results |
+//! | `garbage = true` | answer Hello with bytes that are not a frame |
+//! | `oversized = true` | answer Hello with a frame length of 4 GiB |
+//! | `flood_stderr = N` | write N MiB to stderr before answering Hello |
+//! | `close_stdout = true` | close stdout after the handshake and keep running |
+//! | `fail = "message"` | answer each request with `Failed` |
+//! | `not_installed = true` | answer each request with `Failed`, kind not installed |
+//! | `wrong_version = true` | claim protocol version 999 in the manifest |
+//! | `record = "file"` | append each request's paths and config, one line each |
+
+use protocol::frame::{read_frame, write_frame};
+use protocol::{
+    Dimension, FailureKind, Failed, FileResult, Finding, Manifest, Request, Response, Scope,
+    Severity, DEFAULT_MAX_FRAME_SIZE,
+};
+use std::io::{BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+use toml::{Table, Value};
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let file_name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = file_name.strip_prefix("validator-").unwrap_or("fake").to_owned();
+    let behaviour = read_behaviour(&name);
+    let b = Behaviour(&behaviour);
+    if b.flag("ignore_sigterm") {
+        // SAFETY: setting a signal disposition to SIG_IGN touches no Rust state.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    if let Some(how) = b.text("spawn") {
+        spawn_leftover(how);
+    }
+    if b.text("hang") == Some("before_handshake") {
+        hang();
+    }
+    let mut stdin = BufReader::new(std::io::stdin().lock());
+    let mut stdout = std::io::stdout().lock();
+    let max = DEFAULT_MAX_FRAME_SIZE;
+    match read_frame::<_, Request>(&mut stdin, max) {
+        Ok(Some(Request::Hello(_))) => {}
+        other => {
+            eprintln!("fake: expected Hello, got {other:?}");
+            return ExitCode::from(4);
+        }
+    }
+    if let Some(mib) = b.int("flood_stderr") {
+        let chunk = vec![b'e'; 1 << 20];
+        let mut stderr = std::io::stderr().lock();
+        for _ in 0..mib {
+            let _ = stderr.write_all(&chunk);
+        }
+    }
+    if b.flag("garbage") {
+        let _ = stdout.write_all(b"\x05\x00\x00\x00\xff\xff\xff\xff\xff");
+        let _ = stdout.flush();
+        hang();
+    }
+    if b.flag("oversized") {
+        let _ = stdout.write_all(&u32::MAX.to_le_bytes());
+        let _ = stdout.flush();
+        hang();
+    }
+    let mut manifest = Manifest::new(
+        &name,
+        "0.0.1",
+        Dimension::from_name(b.text("dimension").unwrap_or("code_quality")),
+        if b.text("scope") == Some("project") {
+            Scope::Project
+        } else {
+            Scope::PerFile
+        },
+    )
+    .with_globs(b.list("globs").unwrap_or_else(|| vec!["**/*.py".to_owned()]));
+    manifest.batch_size = b.int("batch_size").map(|n| n as u32);
+    if b.flag("wrong_version") {
+        manifest.protocol_version = 999;
+    }
+    write_frame(&mut stdout, &Response::Manifest(manifest), max).expect("stdout open");
+    if b.text("hang") == Some("after_handshake") {
+        hang();
+    }
+    if b.flag("close_stdout") {
+        drop(stdout);
+        // SAFETY: closing fd 1 after the last use of stdout.
+        unsafe { libc::close(1) };
+        hang();
+    }
+    let mut sent = 0i64;
+    loop {
+        let request = match read_frame::<_, Request>(&mut stdin, max) {
+            Ok(Some(Request::Validate(v))) => v,
+            Ok(Some(Request::Shutdown)) | Ok(None) => return ExitCode::SUCCESS,
+            other => {
+                eprintln!("fake: unexpected {other:?}");
+                return ExitCode::from(4);
+            }
+        };
+        if let Some(file) = b.text("record") {
+            let paths: Vec<&str> = request.files.iter().map(|f| f.path.as_str()).collect();
+            let line = format!("{} {}\n", paths.join(","), request.config_json);
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .expect("record file");
+            f.write_all(line.as_bytes()).expect("record");
+        }
+        if let Some(pause) = b.text("sleep") {
+            std::thread::sleep(parse_ms(pause));
+        }
+        let refusal = if b.flag("not_installed") {
+            Some((FailureKind::NotInstalled, "faketool is not installed; run `install faketool`".to_owned()))
+        } else {
+            b.text("fail").map(|m| (FailureKind::Error, m.to_owned()))
+        };
+        if let Some((kind, message)) = refusal {
+            write_frame(&mut stdout, &Response::Failed(Failed { kind, message }), max)
+                .expect("stdout open");
+            continue;
+        }
+        let severity = match b.text("severity") {
+            Some("warning") => Severity::Warning,
+            Some("info") => Severity::Info,
+            _ => Severity::Error,
+        };
+        for file in &request.files {
+            let findings = (0..b.int("findings").unwrap_or(0))
+                .map(|i| {
+                    let line = u32::try_from(i + 1).expect("small");
+                    Finding::new(&file.path, line, 1, "FAKE1", severity, format!("finding {i} from {name}"))
+                })
+                .collect();
+            let result = FileResult {
+                path: file.path.clone(),
+                findings,
+                modified: false,
+            };
+            write_frame(&mut stdout, &Response::FileResult(result), max).expect("stdout open");
+            sent += 1;
+            if b.int("crash_after") == Some(sent) {
+                eprintln!("fake: crashing on purpose after {sent} files");
+                std::process::abort();
+            }
+            if b.int("exit_after") == Some(sent) {
+                return ExitCode::SUCCESS;
+            }
+            if b.text("hang") == Some("after_first_file") {
+                hang();
+            }
+        }
+        write_frame(&mut stdout, &Response::Done, max).expect("stdout open");
+    }
+}
+
+/// Typed access to the behaviour table.
+struct Behaviour<'a>(&'a Table);
+
+impl Behaviour<'_> {
+    fn flag(&self, key: &str) -> bool {
+        self.0.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+    fn text(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(Value::as_str)
+    }
+    fn int(&self, key: &str) -> Option<i64> {
+        self.0.get(key).and_then(Value::as_integer)
+    }
+    fn list(&self, key: &str) -> Option<Vec<String>> {
+        let list = self.0.get(key)?.as_array()?;
+        Some(list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+    }
+}
+
+fn read_behaviour(name: &str) -> Table {
+    let Ok(text) = std::fs::read_to_string("orchestrator.toml") else {
+        return Table::new();
+    };
+    let table: Table = text.parse().expect("test configs are valid TOML");
+    table
+        .get("validators")
+        .and_then(|v| v.get(name))
+        .and_then(Value::as_table)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Starts a `sleep` that inherits stdout, so the pipe stays open after this process dies.
+fn spawn_leftover(how: &str) {
+    let script = match how {
+        "child" => "exec sleep 300",
+        "grandchild" => "sleep 300 & wait",
+        _ => "exec setsid sleep 300",
+    };
+    Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("sh runs");
+}
+
+fn hang() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn parse_ms(text: &str) -> Duration {
+    let ms = text.trim_end_matches("ms").parse().expect("sleep is written as NNNms");
+    Duration::from_millis(ms)
+}

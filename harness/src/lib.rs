@@ -1,0 +1,247 @@
+//! Test support for whole runs: temporary repositories, validators linked onto a private
+//! `PATH`, and a runner for the real `orchestrator` binary that bounds its time, measures its
+//! memory, and finds any process it left behind.
+//!
+//! Binaries are found beside the test executable's directory (`target/debug`), where cargo puts
+//! every binary of the workspace that has tests; `cargo nextest run --workspace` builds them all.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long any one orchestrator run may take in a test before it is killed and the test fails.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// A built binary of the workspace, by name.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its executable");
+    let mut dir = exe.parent().expect("in a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built; run the tests with `cargo nextest run --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The Python validator written from the protocol document.
+pub fn python_validator() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/validator-pyspaces")
+}
+
+/// A temporary repository with a private directory of validators.
+#[derive(Debug)]
+pub struct Repo {
+    dir: tempfile::TempDir,
+    bin: tempfile::TempDir,
+}
+
+impl Default for Repo {
+    fn default() -> Self {
+        Repo::new()
+    }
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        Repo {
+            dir: tempfile::tempdir().expect("tempdir"),
+            bin: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file, creating its directories.
+    pub fn write(&self, path: &str, contents: &str) -> &Repo {
+        let full = self.root().join(path);
+        std::fs::create_dir_all(full.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write");
+        self
+    }
+
+    /// Writes `orchestrator.toml`.
+    pub fn config(&self, text: &str) -> &Repo {
+        self.write("orchestrator.toml", text)
+    }
+
+    /// Puts `target` on the private PATH as `validator-NAME`.
+    pub fn validator(&self, name: &str, target: &Path) -> &Repo {
+        std::os::unix::fs::symlink(target, self.bin.path().join(format!("validator-{name}")))
+            .expect("symlink");
+        self
+    }
+
+    /// Puts the fake validator on the private PATH as `validator-NAME`.
+    pub fn fake(&self, name: &str) -> &Repo {
+        self.validator(name, &binary("fake-validator"))
+    }
+
+    /// Runs git in the repository.
+    pub fn git(&self, args: &[&str]) -> &Repo {
+        let ok = Command::new("git")
+            .current_dir(self.root())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .output()
+            .expect("git runs")
+            .status
+            .success();
+        assert!(ok, "git {args:?} failed");
+        self
+    }
+
+    /// Runs the real `orchestrator` in the repository with the private PATH first.
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        self.run_with_env(args, &[])
+    }
+
+    /// [`Repo::run`] with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let marker = format!(
+            "{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.path().display());
+        let mut command = Command::new(binary("orchestrator"));
+        command
+            .args(args)
+            .current_dir(self.root())
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("ORCHESTRATOR_PROFILE")
+            .env(MARKER, &marker)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().expect("orchestrator starts");
+        let stdout = read_in_background(child.stdout.take().expect("piped"));
+        let stderr = read_in_background(child.stderr.take().expect("piped"));
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > RUN_LIMIT {
+                let _ = child.kill();
+                panic!("orchestrator {args:?} ran for more than {RUN_LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = started.elapsed();
+        Outcome {
+            code: status.code(),
+            stdout: stdout.join().expect("reader"),
+            stderr: stderr.join().expect("reader"),
+            elapsed,
+            max_rss_kib: children_max_rss_kib(),
+            leftovers: processes_with_marker(&marker),
+        }
+    }
+}
+
+/// The environment variable that marks every process a run started, directly or not.
+const MARKER: &str = "HARNESS_RUN_MARKER";
+
+/// What a run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// Largest resident set of any waited-for descendant of the test process so far.
+    pub max_rss_kib: i64,
+    /// `pid command` of processes of this run still alive after it returned.
+    pub leftovers: Vec<String>,
+}
+
+impl Outcome {
+    /// stdout parsed as JSON (for `--format json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    /// The paths of the JSON report's findings, in report order.
+    pub fn finding_paths(&self) -> Vec<String> {
+        let json = self.json();
+        json["findings"]
+            .as_array()
+            .expect("findings is a list")
+            .iter()
+            .map(|f| f["path"].as_str().expect("path is a string").to_owned())
+            .collect()
+    }
+
+    /// The JSON report's entry of one validator.
+    pub fn validator(&self, name: &str) -> serde_json::Value {
+        let json = self.json();
+        json["validators"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no validator {name} in {json:#}"))
+    }
+}
+
+fn read_in_background<R: Read + Send + 'static>(mut pipe: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn children_max_rss_kib() -> i64 {
+    // SAFETY: getrusage writes into the struct we pass, which lives for the call.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    }
+}
+
+/// Live processes whose environment carries `MARKER=marker`.
+fn processes_with_marker(marker: &str) -> Vec<String> {
+    let needle = format!("{MARKER}={marker}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ.split(|b| *b == 0).any(|var| var == needle.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // A zombie is dead; only its parent's bookkeeping is left.
+        if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        found.push(format!("{pid} {}", cmdline.trim()));
+    }
+    found
+}

@@ -1,0 +1,304 @@
+//! Whole runs of the real `orchestrator` against validators that misbehave on purpose: every
+//! run must end on time, keep every result that could be had, say what did not complete, and
+//! leave no process behind.
+
+use harness::{Outcome, Repo};
+use std::time::Duration;
+
+/// A repository with `n` Python files and the fake validators `names` on PATH.
+fn repo(n: usize, names: &[&str], config: &str) -> Repo {
+    let repo = Repo::new();
+    for i in 0..n {
+        repo.write(&format!("src/m{i}.py"), "x = 1\n");
+    }
+    for name in names {
+        repo.fake(name);
+    }
+    repo.config(&format!("grace_period = \"300ms\"\n{config}"));
+    repo
+}
+
+fn run(repo: &Repo, validators: &str) -> Outcome {
+    let out = repo.run(&["run", "--all", "--format", "json", "--validators", validators]);
+    assert!(
+        out.leftovers.is_empty(),
+        "processes left behind: {:?}\nstderr: {}",
+        out.leftovers,
+        out.stderr
+    );
+    out
+}
+
+fn assert_within(out: &Outcome, limit: Duration) {
+    assert!(
+        out.elapsed < limit,
+        "took {:?}, more than {limit:?}\n{}",
+        out.elapsed,
+        out.stderr
+    );
+}
+
+#[test]
+fn findings_fail_the_run_and_every_file_is_checked() {
+    let repo = repo(3, &["lint"], "[validators.lint]\nfindings = 2\n");
+    let out = run(&repo, "lint");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let v = out.validator("lint");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["files"], 3);
+    assert_eq!(v["findings"], 6);
+    let json = out.json();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["findings"][0]["path"], "src/m0.py");
+    assert_eq!(json["findings"][0]["rule"], "FAKE1");
+}
+
+#[test]
+fn a_clean_run_exits_zero() {
+    let repo = repo(2, &["lint"], "[validators.lint]\nseverity = \"warning\"\nfindings = 1\n");
+    let out = run(&repo, "lint");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.validator("lint")["status"], "passed");
+}
+
+#[test]
+fn a_validator_that_hangs_before_its_handshake_times_out() {
+    let repo = repo(1, &["slow"], "[validators.slow]\nhang = \"before_handshake\"\ntimeout = \"1s\"\n");
+    let out = run(&repo, "slow");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("slow");
+    assert_eq!(v["status"], "timed_out");
+    assert_eq!(v["message"], "did not finish within 1s; stopped with SIGTERM");
+    assert_within(&out, Duration::from_secs(4));
+}
+
+#[test]
+fn a_validator_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let repo = repo(
+        1,
+        &["stubborn"],
+        "[validators.stubborn]\nhang = \"after_handshake\"\nignore_sigterm = true\ntimeout = \"1s\"\n",
+    );
+    let out = run(&repo, "stubborn");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("stubborn");
+    assert_eq!(v["status"], "timed_out");
+    assert_eq!(
+        v["message"],
+        "did not finish within 1s; killed with SIGKILL after ignoring SIGTERM for 300ms"
+    );
+    assert!(out.elapsed >= Duration::from_millis(1300), "{:?}", out.elapsed);
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn an_escaped_descendant_holding_stdout_does_not_hold_up_the_run_and_is_killed() {
+    let repo = repo(
+        1,
+        &["escape"],
+        "[validators.escape]\nspawn = \"setsid\"\nhang = \"after_handshake\"\nignore_sigterm = true\ntimeout = \"1s\"\n",
+    );
+    let out = run(&repo, "escape");
+    assert_eq!(out.validator("escape")["status"], "timed_out");
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn a_finished_validator_is_not_waited_for_while_a_grandchild_holds_its_pipes() {
+    let repo = repo(2, &["leaky"], "[validators.leaky]\nspawn = \"grandchild\"\nfindings = 1\n");
+    let out = run(&repo, "leaky");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.validator("leaky")["status"], "failed");
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn a_crash_mid_stream_keeps_the_finished_files_marked_partial() {
+    let repo = repo(5, &["crashy"], "[validators.crashy]\ncrash_after = 2\nfindings = 1\n");
+    let out = run(&repo, "crashy");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("crashy");
+    assert_eq!(v["status"], "crashed");
+    assert_eq!(v["partial"], true);
+    assert_eq!(v["files"], 5);
+    assert_eq!(v["files_done"], 2);
+    assert_eq!(
+        v["message"],
+        "killed by signal 6 (SIGABRT) before finishing"
+    );
+    let tail = v["stderr_tail"].as_str().expect("a stderr tail");
+    assert!(tail.contains("crashing on purpose after 2 files"), "{tail}");
+    assert_eq!(out.finding_paths(), ["src/m0.py", "src/m1.py"]);
+}
+
+#[test]
+fn an_exit_without_done_is_a_crash() {
+    let repo = repo(3, &["quitter"], "[validators.quitter]\nexit_after = 1\n");
+    let out = run(&repo, "quitter");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("quitter");
+    assert_eq!(v["status"], "crashed");
+    assert_eq!(v["message"], "exited with status 0 before finishing");
+    assert_eq!(v["files_done"], 1);
+}
+
+#[test]
+fn garbage_on_stdout_is_a_protocol_error() {
+    let repo = repo(1, &["noisy"], "[validators.noisy]\ngarbage = true\n");
+    let out = run(&repo, "noisy");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("noisy");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(v["message"], "broke the protocol: unknown tag 4294967295 for Response");
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn an_oversized_frame_is_refused_without_reading_it() {
+    let repo = repo(1, &["huge"], "[validators.huge]\noversized = true\n");
+    let out = run(&repo, "huge");
+    let v = out.validator("huge");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: frame of 4294967295 bytes exceeds the maximum of 16777216 bytes"
+    );
+    assert!(out.max_rss_kib < 200 * 1024, "max rss {} KiB", out.max_rss_kib);
+}
+
+#[test]
+fn a_stderr_flood_neither_blocks_nor_bloats_the_coordinator() {
+    let repo = repo(2, &["flood"], "[validators.flood]\nflood_stderr = 200\n");
+    let out = run(&repo, "flood");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.validator("flood")["status"], "passed");
+    assert!(out.max_rss_kib < 200 * 1024, "max rss {} KiB", out.max_rss_kib);
+}
+
+#[test]
+fn a_validator_that_closes_stdout_is_a_protocol_error_before_its_timeout() {
+    let repo = repo(1, &["mute"], "[validators.mute]\nclose_stdout = true\ntimeout = \"30s\"\n");
+    let out = run(&repo, "mute");
+    let v = out.validator("mute");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(v["message"], "broke the protocol: closed its stdout while still running");
+    assert_within(&out, Duration::from_secs(10));
+}
+
+#[test]
+fn a_failed_request_is_a_crash_with_the_validators_message() {
+    let repo = repo(1, &["broken"], "[validators.broken]\nfail = \"tool said: internal error\"\n");
+    let out = run(&repo, "broken");
+    let v = out.validator("broken");
+    assert_eq!(v["status"], "crashed");
+    assert_eq!(v["message"], "tool said: internal error");
+}
+
+#[test]
+fn a_missing_tool_is_not_installed_with_the_fix() {
+    let repo = repo(1, &["absent"], "[validators.absent]\nnot_installed = true\n");
+    let out = run(&repo, "absent");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("absent");
+    assert_eq!(v["status"], "not_installed");
+    assert_eq!(v["message"], "faketool is not installed; run `install faketool`");
+}
+
+#[test]
+fn a_protocol_version_mismatch_names_both_versions() {
+    let repo = repo(1, &["future"], "[validators.future]\nwrong_version = true\n");
+    let out = run(&repo, "future");
+    let v = out.validator("future");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: protocol version mismatch: coordinator speaks version 1, validator \
+         speaks version 999; upgrade the older side"
+    );
+}
+
+#[test]
+fn one_broken_validator_costs_only_its_own_result() {
+    let repo = repo(
+        2,
+        &["good", "crashy", "slow"],
+        "[validators.good]\nfindings = 1\n\
+         [validators.crashy]\ncrash_after = 1\n\
+         [validators.slow]\nhang = \"after_handshake\"\ntimeout = \"1s\"\n",
+    );
+    let out = run(&repo, "good,crashy,slow");
+    assert_eq!(out.code, Some(3));
+    assert_eq!(out.validator("good")["status"], "failed");
+    assert_eq!(out.validator("good")["findings"], 2);
+    assert_eq!(out.validator("crashy")["status"], "crashed");
+    assert_eq!(out.validator("slow")["status"], "timed_out");
+    assert_eq!(out.json()["status"], "incomplete");
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn batching_splits_requests_but_not_the_report() {
+    let config = |batch: &str| {
+        format!("[validators.lint]\nfindings = 1\nrecord = \"requests.log\"\nselect = [\"E\"]\n{batch}")
+    };
+    let plain = repo(5, &["lint"], &config(""));
+    let batched = repo(5, &["lint"], &config("batch_size = 2\n"));
+    let a = run(&plain, "lint");
+    let b = run(&batched, "lint");
+    assert_eq!(a.json()["findings"], b.json()["findings"]);
+    assert_eq!(a.validator("lint")["files"], b.validator("lint")["files"]);
+    let log = std::fs::read_to_string(batched.root().join("requests.log")).expect("recorded");
+    let mut requests: Vec<&str> = log.lines().collect();
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            r#"src/m0.py,src/m1.py {"findings":1,"record":"requests.log","select":["E"]}"#,
+            r#"src/m2.py,src/m3.py {"findings":1,"record":"requests.log","select":["E"]}"#,
+            r#"src/m4.py {"findings":1,"record":"requests.log","select":["E"]}"#,
+        ]
+    );
+}
+
+#[test]
+fn jobs_bound_how_many_validators_run_at_once() {
+    let repo = repo(
+        1,
+        &["a", "b"],
+        "[validators.a]\nsleep = \"400ms\"\n[validators.b]\nsleep = \"400ms\"\n",
+    );
+    let out = repo.run(&["run", "--all", "--jobs", "1", "--validators", "a,b"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.elapsed >= Duration::from_millis(800), "{:?}", out.elapsed);
+}
+
+#[test]
+fn a_disabled_validator_is_skipped_unless_named() {
+    let repo = repo(1, &["off", "on"], "[validators.off]\nenabled = false\nfindings = 1\n");
+    let out = repo.run(&["run", "--all", "--format", "json"]);
+    // Built-in validators beside the binary may run too; only these two matter here.
+    let off = out.validator("off");
+    assert_eq!(off["status"], "skipped");
+    assert_eq!(off["message"], "disabled in orchestrator.toml");
+    assert_eq!(out.validator("on")["status"], "passed");
+    let named = run(&repo, "off");
+    assert_eq!(named.validator("off")["status"], "failed");
+}
+
+#[test]
+fn a_validator_whose_globs_match_nothing_is_skipped() {
+    let repo = repo(1, &["css"], "[validators.css]\nglobs = [\"**/*.css\"]\n");
+    let out = run(&repo, "css");
+    assert_eq!(out.code, Some(0));
+    let v = out.validator("css");
+    assert_eq!(v["status"], "skipped");
+    assert_eq!(v["message"], "no selected file matches its globs");
+}
+
+#[test]
+fn files_and_exclude_override_the_manifest_globs() {
+    let repo = repo(3, &["lint"], "[validators.lint]\nfindings = 1\nfiles = [\"src/*.py\"]\nexclude = [\"src/m1.py\"]\n");
+    repo.write("other.py", "x\n");
+    let out = run(&repo, "lint");
+    assert_eq!(out.finding_paths(), ["src/m0.py", "src/m2.py"]);
+}
