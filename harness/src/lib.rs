@@ -35,11 +35,69 @@ pub fn python_validator() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/validator-pyspaces")
 }
 
+/// A validator process spoken to frame by frame, as the coordinator would.
+#[derive(Debug)]
+pub struct Exchange {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Exchange {
+    /// Starts `program` in `dir`.
+    pub fn start(program: &Path, dir: &Path) -> Exchange {
+        let mut child = Command::new(program)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("validator starts");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        Exchange {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn send(&mut self, request: &protocol::Request) {
+        protocol::frame::write_frame(&mut self.stdin, request, protocol::DEFAULT_MAX_FRAME_SIZE)
+            .expect("request sent");
+    }
+
+    /// The next response; panics on end of stream or a protocol error.
+    pub fn receive(&mut self) -> protocol::Response {
+        protocol::frame::read_frame(&mut self.stdout, protocol::DEFAULT_MAX_FRAME_SIZE)
+            .expect("a well-formed frame")
+            .expect("a response before the end of the stream")
+    }
+
+    /// Closes stdin and waits (bounded) for the exit code.
+    pub fn wait(mut self) -> Option<i32> {
+        drop(self.stdin);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("validator did not exit within 10s of Shutdown");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 /// A temporary repository with a private directory of validators.
 #[derive(Debug)]
 pub struct Repo {
     dir: tempfile::TempDir,
     bin: tempfile::TempDir,
+    /// A second PATH directory, after `bin`, for shadowed validators.
+    later_bin: tempfile::TempDir,
 }
 
 impl Default for Repo {
@@ -53,6 +111,7 @@ impl Repo {
         Repo {
             dir: tempfile::tempdir().expect("tempdir"),
             bin: tempfile::tempdir().expect("tempdir"),
+            later_bin: tempfile::tempdir().expect("tempdir"),
         }
     }
 
@@ -77,6 +136,13 @@ impl Repo {
     pub fn validator(&self, name: &str, target: &Path) -> &Repo {
         std::os::unix::fs::symlink(target, self.bin.path().join(format!("validator-{name}")))
             .expect("symlink");
+        self
+    }
+
+    /// Puts `target` as `validator-NAME` in a PATH directory searched after the first one.
+    pub fn later_validator(&self, name: &str, target: &Path) -> &Repo {
+        let link = self.later_bin.path().join(format!("validator-{name}"));
+        std::os::unix::fs::symlink(target, link).expect("symlink");
         self
     }
 
@@ -112,7 +178,14 @@ impl Repo {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
-        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.path().display());
+        // The private directory comes first; the rest is the test's own PATH, so interpreters
+        // such as python3 are found as they would be for a user.
+        let inherited = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        let path = format!(
+            "{}:{}:{inherited}",
+            self.bin.path().display(),
+            self.later_bin.path().display()
+        );
         let mut command = Command::new(binary("orchestrator"));
         command
             .args(args)
