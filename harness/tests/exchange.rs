@@ -33,7 +33,11 @@ fn validate(repo: &Repo, files: &[&str]) -> Request {
 
 /// Runs Hello, one Validate and Shutdown; returns the manifest name, the file results and the
 /// exit code.
-fn whole_exchange(program: &std::path::Path, repo: &Repo, files: &[&str]) -> (protocol::Manifest, Vec<FileResult>, Option<i32>) {
+fn whole_exchange(
+    program: &std::path::Path,
+    repo: &Repo,
+    files: &[&str],
+) -> (protocol::Manifest, Vec<FileResult>, Option<i32>) {
     let mut x = Exchange::start(program, repo.root());
     x.send(&hello(PROTOCOL_VERSION));
     let Response::Manifest(manifest) = x.receive() else {
@@ -56,7 +60,8 @@ fn whole_exchange(program: &std::path::Path, repo: &Repo, files: &[&str]) -> (pr
 #[test]
 fn the_python_validator_completes_a_whole_exchange() {
     let repo = Repo::new();
-    repo.write("a.py", "x = 1   \n\ty = 2\n").write("b.py", "clean\n");
+    repo.write("a.py", "x = 1   \n\ty = 2\n")
+        .write("b.py", "clean\n");
     let (manifest, results, code) = whole_exchange(&python_validator(), &repo, &["a.py", "b.py"]);
     assert_eq!(manifest.name, "pyspaces");
     assert_eq!(manifest.dimension, Dimension::CodeQuality);
@@ -99,7 +104,11 @@ fn the_sdk_example_completes_a_whole_exchange() {
     let (manifest, results, code) = whole_exchange(&binary("example-todo"), &repo, &["a.py"]);
     assert_eq!(manifest.name, "todo");
     assert_eq!(code, Some(0));
-    let positions: Vec<(u32, u32)> = results[0].findings.iter().map(|f| (f.line, f.column)).collect();
+    let positions: Vec<(u32, u32)> = results[0]
+        .findings
+        .iter()
+        .map(|f| (f.line, f.column))
+        .collect();
     assert_eq!(positions, [(1, 3), (2, 10)]);
 }
 
@@ -108,7 +117,14 @@ fn the_python_validator_is_a_drop_in_on_path() {
     let repo = Repo::new();
     repo.write("a.py", "x = 1 \n").write("notes.txt", "fine\n");
     repo.validator("pyspaces", &python_validator());
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "pyspaces"]);
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "pyspaces",
+    ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let v = out.validator("pyspaces");
     assert_eq!(v["status"], "passed");
@@ -120,9 +136,17 @@ fn the_python_validator_is_a_drop_in_on_path() {
 #[test]
 fn config_tables_reach_the_python_validator() {
     let repo = Repo::new();
-    repo.write("a.py", "\tx = 1\n").config("[validators.pyspaces]\nallow_tabs = true\n");
+    repo.write("a.py", "\tx = 1\n")
+        .config("[validators.pyspaces]\nallow_tabs = true\n");
     repo.validator("pyspaces", &python_validator());
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "pyspaces"]);
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "pyspaces",
+    ]);
     assert_eq!(out.validator("pyspaces")["findings"], 0, "{}", out.stdout);
 }
 
@@ -161,15 +185,26 @@ fn list_shows_manifests_shadowing_and_broken_validators() {
             .to_owned()
     };
     let py = line("pyspaces");
-    assert!(py.contains("1.0.0") && py.contains("code_quality") && py.contains("per_file"), "{py}");
-    assert!(line("noisy").contains("FAILED: did not answer its handshake"), "{}", out.stdout);
+    assert!(
+        py.contains("1.0.0") && py.contains("code_quality") && py.contains("per_file"),
+        "{py}"
+    );
+    assert!(
+        line("noisy").contains("FAILED: did not answer its handshake"),
+        "{}",
+        out.stdout
+    );
     let after_py = out
         .stdout
         .lines()
         .skip_while(|l| !l.starts_with("pyspaces "))
         .nth(1)
         .expect("a line after pyspaces");
-    assert!(after_py.trim_start().starts_with("shadowed: "), "{}", out.stdout);
+    assert!(
+        after_py.trim_start().starts_with("shadowed: "),
+        "{}",
+        out.stdout
+    );
     assert!(after_py.ends_with("validator-pyspaces"), "{after_py}");
     assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
 }

@@ -19,7 +19,14 @@ fn repo(n: usize, names: &[&str], config: &str) -> Repo {
 }
 
 fn run(repo: &Repo, validators: &str) -> Outcome {
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", validators]);
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        validators,
+    ]);
     assert!(
         out.leftovers.is_empty(),
         "processes left behind: {:?}\nstderr: {}",
@@ -55,7 +62,11 @@ fn findings_fail_the_run_and_every_file_is_checked() {
 
 #[test]
 fn a_clean_run_exits_zero() {
-    let repo = repo(2, &["lint"], "[validators.lint]\nseverity = \"warning\"\nfindings = 1\n");
+    let repo = repo(
+        2,
+        &["lint"],
+        "[validators.lint]\nseverity = \"warning\"\nfindings = 1\n",
+    );
     let out = run(&repo, "lint");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.validator("lint")["status"], "passed");
@@ -63,12 +74,19 @@ fn a_clean_run_exits_zero() {
 
 #[test]
 fn a_validator_that_hangs_before_its_handshake_times_out() {
-    let repo = repo(1, &["slow"], "[validators.slow]\nhang = \"before_handshake\"\ntimeout = \"1s\"\n");
+    let repo = repo(
+        1,
+        &["slow"],
+        "[validators.slow]\nhang = \"before_handshake\"\ntimeout = \"1s\"\n",
+    );
     let out = run(&repo, "slow");
     assert_eq!(out.code, Some(3));
     let v = out.validator("slow");
     assert_eq!(v["status"], "timed_out");
-    assert_eq!(v["message"], "did not finish within 1s; stopped with SIGTERM");
+    assert_eq!(
+        v["message"],
+        "did not finish within 1s; stopped with SIGTERM"
+    );
     assert_within(&out, Duration::from_secs(4));
 }
 
@@ -87,7 +105,11 @@ fn a_validator_that_ignores_sigterm_is_killed_after_the_grace_period() {
         v["message"],
         "did not finish within 1s; killed with SIGKILL after ignoring SIGTERM for 300ms"
     );
-    assert!(out.elapsed >= Duration::from_millis(1300), "{:?}", out.elapsed);
+    assert!(
+        out.elapsed >= Duration::from_millis(1300),
+        "{:?}",
+        out.elapsed
+    );
     assert_within(&out, Duration::from_secs(5));
 }
 
@@ -105,7 +127,11 @@ fn an_escaped_descendant_holding_stdout_does_not_hold_up_the_run_and_is_killed()
 
 #[test]
 fn a_finished_validator_is_not_waited_for_while_a_grandchild_holds_its_pipes() {
-    let repo = repo(2, &["leaky"], "[validators.leaky]\nspawn = \"grandchild\"\nfindings = 1\n");
+    let repo = repo(
+        2,
+        &["leaky"],
+        "[validators.leaky]\nspawn = \"grandchild\"\nfindings = 1\n",
+    );
     let out = run(&repo, "leaky");
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert_eq!(out.validator("leaky")["status"], "failed");
@@ -114,7 +140,11 @@ fn a_finished_validator_is_not_waited_for_while_a_grandchild_holds_its_pipes() {
 
 #[test]
 fn a_crash_mid_stream_keeps_the_finished_files_marked_partial() {
-    let repo = repo(5, &["crashy"], "[validators.crashy]\ncrash_after = 2\nfindings = 1\n");
+    let repo = repo(
+        5,
+        &["crashy"],
+        "[validators.crashy]\ncrash_after = 2\nfindings = 1\n",
+    );
     let out = run(&repo, "crashy");
     assert_eq!(out.code, Some(3));
     let v = out.validator("crashy");
@@ -149,7 +179,10 @@ fn garbage_on_stdout_is_a_protocol_error() {
     assert_eq!(out.code, Some(3));
     let v = out.validator("noisy");
     assert_eq!(v["status"], "protocol_error");
-    assert_eq!(v["message"], "broke the protocol: unknown tag 4294967295 for Response");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: unknown tag 4294967295 for Response"
+    );
     assert_within(&out, Duration::from_secs(5));
 }
 
@@ -163,7 +196,11 @@ fn an_oversized_frame_is_refused_without_reading_it() {
         v["message"],
         "broke the protocol: frame of 4294967295 bytes exceeds the maximum of 16777216 bytes"
     );
-    assert!(out.max_rss_kib < 200 * 1024, "max rss {} KiB", out.max_rss_kib);
+    assert!(
+        out.max_rss_kib < 200 * 1024,
+        "max rss {} KiB",
+        out.max_rss_kib
+    );
 }
 
 #[test]
@@ -172,22 +209,37 @@ fn a_stderr_flood_neither_blocks_nor_bloats_the_coordinator() {
     let out = run(&repo, "flood");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.validator("flood")["status"], "passed");
-    assert!(out.max_rss_kib < 200 * 1024, "max rss {} KiB", out.max_rss_kib);
+    assert!(
+        out.max_rss_kib < 200 * 1024,
+        "max rss {} KiB",
+        out.max_rss_kib
+    );
 }
 
 #[test]
 fn a_validator_that_closes_stdout_is_a_protocol_error_before_its_timeout() {
-    let repo = repo(1, &["mute"], "[validators.mute]\nclose_stdout = true\ntimeout = \"30s\"\n");
+    let repo = repo(
+        1,
+        &["mute"],
+        "[validators.mute]\nclose_stdout = true\ntimeout = \"30s\"\n",
+    );
     let out = run(&repo, "mute");
     let v = out.validator("mute");
     assert_eq!(v["status"], "protocol_error");
-    assert_eq!(v["message"], "broke the protocol: closed its stdout while still running");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: closed its stdout while still running"
+    );
     assert_within(&out, Duration::from_secs(10));
 }
 
 #[test]
 fn a_failed_request_is_a_crash_with_the_validators_message() {
-    let repo = repo(1, &["broken"], "[validators.broken]\nfail = \"tool said: internal error\"\n");
+    let repo = repo(
+        1,
+        &["broken"],
+        "[validators.broken]\nfail = \"tool said: internal error\"\n",
+    );
     let out = run(&repo, "broken");
     let v = out.validator("broken");
     assert_eq!(v["status"], "crashed");
@@ -196,17 +248,28 @@ fn a_failed_request_is_a_crash_with_the_validators_message() {
 
 #[test]
 fn a_missing_tool_is_not_installed_with_the_fix() {
-    let repo = repo(1, &["absent"], "[validators.absent]\nnot_installed = true\n");
+    let repo = repo(
+        1,
+        &["absent"],
+        "[validators.absent]\nnot_installed = true\n",
+    );
     let out = run(&repo, "absent");
     assert_eq!(out.code, Some(3));
     let v = out.validator("absent");
     assert_eq!(v["status"], "not_installed");
-    assert_eq!(v["message"], "faketool is not installed; run `install faketool`");
+    assert_eq!(
+        v["message"],
+        "faketool is not installed; run `install faketool`"
+    );
 }
 
 #[test]
 fn a_protocol_version_mismatch_names_both_versions() {
-    let repo = repo(1, &["future"], "[validators.future]\nwrong_version = true\n");
+    let repo = repo(
+        1,
+        &["future"],
+        "[validators.future]\nwrong_version = true\n",
+    );
     let out = run(&repo, "future");
     let v = out.validator("future");
     assert_eq!(v["status"], "protocol_error");
@@ -239,7 +302,9 @@ fn one_broken_validator_costs_only_its_own_result() {
 #[test]
 fn batching_splits_requests_but_not_the_report() {
     let config = |batch: &str| {
-        format!("[validators.lint]\nfindings = 1\nrecord = \"requests.log\"\nselect = [\"E\"]\n{batch}")
+        format!(
+            "[validators.lint]\nfindings = 1\nrecord = \"requests.log\"\nselect = [\"E\"]\n{batch}"
+        )
     };
     let plain = repo(5, &["lint"], &config(""));
     let batched = repo(5, &["lint"], &config("batch_size = 2\n"));
@@ -269,12 +334,20 @@ fn jobs_bound_how_many_validators_run_at_once() {
     );
     let out = repo.run(&["run", "--all", "--jobs", "1", "--validators", "a,b"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.elapsed >= Duration::from_millis(800), "{:?}", out.elapsed);
+    assert!(
+        out.elapsed >= Duration::from_millis(800),
+        "{:?}",
+        out.elapsed
+    );
 }
 
 #[test]
 fn a_disabled_validator_is_skipped_unless_named() {
-    let repo = repo(1, &["off", "on"], "[validators.off]\nenabled = false\nfindings = 1\n");
+    let repo = repo(
+        1,
+        &["off", "on"],
+        "[validators.off]\nenabled = false\nfindings = 1\n",
+    );
     let out = repo.run(&["run", "--all", "--format", "json"]);
     // Built-in validators beside the binary may run too; only these two matter here.
     let off = out.validator("off");
@@ -297,7 +370,11 @@ fn a_validator_whose_globs_match_nothing_is_skipped() {
 
 #[test]
 fn files_and_exclude_override_the_manifest_globs() {
-    let repo = repo(3, &["lint"], "[validators.lint]\nfindings = 1\nfiles = [\"src/*.py\"]\nexclude = [\"src/m1.py\"]\n");
+    let repo = repo(
+        3,
+        &["lint"],
+        "[validators.lint]\nfindings = 1\nfiles = [\"src/*.py\"]\nexclude = [\"src/m1.py\"]\n",
+    );
     repo.write("other.py", "x\n");
     let out = run(&repo, "lint");
     assert_eq!(out.finding_paths(), ["src/m0.py", "src/m2.py"]);

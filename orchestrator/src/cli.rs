@@ -5,7 +5,7 @@
 use crate::plan::{self, PlanError};
 use crate::report::{human, json, Report};
 use crate::select::Selection;
-use crate::{dispatcher, list, process};
+use crate::{dispatcher, list, process, tools};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use protocol::exit;
 use std::io::{IsTerminal, Write};
@@ -32,6 +32,20 @@ pub enum Command {
     Run(RunArgs),
     /// Show every discovered validator and its manifest.
     List(ListArgs),
+    /// Install or show the tools the built-in validators wrap.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Install the pinned versions into the managed tools directory.
+    Install {
+        /// Only these tools (default: all).
+        names: Vec<String>,
+    },
+    /// Show each tool's pin, managed install, and what runs.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -80,11 +94,28 @@ pub enum Format {
 
 /// The whole program after argument parsing; returns the exit code.
 pub fn main() -> ExitCode {
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some(crate::discovery::BUILTIN_ARG) {
+        let name = args.next().unwrap_or_default();
+        return validators::run_builtin(&name, args.collect()).unwrap_or_else(|| {
+            eprintln!("orchestrator: there is no built-in validator `{name}`");
+            ExitCode::from(exit::USAGE)
+        });
+    }
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, args),
         Command::List(args) => list::run(cli.directory.as_deref(), args.format == Format::Json),
+        Command::Tools(command) => {
+            match plan::Workspace::locate(cli.directory.as_deref(), None) {
+                Err(e) => usage_error(&e),
+                Ok(workspace) => match command {
+                    ToolsCommand::Install { names } => tools::install(&workspace.config, &names),
+                    ToolsCommand::List => tools::list(&workspace.config),
+                },
+            }
+        }
     };
     ExitCode::from(code)
 }

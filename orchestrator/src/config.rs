@@ -44,6 +44,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// Per-validator settings, by validator name.
     pub validators: BTreeMap<String, ValidatorConfig>,
+    /// `[tools]`: version pins of managed tools, by tool name.
+    pub tools: BTreeMap<String, String>,
 }
 
 /// One `[validators.NAME]` table.
@@ -92,6 +94,7 @@ impl Config {
             timeouts: BTreeMap::new(),
             grace_period: DEFAULT_GRACE_PERIOD,
             validators: BTreeMap::new(),
+            tools: BTreeMap::new(),
         }
     }
 
@@ -101,7 +104,8 @@ impl Config {
             path: path.display().to_string(),
             kind,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(ConfigErrorKind::Unreadable(e)))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| error(ConfigErrorKind::Unreadable(e)))?;
         Config::parse(&text, Some(path.to_owned()), profile).map_err(error)
     }
 
@@ -111,8 +115,14 @@ impl Config {
         path: Option<PathBuf>,
         profile: Option<&str>,
     ) -> Result<Config, ConfigErrorKind> {
-        let mut table: Table = text.parse().map_err(|e: toml::de::Error| syntax(text, &e))?;
-        check_keys(&table, "", &["timeouts", "grace_period", "validators", "profiles"])?;
+        let mut table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| syntax(text, &e))?;
+        check_keys(
+            &table,
+            "",
+            &["timeouts", "grace_period", "validators", "profiles"],
+        )?;
         let profiles = match table.remove("profiles") {
             None => Table::new(),
             Some(p) => into_table(p, "profiles")?,
@@ -145,6 +155,24 @@ impl Config {
         if let Some(grace) = table.remove("grace_period") {
             config.grace_period = duration(&grace, "grace_period")?;
         }
+        if let Some(tools) = table.remove("tools") {
+            for (tool, value) in into_table(tools, "tools")? {
+                let key = format!("tools.{tool}");
+                if validators::tools::spec(&tool).is_none() {
+                    let known: Vec<&str> =
+                        validators::tools::TOOLS.iter().map(|t| t.name).collect();
+                    return Err(ConfigErrorKind::UnknownKey {
+                        key,
+                        known: known.join(", "),
+                    });
+                }
+                let version = value
+                    .as_str()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| wrong(&key, "a version string such as \"0.8.4\""))?;
+                config.tools.insert(tool, version.to_owned());
+            }
+        }
         if let Some(validators) = table.remove("validators") {
             for (name, value) in into_table(validators, "validators")? {
                 let key = format!("validators.{name}");
@@ -157,7 +185,12 @@ impl Config {
 
     /// The timeout of validator `name` of `dimension`: its own `timeout`, else the configured
     /// dimension timeout, else what the validator suggests, else the dimension's default.
-    pub fn timeout_for(&self, name: &str, dimension: &str, suggested: Option<Duration>) -> Duration {
+    pub fn timeout_for(
+        &self,
+        name: &str,
+        dimension: &str,
+        suggested: Option<Duration>,
+    ) -> Duration {
         self.validators
             .get(name)
             .and_then(|v| v.timeout)
@@ -177,7 +210,10 @@ impl ValidatorConfig {
         let mut config = ValidatorConfig::default();
         let sub = |k: &str| format!("{key}.{k}");
         if let Some(v) = table.remove("enabled") {
-            config.enabled = Some(v.as_bool().ok_or_else(|| wrong(&sub("enabled"), "true or false"))?);
+            config.enabled = Some(
+                v.as_bool()
+                    .ok_or_else(|| wrong(&sub("enabled"), "true or false"))?,
+            );
         }
         if let Some(v) = table.remove("timeout") {
             config.timeout = Some(duration(&v, &sub("timeout"))?);
@@ -318,8 +354,14 @@ mod tests {
     #[test]
     fn defaults_cover_every_known_dimension() {
         let c = Config::defaults();
-        assert_eq!(c.timeout_for("x", "type_safety", None), Duration::from_secs(120));
-        assert_eq!(c.timeout_for("x", "security", None), Duration::from_secs(90));
+        assert_eq!(
+            c.timeout_for("x", "type_safety", None),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            c.timeout_for("x", "security", None),
+            Duration::from_secs(90)
+        );
         assert_eq!(c.timeout_for("x", "spelling", None), DEFAULT_TIMEOUT);
     }
 
@@ -328,9 +370,18 @@ mod tests {
         let c = parse("[timeouts]\ntype_safety = \"5s\"\n[validators.p]\ntimeout = \"2s\"")
             .expect("valid");
         let suggested = Some(Duration::from_secs(7));
-        assert_eq!(c.timeout_for("p", "type_safety", suggested), Duration::from_secs(2));
-        assert_eq!(c.timeout_for("q", "type_safety", suggested), Duration::from_secs(5));
-        assert_eq!(c.timeout_for("q", "security", suggested), Duration::from_secs(7));
+        assert_eq!(
+            c.timeout_for("p", "type_safety", suggested),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            c.timeout_for("q", "type_safety", suggested),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            c.timeout_for("q", "security", suggested),
+            Duration::from_secs(7)
+        );
     }
 
     #[test]
@@ -346,14 +397,18 @@ mod tests {
     fn an_unknown_top_level_key_is_named_with_the_known_ones() {
         assert_eq!(
             parse("timeout = 3").expect_err("unknown"),
-            "unknown key `timeout`; the known keys are timeouts, grace_period, validators, profiles"
+            "unknown key `timeout`; the known keys are timeouts, grace_period, validators, \
+             profiles, tools"
         );
     }
 
     #[test]
     fn a_bad_duration_names_its_key_and_the_format() {
         let err = parse("[validators.ruff]\ntimeout = \"soon\"").expect_err("bad");
-        assert!(err.starts_with("`validators.ruff.timeout`: invalid duration"), "{err}");
+        assert!(
+            err.starts_with("`validators.ruff.timeout`: invalid duration"),
+            "{err}"
+        );
         assert!(err.contains("\"30s\""), "{err}");
     }
 
@@ -372,7 +427,10 @@ mod tests {
         assert_eq!(c.validators["ruff"].timeout, Some(Duration::from_secs(1)));
         assert_eq!(c.validators["ruff"].settings_json(), r#"{"select":["F"]}"#);
         let plain = Config::parse(text, None, None).expect("valid");
-        assert_eq!(plain.validators["ruff"].timeout, Some(Duration::from_secs(9)));
+        assert_eq!(
+            plain.validators["ruff"].timeout,
+            Some(Duration::from_secs(9))
+        );
     }
 
     #[test]
@@ -381,6 +439,17 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown profile `dev`; add a [profiles.dev] table or choose one of: ci"
+        );
+    }
+
+    #[test]
+    fn tool_pins_name_known_tools() {
+        let c = parse("[tools]\nruff = \"0.8.4\"").expect("valid");
+        assert_eq!(c.tools["ruff"], "0.8.4");
+        let err = parse("[tools]\nblack = \"1\"").expect_err("unknown tool");
+        assert!(
+            err.starts_with("unknown key `tools.black`; the known keys are bandit, pyright, ruff"),
+            "{err}"
         );
     }
 

@@ -116,6 +116,6 @@ fn finish(report: &mut Report, index: usize, outcome: Outcome) {
     };
     if !v.status.completed() {
         v.partial = v.files_done > 0;
-        v.stderr_tail = outcome.stderr_tail;
+        v.stderr_tail = outcome.stderr_tail.filter(|t| !t.is_empty());
     }
 }

@@ -106,7 +106,10 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
         .await
         .expect("the run's semaphore is never closed");
     let started = Instant::now();
-    let provisional = validator.settings.timeout.unwrap_or(crate::config::DEFAULT_TIMEOUT);
+    let provisional = validator
+        .settings
+        .timeout
+        .unwrap_or(crate::config::DEFAULT_TIMEOUT);
     let mut clock = Clock {
         deadline: started + provisional,
         timeout: provisional,
@@ -293,7 +296,10 @@ impl Worker {
             config_json: self.validator.settings.settings_json(),
             fix: self.ctx.fix,
         });
-        session.send(&request, deadline).await.map_err(Failure::Ended)?;
+        session
+            .send(&request, deadline)
+            .await
+            .map_err(Failure::Ended)?;
         loop {
             match session.next(deadline).await.map_err(Failure::Ended)? {
                 Response::FileResult(result) => {
@@ -324,7 +330,10 @@ impl Worker {
 }
 
 /// A `FileResult` must be for a requested file not reported yet, and carry only its findings.
-fn check_file_result(result: &FileResult, pending: &mut HashSet<String>) -> Result<(), ProtocolError> {
+fn check_file_result(
+    result: &FileResult,
+    pending: &mut HashSet<String>,
+) -> Result<(), ProtocolError> {
     if !pending.remove(&result.path) {
         return Err(ProtocolError::Malformed(format!(
             "FileResult for `{}`, which was not requested or was already reported",
@@ -337,7 +346,11 @@ fn check_file_result(result: &FileResult, pending: &mut HashSet<String>) -> Resu
             result.path, stray.path
         )));
     }
-    if let Some(bad) = result.findings.iter().find(|f| f.line == 0 || f.column == 0) {
+    if let Some(bad) = result
+        .findings
+        .iter()
+        .find(|f| f.line == 0 || f.column == 0)
+    {
         return Err(ProtocolError::Malformed(format!(
             "finding {} in `{}` has line {} column {}; both are 1-based",
             bad.rule, bad.path, bad.line, bad.column
@@ -357,7 +370,10 @@ fn matching_files(
         let mut set = GlobSetBuilder::new();
         for pattern in patterns {
             let glob = Glob::new(pattern).map_err(|e| {
-                format!("invalid glob {pattern:?} in {key} of validator `{}`: {e}", validator.name)
+                format!(
+                    "invalid glob {pattern:?} in {key} of validator `{}`: {e}",
+                    validator.name
+                )
             })?;
             set.add(glob);
         }
@@ -437,7 +453,10 @@ fn summarize(results: Vec<WorkerEnd>, clock: Clock, grace: Duration, started: In
             Status::Crashed => 2,
             _ => 3,
         };
-        if worst.as_ref().is_none_or(|(w, _, _)| rank(status) < rank(*w)) {
+        if worst
+            .as_ref()
+            .is_none_or(|(w, _, _)| rank(status) < rank(*w))
+        {
             worst = Some((status, message, tail));
         }
     }
@@ -458,10 +477,17 @@ fn summarize(results: Vec<WorkerEnd>, clock: Clock, grace: Duration, started: In
 }
 
 /// The status and one-line explanation of a failure.
-fn describe(failure: Failure, stopped: Stopped, timeout: Duration, grace: Duration) -> (Status, String) {
+fn describe(
+    failure: Failure,
+    stopped: Stopped,
+    timeout: Duration,
+    grace: Duration,
+) -> (Status, String) {
     match failure {
         Failure::Spawn(e) => (Status::Crashed, format!("could not be started: {e}")),
-        Failure::Refused(f) if f.kind == FailureKind::NotInstalled => (Status::NotInstalled, f.message),
+        Failure::Refused(f) if f.kind == FailureKind::NotInstalled => {
+            (Status::NotInstalled, f.message)
+        }
         Failure::Refused(f) => (Status::Crashed, f.message),
         Failure::Protocol(e) | Failure::Ended(Ended::Protocol(e)) => {
             (Status::ProtocolError, format!("broke the protocol: {e}"))
@@ -480,7 +506,10 @@ fn describe(failure: Failure, stopped: Stopped, timeout: Duration, grace: Durati
             };
             (
                 Status::TimedOut,
-                format!("did not finish within {}; {how}", crate::fmt_duration(timeout)),
+                format!(
+                    "did not finish within {}; {how}",
+                    crate::fmt_duration(timeout)
+                ),
             )
         }
         Failure::Ended(e @ (Ended::Exited(_) | Ended::Wait(_))) => {

@@ -74,6 +74,10 @@ mod tests {
         let hashes = FileHashes::new(dir.path());
         let got = hashes.of(vec!["a".into(), "gone".into()]).await;
         assert_eq!(got[0].1, Ok(*blake3::hash(b"x").as_bytes()));
-        assert!(got[1].1.as_ref().expect_err("missing").contains("No such file"));
+        assert!(got[1]
+            .1
+            .as_ref()
+            .expect_err("missing")
+            .contains("No such file"));
     }
 }

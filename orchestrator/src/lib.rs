@@ -18,6 +18,7 @@ pub mod process;
 pub mod report;
 pub mod select;
 pub mod session;
+pub mod tools;
 
 use std::time::Duration;
 

@@ -28,10 +28,7 @@ pub fn run(directory: Option<&Path>, as_json: bool) -> u8 {
         Ok(w) => w,
         Err(e) => return crate::cli::usage_error(&e),
     };
-    let found = discovery::discover(
-        discovery::own_dir().as_deref(),
-        std::env::var_os("PATH").as_deref(),
-    );
+    let found = discovery::discover_all();
     crate::process::become_subreaper();
     let entries = crate::cli::runtime().block_on(async {
         let mut tasks = Vec::new();
@@ -65,15 +62,20 @@ pub fn run(directory: Option<&Path>, as_json: bool) -> u8 {
 async fn entry(d: Discovered, root: &Path) -> Entry {
     let launch = Launch {
         program: d.path.clone(),
-        args: Vec::new(),
+        args: d.args.clone(),
     };
     let (manifest, error) = match manifest(&launch, root).await {
         Ok(m) => (Some(m), None),
         Err(e) => (None, Some(e)),
     };
+    let path = if d.args.is_empty() {
+        d.path.display().to_string()
+    } else {
+        format!("(built in) {}", d.path.display())
+    };
     Entry {
         name: d.name,
-        path: d.path.display().to_string(),
+        path,
         shadowed: d.shadowed.iter().map(|p| p.display().to_string()).collect(),
         manifest,
         error,
@@ -91,13 +93,20 @@ async fn manifest(launch: &Launch, root: &Path) -> Result<Manifest, String> {
     let deadline = tokio::time::Instant::now() + MANIFEST_TIMEOUT;
     let result = session.handshake(hello, deadline).await;
     session.finish(Duration::from_secs(1)).await;
-    result.map_err(|e| format!("did not answer its handshake: {}", protocol::sdk::error_chain(&e)))
+    result.map_err(|e| {
+        format!(
+            "did not answer its handshake: {}",
+            protocol::sdk::error_chain(&e)
+        )
+    })
 }
 
 fn render(entries: &[Entry]) -> String {
     let mut out = String::new();
     if entries.is_empty() {
-        out.push_str("no validators found: put validator-NAME executables beside orchestrator or on PATH\n");
+        out.push_str(
+            "no validators found: put validator-NAME executables beside orchestrator or on PATH\n",
+        );
         return out;
     }
     let _ = writeln!(

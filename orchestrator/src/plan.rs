@@ -89,15 +89,21 @@ impl Workspace {
             source,
         })?;
         let start = match directory {
-            Some(dir) => cwd.join(dir).canonicalize().map_err(|source| PlanError::Directory {
-                path: dir.to_owned(),
-                source,
-            })?,
+            Some(dir) => cwd
+                .join(dir)
+                .canonicalize()
+                .map_err(|source| PlanError::Directory {
+                    path: dir.to_owned(),
+                    source,
+                })?,
             None => cwd,
         };
         let (root, config) = match config::find(&start) {
             Some(path) => {
-                let root = path.parent().expect("a found file has a directory").to_owned();
+                let root = path
+                    .parent()
+                    .expect("a found file has a directory")
+                    .to_owned();
                 (root, Config::load(&path, profile)?)
             }
             None => {
@@ -124,10 +130,7 @@ impl Workspace {
 /// Resolves a request into a plan.
 pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
     let workspace = Workspace::locate(request.directory.as_deref(), request.profile.as_deref())?;
-    let discovered = discovery::discover(
-        discovery::own_dir().as_deref(),
-        std::env::var_os("PATH").as_deref(),
-    );
+    let discovered = discovery::discover_all();
     let validators = choose(&discovered, request.only.as_deref(), &workspace.config)?;
     let jobs = match request.jobs {
         Some(0) => return Err(PlanError::NoJobs),
@@ -154,7 +157,10 @@ fn choose(
     config: &Config,
 ) -> Result<Vec<PlannedValidator>, PlanError> {
     if let Some(names) = only {
-        if let Some(unknown) = names.iter().find(|n| !discovered.iter().any(|d| &d.name == *n)) {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !discovered.iter().any(|d| &d.name == *n))
+        {
             let known: Vec<&str> = discovered.iter().map(|d| d.name.as_str()).collect();
             return Err(PlanError::UnknownValidator {
                 name: unknown.clone(),
@@ -175,7 +181,7 @@ fn choose(
                 name: d.name.clone(),
                 launch: Launch {
                     program: d.path.clone(),
-                    args: Vec::new(),
+                    args: d.args.clone(),
                 },
                 // Naming a validator explicitly runs it even if the file disables it.
                 disabled: only.is_none() && settings.enabled == Some(false),

@@ -93,7 +93,11 @@ fn descendants_of(root: Pid) -> Vec<Descendant> {
     };
     let mut stats: HashMap<Pid, (Pid, bool)> = HashMap::new();
     for entry in entries.filter_map(Result::ok) {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<Pid>().ok())
+        else {
             continue;
         };
         if let Some(stat) = read_stat(pid) {

@@ -48,7 +48,16 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
     let in_git = git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
     let mut selected = Selected::default();
     let mut raw: Vec<Vec<u8>> = match selection {
-        Selection::All if in_git => git_list(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?,
+        Selection::All if in_git => git_list(
+            root,
+            &[
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+        )?,
         Selection::All => walk(root, root)?,
         Selection::Changed { .. } if !in_git => return Err(SelectError::NotGit(root.to_owned())),
         Selection::Changed { base } => {
@@ -60,19 +69,28 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
                     },
                     other => other,
                 })?;
-            changed.extend(git_list(root, &["ls-files", "-z", "--others", "--exclude-standard"])?);
+            changed.extend(git_list(
+                root,
+                &["ls-files", "-z", "--others", "--exclude-standard"],
+            )?);
             changed
         }
         Selection::Paths(paths) => {
-            let root_abs = root.canonicalize().map_err(|_| SelectError::Missing(root.to_owned()))?;
+            let root_abs = root
+                .canonicalize()
+                .map_err(|_| SelectError::Missing(root.to_owned()))?;
             let mut raw = Vec::new();
             for path in paths {
                 let full = cwd.join(path);
-                let abs = full.canonicalize().map_err(|_| SelectError::Missing(path.clone()))?;
-                let relative = abs.strip_prefix(&root_abs).map_err(|_| SelectError::OutsideRoot {
-                    path: path.clone(),
-                    root: root.to_owned(),
-                })?;
+                let abs = full
+                    .canonicalize()
+                    .map_err(|_| SelectError::Missing(path.clone()))?;
+                let relative =
+                    abs.strip_prefix(&root_abs)
+                        .map_err(|_| SelectError::OutsideRoot {
+                            path: path.clone(),
+                            root: root.to_owned(),
+                        })?;
                 if abs.is_dir() {
                     raw.extend(walk(&root_abs, &abs)?);
                 } else {
@@ -147,7 +165,9 @@ fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
         .map_err(|e| failed(format!("cannot run git ({e}); install git or use paths")))?;
     if !output.status.success() {
         return Err(failed(
-            String::from_utf8_lossy(&output.stderr).trim().replace('\n', "; "),
+            String::from_utf8_lossy(&output.stderr)
+                .trim()
+                .replace('\n', "; "),
         ));
     }
     Ok(output.stdout)
@@ -179,7 +199,14 @@ mod tests {
         let ok = Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .output()
             .expect("git runs")
@@ -190,10 +217,19 @@ mod tests {
 
     #[test]
     fn outside_git_ignore_files_are_honoured() {
-        let dir = tree(&[".gitignore", "a.py", "build/b.py", "src/c.py", ".hidden/d.py"]);
+        let dir = tree(&[
+            ".gitignore",
+            "a.py",
+            "build/b.py",
+            "src/c.py",
+            ".hidden/d.py",
+        ]);
         fs::write(dir.path().join(".gitignore"), "build/\n").expect("write");
         let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
-        assert_eq!(got.files, [".gitignore", ".hidden/d.py", "a.py", "src/c.py"]);
+        assert_eq!(
+            got.files,
+            [".gitignore", ".hidden/d.py", "a.py", "src/c.py"]
+        );
     }
 
     #[test]
@@ -238,11 +274,15 @@ mod tests {
     fn paths_are_taken_from_the_working_directory_and_must_be_inside_the_root() {
         let dir = tree(&["src/a.py", "src/b.py", "other.py"]);
         let src = dir.path().join("src");
-        let got = select(dir.path(), &src, &Selection::Paths(vec!["a.py".into()]))
-            .expect("selects");
+        let got =
+            select(dir.path(), &src, &Selection::Paths(vec!["a.py".into()])).expect("selects");
         assert_eq!(got.files, ["src/a.py"]);
-        let got = select(dir.path(), dir.path(), &Selection::Paths(vec!["src".into()]))
-            .expect("selects");
+        let got = select(
+            dir.path(),
+            dir.path(),
+            &Selection::Paths(vec!["src".into()]),
+        )
+        .expect("selects");
         assert_eq!(got.files, ["src/a.py", "src/b.py"]);
         let err = select(&src, dir.path(), &Selection::Paths(vec!["other.py".into()]))
             .expect_err("outside");
@@ -257,6 +297,10 @@ mod tests {
         let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
         assert_eq!(got.files, ["ok.py"]);
         assert_eq!(got.warnings.len(), 1);
-        assert!(got.warnings[0].contains("not valid UTF-8"), "{:?}", got.warnings);
+        assert!(
+            got.warnings[0].contains("not valid UTF-8"),
+            "{:?}",
+            got.warnings
+        );
     }
 }

@@ -11,7 +11,10 @@ fn orchestrator(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
         .env_remove("ORCHESTRATOR_PROFILE")
         .output()
         .expect("orchestrator runs");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn with_config(text: &str) -> tempfile::TempDir {
@@ -23,7 +26,10 @@ fn with_config(text: &str) -> tempfile::TempDir {
 fn assert_one_line_error(stderr: &str, expected: &str) {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains(expected), "{stderr:?} should contain {expected:?}");
+    assert!(
+        stderr.contains(expected),
+        "{stderr:?} should contain {expected:?}"
+    );
 }
 
 #[test]
@@ -31,7 +37,10 @@ fn an_unknown_top_level_key_is_a_usage_error() {
     let dir = with_config("colour = true\n");
     let (code, stderr) = orchestrator(dir.path(), &["run", "--all"]);
     assert_eq!(code, Some(2));
-    assert_one_line_error(&stderr, "orchestrator.toml: unknown key `colour`; the known keys are");
+    assert_one_line_error(
+        &stderr,
+        "orchestrator.toml: unknown key `colour`; the known keys are",
+    );
 }
 
 #[test]
@@ -39,7 +48,10 @@ fn a_bad_duration_is_a_usage_error() {
     let dir = with_config("[timeouts]\nsecurity = \"90\"\n");
     let (code, stderr) = orchestrator(dir.path(), &["run", "--all"]);
     assert_eq!(code, Some(2));
-    assert_one_line_error(&stderr, "`timeouts.security`: invalid duration \"\\\"90\\\"\"");
+    assert_one_line_error(
+        &stderr,
+        "`timeouts.security`: invalid duration \"\\\"90\\\"\"",
+    );
 }
 
 #[test]
@@ -47,7 +59,10 @@ fn an_unknown_validator_is_a_usage_error_that_lists_the_known_ones() {
     let dir = with_config("");
     let (code, stderr) = orchestrator(dir.path(), &["run", "--all", "--validators", "nope"]);
     assert_eq!(code, Some(2));
-    assert_one_line_error(&stderr, "unknown validator `nope` in --validators; the available ones are:");
+    assert_one_line_error(
+        &stderr,
+        "unknown validator `nope` in --validators; the available ones are:",
+    );
 }
 
 #[test]

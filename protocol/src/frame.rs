@@ -134,14 +134,23 @@ mod tests {
             message: "x".repeat(100),
         });
         let err = encode_frame(&big, 50).expect_err("too big");
-        assert!(matches!(err, ProtocolError::Oversized { max: 50, .. }), "{err}");
+        assert!(
+            matches!(err, ProtocolError::Oversized { max: 50, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_truncated_header_is_an_error() {
         let err = read_request(&[5, 0]).expect_err("truncated");
         assert!(
-            matches!(err, ProtocolError::Truncated { expected: 4, got: 2 }),
+            matches!(
+                err,
+                ProtocolError::Truncated {
+                    expected: 4,
+                    got: 2
+                }
+            ),
             "{err}"
         );
     }
@@ -152,7 +161,13 @@ mod tests {
         frame[0] = 10;
         let err = read_request(&frame).expect_err("truncated");
         assert!(
-            matches!(err, ProtocolError::Truncated { expected: 10, got: 4 }),
+            matches!(
+                err,
+                ProtocolError::Truncated {
+                    expected: 10,
+                    got: 4
+                }
+            ),
             "{err}"
         );
     }

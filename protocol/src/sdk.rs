@@ -105,8 +105,13 @@ impl Reporter<'_> {
 ///
 /// With no arguments it serves one session on stdin/stdout. `--manifest` prints the manifest as
 /// JSON, `--version` the version, `--help` a usage line.
-pub fn run<V: Validator>(mut validator: V) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+pub fn run<V: Validator>(validator: V) -> ExitCode {
+    run_with_args(validator, std::env::args().skip(1).collect())
+}
+
+/// [`run`] with the arguments given instead of the process's own (for a validator embedded in
+/// another executable).
+pub fn run_with_args<V: Validator>(mut validator: V, args: Vec<String>) -> ExitCode {
     let manifest = validator.manifest();
     let program = format!("validator-{}", manifest.name);
     match args.first().map(String::as_str) {
@@ -135,7 +140,11 @@ pub fn run<V: Validator>(mut validator: V) -> ExitCode {
     }
     let stdin = io::stdin().lock();
     let stdout = io::stdout().lock();
-    match serve(&mut validator, BufReader::new(stdin), BufWriter::new(stdout)) {
+    match serve(
+        &mut validator,
+        BufReader::new(stdin),
+        BufWriter::new(stdout),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: {}", error_chain(&e));

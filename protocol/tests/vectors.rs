@@ -155,7 +155,11 @@ fn document_vectors() -> Vec<(String, Vec<u8>)> {
         else {
             continue;
         };
-        assert_eq!(lines.next(), Some("```hex"), "vector {name}: hex block follows");
+        assert_eq!(
+            lines.next(),
+            Some("```hex"),
+            "vector {name}: hex block follows"
+        );
         let mut bytes = Vec::new();
         for hex_line in lines.by_ref().take_while(|l| *l != "```") {
             let hex = hex_line.split('#').next().unwrap_or_default();
@@ -173,7 +177,10 @@ fn every_sample_has_its_vector_in_the_document_and_they_agree() {
     let documented = document_vectors();
     let samples = samples();
     assert_eq!(
-        documented.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        documented
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
         samples.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "docs/protocol.md has one vector per sample, in order"
     );
@@ -184,7 +191,11 @@ fn every_sample_has_its_vector_in_the_document_and_they_agree() {
             "vector {name} is the sample's frame"
         );
         let payload = &bytes[HEADER_LEN..];
-        assert_eq!(&sample.decode_like(payload), sample, "vector {name} decodes");
+        assert_eq!(
+            &sample.decode_like(payload),
+            sample,
+            "vector {name} decodes"
+        );
     }
 }
 
@@ -224,7 +235,10 @@ fn every_sample_round_trips_through_a_frame_reader() {
             ),
         };
         assert_eq!(decoded, sample, "{name} round-trips");
-        assert!(reader.is_empty(), "{name}: the reader consumed the whole frame");
+        assert!(
+            reader.is_empty(),
+            "{name}: the reader consumed the whole frame"
+        );
     }
 }
 

@@ -21,10 +21,21 @@ impl Validator for Todo {
                     let column = content.find("TODO")?;
                     let column = content[..column].chars().count() as u32 + 1;
                     let message = "unfinished work";
-                    Some(Finding::new(&file.path, line, column, "todo", Severity::Warning, message))
+                    Some(Finding::new(
+                        &file.path,
+                        line,
+                        column,
+                        "todo",
+                        Severity::Warning,
+                        message,
+                    ))
                 })
                 .collect();
-            let result = FileResult { path: file.path.clone(), findings, modified: false };
+            let result = FileResult {
+                path: file.path.clone(),
+                findings,
+                modified: false,
+            };
             out.file(result)?;
         }
         Ok(())

@@ -26,7 +26,7 @@
 
 use protocol::frame::{read_frame, write_frame};
 use protocol::{
-    Dimension, FailureKind, Failed, FileResult, Finding, Manifest, Request, Response, Scope,
+    Dimension, Failed, FailureKind, FileResult, Finding, Manifest, Request, Response, Scope,
     Severity, DEFAULT_MAX_FRAME_SIZE,
 };
 use std::io::{BufReader, Write};
@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = file_name.strip_prefix("validator-").unwrap_or("fake").to_owned();
+    let name = file_name
+        .strip_prefix("validator-")
+        .unwrap_or("fake")
+        .to_owned();
     let behaviour = read_behaviour(&name);
     let b = Behaviour(&behaviour);
     if b.flag("ignore_sigterm") {
@@ -90,7 +93,10 @@ fn main() -> ExitCode {
             Scope::PerFile
         },
     )
-    .with_globs(b.list("globs").unwrap_or_else(|| vec!["**/*.py".to_owned()]));
+    .with_globs(
+        b.list("globs")
+            .unwrap_or_else(|| vec!["**/*.py".to_owned()]),
+    );
     manifest.batch_size = b.int("batch_size").map(|n| n as u32);
     if b.flag("wrong_version") {
         manifest.protocol_version = 999;
@@ -129,13 +135,20 @@ fn main() -> ExitCode {
             std::thread::sleep(parse_ms(pause));
         }
         let refusal = if b.flag("not_installed") {
-            Some((FailureKind::NotInstalled, "faketool is not installed; run `install faketool`".to_owned()))
+            Some((
+                FailureKind::NotInstalled,
+                "faketool is not installed; run `install faketool`".to_owned(),
+            ))
         } else {
             b.text("fail").map(|m| (FailureKind::Error, m.to_owned()))
         };
         if let Some((kind, message)) = refusal {
-            write_frame(&mut stdout, &Response::Failed(Failed { kind, message }), max)
-                .expect("stdout open");
+            write_frame(
+                &mut stdout,
+                &Response::Failed(Failed { kind, message }),
+                max,
+            )
+            .expect("stdout open");
             continue;
         }
         let severity = match b.text("severity") {
@@ -147,7 +160,14 @@ fn main() -> ExitCode {
             let findings = (0..b.int("findings").unwrap_or(0))
                 .map(|i| {
                     let line = u32::try_from(i + 1).expect("small");
-                    Finding::new(&file.path, line, 1, "FAKE1", severity, format!("finding {i} from {name}"))
+                    Finding::new(
+                        &file.path,
+                        line,
+                        1,
+                        "FAKE1",
+                        severity,
+                        format!("finding {i} from {name}"),
+                    )
                 })
                 .collect();
             let result = FileResult {
@@ -187,7 +207,11 @@ impl Behaviour<'_> {
     }
     fn list(&self, key: &str) -> Option<Vec<String>> {
         let list = self.0.get(key)?.as_array()?;
-        Some(list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        Some(
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        )
     }
 }
 
@@ -205,6 +229,8 @@ fn read_behaviour(name: &str) -> Table {
 }
 
 /// Starts a `sleep` that inherits stdout, so the pipe stays open after this process dies.
+/// Never waited for: leaving it behind is the point.
+#[allow(clippy::zombie_processes)]
 fn spawn_leftover(how: &str) {
     let script = match how {
         "child" => "exec sleep 300",
@@ -225,6 +251,9 @@ fn hang() -> ! {
 }
 
 fn parse_ms(text: &str) -> Duration {
-    let ms = text.trim_end_matches("ms").parse().expect("sleep is written as NNNms");
+    let ms = text
+        .trim_end_matches("ms")
+        .parse()
+        .expect("sleep is written as NNNms");
     Duration::from_millis(ms)
 }

@@ -59,16 +59,26 @@ pub fn render(report: &Report, color: bool) -> String {
     let paint = Paint(color);
     let mut out = String::new();
     let mut last_path: Option<&str> = None;
+    let location = |f: &super::ReportFinding| {
+        format!("{}:{}:{}", f.finding.path, f.finding.line, f.finding.column)
+    };
+    // Aligned columns read faster; one very long path should not push every line right.
+    let width = report
+        .findings
+        .iter()
+        .map(|f| location(f).len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for f in &report.findings {
         if last_path.is_some_and(|p| p != f.finding.path) {
             out.push('\n');
         }
         last_path = Some(&f.finding.path);
-        let location = format!("{}:{}:{}", f.finding.path, f.finding.line, f.finding.column);
         let _ = writeln!(
             out,
             "{}  {} {}  {}  {}",
-            paint.bold(&location),
+            paint.bold(&format!("{:<width$}", location(f))),
             paint.severity(f.finding.severity),
             f.finding.rule,
             f.finding.message.replace('\n', " "),
@@ -93,15 +103,29 @@ pub fn render(report: &Report, color: bool) -> String {
 }
 
 fn problem(out: &mut String, v: &ValidatorReport, paint: Paint) {
-    let mut line = format!("{} {}: {}", paint.yellow(v.status.as_str()), v.name, v.message);
+    let mut line = format!(
+        "{} {}: {}",
+        paint.yellow(v.status.as_str()),
+        v.name,
+        v.message
+    );
     if v.partial {
-        let _ = write!(line, " (partial: {} of {} files finished)", v.files_done, v.files);
+        let _ = write!(
+            line,
+            " (partial: {} of {} files finished)",
+            v.files_done, v.files
+        );
     }
     let _ = writeln!(out, "{line}");
     if let Some(tail) = v.stderr_tail.as_deref().filter(|t| !t.is_empty()) {
         let lines: Vec<&str> = tail.lines().collect();
         let shown = &lines[lines.len().saturating_sub(STDERR_LINES)..];
-        let _ = writeln!(out, "  stderr (last {} lines):", shown.len());
+        let _ = writeln!(
+            out,
+            "  stderr (last {} line{}):",
+            shown.len(),
+            plural(shown.len())
+        );
         for l in shown {
             let _ = writeln!(out, "  {} {l}", paint.dim("|"));
         }

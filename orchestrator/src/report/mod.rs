@@ -207,8 +207,18 @@ mod tests {
 
     #[test]
     fn errors_fail_and_skipped_validators_do_not_make_a_run_incomplete() {
-        assert_eq!(report(&[Status::Failed, Status::Skipped], 1).status().exit_code(), 1);
-        assert_eq!(report(&[Status::Passed, Status::Skipped], 0).status().exit_code(), 0);
+        assert_eq!(
+            report(&[Status::Failed, Status::Skipped], 1)
+                .status()
+                .exit_code(),
+            1
+        );
+        assert_eq!(
+            report(&[Status::Passed, Status::Skipped], 0)
+                .status()
+                .exit_code(),
+            0
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ mod tests {
         assert_eq!(tail.bytes.len(), TAIL_BYTES);
         assert_eq!(tail.dropped, 100_008 - TAIL_BYTES as u64);
         let text = tail.text();
-        assert!(text.starts_with("[34472 earlier bytes dropped]\n"), "{}", &text[..40]);
+        assert!(
+            text.starts_with("[34472 earlier bytes dropped]\n"),
+            "{}",
+            &text[..40]
+        );
         assert!(text.ends_with("the end"));
     }
 }

@@ -1,0 +1,204 @@
+//! `validator-ruff`: lint with ruff, one finding per diagnostic of `ruff check`.
+//!
+//! Runs `ruff check --output-format json --no-cache --force-exclude` on the requested files, so
+//! ruff's own configuration (including its excludes) applies as if run directly. Exit code 0 or
+//! 1 with a JSON list is an answer; anything else is ruff breaking, reported as `crashed` with
+//! ruff's own words. Syntax errors are findings (`invalid-syntax`), as ruff reports them.
+
+use crate::settings::Settings;
+use crate::wrapper::{self, Located};
+use protocol::sdk::{Error, Reporter, Validator};
+use protocol::{Dimension, Finding, Fix, Manifest, Scope, Severity, TextEdit, Validate};
+use serde::Deserialize;
+
+/// Keys of `[validators.ruff]`.
+const KEYS: [&str; 4] = ["select", "ignore", "extend_select", "args"];
+
+/// The ruff wrapper.
+#[derive(Debug, Clone)]
+pub struct Ruff {
+    tool: Located,
+}
+
+impl Default for Ruff {
+    fn default() -> Self {
+        Ruff {
+            tool: Located::find("ruff"),
+        }
+    }
+}
+
+impl Validator for Ruff {
+    fn manifest(&self) -> Manifest {
+        let mut manifest = Manifest::new(
+            "ruff",
+            env!("CARGO_PKG_VERSION"),
+            Dimension::CodeQuality,
+            Scope::PerFile,
+        )
+        .with_globs(["**/*.py", "**/*.pyi"])
+        .with_config_files(["pyproject.toml", "ruff.toml", ".ruff.toml"]);
+        manifest.can_fix = true;
+        self.tool.describe(manifest)
+    }
+
+    fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
+        let executable = self.tool.executable()?;
+        let settings = Settings::parse(&request.config_json, "ruff", &KEYS)?;
+        let files = wrapper::existing(request);
+        if files.is_empty() {
+            return wrapper::report(request, Vec::new(), out);
+        }
+        let mut args: Vec<String> = [
+            "check",
+            "--output-format",
+            "json",
+            "--no-cache",
+            "--force-exclude",
+        ]
+        .map(String::from)
+        .into();
+        if request.fix {
+            args.push("--fix".into());
+        }
+        for (key, flag) in [
+            ("select", "--select"),
+            ("ignore", "--ignore"),
+            ("extend_select", "--extend-select"),
+        ] {
+            let rules = settings.strings(key)?;
+            if !rules.is_empty() {
+                args.extend([flag.to_owned(), rules.join(",")]);
+            }
+        }
+        args.extend(settings.strings("args")?);
+        args.push("--".into());
+        args.extend(files.iter().map(|f| f.path.clone()));
+        let output = wrapper::run(executable, &args, &request.root)?;
+        if !matches!(output.status.code(), Some(0 | 1)) {
+            return Err(wrapper::tool_failed("ruff", &output, "failed"));
+        }
+        let diagnostics: Vec<Diagnostic> =
+            serde_json::from_slice(&output.stdout).map_err(|_| {
+                wrapper::tool_failed(
+                    "ruff",
+                    &output,
+                    "printed something that is not its JSON report",
+                )
+            })?;
+        let findings = diagnostics
+            .into_iter()
+            .filter_map(|d| d.into_finding(&request.root))
+            .collect();
+        wrapper::report(request, findings, out)
+    }
+}
+
+/// One element of `ruff check --output-format json`.
+#[derive(Debug, Deserialize)]
+struct Diagnostic {
+    code: Option<String>,
+    name: Option<String>,
+    message: String,
+    filename: String,
+    location: Location,
+    end_location: Option<Location>,
+    severity: Option<String>,
+    url: Option<String>,
+    fix: Option<RuffFix>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Location {
+    row: u32,
+    column: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuffFix {
+    message: Option<String>,
+    edits: Vec<Edit>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Edit {
+    content: String,
+    location: Location,
+    end_location: Location,
+}
+
+impl Diagnostic {
+    fn into_finding(self, root: &str) -> Option<Finding> {
+        let path = wrapper::relative(root, &self.filename)?;
+        let rule = self.code.or(self.name).unwrap_or_else(|| "ruff".to_owned());
+        Some(Finding {
+            path,
+            line: self.location.row.max(1),
+            column: self.location.column.max(1),
+            end_line: self.end_location.as_ref().map(|l| l.row),
+            end_column: self.end_location.as_ref().map(|l| l.column),
+            rule,
+            severity: match self.severity.as_deref() {
+                Some("warning") => Severity::Warning,
+                Some("info") => Severity::Info,
+                _ => Severity::Error,
+            },
+            message: self.message,
+            help_url: self.url,
+            fix: self.fix.map(|f| Fix {
+                description: f.message.unwrap_or_default(),
+                edits: f
+                    .edits
+                    .into_iter()
+                    .map(|e| TextEdit {
+                        line: e.location.row,
+                        column: e.location.column,
+                        end_line: e.end_location.row,
+                        end_column: e.end_location.column,
+                        replacement: e.content,
+                    })
+                    .collect(),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diagnostic_maps_field_for_field() {
+        let json = r#"[{"cell":null,"code":"F401","end_location":{"column":10,"row":1},
+            "filename":"/r/a.py","fix":{"applicability":"safe","edits":[{"content":"",
+            "end_location":{"column":1,"row":2},"location":{"column":1,"row":1}}],
+            "message":"Remove unused import: `os`"},"location":{"column":8,"row":1},
+            "message":"`os` imported but unused","name":"unused-import","noqa_row":1,
+            "severity":"error","url":"https://docs.astral.sh/ruff/rules/unused-import"}]"#;
+        let d: Vec<Diagnostic> = serde_json::from_str(json).expect("ruff's format");
+        let f = d
+            .into_iter()
+            .next()
+            .and_then(|d| d.into_finding("/r"))
+            .expect("a finding");
+        assert_eq!((f.path.as_str(), f.line, f.column), ("a.py", 1, 8));
+        assert_eq!((f.end_line, f.end_column), (Some(1), Some(10)));
+        assert_eq!(f.rule, "F401");
+        assert_eq!(f.severity, Severity::Error);
+        let fix = f.fix.expect("a fix");
+        assert_eq!(fix.edits[0].end_line, 2);
+    }
+
+    #[test]
+    fn a_syntax_error_without_code_keeps_ruffs_name() {
+        let json = r#"[{"code":null,"name":"invalid-syntax","filename":"b.py","message":"Expected an identifier",
+            "location":{"row":1,"column":5},"end_location":{"row":1,"column":6},"fix":null,"url":null}]"#;
+        let d: Vec<Diagnostic> = serde_json::from_str(json).expect("ruff's format");
+        let f = d
+            .into_iter()
+            .next()
+            .and_then(|d| d.into_finding("/r"))
+            .expect("a finding");
+        assert_eq!(f.rule, "invalid-syntax");
+    }
+}

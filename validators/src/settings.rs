@@ -1,0 +1,113 @@
+//! A validator's configuration table (`Validate.config_json`), read strictly: a key the wrapper
+//! does not know is a mistake worth a clear message, not something to ignore.
+
+use protocol::sdk::Error;
+use serde_json::{Map, Value};
+
+/// The keys of one validator's table.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    validator: &'static str,
+    table: Map<String, Value>,
+}
+
+impl Settings {
+    /// Parses the table, refusing keys outside `known`.
+    pub fn parse(json: &str, validator: &'static str, known: &[&str]) -> Result<Settings, Error> {
+        let table = match serde_json::from_str(json) {
+            Ok(Value::Object(table)) => table,
+            _ => {
+                return Err(Error::failed(format!(
+                    "[validators.{validator}] is not a table"
+                )))
+            }
+        };
+        if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::failed(format!(
+                "[validators.{validator}] has an unknown key `{key}`; the known keys are {} \
+                 (and the coordinator's: enabled, timeout, files, exclude, batch_size)",
+                known.join(", ")
+            )));
+        }
+        Ok(Settings { validator, table })
+    }
+
+    /// A list of strings; empty when absent.
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, Error> {
+        match self.table.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| self.wrong(key, "a list of strings"))
+                })
+                .collect(),
+            Some(_) => Err(self.wrong(key, "a list of strings")),
+        }
+    }
+
+    /// A string, if present.
+    pub fn string(&self, key: &str) -> Result<Option<String>, Error> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.wrong(key, "a string")),
+        }
+    }
+
+    /// One of `choices`, if present.
+    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>, Error> {
+        match self.string(key)? {
+            Some(v) if !choices.contains(&v.as_str()) => Err(Error::failed(format!(
+                "validators.{}.{key} is {v:?}; it must be one of {}",
+                self.validator,
+                choices.join(", ")
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    fn wrong(&self, key: &str, expected: &str) -> Error {
+        Error::failed(format!(
+            "validators.{}.{key} must be {expected}",
+            self.validator
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_known_ones() {
+        let err = Settings::parse(r#"{"selct": []}"#, "ruff", &["select", "ignore"])
+            .expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "[validators.ruff] has an unknown key `selct`; the known keys are select, ignore \
+             (and the coordinator's: enabled, timeout, files, exclude, batch_size)"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_by_type_and_choice() {
+        let s = Settings::parse(
+            r#"{"select": ["E", 1], "mode": "loud"}"#,
+            "x",
+            &["select", "mode"],
+        )
+        .expect("known keys");
+        assert_eq!(
+            s.strings("select").expect_err("mixed").to_string(),
+            "validators.x.select must be a list of strings"
+        );
+        assert!(s.choice("mode", &["basic", "strict"]).is_err());
+        assert_eq!(
+            s.strings("absent").expect("absent is empty"),
+            Vec::<String>::new()
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The wrapped tools: where they are installed, which versions are pinned, how to install them.
+//!
+//! Each wrapper looks for its tool in the managed tools directory first (what
+//! `orchestrator tools install` fills), then on `PATH`. Python tools live in one venv, pyright in
+//! one npm prefix, inside that directory. The version actually found, not the pin, goes into the
+//! manifest: a cached result must never be served for another version of the tool.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a tool is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A PyPI package installed with pip into the managed venv.
+    Pip,
+    /// An npm package installed into the managed npm prefix.
+    Npm,
+}
+
+/// A tool a built-in validator wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolSpec {
+    /// Package and executable name.
+    pub name: &'static str,
+    /// The version installed when `orchestrator.toml` pins none.
+    pub default_version: &'static str,
+    pub source: Source,
+}
+
+/// Every managed tool, with its default pin.
+pub const TOOLS: [ToolSpec; 3] = [
+    ToolSpec {
+        name: "bandit",
+        default_version: "1.9.4",
+        source: Source::Pip,
+    },
+    ToolSpec {
+        name: "pyright",
+        default_version: "1.1.414",
+        source: Source::Npm,
+    },
+    ToolSpec {
+        name: "ruff",
+        default_version: "0.17.6",
+        source: Source::Pip,
+    },
+];
+
+/// The spec of a tool by name.
+pub fn spec(name: &str) -> Option<ToolSpec> {
+    TOOLS.iter().copied().find(|t| t.name == name)
+}
+
+/// The per-user cache directory of the orchestrator: `$XDG_CACHE_HOME/orchestrator`, else
+/// `$HOME/.cache/orchestrator`, else a directory under the system's temporary directory.
+pub fn cache_home() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("orchestrator")
+}
+
+/// The managed tools directory: `ORCHESTRATOR_TOOLS_DIR`, else `tools` in [`cache_home`].
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("ORCHESTRATOR_TOOLS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_home().join("tools"))
+}
+
+impl ToolSpec {
+    /// Where `orchestrator tools install` puts the executable, under `dir`.
+    pub fn managed_path(&self, dir: &Path) -> PathBuf {
+        match self.source {
+            Source::Pip => dir.join("venv/bin").join(self.name),
+            Source::Npm => dir.join("npm/node_modules/.bin").join(self.name),
+        }
+    }
+
+    /// The executable to run: the managed one if installed, else the first on `PATH`.
+    pub fn locate(&self) -> Option<PathBuf> {
+        let managed = self.managed_path(&tools_dir());
+        if is_executable(&managed) {
+            return Some(managed);
+        }
+        find_on_path(self.name, std::env::var_os("PATH").as_deref())
+    }
+
+    /// The exact version the executable reports.
+    pub fn version_of(&self, executable: &Path) -> Result<String, String> {
+        let out = Command::new(executable)
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", executable.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // `ruff 0.17.6`, `pyright 1.1.414`, `bandit 1.9.4\n  python version = …`.
+        text.lines()
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .map(str::to_owned)
+            .filter(|_| out.status.success())
+            .ok_or_else(|| {
+                format!(
+                    "`{} --version` did not print a version: {}",
+                    executable.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            })
+    }
+
+    /// What to tell a user whose tool is missing.
+    pub fn not_installed_message(&self) -> String {
+        format!(
+            "{} is not installed (looked in {} and on PATH); run `orchestrator tools install`",
+            self.name,
+            self.managed_path(&tools_dir()).display()
+        )
+    }
+}
+
+fn find_on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(path_var?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_paths_follow_the_install_layout() {
+        let dir = Path::new("/t");
+        let ruff = spec("ruff").expect("ruff is managed");
+        let pyright = spec("pyright").expect("pyright is managed");
+        assert_eq!(ruff.managed_path(dir), Path::new("/t/venv/bin/ruff"));
+        assert_eq!(
+            pyright.managed_path(dir),
+            Path::new("/t/npm/node_modules/.bin/pyright")
+        );
+    }
+
+    #[test]
+    fn the_path_search_takes_the_first_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        for dir in [a.path(), b.path()] {
+            let tool = dir.join("tool");
+            std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::set_permissions(
+            a.path().join("tool"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        let path = std::env::join_paths([a.path(), b.path()]).expect("joins");
+        assert_eq!(
+            find_on_path("tool", Some(&path)),
+            Some(b.path().join("tool"))
+        );
+    }
+}
