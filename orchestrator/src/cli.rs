@@ -107,15 +107,13 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, args),
         Command::List(args) => list::run(cli.directory.as_deref(), args.format == Format::Json),
-        Command::Tools(command) => {
-            match plan::Workspace::locate(cli.directory.as_deref(), None) {
-                Err(e) => usage_error(&e),
-                Ok(workspace) => match command {
-                    ToolsCommand::Install { names } => tools::install(&workspace.config, &names),
-                    ToolsCommand::List => tools::list(&workspace.config),
-                },
-            }
-        }
+        Command::Tools(command) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
+            Err(e) => usage_error(&e),
+            Ok(workspace) => match command {
+                ToolsCommand::Install { names } => tools::install(&workspace.config, &names),
+                ToolsCommand::List => tools::list(&workspace.config),
+            },
+        },
     };
     ExitCode::from(code)
 }

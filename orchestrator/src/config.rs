@@ -121,7 +121,13 @@ impl Config {
         check_keys(
             &table,
             "",
-            &["timeouts", "grace_period", "validators", "profiles"],
+            &[
+                "timeouts",
+                "grace_period",
+                "validators",
+                "profiles",
+                "tools",
+            ],
         )?;
         let profiles = match table.remove("profiles") {
             None => Table::new(),
