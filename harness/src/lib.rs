@@ -46,7 +46,13 @@ pub struct Exchange {
 impl Exchange {
     /// Starts `program` in `dir`.
     pub fn start(program: &Path, dir: &Path) -> Exchange {
+        Exchange::start_with_args(program, &[], dir)
+    }
+
+    /// Starts `program` with `args` in `dir`.
+    pub fn start_with_args(program: &Path, args: &[&str], dir: &Path) -> Exchange {
         let mut child = Command::new(program)
+            .args(args)
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -124,6 +130,15 @@ impl Repo {
         let full = self.root().join(path);
         std::fs::create_dir_all(full.parent().expect("has a parent")).expect("mkdir");
         std::fs::write(full, contents).expect("write");
+        self
+    }
+
+    /// Copies a directory of `fixtures/` into the repository.
+    pub fn fixture(&self, name: &str) -> &Repo {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(name);
+        copy_tree(&source, self.root());
         self
     }
 
@@ -279,6 +294,19 @@ impl Outcome {
             .as_array()
             .and_then(|vs| vs.iter().find(|v| v["name"] == name).cloned())
             .unwrap_or_else(|| panic!("no validator {name} in {json:#}"))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("fixture exists") {
+        let entry = entry.expect("readable");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
     }
 }
 

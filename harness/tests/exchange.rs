@@ -208,3 +208,18 @@ fn list_shows_manifests_shadowing_and_broken_validators() {
     assert!(after_py.ends_with("validator-pyspaces"), "{after_py}");
     assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
 }
+
+#[test]
+fn the_documented_example_is_the_tested_one_and_under_40_lines() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("src/bin/example_todo.rs")).expect("example");
+    let doc = std::fs::read_to_string(root.join("../docs/writing-a-validator.md")).expect("doc");
+    assert!(
+        doc.contains(&format!("```rust\n{example}```")),
+        "docs/writing-a-validator.md shows harness/src/bin/example_todo.rs verbatim"
+    );
+    assert!(
+        example.lines().count() < 40,
+        "the example stays under 40 lines"
+    );
+}

@@ -14,7 +14,7 @@ use crate::hashing::FileHashes;
 use crate::plan::PlannedValidator;
 use crate::report::Status;
 use crate::session::{Closed, Ended, Session, Stopped};
-use globset::{Glob, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSetBuilder};
 use protocol::{
     FailureKind, FileInput, FileResult, Hello, Manifest, ProtocolError, Request, Response, Scope,
     Validate, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION,
@@ -369,12 +369,15 @@ fn matching_files(
     let build = |patterns: &[String], key: &str| {
         let mut set = GlobSetBuilder::new();
         for pattern in patterns {
-            let glob = Glob::new(pattern).map_err(|e| {
-                format!(
-                    "invalid glob {pattern:?} in {key} of validator `{}`: {e}",
-                    validator.name
-                )
-            })?;
+            let glob = GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    format!(
+                        "invalid glob {pattern:?} in {key} of validator `{}`: {e}",
+                        validator.name
+                    )
+                })?;
             set.add(glob);
         }
         set.build().map_err(|e| e.to_string())
@@ -554,6 +557,35 @@ mod tests {
         check_file_result(&result, &mut pending).expect("requested");
         let err = check_file_result(&result, &mut pending).expect_err("twice");
         assert!(err.to_string().contains("already reported"), "{err}");
+    }
+
+    #[test]
+    fn globs_do_not_cross_directories_unless_asked_to() {
+        let validator = PlannedValidator {
+            name: "v".into(),
+            launch: crate::session::Launch {
+                program: "v".into(),
+                args: vec![],
+            },
+            settings: crate::config::ValidatorConfig {
+                exclude: vec!["**/skip_*.py".into()],
+                ..Default::default()
+            },
+            disabled: false,
+        };
+        let manifest = Manifest::new("v", "1", protocol::Dimension::Security, Scope::PerFile)
+            .with_globs(["*.py", "src/*.py"]);
+        let files: Vec<String> = [
+            "a.py",
+            "src/b.py",
+            "src/deep/c.py",
+            "d/skip_e.py",
+            "src/skip_f.py",
+        ]
+        .map(String::from)
+        .into();
+        let got = matching_files(&validator, &manifest, &files).expect("valid globs");
+        assert_eq!(got, ["a.py", "src/b.py"]);
     }
 
     #[test]

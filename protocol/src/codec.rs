@@ -7,7 +7,7 @@
 //!
 //! Decoding is bounded: bincode allocates a container's declared length up front, so a crafted
 //! length inside a small frame could ask for gigabytes. Each decode therefore runs with an
-//! allocation budget proportional to the frame (see [`BUDGET_FACTOR`]), which no well-formed
+//! allocation budget proportional to the frame (eight times its size), which no well-formed
 //! message comes near.
 
 use crate::error::ProtocolError;

@@ -1,7 +1,6 @@
 //! A complete validator: reports every `TODO` left in Python and Rust files.
 use protocol::sdk::{self, Error, Reporter, Validator};
-use protocol::{Dimension, FileResult, Finding, Manifest, Scope, Severity, Validate};
-use std::process::ExitCode;
+use protocol::{Dimension, FileResult, Finding, Manifest, Scope, Severity::Warning, Validate};
 
 struct Todo;
 
@@ -14,34 +13,27 @@ impl Validator for Todo {
     fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
         for file in &request.files {
             let bytes = std::fs::read(request.path_of(file))?;
-            let text = String::from_utf8_lossy(&bytes);
-            let findings = (1..)
-                .zip(text.lines())
-                .filter_map(|(line, content)| {
-                    let column = content.find("TODO")?;
-                    let column = content[..column].chars().count() as u32 + 1;
+            let mut findings = Vec::new();
+            for (line, text) in (1..).zip(String::from_utf8_lossy(&bytes).lines()) {
+                if let Some(at) = text.find("TODO") {
+                    let column = text[..at].chars().count() as u32 + 1;
                     let message = "unfinished work";
-                    Some(Finding::new(
-                        &file.path,
-                        line,
-                        column,
-                        "todo",
-                        Severity::Warning,
-                        message,
-                    ))
-                })
-                .collect();
-            let result = FileResult {
-                path: file.path.clone(),
+                    findings.push(Finding::new(
+                        &file.path, line, column, "todo", Warning, message,
+                    ));
+                }
+            }
+            let (path, modified) = (file.path.clone(), false);
+            out.file(FileResult {
+                path,
                 findings,
-                modified: false,
-            };
-            out.file(result)?;
+                modified,
+            })?;
         }
         Ok(())
     }
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     sdk::run(Todo)
 }

@@ -1,0 +1,408 @@
+//! The built-in ruff, pyright and bandit validators against the real tools (installed by
+//! `orchestrator tools install`, which `scripts/test` runs): every finding the tool reports
+//! when run directly is reported through the coordinator, finding for finding, and a broken or
+//! missing tool is never a pass.
+
+use harness::Repo;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// `(path, line, column, rule, message)`: what must agree between a direct run and ours.
+type Key = (String, u64, u64, String, String);
+
+fn sample() -> Repo {
+    let repo = Repo::new();
+    repo.fixture("python-sample");
+    repo
+}
+
+fn tool(name: &str) -> std::path::PathBuf {
+    validators::tools::spec(name)
+        .and_then(|s| s.locate())
+        .unwrap_or_else(|| panic!("{name} is not installed; run scripts/test, which installs it"))
+}
+
+const SAMPLE_FILES: [&str; 4] = [
+    "inventory/__init__.py",
+    "inventory/models.py",
+    "inventory/report.py",
+    "inventory/store.py",
+];
+
+fn direct(repo: &Repo, name: &str, args: &[&str]) -> Value {
+    let out = Command::new(tool(name))
+        .args(args)
+        .args(SAMPLE_FILES)
+        .current_dir(repo.root())
+        .output()
+        .expect("tool runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn ours(out: &harness::Outcome, validator: &str) -> BTreeSet<Key> {
+    out.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["validator"] == validator)
+        .map(|f| {
+            (
+                f["path"].as_str().expect("path").to_owned(),
+                f["line"].as_u64().expect("line"),
+                f["column"].as_u64().expect("column"),
+                f["rule"].as_str().expect("rule").to_owned(),
+                f["message"].as_str().expect("message").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn run_sample(repo: &Repo) -> harness::Outcome {
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "bandit,pyright,ruff",
+    ]);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "findings expected\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+fn relative(root: &Path, printed: &str) -> String {
+    let root = root.canonicalize().expect("root");
+    let p = Path::new(printed);
+    let p = p.strip_prefix(&root).unwrap_or(p);
+    p.strip_prefix("./").unwrap_or(p).display().to_string()
+}
+
+#[test]
+fn ruff_findings_equal_a_direct_run() {
+    let repo = sample();
+    let out = run_sample(&repo);
+    let direct: BTreeSet<Key> = direct(
+        &repo,
+        "ruff",
+        &[
+            "check",
+            "--output-format",
+            "json",
+            "--no-cache",
+            "--select",
+            "E,F,B,UP",
+            "--",
+        ],
+    )
+    .as_array()
+    .expect("a list")
+    .iter()
+    .map(|d| {
+        (
+            relative(repo.root(), d["filename"].as_str().expect("filename")),
+            d["location"]["row"].as_u64().expect("row"),
+            d["location"]["column"].as_u64().expect("column"),
+            d["code"].as_str().expect("code").to_owned(),
+            d["message"].as_str().expect("message").to_owned(),
+        )
+    })
+    .collect();
+    assert_eq!(direct.len(), 4, "the sample has four ruff findings");
+    assert_eq!(ours(&out, "ruff"), direct);
+}
+
+#[test]
+fn pyright_findings_equal_a_direct_run() {
+    let repo = sample();
+    let out = run_sample(&repo);
+    let report = direct(&repo, "pyright", &["--outputjson"]);
+    let direct: BTreeSet<Key> = report["generalDiagnostics"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|d| {
+            (
+                relative(repo.root(), d["file"].as_str().expect("file")),
+                d["range"]["start"]["line"].as_u64().expect("line") + 1,
+                d["range"]["start"]["character"]
+                    .as_u64()
+                    .expect("character")
+                    + 1,
+                d["rule"].as_str().unwrap_or("pyright").to_owned(),
+                d["message"].as_str().expect("message").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(direct.len(), 2, "the sample has two pyright findings");
+    assert_eq!(ours(&out, "pyright"), direct);
+    let leftovers: Vec<_> = std::fs::read_dir(repo.root())
+        .expect("root")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".orchestrator-pyright")
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the typeCheckingMode overlay is removed"
+    );
+}
+
+#[test]
+fn bandit_findings_equal_a_direct_run() {
+    let repo = sample();
+    let out = run_sample(&repo);
+    let report = direct(
+        &repo,
+        "bandit",
+        &[
+            "-f",
+            "json",
+            "-q",
+            "--ini",
+            ".bandit",
+            "--severity-level",
+            "low",
+            "--",
+        ],
+    );
+    let direct: BTreeSet<Key> = report["results"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            (
+                relative(repo.root(), r["filename"].as_str().expect("filename")),
+                r["line_number"].as_u64().expect("line"),
+                r["col_offset"].as_u64().expect("col") + 1,
+                r["test_id"].as_str().expect("id").to_owned(),
+                r["issue_text"].as_str().expect("text").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(direct.len(), 4, "the sample has four bandit findings");
+    assert_eq!(ours(&out, "bandit"), direct);
+}
+
+#[test]
+fn the_sample_report_is_stable() {
+    let repo = sample();
+    let out = run_sample(&repo);
+    insta::with_settings!({filters => vec![(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#)]}, {
+        insta::assert_snapshot!(out.stdout);
+    });
+}
+
+#[test]
+fn unparsable_and_undecodable_files_are_findings_not_crashes() {
+    let repo = Repo::new();
+    repo.write("bad.py", "def (:\n");
+    std::fs::write(repo.root().join("latin.py"), b"\xff\xfe x = 1\n").expect("write");
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "bandit,pyright,ruff",
+    ]);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    for name in ["bandit", "pyright", "ruff"] {
+        let v = out.validator(name);
+        assert_eq!(v["status"], "failed", "{name}: {v}");
+    }
+    let rules: BTreeSet<(String, String, String)> = out.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().expect("string").to_owned();
+            (s("validator"), s("path"), s("rule"))
+        })
+        .collect();
+    for expected in [
+        ("ruff", "bad.py", "invalid-syntax"),
+        ("ruff", "latin.py", "E902"),
+        ("bandit", "bad.py", "syntax-error"),
+        ("bandit", "latin.py", "syntax-error"),
+        ("pyright", "bad.py", "pyright"),
+    ] {
+        let key = (
+            expected.0.to_owned(),
+            expected.1.to_owned(),
+            expected.2.to_owned(),
+        );
+        assert!(rules.contains(&key), "{expected:?} in {rules:?}");
+    }
+}
+
+#[test]
+fn a_large_file_is_checked() {
+    let repo = Repo::new();
+    let big: String = (0..30_000).map(|i| format!("value_{i} = {i}\n")).collect();
+    repo.write("big.py", &big).write("small.py", "import os\n");
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "ruff,bandit",
+    ]);
+    assert_eq!(out.validator("ruff")["status"], "failed", "{}", out.stderr);
+    assert_eq!(out.validator("ruff")["files"], 2);
+    assert_eq!(out.validator("bandit")["status"], "passed");
+}
+
+/// A tools directory whose `ruff` is a script, and a PATH with nothing else on it.
+fn broken_ruff(script: &str) -> (Repo, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
+    let tools = tempfile::tempdir().expect("tempdir");
+    let bin = tools.path().join("venv/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let ruff = bin.join("ruff");
+    std::fs::write(&ruff, script).expect("write");
+    std::fs::set_permissions(&ruff, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let repo = Repo::new();
+    repo.write("a.py", "x = 1\n");
+    (repo, tools)
+}
+
+#[test]
+fn a_crashing_tool_is_a_crash_with_its_own_message() {
+    let (repo, tools) = broken_ruff(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ruff 9.9.9'; exit 0; fi\n\
+         echo 'error: panicked at internal invariant' >&2; exit 2\n",
+    );
+    let dir = tools.path().display().to_string();
+    let out = repo.run_with_env(
+        &["run", "--all", "--format", "json", "--validators", "ruff"],
+        &[("ORCHESTRATOR_TOOLS_DIR", &dir)],
+    );
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("ruff");
+    assert_eq!(v["status"], "crashed");
+    assert_eq!(v["tool"], "ruff 9.9.9");
+    assert_eq!(
+        v["message"],
+        "ruff failed (exit status: 2): error: panicked at internal invariant"
+    );
+}
+
+#[test]
+fn a_tool_that_prints_garbage_is_a_crash() {
+    let (repo, tools) = broken_ruff(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ruff 9.9.9'; exit 0; fi\necho 'not json'; exit 1\n",
+    );
+    let dir = tools.path().display().to_string();
+    let out = repo.run_with_env(
+        &["run", "--all", "--format", "json", "--validators", "ruff"],
+        &[("ORCHESTRATOR_TOOLS_DIR", &dir)],
+    );
+    let v = out.validator("ruff");
+    assert_eq!(v["status"], "crashed");
+    assert_eq!(
+        v["message"],
+        "ruff printed something that is not its JSON report (exit status: 1): not json"
+    );
+}
+
+#[test]
+fn a_missing_tool_is_not_installed_with_the_command_that_fixes_it() {
+    let tools = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::new();
+    repo.write("a.py", "x = 1\n");
+    let dir = tools.path().display().to_string();
+    let out = repo.run_with_env(
+        &["run", "--all", "--format", "json", "--validators", "ruff"],
+        &[("ORCHESTRATOR_TOOLS_DIR", &dir), ("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("ruff");
+    assert_eq!(v["status"], "not_installed");
+    assert!(
+        v["message"]
+            .as_str()
+            .expect("message")
+            .ends_with("run `orchestrator tools install`"),
+        "{v}"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_fails_clearly() {
+    let repo = Repo::new();
+    repo.write("a.py", "x = 1\n")
+        .config("[validators.ruff]\nselct = [\"E\"]\n");
+    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "ruff"]);
+    let v = out.validator("ruff");
+    assert_eq!(v["status"], "crashed");
+    assert!(
+        v["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("[validators.ruff] has an unknown key `selct`"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_file_deleted_between_selection_and_run_is_reported_clean_not_fatal() {
+    use protocol::{FileInput, Hello, Request, Response, Validate};
+    let repo = Repo::new();
+    repo.write("a.py", "import os\n");
+    let orchestrator = harness::binary("orchestrator");
+    for name in ["ruff", "pyright", "bandit"] {
+        let mut x =
+            harness::Exchange::start_with_args(&orchestrator, &["__validator", name], repo.root());
+        x.send(&Request::Hello(Hello {
+            protocol_version: protocol::PROTOCOL_VERSION,
+            coordinator_version: "test".into(),
+            max_frame_size: protocol::DEFAULT_MAX_FRAME_SIZE,
+        }));
+        assert!(matches!(x.receive(), Response::Manifest(_)));
+        let files = ["a.py", "gone.py"]
+            .map(|p| FileInput {
+                path: p.into(),
+                content_hash: [0; 32],
+            })
+            .to_vec();
+        x.send(&Request::Validate(Validate {
+            root: repo.root().display().to_string(),
+            files,
+            config_json: "{}".into(),
+            fix: false,
+        }));
+        let mut results = Vec::new();
+        loop {
+            match x.receive() {
+                Response::FileResult(r) => results.push(r),
+                Response::Done => break,
+                Response::Log(_) | Response::Progress(_) => {}
+                other => panic!("{name}: unexpected {other:?}"),
+            }
+        }
+        let gone = results
+            .iter()
+            .find(|r| r.path == "gone.py")
+            .expect("a result for gone.py");
+        assert!(gone.findings.is_empty(), "{name}: {gone:?}");
+        x.send(&Request::Shutdown);
+        assert_eq!(x.wait(), Some(0), "{name}");
+    }
+}
