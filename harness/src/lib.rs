@@ -104,6 +104,8 @@ pub struct Repo {
     bin: tempfile::TempDir,
     /// A second PATH directory, after `bin`, for shadowed validators.
     later_bin: tempfile::TempDir,
+    /// The repository's own result cache, so that tests never share results.
+    cache: tempfile::TempDir,
 }
 
 impl Default for Repo {
@@ -118,11 +120,17 @@ impl Repo {
             dir: tempfile::tempdir().expect("tempdir"),
             bin: tempfile::tempdir().expect("tempdir"),
             later_bin: tempfile::tempdir().expect("tempdir"),
+            cache: tempfile::tempdir().expect("tempdir"),
         }
     }
 
     pub fn root(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The result cache every run of this repository uses.
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
     }
 
     /// Writes a file, creating its directories.
@@ -216,6 +224,8 @@ impl Repo {
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .env_remove("ORCHESTRATOR_PROFILE")
+            .env_remove("ORCHESTRATOR_CACHE")
+            .env("ORCHESTRATOR_CACHE_DIR", self.cache_dir())
             .env(MARKER, &marker)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 //!
 //! Nothing past [`crate::plan`] sees a clap type.
 
+use crate::cache::{self, Cache};
 use crate::plan::{self, PlanError};
 use crate::report::{human, json, Report};
 use crate::select::Selection;
@@ -19,6 +20,9 @@ pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
+    /// Where results are cached (default: ORCHESTRATOR_CACHE_DIR, else the per-user cache).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Log more (-v: decisions, -vv: everything); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -35,6 +39,36 @@ pub enum Command {
     /// Install or show the tools the built-in validators wrap.
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Show, clear or trim the result cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, size on disk, and the hits and misses of the last run.
+    Stats,
+    /// Remove every cached result.
+    Clear,
+    /// Remove results not hit recently, then the least recently hit beyond a size.
+    Gc {
+        /// Keep at most this much (500MB, 2GiB).
+        #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+        max_size: Option<u64>,
+        /// Remove results not hit for this long (30d, 12h).
+        #[arg(long, value_name = "AGE", value_parser = age_arg)]
+        max_age: Option<std::time::Duration>,
+    },
+}
+
+fn size_arg(text: &str) -> Result<u64, String> {
+    cache::commands::parse_size(text)
+        .ok_or_else(|| format!("invalid size {text:?}; write a number with a unit: 500MB, 2GiB"))
+}
+
+fn age_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
+        .ok_or_else(|| format!("invalid age {text:?}; write a number with a unit: 12h, 30d"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,9 +104,12 @@ pub struct RunArgs {
     /// The configuration profile to overlay.
     #[arg(long, env = "ORCHESTRATOR_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
-    /// Let validators that can fix apply their fixes.
+    /// Let validators that can fix apply their fixes, then check again (max_fix_rounds).
     #[arg(long)]
     pub fix: bool,
+    /// Neither use nor keep cached results (also ORCHESTRATOR_CACHE=off).
+    #[arg(long)]
+    pub no_cache: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Write the report to FILE instead of stdout.
@@ -105,7 +142,17 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let code = match cli.command {
-        Command::Run(args) => run(cli.directory, args),
+        Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::Cache(command) => {
+            let setting = cache::Setting::from_args(false, cli.cache_dir);
+            match command {
+                CacheCommand::Stats => cache::commands::stats(&setting),
+                CacheCommand::Clear => cache::commands::clear(&setting),
+                CacheCommand::Gc { max_size, max_age } => {
+                    cache::commands::gc(&setting, max_size, max_age)
+                }
+            }
+        }
         Command::List(args) => list::run(cli.directory.as_deref(), args.format == Format::Json),
         Command::Tools(command) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
             Err(e) => usage_error(&e),
@@ -118,7 +165,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(directory: Option<PathBuf>, args: RunArgs) -> u8 {
+fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) -> u8 {
     let selection = if args.changed {
         Selection::Changed { base: args.base }
     } else if !args.paths.is_empty() {
@@ -141,7 +188,11 @@ fn run(directory: Option<PathBuf>, args: RunArgs) -> u8 {
     if !process::become_subreaper() {
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
-    let report = runtime().block_on(dispatcher::run(plan));
+    let cache = Cache::open(
+        &cache::Setting::from_args(args.no_cache, cache_dir),
+        plan.config.cache_max_age,
+    );
+    let report = runtime().block_on(dispatcher::run(plan, cache));
     let code = report.status().exit_code();
     match emit(&report, args.format, args.output.as_deref()) {
         Ok(()) => code,

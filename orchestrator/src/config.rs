@@ -29,6 +29,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time between SIGTERM and SIGKILL when a validator is stopped.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2);
 
+/// Fix rounds of `run --fix` when the configuration sets none.
+pub const DEFAULT_MAX_FIX_ROUNDS: u32 = 3;
+
 /// The coordinator's keys in a validator table; all others are the validator's own.
 const VALIDATOR_KEYS: [&str; 5] = ["enabled", "timeout", "files", "exclude", "batch_size"];
 
@@ -46,6 +49,10 @@ pub struct Config {
     pub validators: BTreeMap<String, ValidatorConfig>,
     /// `[tools]`: version pins of managed tools, by tool name.
     pub tools: BTreeMap<String, String>,
+    /// `max_fix_rounds`: how many times `run --fix` lets validators fix before it stops.
+    pub max_fix_rounds: u32,
+    /// `[cache] max_age`: cached results not hit for longer are not served, and are removed.
+    pub cache_max_age: Option<Duration>,
 }
 
 /// One `[validators.NAME]` table.
@@ -80,7 +87,7 @@ pub enum ConfigErrorKind {
     UnknownKey { key: String, known: String },
     #[error("`{key}` must be {expected}")]
     WrongType { key: String, expected: &'static str },
-    #[error("`{key}`: invalid duration {value:?}; write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\"")]
+    #[error("`{key}`: invalid duration {value:?}; write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\", \"30d\"")]
     BadDuration { key: String, value: String },
     #[error("unknown profile `{name}`; add a [profiles.{name}] table or choose one of: {known}")]
     UnknownProfile { name: String, known: String },
@@ -95,6 +102,8 @@ impl Config {
             grace_period: DEFAULT_GRACE_PERIOD,
             validators: BTreeMap::new(),
             tools: BTreeMap::new(),
+            max_fix_rounds: DEFAULT_MAX_FIX_ROUNDS,
+            cache_max_age: None,
         }
     }
 
@@ -127,6 +136,8 @@ impl Config {
                 "validators",
                 "profiles",
                 "tools",
+                "max_fix_rounds",
+                "cache",
             ],
         )?;
         let profiles = match table.remove("profiles") {
@@ -147,7 +158,11 @@ impl Config {
             };
             let key = format!("profiles.{name}");
             let overlay = into_table(overlay.clone(), &key)?;
-            check_keys(&overlay, &key, &["timeouts", "grace_period", "validators"])?;
+            check_keys(
+                &overlay,
+                &key,
+                &["timeouts", "grace_period", "validators", "max_fix_rounds"],
+            )?;
             merge(&mut table, overlay);
         }
         let mut config = Config::defaults();
@@ -160,6 +175,20 @@ impl Config {
         }
         if let Some(grace) = table.remove("grace_period") {
             config.grace_period = duration(&grace, "grace_period")?;
+        }
+        if let Some(rounds) = table.remove("max_fix_rounds") {
+            config.max_fix_rounds = rounds
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| wrong("max_fix_rounds", "a positive whole number"))?;
+        }
+        if let Some(cache) = table.remove("cache") {
+            let cache = into_table(cache, "cache")?;
+            check_keys(&cache, "cache", &["max_age"])?;
+            if let Some(age) = cache.get("max_age") {
+                config.cache_max_age = Some(duration(age, "cache.max_age")?);
+            }
         }
         if let Some(tools) = table.remove("tools") {
             for (tool, value) in into_table(tools, "tools")? {
@@ -250,7 +279,7 @@ impl ValidatorConfig {
     }
 }
 
-/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"` (whole or decimal numbers).
+/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"30d"` (whole or decimal numbers).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -261,6 +290,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => number,
         "m" => number * 60.0,
         "h" => number * 3600.0,
+        "d" => number * 86400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
@@ -404,7 +434,7 @@ mod tests {
         assert_eq!(
             parse("timeout = 3").expect_err("unknown"),
             "unknown key `timeout`; the known keys are timeouts, grace_period, validators, \
-             profiles, tools"
+             profiles, tools, max_fix_rounds, cache"
         );
     }
 
@@ -460,11 +490,24 @@ mod tests {
     }
 
     #[test]
+    fn fix_rounds_and_cache_age_are_read_and_checked() {
+        let config = parse("max_fix_rounds = 5\n[cache]\nmax_age = \"30d\"").expect("valid");
+        assert_eq!(config.max_fix_rounds, 5);
+        assert_eq!(config.cache_max_age, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(Config::defaults().max_fix_rounds, DEFAULT_MAX_FIX_ROUNDS);
+        let err = parse("max_fix_rounds = 0").expect_err("zero rounds");
+        assert!(err.contains("`max_fix_rounds` must be a positive whole number"), "{err}");
+        let err = parse("[cache]\nsize = 1").expect_err("unknown key");
+        assert!(err.contains("unknown key `cache.size`"), "{err}");
+    }
+
+    #[test]
     fn durations_take_the_usual_units() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86400)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("s"), None);
     }

@@ -1,15 +1,21 @@
 //! The dispatcher: the one loop that owns a run's state.
 //!
-//! It starts an executor per validator, then folds their [`Event`]s into the [`Report`] as they
-//! arrive, so the report always holds every result received so far, whatever happens to the
-//! executors. When the last executor has finished, the process tree is swept: nothing a
-//! validator started outlives the run.
+//! A round starts an executor per validator, then folds their [`Event`]s into the [`Report`] as
+//! they arrive, so the report always holds every result received so far, whatever happens to
+//! the executors. When the last executor has finished, the process tree is swept: nothing a
+//! validator started outlives the round.
+//!
+//! `run --fix` is rounds of fixing (only validators that can fix take part, and the cache is
+//! not used) until a round changes nothing or `max_fix_rounds` is reached, then one ordinary
+//! round whose report is the answer: every finding in it is about the files as they now are.
 
 use crate::executor::{self, Context, Event, Outcome};
+use crate::cache::Cache;
 use crate::hashing::FileHashes;
 use crate::plan::Plan;
 use crate::report::{Report, ReportFinding, Status, ValidatorReport};
 use protocol::Severity;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -18,16 +24,55 @@ use tokio::sync::{mpsc, Semaphore};
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs a plan to its end.
-pub async fn run(plan: Plan) -> Report {
+pub async fn run(plan: Plan, cache: Cache) -> Report {
+    if !plan.fix {
+        return round(&plan, false, cache).await;
+    }
+    let mut fixed = BTreeSet::new();
+    let mut notes = Vec::new();
+    let rounds = plan.config.max_fix_rounds;
+    for number in 1..=rounds {
+        let fixing = round(&plan, true, Cache::off()).await;
+        for v in fixing.validators.iter().filter(|v| !v.status.completed()) {
+            notes.push(format!(
+                "fix round {number}: {} did not complete ({}: {}); its fixes may be partial",
+                v.name,
+                v.status.as_str(),
+                v.message
+            ));
+        }
+        let incomplete = fixing.status() == crate::report::RunStatus::Incomplete;
+        let changed = fixing.fixed_files.len();
+        fixed.extend(fixing.fixed_files);
+        if changed == 0 || incomplete {
+            break;
+        }
+        if number == rounds {
+            notes.push(format!(
+                "fixes were still changing files after {rounds} round{} (max_fix_rounds); \
+                 run again or raise max_fix_rounds in orchestrator.toml",
+                if rounds == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    let mut report = round(&plan, false, cache).await;
+    report.warnings.extend(notes);
+    report.fixed_files = fixed.into_iter().collect();
+    report
+}
+
+/// Runs every validator of the plan once; `fix` makes it a fixing round.
+async fn round(plan: &Plan, fix: bool, cache: Cache) -> Report {
     let (events, mut inbox) = mpsc::channel(256);
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
         files: plan.files.clone(),
         config: plan.config.clone(),
-        hashes: FileHashes::new(&plan.root),
+        hashes: FileHashes::new(&plan.root, cache.clone()),
+        cache,
         permits: Arc::new(Semaphore::new(plan.jobs)),
         events,
-        fix: plan.fix,
+        fix,
     };
     let mut report = Report {
         validators: plan
@@ -37,10 +82,12 @@ pub async fn run(plan: Plan) -> Report {
             .collect(),
         findings: Vec::new(),
         warnings: plan.warnings.clone(),
+        fixed_files: Vec::new(),
     };
-    for (index, validator) in plan.validators.into_iter().enumerate() {
+    for (index, validator) in plan.validators.iter().cloned().enumerate() {
         tokio::spawn(executor::execute(index, validator, ctx.clone()));
     }
+    let hashes = ctx.hashes.clone();
     drop(ctx);
     let mut unfinished = report.validators.len();
     while unfinished > 0 {
@@ -58,6 +105,7 @@ pub async fn run(plan: Plan) -> Report {
     if killed > 0 {
         tracing::info!(killed, "killed processes left behind by validators");
     }
+    hashes.persist().await;
     report.sort();
     report
 }
@@ -76,9 +124,17 @@ fn apply(report: &mut Report, event: Event) {
             v.tool = manifest.tool.map(|t| format!("{} {}", t.name, t.version));
             v.files = files;
         }
-        Event::FileResult { index, result } => {
+        Event::FileResult {
+            index,
+            result,
+            cached,
+        } => {
             let v = &mut report.validators[index];
             v.files_done += 1;
+            v.cached_files += u32::from(cached);
+            if result.modified && !report.fixed_files.contains(&result.path) {
+                report.fixed_files.push(result.path.clone());
+            }
             v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
             let name = v.name.clone();
             report

@@ -8,7 +8,13 @@
 //!
 //! One deadline covers the handshake and all the work. Until the manifest tells the dimension,
 //! it is the validator's configured timeout or the default; then it becomes the dimension's.
+//!
+//! Between the handshake and the first request, the cache answers what it can (see
+//! [`crate::cache::key`]); only the rest is sent. A `per_file` validator's results are kept as
+//! they arrive, so files finished before a crash are not checked again; a `project`
+//! validator's only when its run completed, since a partial project answer may be wrong.
 
+use crate::cache::{self, Cache, ConfigFiles, Key, KeyInputs, Subject};
 use crate::config::Config;
 use crate::hashing::FileHashes;
 use crate::plan::PlannedValidator;
@@ -19,7 +25,7 @@ use protocol::{
     FailureKind, FileInput, FileResult, Hello, Manifest, ProtocolError, Request, Response, Scope,
     Validate, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,8 +42,12 @@ pub enum Event {
         manifest: Manifest,
         files: u32,
     },
-    /// A file's findings arrived.
-    FileResult { index: usize, result: FileResult },
+    /// A file's findings arrived, from the validator or from the cache.
+    FileResult {
+        index: usize,
+        result: FileResult,
+        cached: bool,
+    },
     /// Files that could not be read and were not sent.
     Unreadable { index: usize, warnings: Vec<String> },
     /// The validator's run is over.
@@ -61,10 +71,23 @@ pub struct Context {
     pub files: Arc<Vec<String>>,
     pub config: Arc<Config>,
     pub hashes: FileHashes,
+    pub cache: Cache,
     pub permits: Arc<Semaphore>,
     pub events: mpsc::Sender<Event>,
+    /// A fixing round: validators that cannot fix stop after their handshake.
     pub fix: bool,
 }
+
+/// Where the results of the files sent to a validator are to be kept.
+#[derive(Debug)]
+struct ResultKeys {
+    by_path: HashMap<String, Key>,
+    /// `project` scope: keep results only once the whole run is done.
+    all_or_nothing: bool,
+}
+
+/// Results gathered before they are written to the cache in one transaction.
+const WRITE_BATCH: usize = 64;
 
 /// Why one process of a validator stopped early.
 #[derive(Debug)]
@@ -128,6 +151,15 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
         )));
         return finish_failed(failure, Some(session), clock, grace, started).await;
     }
+    if ctx.fix && !manifest.can_fix {
+        session.finish(grace).await;
+        return Outcome {
+            status: Status::Skipped,
+            message: "cannot fix".into(),
+            duration: started.elapsed(),
+            stderr_tail: None,
+        };
+    }
     let timeout = ctx.config.timeout_for(
         &validator.name,
         manifest.dimension.as_str(),
@@ -176,6 +208,16 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
             stderr_tail: None,
         };
     }
+    let (inputs, keys) = serve_cached(index, validator, &manifest, inputs, ctx).await;
+    if inputs.is_empty() {
+        session.finish(grace).await;
+        return Outcome {
+            status: Status::Passed,
+            message: String::new(),
+            duration: started.elapsed(),
+            stderr_tail: None,
+        };
+    }
     let batch_size = match manifest.scope {
         Scope::PerFile => validator.settings.batch_size.or(manifest.batch_size),
         _ => None,
@@ -187,6 +229,7 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
         ctx: ctx.clone(),
         queue,
         clock,
+        keys,
     };
     let mut helpers = JoinSet::new();
     let waiting = worker.queue_len().saturating_sub(1);
@@ -239,6 +282,8 @@ struct Worker {
     ctx: Context,
     queue: Arc<Mutex<VecDeque<Vec<FileInput>>>>,
     clock: Clock,
+    /// `None` when results are not to be cached (no cache, or a fixing round).
+    keys: Option<Arc<ResultKeys>>,
 }
 
 /// How one worker ended: its failure if any, and how its process was closed.
@@ -286,8 +331,32 @@ impl Worker {
         (failure, closed)
     }
 
-    /// One `Validate` request and its responses.
+    /// One `Validate` request and its responses; the results are kept in the cache as
+    /// [`ResultKeys`] says.
     async fn request(&self, session: &mut Session, batch: Vec<FileInput>) -> Result<(), Failure> {
+        let mut staged = Vec::new();
+        let outcome = self.exchange(session, batch, &mut staged).await;
+        if let Some(keys) = &self.keys {
+            if outcome.is_ok() || !keys.all_or_nothing {
+                self.keep(&mut staged).await;
+            }
+        }
+        outcome
+    }
+
+    /// Writes staged results to the cache.
+    async fn keep(&self, staged: &mut Vec<(Key, FileResult)>) {
+        let entries = std::mem::take(staged);
+        let cache = self.ctx.cache.clone();
+        let _ = tokio::task::spawn_blocking(move || cache.put(&entries)).await;
+    }
+
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        batch: Vec<FileInput>,
+        staged: &mut Vec<(Key, FileResult)>,
+    ) -> Result<(), Failure> {
         let deadline = self.clock.deadline;
         let mut pending: HashSet<String> = batch.iter().map(|f| f.path.clone()).collect();
         let request = Request::Validate(Validate {
@@ -304,9 +373,24 @@ impl Worker {
             match session.next(deadline).await.map_err(Failure::Ended)? {
                 Response::FileResult(result) => {
                     check_file_result(&result, &mut pending).map_err(Failure::Protocol)?;
+                    if result.modified && !self.ctx.fix {
+                        return Err(Failure::Protocol(ProtocolError::Malformed(format!(
+                            "it reports modifying `{}` although fixing was not asked for",
+                            result.path
+                        ))));
+                    }
+                    if let Some(keys) = &self.keys {
+                        if let Some(key) = keys.by_path.get(&result.path) {
+                            staged.push((*key, result.clone()));
+                        }
+                        if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
+                            self.keep(staged).await;
+                        }
+                    }
                     let event = Event::FileResult {
                         index: self.index,
                         result,
+                        cached: false,
                     };
                     let _ = self.ctx.events.send(event).await;
                 }
@@ -402,6 +486,88 @@ async fn read_inputs(hashes: &FileHashes, files: Vec<String>) -> (Vec<FileInput>
         }
     }
     (inputs, unreadable)
+}
+
+/// Sends what the cache holds for these inputs as results; returns the inputs still to check
+/// and the keys their results are to be kept under.
+async fn serve_cached(
+    index: usize,
+    validator: &PlannedValidator,
+    manifest: &Manifest,
+    inputs: Vec<FileInput>,
+    ctx: &Context,
+) -> (Vec<FileInput>, Option<Arc<ResultKeys>>) {
+    if ctx.fix || !ctx.cache.enabled() {
+        return (inputs, None);
+    }
+    let base = KeyInputs::new(manifest, &validator.settings.settings_json());
+    let declared = manifest.config_files.clone();
+    let all_or_nothing = manifest.scope != Scope::PerFile;
+    let root = ctx.root.clone();
+    let cache = ctx.cache.clone();
+    let unserved = inputs.clone();
+    let lookup = tokio::task::spawn_blocking(move || {
+        let mut config_files = ConfigFiles::new(&declared);
+        let keys: Vec<Key> = if all_or_nothing {
+            let all = cache::key::project_inputs(&inputs);
+            let config = config_files.for_project(&root, inputs.iter().map(|f| f.path.as_str()));
+            inputs
+                .iter()
+                .map(|f| {
+                    let subject = Subject::ProjectFile {
+                        inputs: &all,
+                        path: &f.path,
+                    };
+                    cache::key::key(&base, &config, subject)
+                })
+                .collect()
+        } else {
+            inputs
+                .iter()
+                .map(|f| {
+                    let config = config_files.for_file(&root, &f.path);
+                    let subject = Subject::File {
+                        path: &f.path,
+                        content: &f.content_hash,
+                    };
+                    cache::key::key(&base, &config, subject)
+                })
+                .collect()
+        };
+        let mut found = cache.get(&keys);
+        if all_or_nothing && found.iter().any(Option::is_none) {
+            found = vec![None; keys.len()];
+        }
+        let mut hits = Vec::new();
+        let mut misses = Vec::new();
+        let mut by_path = HashMap::new();
+        for ((input, key), result) in inputs.into_iter().zip(keys).zip(found) {
+            match result {
+                Some(result) => hits.push(result),
+                None => {
+                    by_path.insert(input.path.clone(), key);
+                    misses.push(input);
+                }
+            }
+        }
+        (hits, misses, by_path)
+    });
+    let Ok((hits, misses, by_path)) = lookup.await else {
+        return (unserved, None);
+    };
+    for result in hits {
+        let event = Event::FileResult {
+            index,
+            result,
+            cached: true,
+        };
+        let _ = ctx.events.send(event).await;
+    }
+    let keys = ResultKeys {
+        by_path,
+        all_or_nothing,
+    };
+    (misses, Some(Arc::new(keys)))
 }
 
 /// Splits inputs into batches of at most `size` files (one batch without a size).

@@ -1,30 +1,50 @@
 //! Content hashes of the files a run checks, computed once per file and shared by every
 //! validator that checks it.
+//!
+//! The stat fast path: a file whose size, mtime, ctime and inode equal what the cache recorded
+//! is not read again. As in git, an entry recorded less than [`RACY_WINDOW_NS`] after the file
+//! last changed proves nothing (the file may have changed again within the filesystem's
+//! timestamp granularity without its stat changing), so such a file is hashed again.
 
+use crate::cache::{Cache, FileStat};
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// A BLAKE3 digest of a file's contents.
 pub type Hash = [u8; 32];
 
+/// How long after a file's last change its stat must have been recorded to be trusted: more
+/// than the coarsest timestamp granularity in common use (2 s on FAT) and the kernel's coarse
+/// clock.
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+type Known = HashMap<String, Result<Hash, String>>;
+
 /// Memoised content hashes of files under one root.
 #[derive(Debug, Clone)]
 pub struct FileHashes {
     root: Arc<PathBuf>,
-    known: Arc<Mutex<HashMap<String, Result<Hash, String>>>>,
+    cache: Cache,
+    known: Arc<Mutex<Known>>,
+    /// Stats of files hashed this run, to be recorded by [`FileHashes::persist`].
+    fresh: Arc<Mutex<Vec<(String, FileStat)>>>,
 }
 
 impl FileHashes {
-    pub fn new(root: &Path) -> FileHashes {
+    pub fn new(root: &Path, cache: Cache) -> FileHashes {
         FileHashes {
             root: Arc::new(root.to_owned()),
+            cache,
             known: Arc::default(),
+            fresh: Arc::default(),
         }
     }
 
-    /// Hashes of `paths` (relative to the root), reading only files not hashed yet. A file that
-    /// cannot be read (deleted since it was selected, say) gives the reason instead.
+    /// Hashes of `paths` (relative to the root), reading only files not hashed yet and not
+    /// known unchanged to the cache. A file that cannot be read (deleted since it was selected,
+    /// say) gives the reason instead.
     pub async fn of(&self, paths: Vec<String>) -> Vec<(String, Result<Hash, String>)> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.of_blocking(paths))
@@ -33,25 +53,90 @@ impl FileHashes {
     }
 
     fn of_blocking(&self, paths: Vec<String>) -> Vec<(String, Result<Hash, String>)> {
+        let todo: Vec<&String> = {
+            let known = lock(&self.known);
+            paths.iter().filter(|p| !known.contains_key(*p)).collect()
+        };
+        if !todo.is_empty() {
+            let absolute: Vec<String> = todo
+                .iter()
+                .map(|p| self.root.join(p).to_string_lossy().into_owned())
+                .collect();
+            let remembered = self.cache.file_stats(&absolute);
+            let mut fresh = Vec::new();
+            let mut hashed = Vec::with_capacity(todo.len());
+            for ((path, abs), entry) in todo.into_iter().zip(absolute).zip(remembered) {
+                let (hash, stat) = hash_with_stat(Path::new(&abs), entry);
+                if let Some(stat) = stat {
+                    fresh.push((abs, stat));
+                }
+                hashed.push((path.clone(), hash));
+            }
+            lock(&self.known).extend(hashed);
+            lock(&self.fresh).extend(fresh);
+        }
+        let known = lock(&self.known);
         paths
             .into_iter()
             .map(|path| {
-                let cached = self.lock().get(&path).cloned();
-                let hash = cached.unwrap_or_else(|| {
-                    let hash = hash_file(&self.root.join(&path));
-                    self.lock().insert(path.clone(), hash.clone());
-                    hash
-                });
+                let hash = known[&path].clone();
                 (path, hash)
             })
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Result<Hash, String>>> {
-        self.known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Records the stats of the files hashed this run, so the next run need not read them.
+    pub async fn persist(&self) {
+        let fresh = std::mem::take(&mut *lock(&self.fresh));
+        let cache = self.cache.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            cache.put_file_stats(&fresh);
+            cache.finish_run();
+        })
+        .await;
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A file's hash, from its remembered stat when that can be trusted, else by reading it; and
+/// the stat to remember when it was read.
+fn hash_with_stat(path: &Path, remembered: Option<FileStat>) -> (Result<Hash, String>, Option<FileStat>) {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return (Err("not a regular file".into()), None),
+        Err(e) => return (Err(e.to_string()), None),
+    };
+    let examined = now_ns();
+    let stat = |hash| FileStat {
+        size: i64::try_from(meta.size()).unwrap_or(i64::MAX),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        inode: meta.ino() as i64,
+        hash,
+        written_ns: examined,
+    };
+    if let Some(old) = remembered {
+        let now = stat(old.hash);
+        let same = (now.size, now.mtime_ns, now.ctime_ns, now.inode)
+            == (old.size, old.mtime_ns, old.ctime_ns, old.inode);
+        let racy = old.mtime_ns.max(old.ctime_ns) + RACY_WINDOW_NS > old.written_ns;
+        if same && !racy {
+            return (Ok(old.hash), None);
+        }
+    }
+    match hash_file(path) {
+        Ok(hash) => (Ok(hash), Some(stat(hash))),
+        Err(e) => (Err(e), None),
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Streams a file through BLAKE3 without holding it in memory.
@@ -71,7 +156,7 @@ mod tests {
     async fn a_missing_file_gives_its_reason_and_others_still_hash() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a"), "x").expect("write");
-        let hashes = FileHashes::new(dir.path());
+        let hashes = FileHashes::new(dir.path(), Cache::off());
         let got = hashes.of(vec!["a".into(), "gone".into()]).await;
         assert_eq!(got[0].1, Ok(*blake3::hash(b"x").as_bytes()));
         assert!(got[1]
@@ -79,5 +164,36 @@ mod tests {
             .as_ref()
             .expect_err("missing")
             .contains("No such file"));
+    }
+
+    fn stat_of(path: &Path, hash: Hash, age_ns: i64) -> FileStat {
+        let meta = std::fs::metadata(path).expect("stat");
+        FileStat {
+            size: meta.size() as i64,
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            inode: meta.ino() as i64,
+            hash,
+            written_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec() + age_ns,
+        }
+    }
+
+    #[test]
+    fn a_trusted_stat_is_not_read_and_a_racy_or_changed_one_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a");
+        std::fs::write(&file, "x").expect("write");
+        let real = *blake3::hash(b"x").as_bytes();
+        // A remembered hash that differs from the content shows whether the file was read.
+        let planted = [9; 32];
+        let trusted = stat_of(&file, planted, 10 * RACY_WINDOW_NS);
+        assert_eq!(hash_with_stat(&file, Some(trusted.clone())), (Ok(planted), None));
+        let racy = stat_of(&file, planted, RACY_WINDOW_NS / 2);
+        let (hash, again) = hash_with_stat(&file, Some(racy));
+        assert_eq!(hash, Ok(real));
+        assert_eq!(again.expect("recorded again").hash, real);
+        let mut changed = trusted;
+        changed.size += 1;
+        assert_eq!(hash_with_stat(&file, Some(changed)).0, Ok(real));
     }
 }

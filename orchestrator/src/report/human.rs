@@ -88,6 +88,14 @@ pub fn render(report: &Report, color: bool) -> String {
     if !report.findings.is_empty() {
         out.push('\n');
     }
+    if !report.fixed_files.is_empty() {
+        let n = report.fixed_files.len();
+        let _ = writeln!(out, "{} {n} file{}:", paint.green("fixed"), plural(n));
+        for path in &report.fixed_files {
+            let _ = writeln!(out, "  {path}");
+        }
+        out.push('\n');
+    }
     for warning in &report.warnings {
         let _ = writeln!(out, "{} {warning}", paint.yellow("warning:"));
     }
@@ -144,17 +152,18 @@ fn table(out: &mut String, report: &Report, paint: Paint) {
         out,
         "{}",
         paint.bold(&format!(
-            "{:<width$}  {:<14}  {:>6}  {:>8}  {:>8}",
-            "validator", "status", "files", "findings", "time"
+            "{:<width$}  {:<14}  {:>6}  {:>6}  {:>8}  {:>8}",
+            "validator", "status", "files", "cached", "findings", "time"
         ))
     );
     for v in &report.validators {
         let _ = writeln!(
             out,
-            "{:<width$}  {}  {:>6}  {:>8}  {:>8}",
+            "{:<width$}  {}  {:>6}  {:>6}  {:>8}  {:>8}",
             v.name,
             paint.status(v.status),
             v.files,
+            v.cached_files,
             v.findings,
             format!("{:.2}s", v.duration.as_secs_f64()),
         );

@@ -17,6 +17,7 @@ struct JsonReport<'a> {
     validators: Vec<JsonValidator<'a>>,
     findings: Vec<JsonFinding<'a>>,
     warnings: &'a [String],
+    fixed_files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -29,6 +30,7 @@ struct JsonValidator<'a> {
     duration_ms: u64,
     files: u32,
     files_done: u32,
+    cached_files: u32,
     findings: u32,
     partial: bool,
     message: &'a str,
@@ -57,6 +59,7 @@ pub fn render(report: &Report) -> String {
         validators: report.validators.iter().map(validator).collect(),
         findings: report.findings.iter().map(finding).collect(),
         warnings: &report.warnings,
+        fixed_files: &report.fixed_files,
     };
     let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
     text.push('\n');
@@ -73,6 +76,7 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
         duration_ms: u64::try_from(v.duration.as_millis()).unwrap_or(u64::MAX),
         files: v.files,
         files_done: v.files_done,
+        cached_files: v.cached_files,
         findings: v.findings,
         partial: v.partial,
         message: &v.message,

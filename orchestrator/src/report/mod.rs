@@ -90,6 +90,8 @@ pub struct ValidatorReport {
     pub files: u32,
     /// Files whose results arrived.
     pub files_done: u32,
+    /// Of those, the files answered from the cache without running the validator.
+    pub cached_files: u32,
     pub findings: u32,
     /// Why it did not complete, or why it was skipped; empty otherwise.
     pub message: String,
@@ -111,6 +113,7 @@ impl ValidatorReport {
             duration: Duration::ZERO,
             files: 0,
             files_done: 0,
+            cached_files: 0,
             findings: 0,
             message: String::new(),
             partial: false,
@@ -135,6 +138,8 @@ pub struct Report {
     pub findings: Vec<ReportFinding>,
     /// Things the user should know that are not findings (files that could not be read).
     pub warnings: Vec<String>,
+    /// Files that `run --fix` changed, sorted; empty without `--fix`.
+    pub fixed_files: Vec<String>,
 }
 
 impl Report {
@@ -195,6 +200,7 @@ mod tests {
                 })
                 .collect(),
             warnings: vec![],
+            fixed_files: vec![],
         }
     }
 

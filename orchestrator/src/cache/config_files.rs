@@ -1,0 +1,133 @@
+//! The configuration files a validator declares (`pyproject.toml`, `ruff.toml`…), hashed as
+//! they apply to each directory: tools look for them in a file's directory and every parent, so
+//! a file's key covers the declared files found from its directory up to the filesystem root.
+
+use crate::hashing::Hash;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Memoised hashes of the declared configuration files, per directory.
+#[derive(Debug)]
+pub struct ConfigFiles {
+    /// Declared names, sorted, so the declaration order does not matter.
+    names: Vec<String>,
+    by_dir: HashMap<PathBuf, Hash>,
+}
+
+impl ConfigFiles {
+    pub fn new(declared: &[String]) -> ConfigFiles {
+        let mut names = declared.to_vec();
+        names.sort();
+        names.dedup();
+        ConfigFiles {
+            names,
+            by_dir: HashMap::new(),
+        }
+    }
+
+    /// The hash of every declared file in `dir` and its ancestors, each with its distance from
+    /// `dir` (which of two `pyproject.toml` files is nearer matters) but not its absolute path
+    /// (so clones of one repository share results).
+    pub fn for_dir(&mut self, dir: &Path) -> Hash {
+        if let Some(hash) = self.by_dir.get(dir) {
+            return *hash;
+        }
+        let parent = match dir.parent() {
+            Some(parent) => self.for_dir(parent),
+            None => [0; 32],
+        };
+        let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 config files");
+        h.update(&parent);
+        for name in &self.names {
+            let path = dir.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    h.update(&[1]);
+                    h.update(&(name.len() as u64).to_le_bytes());
+                    h.update(name.as_bytes());
+                    h.update(blake3::hash(&bytes).as_bytes());
+                }
+                // Absent is the common case; present but unreadable must not equal absent.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) if !path.is_dir() => {
+                    h.update(&[2]);
+                    h.update(name.as_bytes());
+                }
+                Err(_) => {}
+            }
+        }
+        let hash = *h.finalize().as_bytes();
+        self.by_dir.insert(dir.to_owned(), hash);
+        hash
+    }
+
+    /// The hash for a file given relative to `root`.
+    pub fn for_file(&mut self, root: &Path, path: &str) -> Hash {
+        let file = root.join(path);
+        self.for_dir(file.parent().unwrap_or(root))
+    }
+
+    /// One hash for a `project` validator: the declared files seen from every directory that
+    /// holds an input.
+    pub fn for_project<'a>(&mut self, root: &Path, paths: impl Iterator<Item = &'a str>) -> Hash {
+        let mut dirs: Vec<PathBuf> = paths
+            .map(|p| root.join(p).parent().unwrap_or(root).to_owned())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 project config files");
+        h.update(&self.for_dir(root));
+        for dir in dirs {
+            h.update(&self.for_dir(&dir));
+        }
+        *h.finalize().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("pkg/sub")).expect("mkdir");
+        std::fs::write(dir.path().join("pkg/sub/a.py"), "x = 1\n").expect("write");
+        dir
+    }
+
+    fn hash_of(root: &Path) -> Hash {
+        ConfigFiles::new(&["pyproject.toml".into(), "ruff.toml".into()]).for_file(root, "pkg/sub/a.py")
+    }
+
+    #[test]
+    fn a_declared_file_in_any_ancestor_counts_and_others_do_not() {
+        let dir = setup();
+        let before = hash_of(dir.path());
+        std::fs::write(dir.path().join("setup.cfg"), "[x]").expect("write");
+        assert_eq!(hash_of(dir.path()), before, "an undeclared file");
+        std::fs::write(dir.path().join("ruff.toml"), "line-length = 80").expect("write");
+        let with_root_config = hash_of(dir.path());
+        assert_ne!(with_root_config, before, "a declared file at the root");
+        std::fs::write(dir.path().join("ruff.toml"), "line-length = 90").expect("write");
+        assert_ne!(hash_of(dir.path()), with_root_config, "its contents");
+    }
+
+    #[test]
+    fn where_a_declared_file_sits_matters() {
+        let dir = setup();
+        std::fs::write(dir.path().join("pkg/ruff.toml"), "x").expect("write");
+        let in_pkg = hash_of(dir.path());
+        std::fs::remove_file(dir.path().join("pkg/ruff.toml")).expect("rm");
+        std::fs::write(dir.path().join("pkg/sub/ruff.toml"), "x").expect("write");
+        assert_ne!(hash_of(dir.path()), in_pkg);
+    }
+
+    #[test]
+    fn clones_in_different_places_agree() {
+        let (a, b) = (setup(), setup());
+        for d in [&a, &b] {
+            std::fs::write(d.path().join("pyproject.toml"), "[tool.ruff]").expect("write");
+        }
+        assert_eq!(hash_of(a.path()), hash_of(b.path()));
+    }
+}

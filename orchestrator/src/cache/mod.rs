@@ -1,0 +1,331 @@
+//! The result cache: findings per file, keyed by everything that can change them ([`key`]),
+//! plus the stat table that lets an unchanged file go unread.
+//!
+//! A run talks to a [`Cache`], which never fails: the first time its [`Store`] reports an
+//! error (corrupt, unreadable, read-only or long-locked database), it prints one warning line
+//! and the rest of the run goes uncached. A slower run is acceptable; a failed or wrong one is
+//! not. The store is a trait so that another backend (a shared server, say) can be added.
+
+pub mod commands;
+mod config_files;
+pub mod key;
+pub mod sqlite;
+
+pub use config_files::ConfigFiles;
+pub use key::{Key, KeyInputs, Subject};
+
+use crate::hashing::Hash;
+use protocol::{FileResult, Response};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Entries hit less than this long ago are not marked hit again, so that a warm run on an
+/// unchanged tree writes nothing. `gc --max-age` and `max_age` are therefore day-precise.
+const TOUCH_INTERVAL: i64 = 86_400;
+
+/// Where results are kept, and whether to use them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    Off,
+    At(PathBuf),
+}
+
+impl Setting {
+    /// `--no-cache` or `ORCHESTRATOR_CACHE=off` turn the cache off; `--cache-dir`, then
+    /// `ORCHESTRATOR_CACHE_DIR`, then the per-user cache directory say where it is.
+    pub fn from_args(no_cache: bool, dir: Option<PathBuf>) -> Setting {
+        let off = std::env::var("ORCHESTRATOR_CACHE")
+            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
+        if no_cache || off {
+            return Setting::Off;
+        }
+        Setting::At(
+            dir.or_else(|| std::env::var_os("ORCHESTRATOR_CACHE_DIR").map(PathBuf::from))
+                .unwrap_or_else(default_dir),
+        )
+    }
+}
+
+/// The per-user cache directory: `$XDG_CACHE_HOME/orchestrator/results`, else
+/// `~/.cache/orchestrator/results`.
+pub fn default_dir() -> PathBuf {
+    validators::tools::cache_home().join("orchestrator").join("results")
+}
+
+/// A failure of the store, naming where it is.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct StoreError {
+    pub location: String,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(location: &Path, error: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            location: location.display().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What the stat fast path remembers of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: i64,
+    pub hash: Hash,
+    /// When the file was examined (before it was read): the "racy" check compares with it.
+    pub written_ns: i64,
+}
+
+/// What `orchestrator cache stats` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub location: String,
+    pub entries: u64,
+    pub value_bytes: u64,
+    pub known_files: u64,
+    pub disk_bytes: u64,
+    /// Hits and misses of the last run that used this cache.
+    pub last_run: Option<(u64, u64)>,
+}
+
+/// A cache backend. Times are seconds since the Unix epoch.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// For each key: the stored value and when it was last hit, or `None` (a miss).
+    fn get(&self, keys: &[Key]) -> Result<Vec<Option<(Vec<u8>, i64)>>, StoreError>;
+    fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError>;
+    /// Marks entries as hit at `now`.
+    fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError>;
+    /// The remembered stat of each absolute path.
+    fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError>;
+    fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError>;
+    /// Records a run's hits and misses, and drops entries last hit before `expire_before`.
+    fn finish_run(&self, hits: u64, misses: u64, expire_before: Option<i64>)
+        -> Result<(), StoreError>;
+    /// Size and use, which also proves the store is readable (its health check).
+    fn stats(&self) -> Result<Stats, StoreError>;
+    /// Drops entries last hit before `expire_before`, then the least recently hit until the
+    /// rest fit in `max_bytes`; returns how many were dropped.
+    fn gc(&self, max_bytes: Option<u64>, expire_before: Option<i64>) -> Result<u64, StoreError>;
+}
+
+/// A run's handle on the cache; cheap to clone, never fails.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    inner: Option<Arc<Shared>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Box<dyn Store>,
+    broken: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    max_age: Option<Duration>,
+}
+
+impl Cache {
+    /// No cache: every lookup misses, nothing is kept.
+    pub fn off() -> Cache {
+        Cache { inner: None }
+    }
+
+    /// Opens the cache a setting names; a cache that cannot be opened gives the warning line
+    /// and an uncached run.
+    pub fn open(setting: &Setting, max_age: Option<Duration>) -> Cache {
+        let Setting::At(dir) = setting else {
+            return Cache::off();
+        };
+        match sqlite::SqliteStore::open(dir) {
+            Ok(store) => Cache::with_store(Box::new(store), max_age),
+            Err(e) => {
+                warn(&e);
+                Cache::off()
+            }
+        }
+    }
+
+    pub fn with_store(store: Box<dyn Store>, max_age: Option<Duration>) -> Cache {
+        Cache {
+            inner: Some(Arc::new(Shared {
+                store,
+                broken: AtomicBool::new(false),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                max_age,
+            })),
+        }
+    }
+
+    /// Whether lookups can hit at all.
+    pub fn enabled(&self) -> bool {
+        self.usable().is_some()
+    }
+
+    fn usable(&self) -> Option<&Shared> {
+        self.inner
+            .as_deref()
+            .filter(|s| !s.broken.load(Ordering::Relaxed))
+    }
+
+    /// Runs a store operation; its first failure warns and turns the cache off.
+    fn with<T>(&self, op: impl FnOnce(&dyn Store) -> Result<T, StoreError>) -> Option<T> {
+        let shared = self.usable()?;
+        match op(shared.store.as_ref()) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                if !shared.broken.swap(true, Ordering::Relaxed) {
+                    warn(&e);
+                }
+                None
+            }
+        }
+    }
+
+    /// The cached results of `keys`, in order; `None` for a miss. Counts hits and misses.
+    pub fn get(&self, keys: &[Key]) -> Vec<Option<FileResult>> {
+        let now = now_secs();
+        let expired_before = self.expire_before(now);
+        let Some(found) = self.with(|s| s.get(keys)) else {
+            return vec![None; keys.len()];
+        };
+        let mut stale = Vec::new();
+        let results: Vec<Option<FileResult>> = found
+            .into_iter()
+            .zip(keys)
+            .map(|(entry, key)| {
+                let (bytes, last_hit) = entry?;
+                if expired_before.is_some_and(|before| last_hit < before) {
+                    return None;
+                }
+                // An entry that does not decode (written by a broken build, say) is a miss.
+                let result = match protocol::codec::decode::<Response>(&bytes) {
+                    Ok(Response::FileResult(result)) => result,
+                    _ => return None,
+                };
+                if now - last_hit >= TOUCH_INTERVAL {
+                    stale.push(*key);
+                }
+                Some(result)
+            })
+            .collect();
+        if !stale.is_empty() {
+            self.with(|s| s.touch(&stale, now));
+        }
+        if let Some(shared) = self.usable() {
+            let hits = results.iter().filter(|r| r.is_some()).count() as u64;
+            shared.hits.fetch_add(hits, Ordering::Relaxed);
+            shared
+                .misses
+                .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+        }
+        results
+    }
+
+    /// Keeps results; each value is the `FileResult` as the protocol encodes it.
+    pub fn put(&self, entries: &[(Key, FileResult)]) {
+        if entries.is_empty() || !self.enabled() {
+            return;
+        }
+        let encoded: Vec<(Key, Vec<u8>)> = entries
+            .iter()
+            .map(|(key, result)| {
+                let mut kept = result.clone();
+                kept.modified = false;
+                (*key, protocol::codec::encode(&Response::FileResult(kept)))
+            })
+            .collect();
+        self.with(|s| s.put(&encoded, now_secs()));
+    }
+
+    pub fn file_stats(&self, paths: &[String]) -> Vec<Option<FileStat>> {
+        self.with(|s| s.file_stats(paths))
+            .unwrap_or_else(|| vec![None; paths.len()])
+    }
+
+    pub fn put_file_stats(&self, entries: &[(String, FileStat)]) {
+        self.with(|s| s.put_file_stats(entries));
+    }
+
+    /// Records the run's hits and misses, and applies `max_age`.
+    pub fn finish_run(&self) {
+        let Some(shared) = self.usable() else { return };
+        let hits = shared.hits.load(Ordering::Relaxed);
+        let misses = shared.misses.load(Ordering::Relaxed);
+        let expire = self.expire_before(now_secs());
+        self.with(|s| s.finish_run(hits, misses, expire));
+    }
+
+    fn expire_before(&self, now: i64) -> Option<i64> {
+        let age = self.inner.as_ref()?.max_age?;
+        Some(now - i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2))
+    }
+}
+
+fn warn(e: &StoreError) {
+    eprintln!(
+        "warning: the result cache cannot be used ({e}); this run is not cached \
+         (fix: `orchestrator cache clear`, another --cache-dir, or --no-cache)"
+    );
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Finding, Severity};
+
+    fn result(path: &str) -> FileResult {
+        FileResult {
+            path: path.into(),
+            findings: vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
+            modified: false,
+        }
+    }
+
+    #[test]
+    fn hits_return_what_was_put_and_are_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        cache.put(&[([1; 32], result("a.py"))]);
+        assert_eq!(cache.get(&[[1; 32], [2; 32]]), vec![Some(result("a.py")), None]);
+        cache.finish_run();
+        let stats = cache.with(|s| s.stats()).expect("stats");
+        assert_eq!(stats.last_run, Some((1, 1)));
+        assert_eq!(stats.entries, 1);
+    }
+
+    #[test]
+    fn a_corrupt_database_gives_an_uncached_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(sqlite::FILE_NAME), vec![0x5a; 8192]).expect("write");
+        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        assert!(!cache.enabled());
+        cache.put(&[([1; 32], result("a.py"))]);
+        assert_eq!(cache.get(&[[1; 32]]), vec![None]);
+    }
+
+    #[test]
+    fn entries_older_than_max_age_are_not_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
+        let old = protocol::codec::encode(&Response::FileResult(result("a.py")));
+        store
+            .put(&[([1; 32], old)], now_secs() - 10 * 86_400)
+            .expect("put");
+        let cache = Cache::with_store(Box::new(store), Some(Duration::from_secs(86_400)));
+        assert_eq!(cache.get(&[[1; 32]]), vec![None]);
+    }
+}

@@ -1,0 +1,372 @@
+//! The SQLite store: one database file, `cache.sqlite3`, in the cache directory.
+//!
+//! WAL mode lets runs read while another writes; a busy timeout makes concurrent runs wait
+//! for each other instead of failing; every write is one transaction. The schema has a version
+//! (`PRAGMA user_version`): an older one is rebuilt (a cache may always be emptied), a newer
+//! one is refused, so that an older orchestrator never damages a newer one's cache.
+
+use super::{FileStat, Key, Stats, Store, StoreError};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The database file's name inside the cache directory.
+pub const FILE_NAME: &str = "cache.sqlite3";
+
+/// Bumped whenever the tables change; older caches are rebuilt.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a run waits for another run's write before giving up on the cache.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE results (
+    key BLOB PRIMARY KEY,
+    value BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    last_hit INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX results_by_last_hit ON results (last_hit);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    written_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+/// A cache database.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `dir`, and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::new(dir, e))?;
+        let path = dir.join(FILE_NAME);
+        let err = |e: rusqlite::Error| StoreError::new(&path, e);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::new(&self.path, e)
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Creates the tables of a new database, rebuilds an older one, refuses a newer one.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        match version {
+            SCHEMA_VERSION => return Ok(()),
+            v if v > SCHEMA_VERSION => {
+                return Err(StoreError {
+                    location: self.path.display().to_string(),
+                    message: format!(
+                        "it was written by a newer orchestrator (schema {v}; this one reads {SCHEMA_VERSION}); \
+                         use another --cache-dir or run `orchestrator cache clear`"
+                    ),
+                })
+            }
+            _ => {}
+        }
+        // Version 0 is a new file or one from before versioning; either way, start afresh.
+        tx.execute_batch(
+            "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta;",
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+impl Store for SqliteStore {
+    fn get(&self, keys: &[Key]) -> Result<Vec<Option<(Vec<u8>, i64)>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT value, last_hit FROM results WHERE key = ?1")
+            .map_err(|e| self.err(e))?;
+        keys.iter()
+            .map(|key| {
+                stmt.query_row(params![&key[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO results (key, value, created, last_hit) VALUES (?1, ?2, ?3, ?3)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (key, value) in entries {
+                stmt.execute(params![&key[..], value, now])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare("UPDATE results SET last_hit = ?2 WHERE key = ?1")
+                .map_err(|e| self.err(e))?;
+            for key in keys {
+                stmt.execute(params![&key[..], now])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT size, mtime_ns, ctime_ns, inode, hash, written_ns FROM files WHERE path = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        paths
+            .iter()
+            .map(|path| {
+                stmt.query_row(params![path], |r| {
+                    let hash: Vec<u8> = r.get(4)?;
+                    let stat = FileStat {
+                        size: r.get(0)?,
+                        mtime_ns: r.get(1)?,
+                        ctime_ns: r.get(2)?,
+                        inode: r.get(3)?,
+                        hash: [0; 32],
+                        written_ns: r.get(5)?,
+                    };
+                    // A hash of the wrong length is damage: treat the entry as absent.
+                    Ok(<[u8; 32]>::try_from(hash).ok().map(|hash| FileStat { hash, ..stat }))
+                })
+                .optional()
+                .map(Option::flatten)
+                .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, inode, hash, written_ns) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (path, s) in entries {
+                stmt.execute(params![
+                    path,
+                    s.size,
+                    s.mtime_ns,
+                    s.ctime_ns,
+                    s.inode,
+                    &s.hash[..],
+                    s.written_ns
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn finish_run(&self, hits: u64, misses: u64, expire_before: Option<i64>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
+                .map_err(|e| self.err(e))?;
+            stmt.execute(params!["last_run_hits", hits as i64])
+                .map_err(|e| self.err(e))?;
+            stmt.execute(params!["last_run_misses", misses as i64])
+                .map_err(|e| self.err(e))?;
+        }
+        if let Some(before) = expire_before {
+            tx.execute("DELETE FROM results WHERE last_hit < ?1", params![before])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        let conn = self.conn();
+        let (entries, bytes): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(length(value)), 0) FROM results",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let files: i64 = conn
+            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let meta = |name: &str| -> Result<Option<u64>, StoreError> {
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|v| v.map(|v| v as u64))
+            .map_err(|e| self.err(e))
+        };
+        let disk = [FILE_NAME, &format!("{FILE_NAME}-wal")]
+            .iter()
+            .filter_map(|name| std::fs::metadata(self.path.with_file_name(name)).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(Stats {
+            location: self.path.display().to_string(),
+            entries: entries as u64,
+            value_bytes: bytes as u64,
+            known_files: files as u64,
+            disk_bytes: disk,
+            last_run: match (meta("last_run_hits")?, meta("last_run_misses")?) {
+                (Some(h), Some(m)) => Some((h, m)),
+                _ => None,
+            },
+        })
+    }
+
+    fn gc(&self, max_bytes: Option<u64>, expire_before: Option<i64>) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut removed = 0u64;
+        if let Some(before) = expire_before {
+            removed += tx
+                .execute("DELETE FROM results WHERE last_hit < ?1", params![before])
+                .map_err(|e| self.err(e))? as u64;
+        }
+        if let Some(max) = max_bytes {
+            // Keep the most recently hit entries whose sizes add up to at most `max`.
+            let mut stmt = tx
+                .prepare("SELECT key, length(value) + length(key) FROM results ORDER BY last_hit DESC, created DESC")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(|e| self.err(e))?;
+            let mut kept = 0u64;
+            let mut doomed = Vec::new();
+            for row in rows {
+                let (key, size) = row.map_err(|e| self.err(e))?;
+                kept += size as u64;
+                if kept > max {
+                    doomed.push(key);
+                }
+            }
+            drop(stmt);
+            let mut delete = tx
+                .prepare("DELETE FROM results WHERE key = ?1")
+                .map_err(|e| self.err(e))?;
+            for key in &doomed {
+                delete.execute([key]).map_err(|e| self.err(e))?;
+            }
+            removed += doomed.len() as u64;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        // Give the space back to the filesystem; another run may hold the database, in which
+        // case the space is reused later instead.
+        if removed > 0 {
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store.put(&[([1; 32], b"one".to_vec())], 10).expect("put");
+        drop(store);
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let got = store.get(&[[1; 32], [2; 32]]).expect("get");
+        assert_eq!(got, vec![Some((b"one".to_vec(), 10)), None]);
+    }
+
+    #[test]
+    fn an_older_schema_is_rebuilt_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store.put(&[([1; 32], b"one".to_vec())], 10).expect("put");
+        store.conn().pragma_update(None, "user_version", 0).expect("downgrade");
+        drop(store);
+        let store = SqliteStore::open(dir.path()).expect("rebuilt");
+        assert_eq!(store.get(&[[1; 32]]).expect("get"), vec![None]);
+        store.conn().pragma_update(None, "user_version", 99).expect("upgrade");
+        drop(store);
+        let err = SqliteStore::open(dir.path()).expect_err("newer");
+        assert!(err.to_string().contains("newer orchestrator (schema 99"), "{err}");
+    }
+
+    #[test]
+    fn gc_keeps_the_most_recently_hit_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        for (i, hit) in [(1u8, 100), (2, 300), (3, 200)] {
+            store.put(&[([i; 32], vec![0; 100])], hit).expect("put");
+        }
+        assert_eq!(store.gc(Some(300), None).expect("gc"), 1);
+        let got = store.get(&[[1; 32], [2; 32], [3; 32]]).expect("get");
+        assert!(got[0].is_none() && got[1].is_some() && got[2].is_some());
+        assert_eq!(store.gc(None, Some(250)).expect("gc"), 1);
+        assert!(store.get(&[[3; 32]]).expect("get")[0].is_none());
+    }
+}
