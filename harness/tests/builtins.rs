@@ -406,3 +406,48 @@ fn a_file_deleted_between_selection_and_run_is_reported_clean_not_fatal() {
         assert_eq!(x.wait(), Some(0), "{name}");
     }
 }
+
+#[test]
+fn fix_mode_applies_ruffs_fixes_then_reports_what_remains() {
+    let repo = sample();
+    let before = std::fs::read_to_string(repo.root().join("inventory/models.py")).expect("read");
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--fix",
+        "--format",
+        "json",
+        "--validators",
+        "ruff",
+    ]);
+    assert_eq!(out.code, Some(1), "E722 has no fix\n{}", out.stderr);
+    let json = out.json();
+    assert_eq!(
+        json["fixed_files"],
+        serde_json::json!(["inventory/report.py", "inventory/store.py"])
+    );
+    let remaining: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule"))
+        .collect();
+    assert_eq!(remaining, ["E722"]);
+    let store = std::fs::read_to_string(repo.root().join("inventory/store.py")).expect("read");
+    assert!(!store.contains("import os\n"), "F401 was fixed");
+    let models = std::fs::read_to_string(repo.root().join("inventory/models.py")).expect("read");
+    assert_eq!(models, before, "a file without fixes is untouched");
+}
+
+#[test]
+fn a_repeated_run_of_the_sample_is_served_from_the_cache() {
+    let repo = sample();
+    let first = run_sample(&repo);
+    let second = run_sample(&repo);
+    for name in ["bandit", "pyright", "ruff"] {
+        let v = second.validator(name);
+        assert_eq!(v["cached_files"], v["files"], "{name}: {v}");
+        assert_eq!(ours(&second, name), ours(&first, name), "{name}");
+    }
+    assert_eq!(first.json()["findings"], second.json()["findings"]);
+}

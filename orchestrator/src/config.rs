@@ -496,7 +496,10 @@ mod tests {
         assert_eq!(config.cache_max_age, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(Config::defaults().max_fix_rounds, DEFAULT_MAX_FIX_ROUNDS);
         let err = parse("max_fix_rounds = 0").expect_err("zero rounds");
-        assert!(err.contains("`max_fix_rounds` must be a positive whole number"), "{err}");
+        assert!(
+            err.contains("`max_fix_rounds` must be a positive whole number"),
+            "{err}"
+        );
         let err = parse("[cache]\nsize = 1").expect_err("unknown key");
         assert!(err.contains("unknown key `cache.size`"), "{err}");
     }

@@ -9,8 +9,8 @@
 //! not used) until a round changes nothing or `max_fix_rounds` is reached, then one ordinary
 //! round whose report is the answer: every finding in it is about the files as they now are.
 
-use crate::executor::{self, Context, Event, Outcome};
 use crate::cache::Cache;
+use crate::executor::{self, Context, Event, Outcome};
 use crate::hashing::FileHashes;
 use crate::plan::Plan;
 use crate::report::{Report, ReportFinding, Status, ValidatorReport};

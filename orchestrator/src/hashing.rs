@@ -103,7 +103,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A file's hash, from its remembered stat when that can be trusted, else by reading it; and
 /// the stat to remember when it was read.
-fn hash_with_stat(path: &Path, remembered: Option<FileStat>) -> (Result<Hash, String>, Option<FileStat>) {
+fn hash_with_stat(
+    path: &Path,
+    remembered: Option<FileStat>,
+) -> (Result<Hash, String>, Option<FileStat>) {
     let meta = match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => meta,
         Ok(_) => return (Err("not a regular file".into()), None),
@@ -187,7 +190,10 @@ mod tests {
         // A remembered hash that differs from the content shows whether the file was read.
         let planted = [9; 32];
         let trusted = stat_of(&file, planted, 10 * RACY_WINDOW_NS);
-        assert_eq!(hash_with_stat(&file, Some(trusted.clone())), (Ok(planted), None));
+        assert_eq!(
+            hash_with_stat(&file, Some(trusted.clone())),
+            (Ok(planted), None)
+        );
         let racy = stat_of(&file, planted, RACY_WINDOW_NS / 2);
         let (hash, again) = hash_with_stat(&file, Some(racy));
         assert_eq!(hash, Ok(real));

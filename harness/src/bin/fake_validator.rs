@@ -23,6 +23,11 @@
 //! | `not_installed = true` | answer each request with `Failed`, kind not installed |
 //! | `wrong_version = true` | claim protocol version 999 in the manifest |
 //! | `record = "file"` | append each request's paths and config, one line each |
+//! | `config_files = [..]` | the manifest's declared configuration files |
+//! | `fixes = "TEXT"` | can fix: a finding per line holding TEXT; a fix request replaces its first occurrence per file |
+//!
+//! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
+//! versions (default `0.0.1` and no tool), so tests can change them without changing the table.
 
 use protocol::frame::{read_frame, write_frame};
 use protocol::{
@@ -83,9 +88,10 @@ fn main() -> ExitCode {
         let _ = stdout.flush();
         hang();
     }
+    let version = std::env::var("FAKE_VALIDATOR_VERSION").unwrap_or_else(|_| "0.0.1".into());
     let mut manifest = Manifest::new(
         &name,
-        "0.0.1",
+        &version,
         Dimension::from_name(b.text("dimension").unwrap_or("code_quality")),
         if b.text("scope") == Some("project") {
             Scope::Project
@@ -98,6 +104,11 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| vec!["**/*.py".to_owned()]),
     );
     manifest.batch_size = b.int("batch_size").map(|n| n as u32);
+    manifest.config_files = b.list("config_files").unwrap_or_default();
+    manifest.can_fix = b.text("fixes").is_some();
+    if let Ok(tool) = std::env::var("FAKE_TOOL_VERSION") {
+        manifest = manifest.with_tool("faketool", &tool);
+    }
     if b.flag("wrong_version") {
         manifest.protocol_version = 999;
     }
@@ -157,6 +168,11 @@ fn main() -> ExitCode {
             _ => Severity::Error,
         };
         for file in &request.files {
+            if let Some(text) = b.text("fixes") {
+                let result = fix_marker(&request.root, &file.path, text, request.fix);
+                write_frame(&mut stdout, &Response::FileResult(result), max).expect("stdout open");
+                continue;
+            }
             let findings = (0..b.int("findings").unwrap_or(0))
                 .map(|i| {
                     let line = u32::try_from(i + 1).expect("small");
@@ -189,6 +205,39 @@ fn main() -> ExitCode {
             }
         }
         write_frame(&mut stdout, &Response::Done, max).expect("stdout open");
+    }
+}
+
+/// The `fixes` behaviour: fixes the first `marker` when asked, then reports every line that
+/// still holds one.
+fn fix_marker(root: &str, path: &str, marker: &str, fix: bool) -> FileResult {
+    let full = std::path::Path::new(root).join(path);
+    let mut text = std::fs::read_to_string(&full).unwrap_or_default();
+    let modified = fix && text.contains(marker);
+    if modified {
+        text = text.replacen(marker, "fixed", 1);
+        std::fs::write(&full, &text).expect("the fake fixes files it was given");
+    }
+    let findings = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(marker))
+        .map(|(i, _)| {
+            let line = u32::try_from(i + 1).expect("small");
+            Finding::new(
+                path,
+                line,
+                1,
+                "FAKE-FIX",
+                Severity::Error,
+                format!("{marker} here"),
+            )
+        })
+        .collect();
+    FileResult {
+        path: path.to_owned(),
+        findings,
+        modified,
     }
 }
 

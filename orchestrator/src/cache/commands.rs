@@ -77,14 +77,17 @@ pub fn gc(setting: &Setting, max_size: Option<u64>, max_age: Option<Duration>) -
         return exit::USAGE;
     };
     if max_size.is_none() && max_age.is_none() {
-        eprintln!("error: cache gc needs --max-size or --max-age (e.g. --max-size 500MB --max-age 30d)");
+        eprintln!(
+            "error: cache gc needs --max-size or --max-age (e.g. --max-size 500MB --max-age 30d)"
+        );
         return exit::USAGE;
     }
     if !dir.join(sqlite::FILE_NAME).exists() {
         println!("no cache at {}; nothing to collect", dir.display());
         return exit::CLEAN;
     }
-    let expire = max_age.map(|age| now_secs() - i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2));
+    let expire =
+        max_age.map(|age| now_secs() - i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2));
     let result = sqlite::SqliteStore::open(dir).and_then(|store| {
         let before = store.stats()?;
         let removed = store.gc(max_size, expire)?;

@@ -96,7 +96,8 @@ mod tests {
     }
 
     fn hash_of(root: &Path) -> Hash {
-        ConfigFiles::new(&["pyproject.toml".into(), "ruff.toml".into()]).for_file(root, "pkg/sub/a.py")
+        ConfigFiles::new(&["pyproject.toml".into(), "ruff.toml".into()])
+            .for_file(root, "pkg/sub/a.py")
     }
 
     #[test]

@@ -101,10 +101,7 @@ fn derive(
             field(&mut h, path.as_bytes());
             h.update(content);
         }
-        Subject::ProjectFile {
-            inputs: all,
-            path,
-        } => {
+        Subject::ProjectFile { inputs: all, path } => {
             h.update(&[1]);
             h.update(all);
             field(&mut h, path.as_bytes());
@@ -135,7 +132,8 @@ fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
 /// JSON with object keys sorted at every level (serde_json's map is ordered); text that is not
 /// JSON is kept as it is, which can only cost a miss.
 fn normalise(json: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(json).map_or_else(|_| json.to_owned(), |v| v.to_string())
+    serde_json::from_str::<serde_json::Value>(json)
+        .map_or_else(|_| json.to_owned(), |v| v.to_string())
 }
 
 #[cfg(test)]
@@ -289,12 +287,20 @@ mod tests {
             )
         };
         let base = project_key(&files("b.py", 2));
-        assert_ne!(project_key(&files("b.py", 3)), base, "another file's content");
+        assert_ne!(
+            project_key(&files("b.py", 3)),
+            base,
+            "another file's content"
+        );
         assert_ne!(project_key(&files("c.py", 2)), base, "another file's name");
         assert_ne!(project_key(&files("b.py", 2)[..1]), base, "a file fewer");
         let mut reversed = files("b.py", 2);
         reversed.reverse();
-        assert_eq!(project_key(&reversed), base, "the order of inputs does not matter");
+        assert_eq!(
+            project_key(&reversed),
+            base,
+            "the order of inputs does not matter"
+        );
     }
 
     #[test]

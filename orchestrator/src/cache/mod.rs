@@ -36,8 +36,12 @@ impl Setting {
     /// `--no-cache` or `ORCHESTRATOR_CACHE=off` turn the cache off; `--cache-dir`, then
     /// `ORCHESTRATOR_CACHE_DIR`, then the per-user cache directory say where it is.
     pub fn from_args(no_cache: bool, dir: Option<PathBuf>) -> Setting {
-        let off = std::env::var("ORCHESTRATOR_CACHE")
-            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"));
+        let off = std::env::var("ORCHESTRATOR_CACHE").is_ok_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "off" | "0" | "false" | "no"
+            )
+        });
         if no_cache || off {
             return Setting::Off;
         }
@@ -51,7 +55,9 @@ impl Setting {
 /// The per-user cache directory: `$XDG_CACHE_HOME/orchestrator/results`, else
 /// `~/.cache/orchestrator/results`.
 pub fn default_dir() -> PathBuf {
-    validators::tools::cache_home().join("orchestrator").join("results")
+    validators::tools::cache_home()
+        .join("orchestrator")
+        .join("results")
 }
 
 /// A failure of the store, naming where it is.
@@ -95,10 +101,13 @@ pub struct Stats {
     pub last_run: Option<(u64, u64)>,
 }
 
+/// A stored value and when it was last hit.
+pub type Stored = (Vec<u8>, i64);
+
 /// A cache backend. Times are seconds since the Unix epoch.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// For each key: the stored value and when it was last hit, or `None` (a miss).
-    fn get(&self, keys: &[Key]) -> Result<Vec<Option<(Vec<u8>, i64)>>, StoreError>;
+    fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError>;
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError>;
     /// Marks entries as hit at `now`.
     fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError>;
@@ -106,8 +115,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError>;
     fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError>;
     /// Records a run's hits and misses, and drops entries last hit before `expire_before`.
-    fn finish_run(&self, hits: u64, misses: u64, expire_before: Option<i64>)
-        -> Result<(), StoreError>;
+    fn finish_run(
+        &self,
+        hits: u64,
+        misses: u64,
+        expire_before: Option<i64>,
+    ) -> Result<(), StoreError>;
     /// Size and use, which also proves the store is readable (its health check).
     fn stats(&self) -> Result<Stats, StoreError>;
     /// Drops entries last hit before `expire_before`, then the least recently hit until the
@@ -300,7 +313,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
         cache.put(&[([1; 32], result("a.py"))]);
-        assert_eq!(cache.get(&[[1; 32], [2; 32]]), vec![Some(result("a.py")), None]);
+        assert_eq!(
+            cache.get(&[[1; 32], [2; 32]]),
+            vec![Some(result("a.py")), None]
+        );
         cache.finish_run();
         let stats = cache.with(|s| s.stats()).expect("stats");
         assert_eq!(stats.last_run, Some((1, 1)));

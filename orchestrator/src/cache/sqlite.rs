@@ -5,7 +5,7 @@
 //! (`PRAGMA user_version`): an older one is rebuilt (a cache may always be emptied), a newer
 //! one is refused, so that an older orchestrator never damages a newer one's cache.
 
-use super::{FileStat, Key, Stats, Store, StoreError};
+use super::{FileStat, Key, Stats, Store, StoreError, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -61,8 +61,10 @@ impl SqliteStore {
         )
         .map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
             path,
@@ -116,7 +118,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn get(&self, keys: &[Key]) -> Result<Vec<Option<(Vec<u8>, i64)>>, StoreError> {
+    fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT value, last_hit FROM results WHERE key = ?1")
@@ -186,7 +188,9 @@ impl Store for SqliteStore {
                         written_ns: r.get(5)?,
                     };
                     // A hash of the wrong length is damage: treat the entry as absent.
-                    Ok(<[u8; 32]>::try_from(hash).ok().map(|hash| FileStat { hash, ..stat }))
+                    Ok(<[u8; 32]>::try_from(hash)
+                        .ok()
+                        .map(|hash| FileStat { hash, ..stat }))
                 })
                 .optional()
                 .map(Option::flatten)
@@ -224,7 +228,12 @@ impl Store for SqliteStore {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    fn finish_run(&self, hits: u64, misses: u64, expire_before: Option<i64>) -> Result<(), StoreError> {
+    fn finish_run(
+        &self,
+        hits: u64,
+        misses: u64,
+        expire_before: Option<i64>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         {
@@ -346,14 +355,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
         store.put(&[([1; 32], b"one".to_vec())], 10).expect("put");
-        store.conn().pragma_update(None, "user_version", 0).expect("downgrade");
+        store
+            .conn()
+            .pragma_update(None, "user_version", 0)
+            .expect("downgrade");
         drop(store);
         let store = SqliteStore::open(dir.path()).expect("rebuilt");
         assert_eq!(store.get(&[[1; 32]]).expect("get"), vec![None]);
-        store.conn().pragma_update(None, "user_version", 99).expect("upgrade");
+        store
+            .conn()
+            .pragma_update(None, "user_version", 99)
+            .expect("upgrade");
         drop(store);
         let err = SqliteStore::open(dir.path()).expect_err("newer");
-        assert!(err.to_string().contains("newer orchestrator (schema 99"), "{err}");
+        assert!(
+            err.to_string().contains("newer orchestrator (schema 99"),
+            "{err}"
+        );
     }
 
     #[test]

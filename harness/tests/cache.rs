@@ -1,0 +1,365 @@
+//! The result cache through whole runs: what hits, what misses, and that a damaged or busy
+//! cache costs speed, never results.
+//!
+//! The fake validator's `record` behaviour appends one line per request naming the files it
+//! was sent, so "was this file checked again?" is read from that file.
+
+use harness::{Outcome, Repo};
+use std::process::Command;
+
+const LINT: &str = "[validators.lint]\nfindings = 1\nrecord = \"requests.log\"\n";
+
+fn repo(config: &str) -> Repo {
+    let repo = Repo::new();
+    repo.write("a.py", "a = 1\n")
+        .write("pkg/b.py", "b = 2\n")
+        .write("pkg/c.py", "c = 3\n");
+    repo.fake("lint").config(config);
+    repo
+}
+
+fn run(repo: &Repo, extra: &[&str]) -> Outcome {
+    run_env(repo, extra, &[])
+}
+
+fn run_env(repo: &Repo, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let mut args = vec!["run", "--all", "--format", "json", "--validators", "lint"];
+    args.extend_from_slice(extra);
+    let out = repo.run_with_env(&args, env);
+    assert!(
+        matches!(out.code, Some(0 | 1)),
+        "exit {:?}\n{}\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+/// The files each request of the run sent to the fake, one entry per request, sorted.
+fn requests(repo: &Repo) -> Vec<String> {
+    std::fs::read_to_string(repo.root().join("requests.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let files = line.split(' ').next().unwrap_or_default();
+            let mut files: Vec<&str> = files.split(',').collect();
+            files.sort_unstable();
+            files.join(",")
+        })
+        .collect()
+}
+
+/// Forgets the requests recorded so far.
+fn reset(repo: &Repo) {
+    let _ = std::fs::remove_file(repo.root().join("requests.log"));
+}
+
+/// The findings of a report, without what legitimately differs between runs.
+fn findings(out: &Outcome) -> serde_json::Value {
+    out.json()["findings"].clone()
+}
+
+#[test]
+fn an_unchanged_tree_is_answered_from_the_cache_with_the_same_report() {
+    let repo = repo(LINT);
+    let first = run(&repo, &[]);
+    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"]);
+    assert_eq!(first.validator("lint")["cached_files"], 0);
+    reset(&repo);
+    let second = run(&repo, &[]);
+    assert_eq!(
+        requests(&repo),
+        Vec::<String>::new(),
+        "nothing was sent again"
+    );
+    let v = second.validator("lint");
+    assert_eq!(v["cached_files"], 3);
+    assert_eq!(v["files"], 3);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(second.code, first.code);
+    assert_eq!(findings(&second), findings(&first));
+}
+
+#[test]
+fn a_changed_file_misses_alone() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    reset(&repo);
+    repo.write("pkg/b.py", "b = 20\n");
+    let out = run(&repo, &[]);
+    assert_eq!(requests(&repo), ["pkg/b.py"]);
+    assert_eq!(out.validator("lint")["cached_files"], 2);
+}
+
+#[test]
+fn a_renamed_file_misses_alone() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    reset(&repo);
+    std::fs::rename(repo.root().join("pkg/c.py"), repo.root().join("pkg/d.py")).expect("rename");
+    let out = run(&repo, &[]);
+    assert_eq!(requests(&repo), ["pkg/d.py"]);
+    assert!(out.finding_paths().contains(&"pkg/d.py".to_owned()));
+    assert!(!out.finding_paths().contains(&"pkg/c.py".to_owned()));
+}
+
+#[test]
+fn touching_a_file_without_changing_it_still_hits() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    reset(&repo);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(repo.root().join("a.py"))
+        .expect("open");
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .expect("touch");
+    let out = run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new());
+    assert_eq!(out.validator("lint")["cached_files"], 3);
+}
+
+#[test]
+fn a_new_validator_or_tool_version_misses() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    for (var, value) in [
+        ("FAKE_VALIDATOR_VERSION", "0.0.2"),
+        ("FAKE_TOOL_VERSION", "9.9"),
+    ] {
+        reset(&repo);
+        run_env(&repo, &[], &[(var, value)]);
+        assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "{var}");
+    }
+}
+
+#[test]
+fn the_config_table_and_declared_config_files_are_part_of_the_key() {
+    let repo = repo(&format!("{LINT}config_files = [\"lint.cfg\"]\n"));
+    run(&repo, &[]);
+    reset(&repo);
+    repo.write("setup.cfg", "[anything]\n");
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new(), "an undeclared file");
+    repo.write("pkg/lint.cfg", "strict = true\n");
+    run(&repo, &[]);
+    assert_eq!(
+        requests(&repo),
+        ["pkg/b.py,pkg/c.py"],
+        "a declared file applies below it"
+    );
+    reset(&repo);
+    repo.config(&format!("{LINT}config_files = [\"lint.cfg\"]\nlevel = 2\n"));
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "the table");
+    reset(&repo);
+    // The same table with its keys in another order is the same configuration.
+    repo.config(
+        "[validators.lint]\nlevel = 2\nconfig_files = [\"lint.cfg\"]\n\
+         record = \"requests.log\"\nfindings = 1\n",
+    );
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new(), "key order");
+}
+
+#[test]
+fn a_project_validator_hits_only_when_no_input_changed() {
+    let repo = repo(&format!("{LINT}scope = \"project\"\n"));
+    run(&repo, &[]);
+    reset(&repo);
+    let again = run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new());
+    assert_eq!(again.validator("lint")["cached_files"], 3);
+    repo.write("a.py", "a = 10\n");
+    let changed = run(&repo, &[]);
+    assert_eq!(
+        requests(&repo),
+        ["a.py,pkg/b.py,pkg/c.py"],
+        "one change rechecks all"
+    );
+    assert_eq!(changed.validator("lint")["cached_files"], 0);
+}
+
+#[test]
+fn results_of_a_run_that_did_not_complete_are_kept_only_per_finished_file() {
+    // A per-file validator that crashes after its first result: that file is kept.
+    let repo = repo(&format!("{LINT}crash_after = 1\n"));
+    let crashed = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    assert_eq!(crashed.code, Some(3));
+    reset(&repo);
+    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    assert_eq!(out.validator("lint")["cached_files"], 1);
+    assert_eq!(requests(&repo).len(), 1);
+    assert_eq!(
+        requests(&repo)[0].split(',').count(),
+        2,
+        "the other two files"
+    );
+
+    // A project validator that crashes keeps nothing.
+    let repo = repo_project_crash();
+    repo.run(&["run", "--all", "--validators", "lint"]);
+    reset(&repo);
+    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    assert_eq!(out.validator("lint")["cached_files"], 0);
+    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"]);
+}
+
+fn repo_project_crash() -> Repo {
+    repo(&format!("{LINT}scope = \"project\"\ncrash_after = 2\n"))
+}
+
+#[test]
+fn no_cache_and_cache_off_check_everything() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    reset(&repo);
+    run(&repo, &["--no-cache"]);
+    run_env(&repo, &[], &[("ORCHESTRATOR_CACHE", "off")]);
+    assert_eq!(requests(&repo).len(), 2);
+}
+
+#[test]
+fn a_corrupt_cache_warns_once_and_the_run_is_complete() {
+    let repo = repo(LINT);
+    std::fs::write(repo.cache_dir().join("cache.sqlite3"), vec![0x42; 4096]).expect("write");
+    let out = run(&repo, &[]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.validator("lint")["findings"], 3);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(warnings[0].contains("cache.sqlite3"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("orchestrator cache clear"),
+        "{}",
+        warnings[0]
+    );
+    let cleared = repo.run(&["cache", "clear"]);
+    assert_eq!(cleared.code, Some(0), "{}", cleared.stderr);
+    let out = run(&repo, &[]);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unusable_cache_directory_gives_an_uncached_run() {
+    let repo = repo(LINT);
+    let blocker = repo.root().join("not-a-dir");
+    std::fs::write(&blocker, "x").expect("write");
+    let dir = blocker.join("cache");
+    let out = run_env(
+        &repo,
+        &[],
+        &[("ORCHESTRATOR_CACHE_DIR", dir.to_str().expect("utf-8"))],
+    );
+    assert_eq!(out.validator("lint")["findings"], 3);
+    assert_eq!(
+        out.stderr.lines().filter(|l| l.contains("warning")).count(),
+        1
+    );
+}
+
+#[test]
+fn a_cache_locked_for_too_long_gives_an_uncached_run() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    reset(&repo);
+    // Another process holds the write lock for longer than the busy timeout.
+    let db = repo.cache_dir().join("cache.sqlite3");
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
+             c.execute('BEGIN EXCLUSIVE')\nprint('locked',flush=True)\ntime.sleep(12)",
+            db.to_str().expect("utf-8"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().expect("piped")),
+        &mut line,
+    )
+    .expect("read");
+    assert_eq!(line.trim(), "locked");
+    let out = run(&repo, &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.validator("lint")["findings"], 3);
+    assert_eq!(
+        out.stderr.lines().filter(|l| l.contains("warning")).count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(11),
+        "gave up in time"
+    );
+}
+
+#[test]
+fn two_runs_at_once_on_one_cache_both_finish_correctly() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let dir = shared.path().to_str().expect("utf-8").to_owned();
+    let repos: Vec<Repo> = (0..2).map(|_| repo(LINT)).collect();
+    for _ in 0..3 {
+        let outs: Vec<Outcome> = std::thread::scope(|s| {
+            let handles: Vec<_> = repos
+                .iter()
+                .map(|r| {
+                    let dir = dir.clone();
+                    s.spawn(move || run_env(r, &[], &[("ORCHESTRATOR_CACHE_DIR", dir.as_str())]))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("run"))
+                .collect()
+        });
+        for out in outs {
+            assert_eq!(out.code, Some(1));
+            assert_eq!(out.validator("lint")["findings"], 3);
+            assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        }
+    }
+}
+
+#[test]
+fn cache_commands_show_clear_and_trim() {
+    let repo = repo(LINT);
+    run(&repo, &[]);
+    run(&repo, &[]);
+    let stats = repo.run(&["cache", "stats"]);
+    assert_eq!(stats.code, Some(0), "{}", stats.stderr);
+    assert!(stats.stdout.contains("entries       3"), "{}", stats.stdout);
+    assert!(
+        stats.stdout.contains("3 hits, 0 misses"),
+        "{}",
+        stats.stdout
+    );
+    let gc = repo.run(&["cache", "gc", "--max-size", "0"]);
+    assert_eq!(gc.code, Some(0), "{}", gc.stderr);
+    assert!(
+        gc.stdout.contains("removed 3 of 3 entries"),
+        "{}",
+        gc.stdout
+    );
+    let bad = repo.run(&["cache", "gc", "--max-size", "lots"]);
+    assert_eq!(bad.code, Some(2));
+    assert!(
+        bad.stderr.contains("invalid size \"lots\""),
+        "{}",
+        bad.stderr
+    );
+    let cleared = repo.run(&["cache", "clear"]);
+    assert!(cleared.stdout.contains("cleared"), "{}", cleared.stdout);
+    let stats = repo.run(&["cache", "stats"]);
+    assert!(stats.stdout.contains("no cache"), "{}", stats.stdout);
+}
