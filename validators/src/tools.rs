@@ -89,8 +89,29 @@ impl ToolSpec {
         find_on_path(self.name, std::env::var_os("PATH").as_deref())
     }
 
-    /// The exact version the executable reports.
+    /// The exact version the executable reports, remembered per executable so that a run
+    /// does not pay an interpreter's start-up (bandit, pyright) just to learn it again.
+    ///
+    /// The memo is keyed by the resolved executable's identity and its directory's (inode,
+    /// size, mtime and ctime): reinstalling or upgrading a tool writes new files, whose ctime
+    /// and inode no one can set back, so a stale version is never served.
     pub fn version_of(&self, executable: &Path) -> Result<String, String> {
+        let memo = fingerprint(executable).map(|f| cache_home().join("tool-versions").join(f));
+        if let Some(version) = memo
+            .as_ref()
+            .and_then(|m| std::fs::read_to_string(m).ok())
+            .filter(|v| !v.is_empty() && !v.contains(char::is_whitespace))
+        {
+            return Ok(version);
+        }
+        let version = self.ask_version(executable)?;
+        if let Some(memo) = memo {
+            remember(&memo, &version);
+        }
+        Ok(version)
+    }
+
+    fn ask_version(&self, executable: &Path) -> Result<String, String> {
         let out = Command::new(executable)
             .arg("--version")
             .output()
@@ -121,6 +142,34 @@ impl ToolSpec {
     }
 }
 
+/// A name for the exact installed state of an executable, or `None` if it cannot be examined.
+fn fingerprint(executable: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = executable.canonicalize().ok()?;
+    let mut h = blake3::Hasher::new();
+    h.update(real.as_os_str().as_encoded_bytes());
+    for path in [real.as_path(), real.parent()?] {
+        let m = std::fs::metadata(path).ok()?;
+        for n in [m.ino(), m.size()] {
+            h.update(&n.to_le_bytes());
+        }
+        for n in [m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()] {
+            h.update(&n.to_le_bytes());
+        }
+    }
+    Some(h.finalize().to_hex().to_string())
+}
+
+/// Writes a memo atomically (temporary file, then rename); a memo that cannot be written only
+/// costs the next run a `--version`.
+fn remember(memo: &Path, version: &str) {
+    let Some(dir) = memo.parent() else { return };
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, version))
+        .and_then(|()| std::fs::rename(&tmp, memo));
+}
+
 fn find_on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path_var?)
         .filter(|dir| !dir.as_os_str().is_empty())
@@ -138,6 +187,31 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reinstalled_tool_has_a_new_fingerprint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tool = dir.path().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\necho tool 1.0\n").expect("write");
+        let first = fingerprint(&tool).expect("examinable");
+        assert_eq!(
+            fingerprint(&tool),
+            Some(first.clone()),
+            "stable while unchanged"
+        );
+        // A new install writes a new file, even one of the same size and mtime.
+        let mtime = std::fs::metadata(&tool)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        std::fs::remove_file(&tool).expect("rm");
+        std::fs::write(&tool, "#!/bin/sh\necho tool 2.0\n").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&tool)
+            .and_then(|f| f.set_modified(mtime))
+            .expect("set mtime back");
+        assert_ne!(fingerprint(&tool), Some(first));
+    }
 
     #[test]
     fn managed_paths_follow_the_install_layout() {
