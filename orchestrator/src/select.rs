@@ -45,21 +45,29 @@ pub enum SelectError {
 
 /// Selects files under `root`; relative `Paths` are taken from `cwd`.
 pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected, SelectError> {
-    let in_git = git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
+    let in_git = || git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
     let mut selected = Selected::default();
     let mut raw: Vec<Vec<u8>> = match selection {
-        Selection::All if in_git => git_list(
-            root,
-            &[
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-            ],
-        )?,
-        Selection::All => walk(root, root)?,
-        Selection::Changed { .. } if !in_git => return Err(SelectError::NotGit(root.to_owned())),
+        // One git process on the common path: only when listing fails is it worth asking
+        // whether this is a work tree at all (outside one, walk honouring .gitignore files).
+        Selection::All => {
+            let listed = git_list(
+                root,
+                &[
+                    "ls-files",
+                    "-z",
+                    "--cached",
+                    "--others",
+                    "--exclude-standard",
+                ],
+            );
+            match listed {
+                Ok(list) => list,
+                Err(_) if !in_git() => walk(root, root)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Selection::Changed { .. } if !in_git() => return Err(SelectError::NotGit(root.to_owned())),
         Selection::Changed { base } => {
             let mut changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
                 .map_err(|e| match e {

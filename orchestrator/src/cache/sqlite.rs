@@ -86,6 +86,13 @@ impl SqliteStore {
     /// Creates the tables of a new database, rebuilds an older one, refuses a newer one.
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
+        // The common case, a current schema, needs no write lock.
+        let current: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
