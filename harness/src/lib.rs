@@ -202,6 +202,20 @@ impl Repo {
 
     /// [`Repo::run`] with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        self.run_full(args, env, None)
+    }
+
+    /// [`Repo::run`], sending `signal` to the coordinator `after` it started.
+    pub fn run_signalled(&self, args: &[&str], after: Duration, signal: i32) -> Outcome {
+        self.run_full(args, &[], Some((after, signal)))
+    }
+
+    fn run_full(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        signal: Option<(Duration, i32)>,
+    ) -> Outcome {
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let marker = format!(
             "{}-{}",
@@ -237,9 +251,18 @@ impl Repo {
         let mut child = command.spawn().expect("orchestrator starts");
         let stdout = read_in_background(child.stdout.take().expect("piped"));
         let stderr = read_in_background(child.stderr.take().expect("piped"));
+        let mut signal = signal;
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
+            }
+            if let Some((after, number)) = signal {
+                if started.elapsed() >= after {
+                    let pid = i32::try_from(child.id()).expect("a pid fits");
+                    // SAFETY: kill only takes integers.
+                    unsafe { libc::kill(pid, number) };
+                    signal = None;
+                }
             }
             if started.elapsed() > RUN_LIMIT {
                 let _ = child.kill();

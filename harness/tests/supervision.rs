@@ -379,3 +379,37 @@ fn files_and_exclude_override_the_manifest_globs() {
     let out = run(&repo, "lint");
     assert_eq!(out.finding_paths(), ["src/m0.py", "src/m2.py"]);
 }
+
+#[test]
+fn ctrl_c_stops_every_validator_and_prints_what_arrived() {
+    let repo = repo(
+        3,
+        &["lint", "stuck"],
+        "[validators.lint]\nfindings = 1\n\
+         [validators.stuck]\nhang = \"after_first_file\"\nfindings = 1\nspawn = \"setsid\"\n\
+         timeout = \"60s\"\n",
+    );
+    let out = repo.run_signalled(
+        &[
+            "run",
+            "--all",
+            "--format",
+            "json",
+            "--validators",
+            "lint,stuck",
+        ],
+        Duration::from_millis(1500),
+        libc::SIGINT,
+    );
+    assert!(out.leftovers.is_empty(), "left behind: {:?}", out.leftovers);
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert_within(&out, Duration::from_secs(6));
+    let json = out.json();
+    assert_eq!(json["interrupted"], "SIGINT");
+    assert_eq!(json["status"], "incomplete");
+    assert_eq!(out.validator("lint")["status"], "failed", "it had finished");
+    let stuck = out.validator("stuck");
+    assert_eq!(stuck["status"], "interrupted");
+    assert_eq!(stuck["partial"], true);
+    assert_eq!(stuck["files_done"], 1);
+}

@@ -3,6 +3,7 @@
 //! Nothing past [`crate::plan`] sees a clap type.
 
 use crate::cache::{self, Cache};
+use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
 use crate::report::{human, json, Report};
 use crate::select::Selection;
@@ -192,8 +193,14 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         &cache::Setting::from_args(args.no_cache, cache_dir),
         plan.config.cache_max_age,
     );
-    let report = runtime().block_on(dispatcher::run(plan, cache));
-    let code = report.status().exit_code();
+    let report = runtime().block_on(async {
+        let interrupt = Interrupt::listen();
+        dispatcher::run(plan, cache, interrupt).await
+    });
+    let code = match report.interrupted {
+        Some(signal) => signal.exit_code(),
+        None => report.status().exit_code(),
+    };
     match emit(&report, args.format, args.output.as_deref()) {
         Ok(()) => code,
         Err(message) => {

@@ -5,6 +5,10 @@
 //! the executors. When the last executor has finished, the process tree is swept: nothing a
 //! validator started outlives the round.
 //!
+//! A signal ([`Interrupt`]) ends a round early: every executor still running is aborted, which
+//! kills its validators' process groups, the tree is swept as always, and the validators that
+//! had not finished are reported `interrupted`, with the results they had sent.
+//!
 //! `run --fix` is rounds of fixing (only validators that can fix take part, and the cache is
 //! not used) until a round changes nothing or `max_fix_rounds` is reached, then one ordinary
 //! round whose report is the answer: every finding in it is about the files as they now are.
@@ -12,7 +16,9 @@
 use crate::cache::Cache;
 use crate::executor::{self, Context, Event, Outcome};
 use crate::hashing::FileHashes;
+use crate::interrupt::Interrupt;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::report::{Report, ReportFinding, Status, ValidatorReport};
 use protocol::Severity;
 use std::collections::BTreeSet;
@@ -23,16 +29,20 @@ use tokio::sync::{mpsc, Semaphore};
 /// How long the final sweep may spend killing leftover processes.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 
-/// Runs a plan to its end.
-pub async fn run(plan: Plan, cache: Cache) -> Report {
+/// Runs a plan to its end, or until `interrupt` fires.
+pub async fn run(plan: Plan, cache: Cache, interrupt: Interrupt) -> Report {
     if !plan.fix {
-        return round(&plan, false, cache).await;
+        return round(&plan, false, cache, interrupt).await;
     }
     let mut fixed = BTreeSet::new();
     let mut notes = Vec::new();
     let rounds = plan.config.max_fix_rounds;
     for number in 1..=rounds {
-        let fixing = round(&plan, true, Cache::off()).await;
+        let mut fixing = round(&plan, true, Cache::off(), interrupt.clone()).await;
+        if fixing.interrupted.is_some() {
+            fixing.fixed_files.sort();
+            return fixing;
+        }
         for v in fixing.validators.iter().filter(|v| !v.status.completed()) {
             notes.push(format!(
                 "fix round {number}: {} did not complete ({}: {}); its fixes may be partial",
@@ -55,14 +65,14 @@ pub async fn run(plan: Plan, cache: Cache) -> Report {
             ));
         }
     }
-    let mut report = round(&plan, false, cache).await;
+    let mut report = round(&plan, false, cache, interrupt).await;
     report.warnings.extend(notes);
     report.fixed_files = fixed.into_iter().collect();
     report
 }
 
 /// Runs every validator of the plan once; `fix` makes it a fixing round.
-async fn round(plan: &Plan, fix: bool, cache: Cache) -> Report {
+async fn round(plan: &Plan, fix: bool, cache: Cache, mut interrupt: Interrupt) -> Report {
     let (events, mut inbox) = mpsc::channel(256);
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
@@ -83,22 +93,57 @@ async fn round(plan: &Plan, fix: bool, cache: Cache) -> Report {
         findings: Vec::new(),
         warnings: plan.warnings.clone(),
         fixed_files: Vec::new(),
+        interrupted: None,
     };
-    for (index, validator) in plan.validators.iter().cloned().enumerate() {
-        tokio::spawn(executor::execute(index, validator, ctx.clone()));
-    }
+    let executors: Vec<_> = plan
+        .validators
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(index, validator)| tokio::spawn(executor::execute(index, validator, ctx.clone())))
+        .collect();
     let hashes = ctx.hashes.clone();
     drop(ctx);
-    let mut unfinished = report.validators.len();
-    while unfinished > 0 {
-        let Some(event) = inbox.recv().await else {
-            break;
-        };
-        if matches!(event, Event::Finished { .. }) {
-            unfinished -= 1;
+    let mut progress = Progress::new(plan.validators.iter().map(|v| v.name.as_str()));
+    let mut finished = vec![false; report.validators.len()];
+    while finished.contains(&false) {
+        tokio::select! {
+            event = inbox.recv() => {
+                let Some(event) = event else { break };
+                if let Event::Finished { index, .. } = event {
+                    finished[index] = true;
+                }
+                progress.observe(&event);
+                apply(&mut report, event);
+            }
+            signal = interrupt.fired() => {
+                report.interrupted = Some(signal);
+                // Dropping a session kills its process group.
+                for executor in &executors {
+                    executor.abort();
+                }
+                for executor in executors {
+                    let _ = executor.await;
+                }
+                // Results sent before the abort are kept like any other.
+                while let Ok(event) = inbox.try_recv() {
+                    if let Event::Finished { index, .. } = event {
+                        finished[index] = true;
+                    }
+                    apply(&mut report, event);
+                }
+                for (v, done) in report.validators.iter_mut().zip(&finished) {
+                    if !done {
+                        v.status = Status::Interrupted;
+                        v.message = format!("interrupted by {}", signal.name);
+                        v.partial = v.files_done > 0;
+                    }
+                }
+                break;
+            }
         }
-        apply(&mut report, event);
     }
+    progress.clear();
     let killed = tokio::task::spawn_blocking(|| crate::process::sweep_descendants(SWEEP_LIMIT))
         .await
         .unwrap_or(0);
@@ -144,6 +189,7 @@ fn apply(report: &mut Report, event: Event) {
                     finding,
                 }));
         }
+        Event::Progress { .. } => {}
         Event::Unreadable { warnings, .. } => {
             for w in warnings {
                 if !report.warnings.contains(&w) {

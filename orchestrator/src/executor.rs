@@ -48,6 +48,9 @@ pub enum Event {
         result: FileResult,
         cached: bool,
     },
+    /// The validator's own count of files done (a `project` validator sends no results until
+    /// the end, so this is how its progress shows).
+    Progress { index: usize, done: u32, total: u32 },
     /// Files that could not be read and were not sent.
     Unreadable { index: usize, warnings: Vec<String> },
     /// The validator's run is over.
@@ -396,6 +399,12 @@ impl Worker {
                 }
                 Response::Progress(p) => {
                     tracing::trace!(validator = %self.validator.name, done = p.files_done, total = p.files_total, "progress");
+                    let event = Event::Progress {
+                        index: self.index,
+                        done: p.files_done,
+                        total: p.files_total,
+                    };
+                    let _ = self.ctx.events.send(event).await;
                 }
                 Response::Log(log) => {
                     tracing::info!(validator = %self.validator.name, level = ?log.level, "{}", log.message);

@@ -195,8 +195,11 @@ fn verdict(out: &mut String, report: &Report, paint: Paint) {
                 .iter()
                 .filter(|v| !v.status.completed())
                 .count();
+            let why = report
+                .interrupted
+                .map_or(String::new(), |s| format!("interrupted by {}; ", s.name));
             paint.yellow(&format!(
-                "incomplete: {missing} of {} validator{} did not complete; {tally}",
+                "{why}incomplete: {missing} of {} validator{} did not complete; {tally}",
                 report.validators.len(),
                 plural(report.validators.len()),
             ))

@@ -18,6 +18,7 @@ struct JsonReport<'a> {
     findings: Vec<JsonFinding<'a>>,
     warnings: &'a [String],
     fixed_files: &'a [String],
+    interrupted: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +61,7 @@ pub fn render(report: &Report) -> String {
         findings: report.findings.iter().map(finding).collect(),
         warnings: &report.warnings,
         fixed_files: &report.fixed_files,
+        interrupted: report.interrupted.map(|s| s.name),
     };
     let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
     text.push('\n');

@@ -26,6 +26,8 @@ pub enum Status {
     NotInstalled,
     /// Not run: disabled, or no file matched.
     Skipped,
+    /// Stopped because the coordinator was asked to stop (Ctrl-C, SIGTERM).
+    Interrupted,
 }
 
 impl Status {
@@ -38,6 +40,7 @@ impl Status {
             Status::ProtocolError => "protocol_error",
             Status::NotInstalled => "not_installed",
             Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
         }
     }
 
@@ -140,6 +143,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Files that `run --fix` changed, sorted; empty without `--fix`.
     pub fixed_files: Vec<String>,
+    /// The signal that stopped the run before every validator finished.
+    pub interrupted: Option<crate::interrupt::Signal>,
 }
 
 impl Report {
@@ -201,6 +206,7 @@ mod tests {
                 .collect(),
             warnings: vec![],
             fixed_files: vec![],
+            interrupted: None,
         }
     }
 
