@@ -55,9 +55,7 @@ impl Setting {
 /// The per-user cache directory: `$XDG_CACHE_HOME/orchestrator/results`, else
 /// `~/.cache/orchestrator/results`.
 pub fn default_dir() -> PathBuf {
-    validators::tools::cache_home()
-        .join("orchestrator")
-        .join("results")
+    validators::tools::cache_home().join("results")
 }
 
 /// A failure of the store, naming where it is.

@@ -126,17 +126,23 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT value, last_hit FROM results WHERE key = ?1")
-            .map_err(|e| self.err(e))?;
-        keys.iter()
-            .map(|key| {
-                stmt.query_row(params![&key[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-                    .map_err(|e| self.err(e))
-            })
-            .collect()
+        // One read transaction for the whole batch: one lock, and a page cache that lasts.
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let found = {
+            let mut stmt = tx
+                .prepare("SELECT value, last_hit FROM results WHERE key = ?1")
+                .map_err(|e| self.err(e))?;
+            keys.iter()
+                .map(|key| {
+                    stmt.query_row(params![&key[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                        .map_err(|e| self.err(e))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(found)
     }
 
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError> {
@@ -175,13 +181,14 @@ impl Store for SqliteStore {
     }
 
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut stmt = tx
             .prepare(
                 "SELECT size, mtime_ns, ctime_ns, inode, hash, written_ns FROM files WHERE path = ?1",
             )
             .map_err(|e| self.err(e))?;
-        paths
+        let found = paths
             .iter()
             .map(|path| {
                 stmt.query_row(params![path], |r| {
@@ -203,7 +210,10 @@ impl Store for SqliteStore {
                 .map(Option::flatten)
                 .map_err(|e| self.err(e))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(found)
     }
 
     fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError> {
