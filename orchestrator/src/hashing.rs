@@ -2,7 +2,7 @@
 //! validator that checks it.
 //!
 //! The stat fast path: a file whose size, mtime, ctime and inode equal what the cache recorded
-//! is not read again. As in git, an entry recorded less than [`RACY_WINDOW_NS`] after the file
+//! is not read again. As in git, an entry recorded less than `RACY_WINDOW_NS` (2 s) after the file
 //! last changed proves nothing (the file may have changed again within the filesystem's
 //! timestamp granularity without its stat changing), so such a file is hashed again.
 
