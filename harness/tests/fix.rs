@@ -19,10 +19,9 @@ fn read(repo: &Repo, path: &str) -> String {
     std::fs::read_to_string(repo.root().join(path)).expect("readable")
 }
 
-#[test]
-fn fixing_repeats_until_clean_and_lists_the_changed_files() {
-    let repo = repo(2, "");
-    let out = repo.run(&[
+/// `run --fix` with JSON output, on the fakes only.
+fn fix_json(repo: &Repo) -> harness::Outcome {
+    repo.run(&[
         "run",
         "--all",
         "--validators",
@@ -30,7 +29,13 @@ fn fixing_repeats_until_clean_and_lists_the_changed_files() {
         "--fix",
         "--format",
         "json",
-    ]);
+    ])
+}
+
+#[test]
+fn fixing_repeats_until_clean_and_lists_the_changed_files() {
+    let repo = repo(2, "");
+    let out = fix_json(&repo);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let json = out.json();
     assert_eq!(json["fixed_files"], serde_json::json!(["a.py"]));
@@ -44,15 +49,7 @@ fn fixing_repeats_until_clean_and_lists_the_changed_files() {
 #[test]
 fn the_round_limit_is_reported_with_what_remains() {
     let repo = repo(5, "max_fix_rounds = 2");
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--validators",
-        "fixer,other",
-        "--fix",
-        "--format",
-        "json",
-    ]);
+    let out = fix_json(&repo);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     let json = out.json();
     assert_eq!(json["findings"].as_array().expect("list").len(), 3);

@@ -67,6 +67,18 @@ pub struct Outcome {
     pub stderr_tail: Option<String>,
 }
 
+impl Outcome {
+    /// An outcome decided before any request: no failure, so no stderr worth showing.
+    fn early(status: Status, message: String, started: Instant) -> Outcome {
+        Outcome {
+            status,
+            message,
+            duration: started.elapsed(),
+            stderr_tail: None,
+        }
+    }
+}
+
 /// What every executor of a run shares.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -156,12 +168,7 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
     }
     if ctx.fix && !manifest.can_fix {
         session.finish(grace).await;
-        return Outcome {
-            status: Status::Skipped,
-            message: "cannot fix".into(),
-            duration: started.elapsed(),
-            stderr_tail: None,
-        };
+        return Outcome::early(Status::Skipped, "cannot fix".into(), started);
     }
     let timeout = ctx.config.timeout_for(
         &validator.name,
@@ -204,22 +211,16 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
     }
     if inputs.is_empty() {
         session.finish(grace).await;
-        return Outcome {
-            status: Status::Skipped,
-            message: "no selected file matches its globs".into(),
-            duration: started.elapsed(),
-            stderr_tail: None,
-        };
+        return Outcome::early(
+            Status::Skipped,
+            "no selected file matches its globs".into(),
+            started,
+        );
     }
     let (inputs, keys) = serve_cached(index, validator, &manifest, inputs, ctx).await;
     if inputs.is_empty() {
         session.finish(grace).await;
-        return Outcome {
-            status: Status::Passed,
-            message: String::new(),
-            duration: started.elapsed(),
-            stderr_tail: None,
-        };
+        return Outcome::early(Status::Passed, String::new(), started);
     }
     let batch_size = match manifest.scope {
         Scope::PerFile => validator.settings.batch_size.or(manifest.batch_size),
