@@ -25,6 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// unchanged tree writes nothing. `gc --max-age` and `max_age` are therefore day-precise.
 const TOUCH_INTERVAL: i64 = 86_400;
 
+/// How long an operation is retried while another run holds the database.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
+
 /// Where results are kept, and whether to use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setting {
@@ -67,6 +70,11 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// Whether the failure was another connection holding the database.
+    pub fn is_busy(&self) -> bool {
+        self.message.contains("database is locked") || self.message.contains("database is busy")
+    }
+
     pub fn new(location: &Path, error: impl std::fmt::Display) -> StoreError {
         StoreError {
             location: location.display().to_string(),
@@ -185,16 +193,24 @@ impl Cache {
             .filter(|s| !s.broken.load(Ordering::Relaxed))
     }
 
-    /// Runs a store operation; its first failure warns and turns the cache off.
-    fn with<T>(&self, op: impl FnOnce(&dyn Store) -> Result<T, StoreError>) -> Option<T> {
+    /// Runs a store operation; its first failure warns and turns the cache off. A busy
+    /// database (another run writing) is retried for up to [`BUSY_RETRY`] first: SQLite's own
+    /// busy handler does not cover every case of contention.
+    fn with<T>(&self, op: impl Fn(&dyn Store) -> Result<T, StoreError>) -> Option<T> {
         let shared = self.usable()?;
-        match op(shared.store.as_ref()) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                if !shared.broken.swap(true, Ordering::Relaxed) {
-                    warn(&e);
+        let started = std::time::Instant::now();
+        loop {
+            match op(shared.store.as_ref()) {
+                Ok(value) => return Some(value),
+                Err(e) if e.is_busy() && started.elapsed() < BUSY_RETRY => {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                None
+                Err(e) => {
+                    if !shared.broken.swap(true, Ordering::Relaxed) {
+                        warn(&e);
+                    }
+                    return None;
+                }
             }
         }
     }

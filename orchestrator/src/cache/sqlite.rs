@@ -49,10 +49,28 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `dir`, and brings its schema up to date.
+    ///
+    /// Two runs creating one database at once can find it busy in ways SQLite's busy handler
+    /// does not wait for (switching a new file to WAL), so opening is retried for as long as
+    /// the busy timeout.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::new(dir, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            match SqliteStore::open_once(dir) {
+                Err((e, true)) if started.elapsed() < BUSY_TIMEOUT => {
+                    tracing::debug!(error = %e, "cache busy while opening; retrying");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One attempt; the flag tells whether the failure was the database being busy.
+    fn open_once(dir: &Path) -> Result<SqliteStore, (StoreError, bool)> {
         let path = dir.join(FILE_NAME);
-        let err = |e: rusqlite::Error| StoreError::new(&path, e);
+        let err = |e: rusqlite::Error| (StoreError::new(&path, &e), is_busy(&e));
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -65,11 +83,17 @@ impl SqliteStore {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
+        // A warm run looks up thousands of keys: keep the pages it reads cached.
+        conn.pragma_update(None, "cache_size", -16_000i64)
+            .map_err(err)?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
             path,
         };
-        store.migrate()?;
+        store.migrate().map_err(|e| {
+            let busy = e.is_busy();
+            (e, busy)
+        })?;
         Ok(store)
     }
 
@@ -124,6 +148,13 @@ impl SqliteStore {
     }
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Store for SqliteStore {
     fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError> {
         // One read transaction for the whole batch: one lock, and a page cache that lasts.
@@ -147,7 +178,9 @@ impl Store for SqliteStore {
 
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare(
@@ -167,7 +200,9 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare("UPDATE results SET last_hit = ?2 WHERE key = ?1")
@@ -221,7 +256,9 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare(
@@ -252,7 +289,9 @@ impl Store for SqliteStore {
         expire_before: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
@@ -309,7 +348,9 @@ impl Store for SqliteStore {
 
     fn gc(&self, max_bytes: Option<u64>, expire_before: Option<i64>) -> Result<u64, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let mut removed = 0u64;
         if let Some(before) = expire_before {
             removed += tx
