@@ -177,11 +177,7 @@ impl Config {
             config.grace_period = duration(&grace, "grace_period")?;
         }
         if let Some(rounds) = table.remove("max_fix_rounds") {
-            config.max_fix_rounds = rounds
-                .as_integer()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| wrong("max_fix_rounds", "a positive whole number"))?;
+            config.max_fix_rounds = positive(&rounds, "max_fix_rounds")?;
         }
         if let Some(cache) = table.remove("cache") {
             let cache = into_table(cache, "cache")?;
@@ -260,12 +256,7 @@ impl ValidatorConfig {
             config.exclude = strings(v, &sub("exclude"))?;
         }
         if let Some(v) = table.remove("batch_size") {
-            let size = v
-                .as_integer()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| wrong(&sub("batch_size"), "a positive whole number"))?;
-            config.batch_size = Some(size);
+            config.batch_size = Some(positive(&v, &sub("batch_size"))?);
         }
         debug_assert!(VALIDATOR_KEYS.iter().all(|k| !table.contains_key(*k)));
         config.settings = table;
@@ -304,6 +295,14 @@ fn duration(value: &Value, key: &str) -> Result<Duration, ConfigErrorKind> {
             key: key.to_owned(),
             value: value.to_string(),
         })
+}
+
+fn positive(value: &Value, key: &str) -> Result<u32, ConfigErrorKind> {
+    value
+        .as_integer()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| wrong(key, "a positive whole number"))
 }
 
 fn strings(value: Value, key: &str) -> Result<Vec<String>, ConfigErrorKind> {

@@ -97,6 +97,29 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Runs `sql` once per item in one write transaction.
+    fn write_each<T>(
+        &self,
+        sql: &str,
+        items: &[T],
+        mut exec: impl FnMut(&mut rusqlite::Statement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx.prepare(sql).map_err(|e| self.err(e))?;
+            for item in items {
+                exec(&mut stmt, item).map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::new(&self.path, e)
     }
@@ -177,42 +200,19 @@ impl Store for SqliteStore {
     }
 
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO results (key, value, created, last_hit) VALUES (?1, ?2, ?3, ?3)",
-                )
-                .map_err(|e| self.err(e))?;
-            for (key, value) in entries {
-                stmt.execute(params![&key[..], value, now])
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        tx.commit().map_err(|e| self.err(e))
+        self.write_each(
+            "INSERT OR REPLACE INTO results (key, value, created, last_hit) VALUES (?1, ?2, ?3, ?3)",
+            entries,
+            |stmt, (key, value)| stmt.execute(params![&key[..], value, now]),
+        )
     }
 
     fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        {
-            let mut stmt = tx
-                .prepare("UPDATE results SET last_hit = ?2 WHERE key = ?1")
-                .map_err(|e| self.err(e))?;
-            for key in keys {
-                stmt.execute(params![&key[..], now])
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        tx.commit().map_err(|e| self.err(e))
+        self.write_each(
+            "UPDATE results SET last_hit = ?2 WHERE key = ?1",
+            keys,
+            |stmt, key| stmt.execute(params![&key[..], now]),
+        )
     }
 
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
@@ -252,34 +252,22 @@ impl Store for SqliteStore {
     }
 
     fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, inode, hash, written_ns) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(|e| self.err(e))?;
-            for (path, s) in entries {
+        self.write_each(
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, ctime_ns, inode, hash, written_ns) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            entries,
+            |stmt, (path, f)| {
                 stmt.execute(params![
                     path,
-                    s.size,
-                    s.mtime_ns,
-                    s.ctime_ns,
-                    s.inode,
-                    &s.hash[..],
-                    s.written_ns
+                    f.size,
+                    f.mtime_ns,
+                    f.ctime_ns,
+                    f.inode,
+                    &f.hash[..],
+                    f.written_ns
                 ])
-                .map_err(|e| self.err(e))?;
-            }
-        }
-        tx.commit().map_err(|e| self.err(e))
+            },
+        )
     }
 
     fn finish_run(
