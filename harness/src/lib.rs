@@ -5,6 +5,8 @@
 //! Binaries are found beside the test executable's directory (`target/debug`), where cargo puts
 //! every binary of the workspace that has tests; `cargo nextest run --workspace` builds them all.
 
+pub mod findings;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -3,25 +3,14 @@
 //! when run directly is reported through the coordinator, finding for finding, and a broken or
 //! missing tool is never a pass.
 
+use harness::findings::{self, direct, ours};
 use harness::Repo;
-use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
-
-/// `(path, line, column, rule, message)`: what must agree between a direct run and ours.
-type Key = (String, u64, u64, String, String);
 
 fn sample() -> Repo {
     let repo = Repo::new();
     repo.fixture("python-sample");
     repo
-}
-
-fn tool(name: &str) -> std::path::PathBuf {
-    validators::tools::spec(name)
-        .and_then(|s| s.locate())
-        .unwrap_or_else(|| panic!("{name} is not installed; run scripts/test, which installs it"))
 }
 
 const SAMPLE_FILES: [&str; 4] = [
@@ -30,39 +19,6 @@ const SAMPLE_FILES: [&str; 4] = [
     "inventory/report.py",
     "inventory/store.py",
 ];
-
-fn direct(repo: &Repo, name: &str, args: &[&str]) -> Value {
-    let out = Command::new(tool(name))
-        .args(args)
-        .args(SAMPLE_FILES)
-        .current_dir(repo.root())
-        .output()
-        .expect("tool runs");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{name} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn ours(out: &harness::Outcome, validator: &str) -> BTreeSet<Key> {
-    out.json()["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["validator"] == validator)
-        .map(|f| {
-            (
-                f["path"].as_str().expect("path").to_owned(),
-                f["line"].as_u64().expect("line"),
-                f["column"].as_u64().expect("column"),
-                f["rule"].as_str().expect("rule").to_owned(),
-                f["message"].as_str().expect("message").to_owned(),
-            )
-        })
-        .collect()
-}
 
 fn run_sample(repo: &Repo) -> harness::Outcome {
     let out = repo.run(&[
@@ -83,43 +39,21 @@ fn run_sample(repo: &Repo) -> harness::Outcome {
     out
 }
 
-fn relative(root: &Path, printed: &str) -> String {
-    let root = root.canonicalize().expect("root");
-    let p = Path::new(printed);
-    let p = p.strip_prefix(&root).unwrap_or(p);
-    p.strip_prefix("./").unwrap_or(p).display().to_string()
-}
-
 #[test]
 fn ruff_findings_equal_a_direct_run() {
     let repo = sample();
     let out = run_sample(&repo);
-    let direct: BTreeSet<Key> = direct(
-        &repo,
-        "ruff",
-        &[
-            "check",
-            "--output-format",
-            "json",
-            "--no-cache",
-            "--select",
-            "E,F,B,UP",
-            "--",
-        ],
-    )
-    .as_array()
-    .expect("a list")
-    .iter()
-    .map(|d| {
-        (
-            relative(repo.root(), d["filename"].as_str().expect("filename")),
-            d["location"]["row"].as_u64().expect("row"),
-            d["location"]["column"].as_u64().expect("column"),
-            d["code"].as_str().expect("code").to_owned(),
-            d["message"].as_str().expect("message").to_owned(),
-        )
-    })
-    .collect();
+    let args = [
+        "check",
+        "--output-format",
+        "json",
+        "--no-cache",
+        "--select",
+        "E,F,B,UP",
+        "--",
+    ];
+    let args: Vec<&str> = args.into_iter().chain(SAMPLE_FILES).collect();
+    let direct = findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args));
     assert_eq!(direct.len(), 4, "the sample has four ruff findings");
     assert_eq!(ours(&out, "ruff"), direct);
 }
@@ -128,24 +62,14 @@ fn ruff_findings_equal_a_direct_run() {
 fn pyright_findings_equal_a_direct_run() {
     let repo = sample();
     let out = run_sample(&repo);
-    let report = direct(&repo, "pyright", &["--outputjson"]);
-    let direct: BTreeSet<Key> = report["generalDiagnostics"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|d| {
-            (
-                relative(repo.root(), d["file"].as_str().expect("file")),
-                d["range"]["start"]["line"].as_u64().expect("line") + 1,
-                d["range"]["start"]["character"]
-                    .as_u64()
-                    .expect("character")
-                    + 1,
-                d["rule"].as_str().unwrap_or("pyright").to_owned(),
-                d["message"].as_str().expect("message").to_owned(),
-            )
-        })
-        .collect();
+    // The sample's orchestrator.toml sets typeCheckingMode = "standard", as the project's own
+    // configuration file does not; everything else is pyright run on the project.
+    repo.write(
+        "pyrightconfig.json",
+        r#"{"pythonVersion": "3.11", "reportMissingImports": "error", "typeCheckingMode": "standard"}"#,
+    );
+    let report = direct(repo.root(), "pyright", &["--outputjson"]);
+    let direct = findings::pyright(repo.root(), &report);
     assert_eq!(direct.len(), 2, "the sample has two pyright findings");
     assert_eq!(ours(&out, "pyright"), direct);
     let leftovers: Vec<_> = std::fs::read_dir(repo.root())
@@ -167,34 +91,18 @@ fn pyright_findings_equal_a_direct_run() {
 fn bandit_findings_equal_a_direct_run() {
     let repo = sample();
     let out = run_sample(&repo);
-    let report = direct(
-        &repo,
-        "bandit",
-        &[
-            "-f",
-            "json",
-            "-q",
-            "--ini",
-            ".bandit",
-            "--severity-level",
-            "low",
-            "--",
-        ],
-    );
-    let direct: BTreeSet<Key> = report["results"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|r| {
-            (
-                relative(repo.root(), r["filename"].as_str().expect("filename")),
-                r["line_number"].as_u64().expect("line"),
-                r["col_offset"].as_u64().expect("col") + 1,
-                r["test_id"].as_str().expect("id").to_owned(),
-                r["issue_text"].as_str().expect("text").to_owned(),
-            )
-        })
-        .collect();
+    let args = [
+        "-f",
+        "json",
+        "-q",
+        "--ini",
+        ".bandit",
+        "--severity-level",
+        "low",
+        "-r",
+        ".",
+    ];
+    let direct = findings::bandit(repo.root(), &direct(repo.root(), "bandit", &args));
     assert_eq!(direct.len(), 4, "the sample has four bandit findings");
     assert_eq!(ours(&out, "bandit"), direct);
 }
@@ -345,13 +253,15 @@ fn a_missing_tool_is_not_installed_with_the_command_that_fixes_it() {
 }
 
 #[test]
-fn an_unknown_config_key_fails_clearly() {
+fn an_unknown_config_key_is_a_configuration_error() {
     let repo = Repo::new();
     repo.write("a.py", "x = 1\n")
         .config("[validators.ruff]\nselct = [\"E\"]\n");
     let out = repo.run(&["run", "--all", "--format", "json", "--validators", "ruff"]);
+    assert_eq!(out.code, Some(2), "a usage error\n{}", out.stdout);
+    assert_eq!(out.json()["status"], "config_error");
     let v = out.validator("ruff");
-    assert_eq!(v["status"], "crashed");
+    assert_eq!(v["status"], "config_error");
     assert!(
         v["message"]
             .as_str()

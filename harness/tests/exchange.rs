@@ -176,7 +176,12 @@ fn list_shows_manifests_shadowing_and_broken_validators() {
     repo.fake("noisy");
     repo.config("[validators.noisy]\ngarbage = true\n");
     let out = repo.run(&["list"]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "a FAILED row fails the command\n{}",
+        out.stderr
+    );
     let line = |name: &str| {
         out.stdout
             .lines()

@@ -413,3 +413,133 @@ fn ctrl_c_stops_every_validator_and_prints_what_arrived() {
     assert_eq!(stuck["partial"], true);
     assert_eq!(stuck["files_done"], 1);
 }
+
+#[test]
+fn a_slow_validator_that_keeps_reporting_progress_is_not_cut_short() {
+    // A silence limit of 400ms (the validator's own suggestion: no configured timeout) and
+    // 1.5s of work with progress every 100ms: busy, not hung.
+    let repo = repo(
+        2,
+        &["slow"],
+        "[validators.slow]\nsuggested_timeout = \"400ms\"\nwork = \"1500ms\"\n\
+         progress_every = \"100ms\"\nfindings = 1\n",
+    );
+    let out = run(&repo, "slow");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let v = out.validator("slow");
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["files_done"], 2);
+}
+
+#[test]
+fn a_silent_validator_is_hung_after_its_dimensions_timeout() {
+    let repo = repo(
+        1,
+        &["stuck"],
+        "[validators.stuck]\nsuggested_timeout = \"400ms\"\nhang = \"after_handshake\"\n",
+    );
+    let out = run(&repo, "stuck");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("stuck");
+    assert_eq!(v["status"], "timed_out");
+    assert_eq!(
+        v["message"],
+        "sent nothing for 400ms and is taken to be hung; stopped with SIGTERM"
+    );
+    assert_within(&out, Duration::from_secs(4));
+}
+
+#[test]
+fn an_explicit_timeout_is_a_hard_limit_even_for_a_busy_validator() {
+    let repo = repo(
+        1,
+        &["slow"],
+        "[validators.slow]\ntimeout = \"600ms\"\nwork = \"3000ms\"\nprogress_every = \"100ms\"\n",
+    );
+    let out = run(&repo, "slow");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("slow");
+    assert_eq!(v["status"], "timed_out");
+    assert_eq!(
+        v["message"],
+        "did not finish within 600ms; stopped with SIGTERM"
+    );
+}
+
+#[test]
+fn a_manifest_with_another_name_is_its_own_protocol_error() {
+    let repo = repo(
+        1,
+        &["named"],
+        "[validators.named]\nmanifest_name = \"other\"\n",
+    );
+    let out = run(&repo, "named");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("named");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: its manifest names it `other`, but it was started as \
+         `validator-named`; rename the executable to `validator-other` or fix the manifest's name"
+    );
+}
+
+#[test]
+fn a_refused_configuration_is_a_config_error_and_a_usage_exit() {
+    let repo = repo(
+        1,
+        &["picky", "lint"],
+        "[validators.picky]\nconfig_error = \"[validators.picky] has an unknown key `colour`\"\n\
+         [validators.lint]\nhang = \"after_handshake\"\ntimeout = \"300ms\"\n",
+    );
+    let out = run(&repo, "picky,lint");
+    assert_eq!(
+        out.code,
+        Some(2),
+        "a configuration error wins\n{}",
+        out.stdout
+    );
+    let v = out.validator("picky");
+    assert_eq!(v["status"], "config_error");
+    assert_eq!(
+        v["message"],
+        "[validators.picky] has an unknown key `colour`"
+    );
+    assert_eq!(out.validator("lint")["status"], "timed_out");
+}
+
+#[test]
+fn an_invalid_glob_is_a_usage_error_before_anything_runs() {
+    let repo = repo(
+        1,
+        &["lint"],
+        "[validators.lint]\nexclude = [\"src/[a.py\"]\nrecord = \"requests.log\"\n",
+    );
+    let out = repo.run(&["run", "--all", "--validators", "lint"]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.starts_with("error: ")
+            && out
+                .stderr
+                .contains("`validators.lint.exclude`: invalid glob \"src/[a.py\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        !repo.root().join("requests.log").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
+fn a_timeout_for_an_unknown_dimension_is_warned_about() {
+    let repo = repo(1, &["lint"], "[timeouts]\ntype_saftey = \"10s\"\n");
+    let out = run(&repo, "lint");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let warnings = out.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("[timeouts] type_saftey: no validator of this run has that dimension"),
+        "{warnings}"
+    );
+}

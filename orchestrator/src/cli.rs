@@ -154,12 +154,22 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::List(args) => list::run(cli.directory.as_deref(), args.format == Format::Json),
+        Command::List(args) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
+            Err(e) => usage_error(&e),
+            Ok(workspace) => {
+                let entries = list::collect(&workspace.root);
+                let text = match args.format {
+                    Format::Json => list::render_json(&entries),
+                    Format::Human => list::render(&entries),
+                };
+                print(&text, list::exit_code(&entries))
+            }
+        },
         Command::Tools(command) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
             Err(e) => usage_error(&e),
             Ok(workspace) => match command {
                 ToolsCommand::Install { names } => tools::install(&workspace.config, &names),
-                ToolsCommand::List => tools::list(&workspace.config),
+                ToolsCommand::List => print(&tools::list(&workspace.config), exit::CLEAN),
             },
         },
     };
@@ -193,7 +203,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         &cache::Setting::from_args(args.no_cache, cache_dir),
         plan.config.cache_max_age,
     );
-    let report = runtime().block_on(async {
+    let report = crate::runtime().block_on(async {
         let interrupt = Interrupt::listen();
         dispatcher::run(plan, cache, interrupt).await
     });
@@ -210,25 +220,31 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
-/// The tokio runtime every command uses.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built")
-}
-
 /// Writes the report where it was asked for. A closed stdout is the reader's choice, not an
 /// error (`orchestrator run | head`).
 fn emit(report: &Report, format: Format, output: Option<&std::path::Path>) -> Result<(), String> {
     let text = match format {
         Format::Json => json::render(report),
-        Format::Human => human::render(report, output.is_none() && color_wanted()),
+        Format::Human => human::render(
+            report,
+            output.is_none() && colour_on(std::io::stdout().is_terminal()),
+        ),
     };
     match output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
         None => write_stdout(&text),
+    }
+}
+
+/// Prints a command's output and returns its exit code, or 2 if stdout cannot be written.
+fn print(text: &str, code: u8) -> u8 {
+    match write_stdout(text) {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
     }
 }
 
@@ -243,8 +259,9 @@ pub fn write_stdout(text: &str) -> Result<(), String> {
     }
 }
 
-fn color_wanted() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Colour only on a terminal, and never when `NO_COLOR` is set (<https://no-color.org>).
+fn colour_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Reports a mistake in the request; exit code 2.
@@ -267,6 +284,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on(std::io::stderr().is_terminal()))
         .with_target(false)
         .init();
 }

@@ -6,6 +6,7 @@
 //! `batch_size`) with the validator's configuration (every other key), which is passed through
 //! as JSON.
 
+use crate::globs::{GlobError, Globs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,8 +15,9 @@ use toml::{Table, Value};
 /// The configuration file's name.
 pub const FILE_NAME: &str = "orchestrator.toml";
 
-/// Default timeouts per dimension; any dimension not listed gets [`DEFAULT_TIMEOUT`].
-const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
+/// Default timeouts per dimension; any dimension not listed gets [`DEFAULT_TIMEOUT`]. Without
+/// an explicit timeout in the configuration these are silence limits (see [`Limits`]).
+pub const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
     ("code_quality", 60),
     ("type_safety", 120),
     ("security", 90),
@@ -25,6 +27,24 @@ const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
 
 /// Timeout of a dimension without a default of its own.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest a validator may run when no timeout is configured, however busy it keeps:
+/// bounds a validator that sends progress forever without finishing.
+pub const DEFAULT_CEILING: Duration = Duration::from_secs(30 * 60);
+
+/// The time limits of one validator's run.
+///
+/// An explicit timeout in the configuration (the validator's `timeout`, or its dimension's
+/// under `[timeouts]`) is a hard limit on the whole run: `total` is that, with no silence
+/// limit. Without one, the dimension's default (or the validator's suggestion) is a *silence*
+/// limit: a validator that sends nothing for that long is hung, while one that keeps sending
+/// results, progress or log lines may work on up to [`DEFAULT_CEILING`]. That tells a hang from
+/// a large job without knowing in advance how large the job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub total: Duration,
+    pub silence: Option<Duration>,
+}
 
 /// Time between SIGTERM and SIGKILL when a validator is stopped.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2);
@@ -41,7 +61,7 @@ pub struct Config {
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
     /// Timeouts per dimension name, as configured (defaults are applied by
-    /// [`Config::timeout_for`]).
+    /// [`Config::limits_for`]).
     pub timeouts: BTreeMap<String, Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub grace_period: Duration,
@@ -61,8 +81,8 @@ pub struct ValidatorConfig {
     pub enabled: Option<bool>,
     pub timeout: Option<Duration>,
     /// Replaces the manifest's globs.
-    pub files: Option<Vec<String>>,
-    pub exclude: Vec<String>,
+    pub files: Option<Globs>,
+    pub exclude: Globs,
     pub batch_size: Option<u32>,
     /// Every other key: the validator's own configuration.
     pub settings: Table,
@@ -87,8 +107,14 @@ pub enum ConfigErrorKind {
     UnknownKey { key: String, known: String },
     #[error("`{key}` must be {expected}")]
     WrongType { key: String, expected: &'static str },
-    #[error("`{key}`: invalid duration {value:?}; write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\", \"30d\"")]
+    #[error("`{key}`: invalid duration {value}; write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\", \"30d\"")]
     BadDuration { key: String, value: String },
+    #[error("`{key}`: {source}; fix the pattern (`*` stays in one directory, `**/` crosses them, `[...]` must be closed)")]
+    BadGlob {
+        key: String,
+        #[source]
+        source: GlobError,
+    },
     #[error("unknown profile `{name}`; add a [profiles.{name}] table or choose one of: {known}")]
     UnknownProfile { name: String, known: String },
 }
@@ -214,25 +240,63 @@ impl Config {
         Ok(config)
     }
 
-    /// The timeout of validator `name` of `dimension`: its own `timeout`, else the configured
-    /// dimension timeout, else what the validator suggests, else the dimension's default.
-    pub fn timeout_for(
-        &self,
-        name: &str,
-        dimension: &str,
-        suggested: Option<Duration>,
-    ) -> Duration {
-        self.validators
+    /// The limits of validator `name` of `dimension` (see [`Limits`]): its own `timeout`, else
+    /// the configured dimension timeout, as hard limits; else what the validator suggests, else
+    /// the dimension's default, as silence limits under [`DEFAULT_CEILING`].
+    pub fn limits_for(&self, name: &str, dimension: &str, suggested: Option<Duration>) -> Limits {
+        let explicit = self
+            .validators
             .get(name)
             .and_then(|v| v.timeout)
-            .or_else(|| self.timeouts.get(dimension).copied())
-            .or(suggested)
-            .unwrap_or_else(|| {
-                DIMENSION_TIMEOUTS
-                    .iter()
-                    .find(|(d, _)| *d == dimension)
-                    .map_or(DEFAULT_TIMEOUT, |(_, secs)| Duration::from_secs(*secs))
+            .or_else(|| self.timeouts.get(dimension).copied());
+        if let Some(total) = explicit {
+            return Limits {
+                total,
+                silence: None,
+            };
+        }
+        let silence = suggested.unwrap_or_else(|| {
+            DIMENSION_TIMEOUTS
+                .iter()
+                .find(|(d, _)| *d == dimension)
+                .map_or(DEFAULT_TIMEOUT, |(_, secs)| Duration::from_secs(*secs))
+        });
+        Limits {
+            total: DEFAULT_CEILING.max(silence),
+            silence: Some(silence),
+        }
+    }
+
+    /// The limit of a handshake, before the dimension is known: the validator's own
+    /// `timeout`, else [`DEFAULT_TIMEOUT`].
+    pub fn handshake_limits(&self, name: &str) -> Limits {
+        let total = self.validators.get(name).and_then(|v| v.timeout);
+        Limits {
+            total: total.unwrap_or(DEFAULT_TIMEOUT),
+            silence: None,
+        }
+    }
+
+    /// A warning for each `[timeouts]` key that is neither a known dimension nor the dimension
+    /// of a validator of this run (a typo such as `type_saftey` would otherwise go unnoticed).
+    pub fn unused_timeouts<'a>(&self, dimensions: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut known: Vec<&str> = DIMENSION_TIMEOUTS.iter().map(|(d, _)| *d).collect();
+        for dimension in dimensions {
+            if !known.contains(&dimension) {
+                known.push(dimension);
+            }
+        }
+        self.timeouts
+            .keys()
+            .filter(|key| !known.contains(&key.as_str()))
+            .map(|key| {
+                format!(
+                    "[timeouts] {key}: no validator of this run has that dimension, so it \
+                     applies to nothing; the dimensions are {}",
+                    known.join(", ")
+                )
             })
+            .collect()
     }
 }
 
@@ -250,10 +314,10 @@ impl ValidatorConfig {
             config.timeout = Some(duration(&v, &sub("timeout"))?);
         }
         if let Some(v) = table.remove("files") {
-            config.files = Some(strings(v, &sub("files"))?);
+            config.files = Some(globs(v, &sub("files"))?);
         }
         if let Some(v) = table.remove("exclude") {
-            config.exclude = strings(v, &sub("exclude"))?;
+            config.exclude = globs(v, &sub("exclude"))?;
         }
         if let Some(v) = table.remove("batch_size") {
             config.batch_size = Some(positive(&v, &sub("batch_size"))?);
@@ -295,6 +359,13 @@ fn duration(value: &Value, key: &str) -> Result<Duration, ConfigErrorKind> {
             key: key.to_owned(),
             value: value.to_string(),
         })
+}
+
+fn globs(value: Value, key: &str) -> Result<Globs, ConfigErrorKind> {
+    Globs::new(strings(value, key)?).map_err(|source| ConfigErrorKind::BadGlob {
+        key: key.to_owned(),
+        source,
+    })
 }
 
 fn positive(value: &Value, key: &str) -> Result<u32, ConfigErrorKind> {
@@ -360,10 +431,12 @@ fn merge(base: &mut Table, top: Table) {
 
 /// One line from a TOML error: its message and the line it points at.
 fn syntax(text: &str, error: &toml::de::Error) -> ConfigErrorKind {
-    let line = error
-        .span()
-        .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
-        .unwrap_or(1);
+    // Lines before the error's start, plus its own: counting newlines, not `lines()`, which
+    // would miss the line an error starts at the very beginning of.
+    let line = error.span().map_or(1, |span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        before.bytes().filter(|b| *b == b'\n').count() + 1
+    });
     ConfigErrorKind::Syntax {
         line,
         message: error.message().trim().replace('\n', " "),
@@ -387,35 +460,64 @@ mod tests {
     }
 
     #[test]
-    fn defaults_cover_every_known_dimension() {
+    fn defaults_are_silence_limits_under_a_ceiling() {
         let c = Config::defaults();
-        assert_eq!(
-            c.timeout_for("x", "type_safety", None),
-            Duration::from_secs(120)
-        );
-        assert_eq!(
-            c.timeout_for("x", "security", None),
-            Duration::from_secs(90)
-        );
-        assert_eq!(c.timeout_for("x", "spelling", None), DEFAULT_TIMEOUT);
+        let limits = c.limits_for("x", "type_safety", None);
+        assert_eq!(limits.silence, Some(Duration::from_secs(120)));
+        assert_eq!(limits.total, DEFAULT_CEILING);
+        let security = c.limits_for("x", "security", None).silence;
+        assert_eq!(security, Some(Duration::from_secs(90)));
+        let other = c.limits_for("x", "spelling", None).silence;
+        assert_eq!(other, Some(DEFAULT_TIMEOUT));
     }
 
     #[test]
-    fn a_validator_timeout_overrides_its_dimension() {
+    fn explicit_timeouts_are_hard_limits_and_a_validators_wins() {
         let c = parse("[timeouts]\ntype_safety = \"5s\"\n[validators.p]\ntimeout = \"2s\"")
             .expect("valid");
         let suggested = Some(Duration::from_secs(7));
-        assert_eq!(
-            c.timeout_for("p", "type_safety", suggested),
-            Duration::from_secs(2)
+        let hard = |secs| Limits {
+            total: Duration::from_secs(secs),
+            silence: None,
+        };
+        assert_eq!(c.limits_for("p", "type_safety", suggested), hard(2));
+        assert_eq!(c.limits_for("q", "type_safety", suggested), hard(5));
+        let suggested_limits = c.limits_for("q", "security", suggested);
+        assert_eq!(suggested_limits.silence, Some(Duration::from_secs(7)));
+        assert_eq!(c.handshake_limits("p"), hard(2));
+        assert_eq!(c.handshake_limits("q").total, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_timeout_for_no_known_dimension_is_warned_about() {
+        let c = parse("[timeouts]\ntype_saftey = \"5s\"\nvisual = \"1s\"\nspelling = \"1s\"")
+            .expect("valid");
+        let warnings = c.unused_timeouts(["spelling"].into_iter());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("[timeouts] type_saftey: no validator of this run"),
+            "{}",
+            warnings[0]
         );
-        assert_eq!(
-            c.timeout_for("q", "type_safety", suggested),
-            Duration::from_secs(5)
+        assert!(
+            warnings[0]
+                .ends_with("code_quality, type_safety, security, visual, behavioral, spelling"),
+            "{}",
+            warnings[0]
         );
-        assert_eq!(
-            c.timeout_for("q", "security", suggested),
-            Duration::from_secs(7)
+    }
+
+    #[test]
+    fn an_invalid_glob_is_a_configuration_error_naming_its_key() {
+        let err = parse("[validators.ruff]\nexclude = [\"src/[a.py\"]").expect_err("bad glob");
+        assert!(
+            err.starts_with("`validators.ruff.exclude`: invalid glob \"src/[a.py\""),
+            "{err}"
+        );
+        let err = parse("[validators.ruff]\nfiles = [\"{a\"]").expect_err("bad glob");
+        assert!(
+            err.starts_with("`validators.ruff.files`: invalid glob"),
+            "{err}"
         );
     }
 
@@ -438,13 +540,17 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_duration_names_its_key_and_the_format() {
+    fn a_bad_duration_names_its_key_and_shows_the_value_as_written() {
         let err = parse("[validators.ruff]\ntimeout = \"soon\"").expect_err("bad");
         assert!(
-            err.starts_with("`validators.ruff.timeout`: invalid duration"),
+            err.starts_with("`validators.ruff.timeout`: invalid duration \"soon\"; write"),
             "{err}"
         );
         assert!(err.contains("\"30s\""), "{err}");
+        let err = parse("[timeouts]\ntype_safety = \"90\"").expect_err("no unit");
+        assert!(err.contains("invalid duration \"90\"; write"), "{err}");
+        let err = parse("[timeouts]\ntype_safety = 90").expect_err("a number");
+        assert!(err.contains("invalid duration 90; write"), "{err}");
     }
 
     #[test]
@@ -452,6 +558,9 @@ mod tests {
         let err = parse("[timeouts]\ncode_quality = \n").expect_err("syntax");
         assert!(err.starts_with("invalid TOML at line 2:"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+        // An error whose span starts a line: a duplicate key on line 3.
+        let err = parse("[cache]\nmax_age = \"1d\"\nmax_age = \"2d\"\n").expect_err("dup");
+        assert!(err.starts_with("invalid TOML at line 3:"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! the executors. When the last executor has finished, the process tree is swept: nothing a
 //! validator started outlives the round.
 //!
+//! Every executor task is awaited: one that died without finishing (a panic in our own code)
+//! leaves its validator `crashed` with "internal error" and the panic's message, so a run can
+//! never pass a validator that did not run.
+//!
 //! A signal ([`Interrupt`]) ends a round early: every executor still running is aborted, which
 //! kills its validators' process groups, the tree is swept as always, and the validators that
 //! had not finished are reported `interrupted`, with the results they had sent.
@@ -14,17 +18,21 @@
 //! round whose report is the answer: every finding in it is about the files as they now are.
 
 use crate::cache::Cache;
-use crate::executor::{self, Context, Event, Outcome};
+use crate::event::Event;
+use crate::executor::{self, Context};
 use crate::hashing::FileHashes;
 use crate::interrupt::Interrupt;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedValidator};
 use crate::progress::Progress;
 use crate::report::{Report, ReportFinding, Status, ValidatorReport};
+use crate::verdict::{Closed, Failure, Outcome};
 use protocol::Severity;
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
 
 /// How long the final sweep may spend killing leftover processes.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
@@ -72,14 +80,29 @@ pub async fn run(plan: Plan, cache: Cache, interrupt: Interrupt) -> Report {
 }
 
 /// Runs every validator of the plan once; `fix` makes it a fixing round.
-async fn round(plan: &Plan, fix: bool, cache: Cache, mut interrupt: Interrupt) -> Report {
+async fn round(plan: &Plan, fix: bool, cache: Cache, interrupt: Interrupt) -> Report {
+    round_with(plan, fix, cache, interrupt, executor::execute).await
+}
+
+/// [`round`] with the function that runs one validator given (tests give one that fails).
+async fn round_with<F, Fut>(
+    plan: &Plan,
+    fix: bool,
+    cache: Cache,
+    mut interrupt: Interrupt,
+    execute: F,
+) -> Report
+where
+    F: Fn(usize, PlannedValidator, Context) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (events, mut inbox) = mpsc::channel(256);
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
         files: plan.files.clone(),
         config: plan.config.clone(),
         hashes: FileHashes::new(&plan.root, cache.clone()),
-        cache,
+        cache: cache.clone(),
         permits: Arc::new(Semaphore::new(plan.jobs)),
         events,
         fix,
@@ -95,51 +118,71 @@ async fn round(plan: &Plan, fix: bool, cache: Cache, mut interrupt: Interrupt) -
         fixed_files: Vec::new(),
         interrupted: None,
     };
-    let executors: Vec<_> = plan
+    let executors: Vec<JoinHandle<()>> = plan
         .validators
         .iter()
         .cloned()
         .enumerate()
-        .map(|(index, validator)| tokio::spawn(executor::execute(index, validator, ctx.clone())))
+        .map(|(index, validator)| tokio::spawn(execute(index, validator, ctx.clone())))
         .collect();
     let hashes = ctx.hashes.clone();
     drop(ctx);
     let mut progress = Progress::new(plan.validators.iter().map(|v| v.name.as_str()));
     let mut finished = vec![false; report.validators.len()];
-    while finished.contains(&false) {
+    let mut fold = |report: &mut Report, finished: &mut [bool], event: Event| {
+        if let Event::Finished { index, .. } = event {
+            finished[index] = true;
+        }
+        progress.observe(&event);
+        apply(report, event);
+    };
+    // The channel closes once every executor has ended, whether it finished or died.
+    loop {
         tokio::select! {
-            event = inbox.recv() => {
-                let Some(event) = event else { break };
-                if let Event::Finished { index, .. } = event {
-                    finished[index] = true;
-                }
-                progress.observe(&event);
-                apply(&mut report, event);
-            }
+            event = inbox.recv() => match event {
+                Some(event) => fold(&mut report, &mut finished, event),
+                None => break,
+            },
             signal = interrupt.fired() => {
                 report.interrupted = Some(signal);
                 // Dropping a session kills its process group.
                 for executor in &executors {
                     executor.abort();
                 }
-                for executor in executors {
-                    let _ = executor.await;
-                }
-                // Results sent before the abort are kept like any other.
-                while let Ok(event) = inbox.try_recv() {
-                    if let Event::Finished { index, .. } = event {
-                        finished[index] = true;
-                    }
-                    apply(&mut report, event);
-                }
-                for (v, done) in report.validators.iter_mut().zip(&finished) {
-                    if !done {
-                        v.status = Status::Interrupted;
-                        v.message = format!("interrupted by {}", signal.name);
-                        v.partial = v.files_done > 0;
-                    }
-                }
                 break;
+            }
+        }
+    }
+    let mut deaths = Vec::new();
+    for (index, executor) in executors.into_iter().enumerate() {
+        if let Err(e) = executor.await {
+            if !e.is_cancelled() {
+                deaths.push((index, Failure::from_join(e)));
+            }
+        }
+    }
+    // Results sent before an abort are kept like any other.
+    while let Ok(event) = inbox.try_recv() {
+        fold(&mut report, &mut finished, event);
+    }
+    for (index, failure) in deaths {
+        if !finished[index] {
+            tracing::error!(validator = %report.validators[index].name, "{failure}");
+            let failures = [(failure, Closed::nothing())];
+            let outcome = Outcome::judge(failures, Duration::ZERO, Duration::ZERO);
+            fold(
+                &mut report,
+                &mut finished,
+                Event::Finished { index, outcome },
+            );
+        }
+    }
+    if let Some(signal) = report.interrupted {
+        for (v, done) in report.validators.iter_mut().zip(&finished) {
+            if !done {
+                v.status = Status::Interrupted;
+                v.message = format!("interrupted by {}", signal.name);
+                v.partial = v.files_done > 0;
             }
         }
     }
@@ -151,6 +194,13 @@ async fn round(plan: &Plan, fix: bool, cache: Cache, mut interrupt: Interrupt) -
         tracing::info!(killed, "killed processes left behind by validators");
     }
     hashes.persist().await;
+    let _ = tokio::task::spawn_blocking(move || cache.finish_run()).await;
+    let dimensions = report
+        .validators
+        .iter()
+        .filter_map(|v| v.dimension.as_deref());
+    let unused = plan.config.unused_timeouts(dimensions);
+    report.warnings.extend(unused);
     report.sort();
     report
 }
@@ -219,5 +269,51 @@ fn finish(report: &mut Report, index: usize, outcome: Outcome) {
     if !v.status.completed() {
         v.partial = v.files_done > 0;
         v.stderr_tail = outcome.stderr_tail.filter(|t| !t.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ValidatorConfig};
+    use crate::session::Launch;
+
+    fn validator(name: &str) -> PlannedValidator {
+        PlannedValidator {
+            name: name.into(),
+            launch: Launch {
+                program: "/nonexistent".into(),
+                args: vec![],
+            },
+            settings: ValidatorConfig::default(),
+            // Disabled: the real executor reports it without starting anything.
+            disabled: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_executor_that_panics_leaves_its_validator_crashed_and_the_run_incomplete() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let plan = Plan {
+            root: root.path().to_owned(),
+            config: Arc::new(Config::defaults()),
+            files: Arc::new(Vec::new()),
+            warnings: Vec::new(),
+            validators: vec![validator("a"), validator("b")],
+            jobs: 1,
+            fix: false,
+        };
+        let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
+            if index == 0 {
+                panic!("injected failure in {}", v.name);
+            }
+            executor::execute(index, v, ctx).await;
+        };
+        let report = round_with(&plan, false, Cache::off(), Interrupt::never(), execute).await;
+        let a = &report.validators[0];
+        assert_eq!(a.status, Status::Crashed);
+        assert_eq!(a.message, "internal error: injected failure in a");
+        assert_eq!(report.validators[1].status, Status::Skipped);
+        assert_eq!(report.status().exit_code(), protocol::exit::INCOMPLETE);
     }
 }

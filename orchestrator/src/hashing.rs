@@ -7,13 +7,11 @@
 //! timestamp granularity without its stat changing), so such a file is hashed again.
 
 use crate::cache::{Cache, FileStat};
+use crate::digest::{hash_file, Hash};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// A BLAKE3 digest of a file's contents.
-pub type Hash = [u8; 32];
 
 /// How long after a file's last change its stat must have been recorded to be trusted: more
 /// than the coarsest timestamp granularity in common use (2 s on FAT) and the kernel's coarse
@@ -47,9 +45,14 @@ impl FileHashes {
     /// say) gives the reason instead.
     pub async fn of(&self, paths: Vec<String>) -> Vec<(String, Result<Hash, String>)> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.of_blocking(paths))
-            .await
-            .expect("hashing does not panic")
+        match tokio::task::spawn_blocking(move || this.of_blocking(paths)).await {
+            Ok(hashes) => hashes,
+            // The executor that asked is the one to fail, reported as an internal error.
+            Err(e) => match e.try_into_panic() {
+                Ok(payload) => std::panic::resume_unwind(payload),
+                Err(cancelled) => panic!("hashing was cancelled: {cancelled}"),
+            },
+        }
     }
 
     fn of_blocking(&self, paths: Vec<String>) -> Vec<(String, Result<Hash, String>)> {
@@ -89,11 +92,7 @@ impl FileHashes {
     pub async fn persist(&self) {
         let fresh = std::mem::take(&mut *lock(&self.fresh));
         let cache = self.cache.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            cache.put_file_stats(&fresh);
-            cache.finish_run();
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || cache.put_file_stats(&fresh)).await;
     }
 }
 
@@ -140,15 +139,6 @@ fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// Streams a file through BLAKE3 without holding it in memory.
-pub fn hash_file(path: &Path) -> Result<Hash, String> {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(std::fs::File::open(path).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    Ok(*hasher.finalize().as_bytes())
 }
 
 #[cfg(test)]

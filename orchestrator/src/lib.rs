@@ -9,9 +9,12 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod discovery;
 pub mod dispatcher;
+pub mod event;
 pub mod executor;
+pub mod globs;
 pub mod hashing;
 pub mod interrupt;
 pub mod list;
@@ -22,6 +25,7 @@ pub mod report;
 pub mod select;
 pub mod session;
 pub mod tools;
+pub mod verdict;
 
 use std::time::Duration;
 
@@ -34,4 +38,12 @@ pub fn fmt_duration(d: Duration) -> String {
     } else {
         format!("{:.1}s", d.as_secs_f64())
     }
+}
+
+/// The tokio runtime every command uses.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built")
 }

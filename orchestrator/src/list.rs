@@ -2,9 +2,10 @@
 //! executables are shadowed by others of the same name.
 
 use crate::discovery::{self, Discovered};
-use crate::plan::Workspace;
-use crate::session::{Launch, Session};
-use protocol::{exit, Hello, Manifest, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
+use crate::session::{Deadline, Launch, Session};
+use crate::verdict::Limit;
+use protocol::sdk::error_chain;
+use protocol::{exit, Hello, Manifest, ProtocolError, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
@@ -13,8 +14,9 @@ use std::time::Duration;
 /// How long a validator may take to answer its handshake here.
 const MANIFEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One discovered validator.
 #[derive(Debug, Serialize)]
-struct Entry {
+pub struct Entry {
     name: String,
     path: String,
     shadowed: Vec<String>,
@@ -22,20 +24,18 @@ struct Entry {
     error: Option<String>,
 }
 
-/// Lists validators; returns the exit code.
-pub fn run(directory: Option<&Path>, as_json: bool) -> u8 {
-    let workspace = match Workspace::locate(directory, None) {
-        Ok(w) => w,
-        Err(e) => return crate::cli::usage_error(&e),
-    };
+/// Every discovered validator, asked for its manifest in `root`.
+pub fn collect(root: &Path) -> Vec<Entry> {
     let found = discovery::discover_all();
     crate::process::become_subreaper();
-    let entries = crate::cli::runtime().block_on(async {
-        let mut tasks = Vec::new();
-        for d in found {
-            let root = workspace.root.clone();
-            tasks.push(tokio::spawn(async move { entry(d, &root).await }));
-        }
+    let entries = crate::runtime().block_on(async {
+        let tasks: Vec<_> = found
+            .into_iter()
+            .map(|d| {
+                let root = root.to_owned();
+                tokio::spawn(async move { entry(d, &root).await })
+            })
+            .collect();
         let mut entries = Vec::new();
         for t in tasks {
             if let Ok(e) = t.await {
@@ -45,18 +45,22 @@ pub fn run(directory: Option<&Path>, as_json: bool) -> u8 {
         entries
     });
     crate::process::sweep_descendants(Duration::from_secs(5));
-    let text = if as_json {
-        serde_json::to_string_pretty(&entries).expect("entries serialise") + "\n"
+    entries
+}
+
+/// The exit status of `orchestrator list`: 1 when a validator did not answer its handshake,
+/// as a check that every validator works.
+pub fn exit_code(entries: &[Entry]) -> u8 {
+    if entries.iter().any(|e| e.error.is_some()) {
+        exit::FINDINGS
     } else {
-        render(&entries)
-    };
-    match crate::cli::write_stdout(&text) {
-        Ok(()) => exit::CLEAN,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }
+        exit::CLEAN
     }
+}
+
+/// The entries as JSON.
+pub fn render_json(entries: &[Entry]) -> String {
+    serde_json::to_string_pretty(entries).expect("entries serialise") + "\n"
 }
 
 async fn entry(d: Discovered, root: &Path) -> Entry {
@@ -64,7 +68,7 @@ async fn entry(d: Discovered, root: &Path) -> Entry {
         program: d.path.clone(),
         args: d.args.clone(),
     };
-    let (manifest, error) = match manifest(&launch, root).await {
+    let (manifest, error) = match manifest(&launch, root, &d.name).await {
         Ok(m) => (Some(m), None),
         Err(e) => (None, Some(e)),
     };
@@ -82,7 +86,7 @@ async fn entry(d: Discovered, root: &Path) -> Entry {
     }
 }
 
-async fn manifest(launch: &Launch, root: &Path) -> Result<Manifest, String> {
+async fn manifest(launch: &Launch, root: &Path, name: &str) -> Result<Manifest, String> {
     let mut session = Session::spawn(launch, root, DEFAULT_MAX_FRAME_SIZE)
         .map_err(|e| format!("could not be started: {e}"))?;
     let hello = Hello {
@@ -90,18 +94,26 @@ async fn manifest(launch: &Launch, root: &Path) -> Result<Manifest, String> {
         coordinator_version: env!("CARGO_PKG_VERSION").to_owned(),
         max_frame_size: DEFAULT_MAX_FRAME_SIZE,
     };
-    let deadline = tokio::time::Instant::now() + MANIFEST_TIMEOUT;
+    let deadline = Deadline {
+        at: tokio::time::Instant::now() + MANIFEST_TIMEOUT,
+        limit: Limit::Total(MANIFEST_TIMEOUT),
+    };
     let result = session.handshake(hello, deadline).await;
     session.finish(Duration::from_secs(1)).await;
-    result.map_err(|e| {
-        format!(
-            "did not answer its handshake: {}",
-            protocol::sdk::error_chain(&e)
-        )
-    })
+    let manifest =
+        result.map_err(|e| format!("did not answer its handshake: {}", error_chain(&e)))?;
+    if manifest.name != name {
+        let e = ProtocolError::NameMismatch {
+            manifest: manifest.name,
+            executable: name.to_owned(),
+        };
+        return Err(format!("broke the protocol: {e}"));
+    }
+    Ok(manifest)
 }
 
-fn render(entries: &[Entry]) -> String {
+/// The entries as a table for people.
+pub fn render(entries: &[Entry]) -> String {
     let mut out = String::new();
     if entries.is_empty() {
         out.push_str(

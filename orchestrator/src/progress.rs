@@ -4,7 +4,7 @@
 //! Drawn only when stderr is a terminal, so logs, pipes and CI output stay clean; the report
 //! itself never depends on it.
 
-use crate::executor::Event;
+use crate::event::Event;
 use crate::report::Status;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -92,15 +92,9 @@ pub fn install(config: &Config, names: &[String]) -> u8 {
     exit::CLEAN
 }
 
-/// Shows every tool: its pin, the managed install, and what would run.
-pub fn list(config: &Config) -> u8 {
-    match crate::cli::write_stdout(&describe(config, &tools_dir())) {
-        Ok(()) => exit::CLEAN,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }
-    }
+/// Every tool: its pin, the managed install, and what would run.
+pub fn list(config: &Config) -> String {
+    describe(config, &tools_dir())
 }
 
 fn describe(config: &Config, dir: &Path) -> String {

@@ -50,7 +50,7 @@ fn a_bad_duration_is_a_usage_error() {
     assert_eq!(code, Some(2));
     assert_one_line_error(
         &stderr,
-        "`timeouts.security`: invalid duration \"\\\"90\\\"\"",
+        "`timeouts.security`: invalid duration \"90\"; write a number with a unit",
     );
 }
 

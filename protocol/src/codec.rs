@@ -46,6 +46,17 @@ pub fn encode<M: Message>(message: &M) -> Vec<u8> {
         .unwrap_or_else(|e: EncodeError| unreachable!("encoding into a Vec cannot fail: {e}"))
 }
 
+/// The `protocol_version` of a `Hello` or `Manifest` payload, read without decoding the rest.
+///
+/// Both messages are variant 0 of their enum and start with the version, and these first 8
+/// bytes are the same in every protocol version; everything after them may differ, so a peer
+/// must compare versions before interpreting more. `None` if the payload is not variant 0.
+pub fn handshake_version(payload: &[u8]) -> Option<u32> {
+    let tag = u32::from_le_bytes(payload.get(0..4)?.try_into().ok()?);
+    let version = u32::from_le_bytes(payload.get(4..8)?.try_into().ok()?);
+    (tag == 0).then_some(version)
+}
+
 /// Decodes one message that must fill `payload` exactly.
 pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
     // The allocation budget is a const generic of bincode's config; pick the smallest bucket

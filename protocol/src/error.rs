@@ -40,6 +40,15 @@ pub enum ProtocolError {
          version {validator}; upgrade the older side"
     )]
     VersionMismatch { coordinator: u32, validator: u32 },
+    /// The manifest names a validator other than the executable that sent it.
+    #[error(
+        "its manifest names it `{manifest}`, but it was started as `validator-{executable}`; \
+         rename the executable to `validator-{manifest}` or fix the manifest's name"
+    )]
+    NameMismatch {
+        manifest: String,
+        executable: String,
+    },
     /// A well-formed message that is not allowed at this point of the exchange.
     #[error("unexpected {got} message while waiting for {expected}")]
     Unexpected {

@@ -1,8 +1,9 @@
 //! Frames: a 4-byte little-endian payload length, then the payload (one encoded message).
 //!
 //! The length is checked against the negotiated maximum before a single payload byte is
-//! allocated or read. This module has the blocking reader and writer used by validators; the
-//! coordinator reads frames asynchronously but applies the same [`payload_len`] check.
+//! allocated or read. This module is the one reader of the wire format: the blocking reader
+//! and writer used by validators, and (with the `async` feature) the asynchronous reader the
+//! coordinator uses, sharing every check.
 
 use crate::codec::{self, Message};
 use crate::error::ProtocolError;
@@ -56,27 +57,71 @@ pub fn read_frame<R: Read + ?Sized, M: Message>(
     reader: &mut R,
     max: u32,
 ) -> Result<Option<M>, ProtocolError> {
-    let mut header = [0u8; HEADER_LEN];
-    match read_full(reader, &mut header)? {
-        0 => return Ok(None),
-        n if n < HEADER_LEN => {
-            return Err(ProtocolError::Truncated {
-                expected: HEADER_LEN as u64,
-                got: n as u64,
-            })
-        }
-        _ => {}
+    match read_payload(reader, max)? {
+        None => Ok(None),
+        Some(payload) => codec::decode(&payload).map(Some),
     }
-    let len = payload_len(header, max)?;
+}
+
+/// Reads one whole frame and returns its payload undecoded (for a handshake, whose version
+/// must be checked before the rest of the message is interpreted).
+pub fn read_payload<R: Read + ?Sized>(
+    reader: &mut R,
+    max: u32,
+) -> Result<Option<Vec<u8>>, ProtocolError> {
+    let mut header = [0u8; HEADER_LEN];
+    let Some(len) = check_header(read_full(reader, &mut header)?, header, max)? else {
+        return Ok(None);
+    };
     let mut payload = vec![0u8; len];
     let got = read_full(reader, &mut payload)?;
-    if got < len {
+    check_length(&payload, got)?;
+    Ok(Some(payload))
+}
+
+/// The asynchronous [`read_frame`], for a coordinator reading many validators at once; the
+/// same checks, in the same order.
+#[cfg(feature = "async")]
+pub async fn read_frame_async<R, M>(reader: &mut R, max: u32) -> Result<Option<M>, ProtocolError>
+where
+    R: tokio::io::AsyncRead + Unpin + ?Sized,
+    M: Message,
+{
+    let mut header = [0u8; HEADER_LEN];
+    let Some(len) = check_header(read_full_async(reader, &mut header).await?, header, max)? else {
+        return Ok(None);
+    };
+    let mut payload = vec![0u8; len];
+    let got = read_full_async(reader, &mut payload).await?;
+    check_length(&payload, got)?;
+    codec::decode(&payload).map(Some)
+}
+
+/// The payload length of a header of which `read` bytes arrived, or `None` for a clean close.
+fn check_header(
+    read: usize,
+    header: [u8; HEADER_LEN],
+    max: u32,
+) -> Result<Option<usize>, ProtocolError> {
+    match read {
+        0 => Ok(None),
+        n if n < HEADER_LEN => Err(ProtocolError::Truncated {
+            expected: HEADER_LEN as u64,
+            got: n as u64,
+        }),
+        _ => payload_len(header, max).map(Some),
+    }
+}
+
+/// Checks that the whole payload arrived (`got` bytes of it did).
+fn check_length(payload: &[u8], got: usize) -> Result<(), ProtocolError> {
+    if got < payload.len() {
         return Err(ProtocolError::Truncated {
-            expected: len as u64,
+            expected: payload.len() as u64,
             got: got as u64,
         });
     }
-    codec::decode(&payload).map(Some)
+    Ok(())
 }
 
 /// Reads until `buf` is full or the stream ends; returns how many bytes were read.
@@ -88,6 +133,22 @@ fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usi
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(feature = "async")]
+async fn read_full_async<R>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize>
+where
+    R: tokio::io::AsyncRead + Unpin + ?Sized,
+{
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
         }
     }
     Ok(filled)

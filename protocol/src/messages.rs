@@ -320,6 +320,10 @@ pub enum FailureKind {
     Error,
     /// The wrapped tool is not installed; the message says how to install it.
     NotInstalled,
+    /// The validator's configuration (`Validate.config_json`) has a key it does not know or a
+    /// value it cannot use; the message names the key and the fix. A user's mistake, not a
+    /// crash: the coordinator reports `config_error` and the run exits with status 2.
+    Config,
 }
 
 impl Manifest {

@@ -5,14 +5,18 @@
 //! errors into [`Response::Failed`], and diagnostics on stderr. A validator only says what it is
 //! and how it checks files. `docs/writing-a-validator.md` has a complete example.
 
+use crate::codec;
 use crate::error::ProtocolError;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{read_frame, read_payload, write_frame};
 use crate::{
-    FailureKind, FileResult, Hello, Log, LogLevel, Manifest, Progress, Request, Response, Validate,
-    DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE, PROTOCOL_VERSION,
+    FailureKind, FileResult, Finding, Hello, Log, LogLevel, Manifest, Progress, Request, Response,
+    Severity, Validate, DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
+
+/// The rule of the finding that stands for findings cut off by the frame size limit.
+pub const TRUNCATED_RULE: &str = "orchestrator-truncated";
 
 /// A validator: what it is, and how it checks files.
 pub trait Validator {
@@ -34,6 +38,9 @@ pub enum Error {
     /// The wrapped tool is missing; the message tells the user how to install it.
     #[error("{0}")]
     NotInstalled(String),
+    /// The validator's configuration is wrong; the message names the key and the fix.
+    #[error("{0}")]
+    Config(String),
     /// The coordinator cannot be reached any more: the session is over.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
@@ -43,6 +50,11 @@ impl Error {
     /// A failure of the request, with a message for the user.
     pub fn failed(message: impl Into<String>) -> Error {
         Error::Failed(message.into())
+    }
+
+    /// A mistake in the validator's configuration, naming the key and the fix.
+    pub fn config(message: impl Into<String>) -> Error {
+        Error::Config(message.into())
     }
 }
 
@@ -70,8 +82,72 @@ impl std::fmt::Debug for Reporter<'_> {
 
 impl Reporter<'_> {
     /// Sends every finding of one finished file.
+    ///
+    /// A result too large for one frame keeps its first findings (in the order given) and ends
+    /// with one finding, rule [`TRUNCATED_RULE`], that counts the rest and carries the highest
+    /// severity among them, so a run never passes because errors were cut off.
     pub fn file(&mut self, result: FileResult) -> Result<(), Error> {
-        self.send(&Response::FileResult(result))
+        let response = Response::FileResult(result);
+        match (self.send(&response), response) {
+            (Err(Error::Protocol(ProtocolError::Oversized { .. })), Response::FileResult(r)) => {
+                let fitted = self.fit(r)?;
+                self.send(&Response::FileResult(fitted))
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// The longest prefix of the findings that fits in a frame with the truncation note.
+    fn fit(&self, result: FileResult) -> Result<FileResult, Error> {
+        let total = result.findings.len();
+        let with = |kept: usize| {
+            let dropped = &result.findings[kept..];
+            let severity = dropped
+                .iter()
+                .map(|f| f.severity)
+                .min()
+                .unwrap_or(Severity::Info);
+            let mut findings = result.findings[..kept].to_vec();
+            findings.push(Finding::new(
+                &result.path,
+                1,
+                1,
+                TRUNCATED_RULE,
+                severity,
+                format!(
+                    "{} more findings did not fit in one protocol frame ({} bytes at most); \
+                     run the tool directly to see them all",
+                    dropped.len(),
+                    self.max_frame_size
+                ),
+            ));
+            FileResult {
+                path: result.path.clone(),
+                findings,
+                modified: result.modified,
+            }
+        };
+        let fits = |kept: usize| {
+            let size = codec::encode(&Response::FileResult(with(kept))).len();
+            u32::try_from(size).is_ok_and(|size| size <= self.max_frame_size)
+        };
+        // Binary search for the largest prefix that fits.
+        let (mut low, mut high) = (0, total);
+        if !fits(0) {
+            return Err(Error::failed(format!(
+                "the result of {} does not fit in one frame even without findings",
+                result.path
+            )));
+        }
+        while low < high {
+            let mid = (low + high).div_ceil(2);
+            if fits(mid) {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        Ok(with(low))
     }
 
     /// Tells how far the request has got.
@@ -160,10 +236,26 @@ pub fn serve<V: Validator, R: Read, W: Write>(
     mut input: R,
     mut output: W,
 ) -> Result<(), ProtocolError> {
-    let hello: Hello = match read_frame(&mut input, DEFAULT_MAX_FRAME_SIZE)? {
-        None => return Ok(()),
-        Some(Request::Hello(hello)) => hello,
-        Some(other) => {
+    let Some(payload) = read_payload(&mut input, DEFAULT_MAX_FRAME_SIZE)? else {
+        return Ok(());
+    };
+    // The version comes first and is compared before anything else is interpreted: the rest
+    // of a `Hello` from another protocol version may have another layout.
+    if let Some(theirs) = codec::handshake_version(&payload).filter(|v| *v != PROTOCOL_VERSION) {
+        let error = ProtocolError::VersionMismatch {
+            coordinator: theirs,
+            validator: PROTOCOL_VERSION,
+        };
+        let refusal = Response::Failed(crate::Failed {
+            kind: FailureKind::Error,
+            message: error.to_string(),
+        });
+        write_frame(&mut output, &refusal, DEFAULT_MAX_FRAME_SIZE)?;
+        return Err(error);
+    }
+    let hello: Hello = match codec::decode(&payload)? {
+        Request::Hello(hello) => hello,
+        other => {
             return Err(ProtocolError::Unexpected {
                 expected: "Hello",
                 got: other.kind(),
@@ -171,18 +263,6 @@ pub fn serve<V: Validator, R: Read, W: Write>(
         }
     };
     let max = hello.max_frame_size.min(HARD_MAX_FRAME_SIZE);
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let error = ProtocolError::VersionMismatch {
-            coordinator: hello.protocol_version,
-            validator: PROTOCOL_VERSION,
-        };
-        let refusal = Response::Failed(crate::Failed {
-            kind: FailureKind::Error,
-            message: error.to_string(),
-        });
-        write_frame(&mut output, &refusal, max)?;
-        return Err(error);
-    }
     write_frame(&mut output, &Response::Manifest(validator.manifest()), max)?;
     loop {
         match read_frame(&mut input, max)? {
@@ -200,6 +280,10 @@ pub fn serve<V: Validator, R: Read, W: Write>(
                     }),
                     Err(Error::NotInstalled(message)) => Response::Failed(crate::Failed {
                         kind: FailureKind::NotInstalled,
+                        message,
+                    }),
+                    Err(Error::Config(message)) => Response::Failed(crate::Failed {
+                        kind: FailureKind::Config,
                         message,
                     }),
                     Err(Error::Protocol(e)) => return Err(e),
@@ -338,6 +422,72 @@ mod tests {
                 kind: FailureKind::Error,
                 message: expected
             })]
+        );
+    }
+
+    #[test]
+    fn a_foreign_hello_is_refused_on_its_version_alone() {
+        // A version-2 Hello whose remaining layout means nothing to version 1.
+        let mut payload = 0u32.to_le_bytes().to_vec();
+        payload.extend((PROTOCOL_VERSION + 1).to_le_bytes());
+        payload.extend([0xff; 7]);
+        let mut input = (payload.len() as u32).to_le_bytes().to_vec();
+        input.extend(payload);
+        let mut output = Vec::new();
+        let result = serve(&mut Echo, &input[..], &mut output);
+        assert!(
+            matches!(
+                result,
+                Err(ProtocolError::VersionMismatch {
+                    coordinator: 2,
+                    validator: 1
+                })
+            ),
+            "{result:?}"
+        );
+        let refusal: Response = read_frame(&mut &output[..], DEFAULT_MAX_FRAME_SIZE)
+            .expect("valid")
+            .expect("a refusal");
+        assert!(
+            matches!(refusal, Response::Failed(ref f) if f.kind == FailureKind::Error),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn a_result_too_large_for_a_frame_keeps_what_fits_and_counts_the_rest() {
+        let mut output = Vec::new();
+        let mut reporter = Reporter {
+            output: &mut output,
+            max_frame_size: 2_000,
+        };
+        let mut findings: Vec<Finding> = (1..=100)
+            .map(|line| Finding::new("a.py", line, 1, "W1", Severity::Warning, "a warning"))
+            .collect();
+        findings.push(Finding::new("a.py", 200, 1, "E1", Severity::Error, "last"));
+        reporter
+            .file(FileResult {
+                path: "a.py".into(),
+                findings,
+                modified: false,
+            })
+            .expect("sent");
+        let sent: Response = read_frame(&mut &output[..], 2_000)
+            .expect("within the limit")
+            .expect("one frame");
+        let Response::FileResult(result) = sent else {
+            panic!("not a FileResult: {sent:?}")
+        };
+        let note = result.findings.last().expect("a note");
+        let kept = result.findings.len() - 1;
+        assert!(kept > 0 && kept < 100, "{kept}");
+        assert_eq!(note.rule, TRUNCATED_RULE);
+        assert_eq!(note.severity, Severity::Error, "an error was cut off");
+        assert!(
+            note.message
+                .starts_with(&format!("{} more findings", 101 - kept)),
+            "{}",
+            note.message
         );
     }
 

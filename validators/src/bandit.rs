@@ -2,8 +2,9 @@
 //!
 //! Bandit is single-threaded, and a file's issues depend on that file alone, so the scope is
 //! `per_file` with a default batch size: the coordinator runs batches in parallel processes.
-//! Runs `bandit -f json -q FILES`, with the project's `.bandit` (`--ini`) or `[tool.bandit]` in
-//! `pyproject.toml` (`-c`) when present. Exit code 0 or 1 with a JSON report is an answer.
+//! Runs `bandit -f json -q ./FILES`, with the project's `.bandit` (`--ini`) or `[tool.bandit]`
+//! in `pyproject.toml` (`-c`) when present, so that its excludes leave out the files
+//! `bandit -r .` would leave out. Exit code 0 or 1 with a JSON report is an answer.
 //! Files bandit cannot parse are findings (`syntax-error`), as bandit lists them in `errors`.
 //!
 //! Severity: bandit's HIGH and MEDIUM are errors, LOW is a warning.
@@ -80,8 +81,11 @@ impl Validator for Bandit {
         }
         args.extend(settings.strings("args")?);
         args.push("--".into());
-        args.extend(files.iter().map(|f| f.path.clone()));
-        let output = wrapper::run(executable, &args, &request.root)?;
+        // As `./PATH`, the form `bandit -r .` gives its excludes to match against: explicit
+        // paths are matched as given, so this keeps `exclude_dirs` and `.bandit` excludes
+        // meaning what they mean when bandit is run on the project.
+        args.extend(files.iter().map(|f| format!("./{}", f.path)));
+        let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
         let report: Option<Report> = serde_json::from_slice(&output.stdout).ok();
         let report = match (output.status.code(), report) {
             (Some(0 | 1), Some(report)) => report,

@@ -1,9 +1,12 @@
 //! `validator-pyright`: type-check with pyright, one finding per diagnostic.
 //!
 //! Pyright's results in one file depend on the others (types flow through imports), so the
-//! scope is `project`: one run with every selected file, `pyright --outputjson FILES`. Exit
-//! code 0 or 1 with a JSON report is an answer; 2 (fatal), 3 (configuration error), 4 (bad
-//! arguments) or unreadable output is pyright breaking. Parse errors are findings.
+//! scope is `project`. Pyright is run on the project as a user runs it, `pyright --outputjson`
+//! in the root with no paths, because paths on the command line override the project's own
+//! `include`, `exclude` and `ignore`: the files it checks are the ones its configuration names,
+//! and the findings reported are those of the requested files among them. Exit code 0 or 1 with
+//! a JSON report is an answer; 2 (fatal), 3 (configuration error), 4 (bad arguments) or
+//! unreadable output is pyright breaking. Parse errors are findings.
 //!
 //! Pyright positions are 0-based; findings are 1-based. Diagnostics without a rule (syntax
 //! errors, unresolvable configuration) get the rule id `pyright`.
@@ -80,8 +83,7 @@ impl Validator for Pyright {
             args.extend(["--project".to_owned(), overlay.path.display().to_string()]);
         }
         args.extend(settings.strings("args")?);
-        args.extend(files.iter().map(|f| f.path.clone()));
-        let output = wrapper::run(executable, &args, &request.root)?;
+        let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
         drop(overlay);
         if !matches!(output.status.code(), Some(0 | 1)) {
             return Err(wrapper::tool_failed("pyright", &output, "failed"));

@@ -1,5 +1,6 @@
 //! A validator's configuration table (`Validate.config_json`), read strictly: a key the wrapper
-//! does not know is a mistake worth a clear message, not something to ignore.
+//! does not know is a mistake worth a clear message, not something to ignore. Every refusal is
+//! an [`Error::Config`], which the coordinator reports as `config_error` (exit status 2).
 
 use protocol::sdk::Error;
 use serde_json::{Map, Value};
@@ -17,13 +18,13 @@ impl Settings {
         let table = match serde_json::from_str(json) {
             Ok(Value::Object(table)) => table,
             _ => {
-                return Err(Error::failed(format!(
+                return Err(Error::config(format!(
                     "[validators.{validator}] is not a table"
                 )))
             }
         };
         if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(Error::failed(format!(
+            return Err(Error::config(format!(
                 "[validators.{validator}] has an unknown key `{key}`; the known keys are {} \
                  (and the coordinator's: enabled, timeout, files, exclude, batch_size)",
                 known.join(", ")
@@ -60,7 +61,7 @@ impl Settings {
     /// One of `choices`, if present.
     pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>, Error> {
         match self.string(key)? {
-            Some(v) if !choices.contains(&v.as_str()) => Err(Error::failed(format!(
+            Some(v) if !choices.contains(&v.as_str()) => Err(Error::config(format!(
                 "validators.{}.{key} is {v:?}; it must be one of {}",
                 self.validator,
                 choices.join(", ")
@@ -70,7 +71,7 @@ impl Settings {
     }
 
     fn wrong(&self, key: &str, expected: &str) -> Error {
-        Error::failed(format!(
+        Error::config(format!(
             "validators.{}.{key} must be {expected}",
             self.validator
         ))
@@ -85,6 +86,7 @@ mod tests {
     fn unknown_keys_are_refused_with_the_known_ones() {
         let err = Settings::parse(r#"{"selct": []}"#, "ruff", &["select", "ignore"])
             .expect_err("unknown");
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
         assert_eq!(
             err.to_string(),
             "[validators.ruff] has an unknown key `selct`; the known keys are select, ignore \

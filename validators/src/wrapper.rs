@@ -5,8 +5,12 @@ use crate::tools::{self, ToolSpec};
 use protocol::sdk::{Error, Reporter};
 use protocol::{FileInput, FileResult, Finding, Manifest, Validate};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// A wrapped tool as found at start-up.
 #[derive(Debug, Clone)]
@@ -56,13 +60,78 @@ impl Located {
     }
 }
 
-/// Runs a tool in `root` and collects its output.
-pub fn run(executable: &Path, args: &[String], root: &str) -> Result<Output, Error> {
-    Command::new(executable)
+/// How often a running tool is reported alive. The coordinator takes a validator that says
+/// nothing for its dimension's timeout (30 s at the least) to be hung; a large project can keep
+/// a tool busy for minutes, and these heartbeats tell the coordinator it is working.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Runs a tool in `root` and collects its output, sending a [`Progress`](protocol::Progress)
+/// heartbeat through `out` every [`HEARTBEAT`] while it runs.
+pub fn run(
+    executable: &Path,
+    args: &[String],
+    root: &str,
+    files: usize,
+    out: &mut Reporter<'_>,
+) -> Result<Output, Error> {
+    let cannot =
+        |e: std::io::Error| Error::failed(format!("cannot run {}: {e}", executable.display()));
+    let mut child = Command::new(executable)
         .args(args)
         .current_dir(root)
-        .output()
-        .map_err(|e| Error::failed(format!("cannot run {}: {e}", executable.display())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(cannot)?;
+    // Both pipes are drained by threads of their own, so a tool that fills one while we wait
+    // on the other can never block; the child is waited for on a third, so that this thread
+    // can send heartbeats without polling.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let (exited, exit) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let started = Instant::now();
+    let total = u32::try_from(files).unwrap_or(u32::MAX);
+    let status = loop {
+        match exit.recv_timeout(HEARTBEAT) {
+            Ok(status) => break status.map_err(cannot)?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let running = started.elapsed().as_secs();
+                out.progress(0, total, format!("running for {running} s"))?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::failed("lost track of the tool's process"))
+            }
+        }
+    };
+    let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    })
 }
 
 /// A tool failure with the tool's own words: the last lines of its stderr (or stdout).
@@ -110,14 +179,19 @@ pub fn relative(root: &str, printed: &str) -> Option<String> {
                 path.strip_prefix(canonical).ok().map(Path::to_path_buf)
             })?
     } else {
-        path.strip_prefix("./").unwrap_or(path).to_path_buf()
+        // `././a.py` from bandit, which prefixes `./` to a path given as `./a.py`.
+        let mut path = path;
+        while let Ok(rest) = path.strip_prefix("./") {
+            path = rest;
+        }
+        path.to_path_buf()
     };
     relative.to_str().map(|s| s.replace('\\', "/"))
 }
 
 /// Sends one `FileResult` per requested file, in request order, with the findings that belong
 /// to it (files without findings get an empty result, which marks them finished). Findings for
-/// paths that were not requested are dropped with a log line. In fix mode, a file whose
+/// paths that were not requested (a project run covers more) are left out, with one log line. In fix mode, a file whose
 /// contents no longer match the request's hash is reported as modified.
 pub fn report(
     request: &Validate,
@@ -141,10 +215,13 @@ pub fn report(
             modified,
         })?;
     }
-    for path in by_path.keys() {
+    if let Some(first) = by_path.keys().next() {
         out.log(
             protocol::LogLevel::Debug,
-            format!("dropped findings for unrequested file {path}"),
+            format!(
+                "left out findings of {} files that were not requested ({first}, ...)",
+                by_path.len()
+            ),
         )?;
     }
     Ok(())
@@ -169,6 +246,7 @@ mod tests {
     fn printed_paths_become_root_relative() {
         assert_eq!(relative("/r", "/r/src/a.py").as_deref(), Some("src/a.py"));
         assert_eq!(relative("/r", "./src/a.py").as_deref(), Some("src/a.py"));
+        assert_eq!(relative("/r", "././src/a.py").as_deref(), Some("src/a.py"));
         assert_eq!(relative("/r", "src/a.py").as_deref(), Some("src/a.py"));
         assert_eq!(relative("/r", "/elsewhere/a.py"), None);
     }

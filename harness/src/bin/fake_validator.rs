@@ -25,6 +25,10 @@
 //! | `record = "file"` | append each request's paths and config, one line each |
 //! | `config_files = [..]` | the manifest's declared configuration files |
 //! | `fixes = "TEXT"` | can fix: a finding per line holding TEXT; a fix request replaces its first occurrence per file |
+//! | `manifest_name = "x"` | name itself `x` in the manifest, whatever the executable's name |
+//! | `suggested_timeout = "500ms"` | the manifest's `suggested_timeout_ms` |
+//! | `work = "2000ms"`, `progress_every = "100ms"` | before answering each request, work that long, sending `Progress` at that interval |
+//! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //!
 //! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
 //! versions (default `0.0.1` and no tool), so tests can change them without changing the table.
@@ -112,6 +116,12 @@ fn main() -> ExitCode {
     if b.flag("wrong_version") {
         manifest.protocol_version = 999;
     }
+    if let Some(other) = b.text("manifest_name") {
+        manifest.name = other.to_owned();
+    }
+    manifest.suggested_timeout_ms = b
+        .text("suggested_timeout")
+        .map(|t| parse_ms(t).as_millis() as u64);
     write_frame(&mut stdout, &Response::Manifest(manifest), max).expect("stdout open");
     if b.text("hang") == Some("after_handshake") {
         hang();
@@ -145,11 +155,27 @@ fn main() -> ExitCode {
         if let Some(pause) = b.text("sleep") {
             std::thread::sleep(parse_ms(pause));
         }
+        if let Some(work) = b.text("work") {
+            let every = parse_ms(b.text("progress_every").unwrap_or("100ms"));
+            let until = std::time::Instant::now() + parse_ms(work);
+            let total = request.files.len() as u32;
+            while std::time::Instant::now() < until {
+                std::thread::sleep(every);
+                let progress = protocol::Progress {
+                    files_done: 0,
+                    files_total: total,
+                    message: "working".into(),
+                };
+                write_frame(&mut stdout, &Response::Progress(progress), max).expect("stdout open");
+            }
+        }
         let refusal = if b.flag("not_installed") {
             Some((
                 FailureKind::NotInstalled,
                 "faketool is not installed; run `install faketool`".to_owned(),
             ))
+        } else if let Some(message) = b.text("config_error") {
+            Some((FailureKind::Config, message.to_owned()))
         } else {
             b.text("fail").map(|m| (FailureKind::Error, m.to_owned()))
         };

@@ -2,7 +2,7 @@
 //! they apply to each directory: tools look for them in a file's directory and every parent, so
 //! a file's key covers the declared files found from its directory up to the filesystem root.
 
-use crate::hashing::Hash;
+use crate::digest::Hash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

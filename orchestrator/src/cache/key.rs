@@ -1,7 +1,7 @@
 //! The cache key: one function, [`key`], that names everything that can change a file's
 //! findings. A cached answer is only as right as this list is complete.
 
-use crate::hashing::Hash;
+use crate::digest::Hash;
 use protocol::{FileInput, Manifest};
 
 /// Bumped whenever the inputs of [`key`], their order or their encoding change, so that no

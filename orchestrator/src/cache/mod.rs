@@ -14,7 +14,7 @@ pub mod sqlite;
 pub use config_files::ConfigFiles;
 pub use key::{Key, KeyInputs, Subject};
 
-use crate::hashing::Hash;
+use crate::digest::Hash;
 use protocol::{FileResult, Response};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

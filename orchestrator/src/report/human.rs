@@ -204,6 +204,18 @@ fn verdict(out: &mut String, report: &Report, paint: Paint) {
                 plural(report.validators.len()),
             ))
         }
+        RunStatus::ConfigError => {
+            let refused: Vec<&str> = report
+                .validators
+                .iter()
+                .filter(|v| v.status == Status::ConfigError)
+                .map(|v| v.name.as_str())
+                .collect();
+            paint.red(&format!(
+                "configuration error: fix [validators.{}] in orchestrator.toml; {tally}",
+                refused.join("], [validators.")
+            ))
+        }
     };
     let _ = writeln!(out, "\n{line}");
 }

@@ -24,6 +24,8 @@ pub enum Status {
     ProtocolError,
     /// Its tool is not installed.
     NotInstalled,
+    /// It refused its configuration (`[validators.NAME]`): a user's mistake to fix.
+    ConfigError,
     /// Not run: disabled, or no file matched.
     Skipped,
     /// Stopped because the coordinator was asked to stop (Ctrl-C, SIGTERM).
@@ -39,6 +41,7 @@ impl Status {
             Status::Crashed => "crashed",
             Status::ProtocolError => "protocol_error",
             Status::NotInstalled => "not_installed",
+            Status::ConfigError => "config_error",
             Status::Skipped => "skipped",
             Status::Interrupted => "interrupted",
         }
@@ -56,6 +59,8 @@ pub enum RunStatus {
     Passed,
     Failed,
     Incomplete,
+    /// A validator refused its configuration: the run could not check what was asked.
+    ConfigError,
 }
 
 impl RunStatus {
@@ -64,16 +69,19 @@ impl RunStatus {
             RunStatus::Passed => "passed",
             RunStatus::Failed => "failed",
             RunStatus::Incomplete => "incomplete",
+            RunStatus::ConfigError => "config_error",
         }
     }
 
     /// The process exit code: incomplete wins over failed, since an incomplete run cannot be
-    /// called clean.
+    /// called clean; a configuration error wins over both, as the first thing to fix (it is a
+    /// usage error, like a bad `orchestrator.toml`).
     pub fn exit_code(self) -> u8 {
         match self {
             RunStatus::Passed => exit::CLEAN,
             RunStatus::Failed => exit::FINDINGS,
             RunStatus::Incomplete => exit::INCOMPLETE,
+            RunStatus::ConfigError => exit::USAGE,
         }
     }
 }
@@ -167,7 +175,13 @@ impl Report {
     }
 
     pub fn status(&self) -> RunStatus {
-        if self.validators.iter().any(|v| !v.status.completed()) {
+        if self
+            .validators
+            .iter()
+            .any(|v| v.status == Status::ConfigError)
+        {
+            RunStatus::ConfigError
+        } else if self.validators.iter().any(|v| !v.status.completed()) {
             RunStatus::Incomplete
         } else if self.errors() > 0 {
             RunStatus::Failed
@@ -231,6 +245,13 @@ mod tests {
                 .exit_code(),
             0
         );
+    }
+
+    #[test]
+    fn a_refused_configuration_is_a_usage_error_that_wins_over_the_rest() {
+        let r = report(&[Status::TimedOut, Status::ConfigError, Status::Failed], 1);
+        assert_eq!(r.status(), RunStatus::ConfigError);
+        assert_eq!(r.status().exit_code(), 2);
     }
 
     #[test]

@@ -11,14 +11,15 @@
 pub mod stderr;
 
 use crate::process::{signal_group, Pid};
-use protocol::frame::{self, HEADER_LEN};
-use protocol::{codec, Manifest, ProtocolError, Request, Response};
+use crate::verdict::{Closed, Failure, Limit, Stopped};
+use protocol::frame;
+use protocol::{Manifest, ProtocolError, Request, Response};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -38,38 +39,11 @@ pub struct Launch {
     pub args: Vec<OsString>,
 }
 
-/// Why a session stopped before the exchange was complete.
-#[derive(Debug, thiserror::Error)]
-pub enum Ended {
-    #[error("timed out")]
-    TimedOut,
-    #[error("{}", describe_exit(*.0))]
-    Exited(ExitStatus),
-    #[error("closed its stdout while still running")]
-    ClosedStdout,
-    #[error(transparent)]
-    Protocol(ProtocolError),
-    #[error("waiting for the process failed")]
-    Wait(#[source] io::Error),
-}
-
-/// A session after its process was stopped and reaped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Closed {
-    pub stopped: Stopped,
-    /// The last of what it wrote to stderr.
-    pub stderr_tail: String,
-}
-
-/// How a session's process ended when it was stopped.
+/// When a wait gives up, and which limit that is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// It had already exited, or exited when asked to.
-    Exited,
-    /// It exited after SIGTERM.
-    Terminated,
-    /// It ignored SIGTERM for the grace period and was killed.
-    Killed,
+pub struct Deadline {
+    pub at: Instant,
+    pub limit: Limit,
 }
 
 /// A running validator process.
@@ -133,56 +107,57 @@ impl Session {
     pub async fn handshake(
         &mut self,
         hello: protocol::Hello,
-        deadline: Instant,
-    ) -> Result<Manifest, Ended> {
+        deadline: Deadline,
+    ) -> Result<Manifest, Failure> {
         let ours = hello.protocol_version;
         self.send(&Request::Hello(hello), deadline).await?;
+        let protocol = |e| Err(Failure::Protocol(e));
         match self.next(deadline).await? {
             Response::Manifest(m) if m.protocol_version == ours => Ok(m),
-            Response::Manifest(m) => Err(Ended::Protocol(ProtocolError::VersionMismatch {
+            Response::Manifest(m) => protocol(ProtocolError::VersionMismatch {
                 coordinator: ours,
                 validator: m.protocol_version,
-            })),
-            Response::Failed(f) => Err(Ended::Protocol(ProtocolError::Malformed(format!(
+            }),
+            Response::Failed(f) => protocol(ProtocolError::Malformed(format!(
                 "refused the handshake: {}",
                 f.message
-            )))),
-            other => Err(Ended::Protocol(ProtocolError::Unexpected {
+            ))),
+            other => protocol(ProtocolError::Unexpected {
                 expected: "Manifest",
                 got: other.kind(),
-            })),
+            }),
         }
     }
 
     /// Queues a request for the validator's stdin, waiting at most until `deadline` for room.
     /// A validator that has stopped reading is noticed by the next [`Session::next`].
-    pub async fn send(&mut self, request: &Request, deadline: Instant) -> Result<(), Ended> {
-        let frame = frame::encode_frame(request, self.max_frame_size).map_err(Ended::Protocol)?;
+    pub async fn send(&mut self, request: &Request, deadline: Deadline) -> Result<(), Failure> {
+        let frame = frame::encode_frame(request, self.max_frame_size).map_err(Failure::Protocol)?;
         let Some(requests) = &self.requests else {
             return Ok(());
         };
-        match timeout_at(deadline, requests.send(frame)).await {
-            Err(_) => Err(Ended::TimedOut),
+        match timeout_at(deadline.at, requests.send(frame)).await {
+            Err(_) => Err(Failure::TimedOut(deadline.limit)),
             // The writer stopped (stdin closed): the child is gone or going.
             Ok(Err(_)) | Ok(Ok(())) => Ok(()),
         }
     }
 
     /// The next response, or why there will be none.
-    pub async fn next(&mut self, deadline: Instant) -> Result<Response, Ended> {
+    pub async fn next(&mut self, deadline: Deadline) -> Result<Response, Failure> {
         let mut drain_until: Option<Instant> = None;
         loop {
             if let Some(status) = self.exit {
                 if self.responses_closed {
-                    return Err(Ended::Exited(status));
+                    return Err(Failure::Exited(status));
                 }
             }
-            let drain_at = drain_until.unwrap_or(deadline);
+            let drain_at = drain_until.unwrap_or(deadline.at);
             tokio::select! {
                 biased;
                 response = self.responses.recv(), if !self.responses_closed => match response {
                     Some(Ok(r)) => return Ok(r),
-                    Some(Err(e)) => return Err(Ended::Protocol(e)),
+                    Some(Err(e)) => return Err(Failure::Protocol(e)),
                     None => {
                         self.responses_closed = true;
                         drain_until.get_or_insert(Instant::now() + DRAIN);
@@ -194,17 +169,17 @@ impl Session {
                         self.exit = Some(status);
                         drain_until.get_or_insert(Instant::now() + DRAIN);
                     }
-                    Err(e) => return Err(Ended::Wait(e)),
+                    Err(e) => return Err(Failure::Wait(e)),
                 },
                 () = sleep_until(drain_at), if drain_until.is_some() => {
                     return Err(match self.exit {
-                        Some(status) => Ended::Exited(status),
-                        None => Ended::ClosedStdout,
+                        Some(status) => Failure::Exited(status),
+                        None => Failure::ClosedStdout,
                     });
                 }
-                () = sleep_until(deadline) => {
-                    tracing::debug!(pgid = self.pgid, "deadline reached");
-                    return Err(Ended::TimedOut);
+                () = sleep_until(deadline.at) => {
+                    tracing::debug!(pgid = self.pgid, limit = ?deadline.limit, "deadline reached");
+                    return Err(Failure::TimedOut(deadline.limit));
                 }
             }
         }
@@ -213,12 +188,15 @@ impl Session {
     /// Ends a session that went well: `Shutdown`, close stdin, wait up to `grace` for the
     /// exit, then stop it the hard way if needed.
     pub async fn finish(mut self, grace: Duration) -> Closed {
-        let deadline = Instant::now() + grace;
+        let deadline = Deadline {
+            at: Instant::now() + grace,
+            limit: Limit::Total(grace),
+        };
         // Best effort: a validator that already left does not need telling.
         let _ = self.send(&Request::Shutdown, deadline).await;
         self.requests = None;
         if self.exit.is_none() {
-            if let Ok(Ok(status)) = timeout_at(deadline, self.child.wait()).await {
+            if let Ok(Ok(status)) = timeout_at(deadline.at, self.child.wait()).await {
                 self.exit = Some(status);
             }
         }
@@ -294,77 +272,13 @@ async fn read_responses(
 ) {
     let mut reader = BufReader::new(stdout);
     loop {
-        let result = read_frame(&mut reader, max_frame_size).await.transpose();
+        let result = frame::read_frame_async(&mut reader, max_frame_size)
+            .await
+            .transpose();
         let Some(result) = result else { return };
         let failed = result.is_err();
         if responses.send(result).await.is_err() || failed {
             return;
         }
-    }
-}
-
-/// The asynchronous twin of [`protocol::frame::read_frame`], with the same checks.
-async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    max: u32,
-) -> Result<Option<Response>, ProtocolError> {
-    let mut header = [0u8; HEADER_LEN];
-    match read_full(reader, &mut header).await? {
-        0 => return Ok(None),
-        n if n < HEADER_LEN => {
-            return Err(ProtocolError::Truncated {
-                expected: HEADER_LEN as u64,
-                got: n as u64,
-            })
-        }
-        _ => {}
-    }
-    let len = frame::payload_len(header, max)?;
-    let mut payload = vec![0u8; len];
-    let got = read_full(reader, &mut payload).await?;
-    if got < len {
-        return Err(ProtocolError::Truncated {
-            expected: len as u64,
-            got: got as u64,
-        });
-    }
-    codec::decode(&payload).map(Some)
-}
-
-async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]).await? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
-}
-
-/// "exited with status 3", "killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),
-        (None, None) => format!("ended: {status}"),
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => "signal",
     }
 }

@@ -1,0 +1,31 @@
+//! What an executor tells the dispatcher while a validator runs. The dispatcher folds these
+//! into the report and the progress line draws them; neither needs anything else from an
+//! executor.
+
+use crate::verdict::Outcome;
+use protocol::{FileResult, Manifest};
+
+/// One thing that happened in one validator's run; `index` is its place in the plan.
+#[derive(Debug)]
+pub enum Event {
+    /// The validator answered its handshake and will check `files` files.
+    Started {
+        index: usize,
+        manifest: Manifest,
+        files: u32,
+    },
+    /// A file's findings arrived, from the validator or from the cache.
+    FileResult {
+        index: usize,
+        result: FileResult,
+        cached: bool,
+    },
+    /// The validator's own count of files done (a `project` validator sends no results until
+    /// the end, so this is how its progress shows).
+    Progress { index: usize, done: u32, total: u32 },
+    /// Files that could not be read and were not sent.
+    Unreadable { index: usize, warnings: Vec<String> },
+    /// The validator's run is over. An executor's last event; one whose task dies without
+    /// sending it is judged by the dispatcher.
+    Finished { index: usize, outcome: Outcome },
+}

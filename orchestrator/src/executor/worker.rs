@@ -1,0 +1,317 @@
+//! The processes of one validator working through its files: a queue of batches, one worker
+//! per process, each sending `Validate` requests and checking every answer against the
+//! protocol's rules before it reaches the dispatcher or the cache.
+
+use super::cached::ResultKeys;
+use super::{close, start, Clock, Context};
+use crate::cache::Key;
+use crate::event::Event;
+use crate::plan::PlannedValidator;
+use crate::session::Session;
+use crate::verdict::{Closed, Failure};
+use protocol::{FileInput, FileResult, ProtocolError, Request, Response, Validate};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinSet;
+
+/// Results gathered before they are written to the cache in one transaction.
+const WRITE_BATCH: usize = 64;
+
+type Queue = Arc<Mutex<VecDeque<Vec<FileInput>>>>;
+
+/// Works through the batch queue of one validator, in one process.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    index: usize,
+    validator: Arc<PlannedValidator>,
+    ctx: Context,
+    queue: Queue,
+    clock: Clock,
+    /// `None` when results are not to be cached (no cache, or a fixing round).
+    keys: Option<Arc<ResultKeys>>,
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        validator: &PlannedValidator,
+        ctx: &Context,
+        clock: Clock,
+        keys: Option<Arc<ResultKeys>>,
+        inputs: Vec<FileInput>,
+        batch_size: Option<u32>,
+    ) -> Worker {
+        Worker {
+            index,
+            validator: Arc::new(validator.clone()),
+            ctx: ctx.clone(),
+            queue: Arc::new(Mutex::new(batches(inputs, batch_size))),
+            clock,
+            keys,
+        }
+    }
+
+    /// Drains the queue with the first process and as many helper processes as there are
+    /// batches waiting and permits free; returns every process's failure.
+    pub async fn run_all(
+        self,
+        session: Session,
+        permit: OwnedSemaphorePermit,
+    ) -> Vec<(Failure, Closed)> {
+        let mut helpers = JoinSet::new();
+        for _ in 0..self.lock_queue().len().saturating_sub(1) {
+            let Ok(extra) = self.ctx.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let helper = self.clone();
+            helpers.spawn(async move { helper.run_new_process(extra).await });
+        }
+        let mut failures: Vec<(Failure, Closed)> = self
+            .drain_queue(session, permit)
+            .await
+            .into_iter()
+            .collect();
+        while let Some(joined) = helpers.join_next().await {
+            match joined {
+                Ok(end) => failures.extend(end),
+                Err(e) => failures.push((Failure::from_join(e), Closed::nothing())),
+            }
+        }
+        failures
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Vec<FileInput>>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A helper process for a batched validator: start it, then share the queue.
+    async fn run_new_process(self, permit: OwnedSemaphorePermit) -> Option<(Failure, Closed)> {
+        match start(&self.validator, &self.ctx, self.clock).await {
+            Ok((session, _)) => self.drain_queue(session, permit).await,
+            Err((failure, session)) => {
+                Some((failure, close(session, self.ctx.config.grace_period).await))
+            }
+        }
+    }
+
+    /// Sends batches until the queue is empty or something goes wrong, then ends the process.
+    async fn drain_queue(
+        &self,
+        mut session: Session,
+        permit: OwnedSemaphorePermit,
+    ) -> Option<(Failure, Closed)> {
+        let mut failure = None;
+        loop {
+            let batch = self.lock_queue().pop_front();
+            let Some(batch) = batch else { break };
+            if let Err(f) = self.request(&mut session, batch).await {
+                failure = Some(f);
+                break;
+            }
+        }
+        let grace = self.ctx.config.grace_period;
+        let end = match failure {
+            None => {
+                session.finish(grace).await;
+                None
+            }
+            Some(failure) => Some((failure, session.stop(grace).await)),
+        };
+        drop(permit);
+        end
+    }
+
+    /// One `Validate` request and its responses; the results are kept in the cache as
+    /// [`ResultKeys`] says.
+    async fn request(&self, session: &mut Session, batch: Vec<FileInput>) -> Result<(), Failure> {
+        let mut staged = Vec::new();
+        let outcome = self.exchange(session, batch, &mut staged).await;
+        if let Some(keys) = &self.keys {
+            if outcome.is_ok() || !keys.all_or_nothing {
+                self.keep(&mut staged).await;
+            }
+        }
+        outcome
+    }
+
+    /// Writes staged results to the cache.
+    async fn keep(&self, staged: &mut Vec<(Key, FileResult)>) {
+        let entries = std::mem::take(staged);
+        let cache = self.ctx.cache.clone();
+        let _ = tokio::task::spawn_blocking(move || cache.put(&entries)).await;
+    }
+
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        batch: Vec<FileInput>,
+        staged: &mut Vec<(Key, FileResult)>,
+    ) -> Result<(), Failure> {
+        let mut pending: HashSet<String> = batch.iter().map(|f| f.path.clone()).collect();
+        let request = Request::Validate(Validate {
+            root: self.ctx.root.to_string_lossy().into_owned(),
+            files: batch,
+            config_json: self.validator.settings.settings_json(),
+            fix: self.ctx.fix,
+        });
+        session.send(&request, self.clock.deadline()).await?;
+        let name = &self.validator.name;
+        loop {
+            match session.next(self.clock.deadline()).await? {
+                Response::FileResult(result) => {
+                    check_file_result(&result, &mut pending, self.ctx.fix)
+                        .map_err(Failure::Protocol)?;
+                    if let Some(keys) = &self.keys {
+                        if let Some(key) = keys.by_path.get(&result.path) {
+                            staged.push((*key, result.clone()));
+                        }
+                        if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
+                            self.keep(staged).await;
+                        }
+                    }
+                    let index = self.index;
+                    let cached = false;
+                    self.ctx
+                        .tell(Event::FileResult {
+                            index,
+                            result,
+                            cached,
+                        })
+                        .await;
+                }
+                Response::Progress(p) => {
+                    tracing::trace!(validator = %name, done = p.files_done, total = p.files_total, "progress: {}", p.message);
+                    let (index, done, total) = (self.index, p.files_done, p.files_total);
+                    self.ctx.tell(Event::Progress { index, done, total }).await;
+                }
+                Response::Log(log) => log_line(name, &log),
+                Response::Done => return Ok(()),
+                Response::Failed(failed) => return Err(Failure::Refused(failed)),
+                other => {
+                    return Err(Failure::Protocol(ProtocolError::Unexpected {
+                        expected: "FileResult, Progress, Log, Done or Failed",
+                        got: other.kind(),
+                    }))
+                }
+            }
+        }
+    }
+}
+
+/// A validator's `Log` line, at the level it asked for: errors and warnings are shown by
+/// default, `info` with `-v`, `debug` with `-vv`.
+fn log_line(validator: &str, log: &protocol::Log) {
+    use protocol::LogLevel;
+    let message = &log.message;
+    match log.level {
+        LogLevel::Error => tracing::error!(validator, "{message}"),
+        LogLevel::Warn => tracing::warn!(validator, "{message}"),
+        LogLevel::Info => tracing::info!(validator, "{message}"),
+        _ => tracing::debug!(validator, "{message}"),
+    }
+}
+
+/// A `FileResult` must be for a requested file not reported yet, carry only its findings at
+/// 1-based positions, and claim a modification only when fixing was asked for.
+fn check_file_result(
+    result: &FileResult,
+    pending: &mut HashSet<String>,
+    fix: bool,
+) -> Result<(), ProtocolError> {
+    if !pending.remove(&result.path) {
+        return Err(ProtocolError::Malformed(format!(
+            "FileResult for `{}`, which was not requested or was already reported",
+            result.path
+        )));
+    }
+    if result.modified && !fix {
+        return Err(ProtocolError::Malformed(format!(
+            "it reports modifying `{}` although fixing was not asked for",
+            result.path
+        )));
+    }
+    if let Some(stray) = result.findings.iter().find(|f| f.path != result.path) {
+        return Err(ProtocolError::Malformed(format!(
+            "FileResult for `{}` has a finding for `{}`",
+            result.path, stray.path
+        )));
+    }
+    if let Some(bad) = result
+        .findings
+        .iter()
+        .find(|f| f.line == 0 || f.column == 0)
+    {
+        return Err(ProtocolError::Malformed(format!(
+            "finding {} in `{}` has line {} column {}; both are 1-based",
+            bad.rule, bad.path, bad.line, bad.column
+        )));
+    }
+    Ok(())
+}
+
+/// Splits inputs into batches of at most `size` files (one batch without a size).
+fn batches(inputs: Vec<FileInput>, size: Option<u32>) -> VecDeque<Vec<FileInput>> {
+    match size {
+        Some(size) if (size as usize) < inputs.len() => inputs
+            .chunks(size as usize)
+            .map(<[FileInput]>::to_vec)
+            .collect(),
+        _ => VecDeque::from([inputs]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Finding, Severity};
+
+    fn input(path: &str) -> FileInput {
+        FileInput {
+            path: path.into(),
+            content_hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn batches_cover_every_file_once() {
+        let inputs: Vec<FileInput> = (0..5).map(|i| input(&i.to_string())).collect();
+        let b = batches(inputs.clone(), Some(2));
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert_eq!(b.into_iter().flatten().collect::<Vec<_>>(), inputs);
+        assert_eq!(batches(inputs.clone(), None).len(), 1);
+        assert_eq!(batches(inputs, Some(10)).len(), 1);
+    }
+
+    fn result(findings: Vec<Finding>, modified: bool) -> FileResult {
+        FileResult {
+            path: "a".into(),
+            findings,
+            modified,
+        }
+    }
+
+    #[test]
+    fn a_file_result_must_be_requested_once_and_hold_only_its_findings() {
+        let mut pending: HashSet<String> = ["a".to_owned()].into();
+        let stray = vec![Finding::new("b", 1, 1, "R", Severity::Error, "m")];
+        let err = check_file_result(&result(stray, false), &mut pending.clone(), false)
+            .expect_err("stray");
+        assert!(err.to_string().contains("has a finding for `b`"), "{err}");
+        check_file_result(&result(vec![], false), &mut pending, false).expect("requested");
+        let err =
+            check_file_result(&result(vec![], false), &mut pending, false).expect_err("twice");
+        assert!(err.to_string().contains("already reported"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_position_or_an_unasked_fix_is_a_protocol_error() {
+        let pending: HashSet<String> = ["a".to_owned()].into();
+        let zero = vec![Finding::new("a", 0, 1, "R", Severity::Error, "m")];
+        assert!(check_file_result(&result(zero, false), &mut pending.clone(), false).is_err());
+        assert!(check_file_result(&result(vec![], true), &mut pending.clone(), false).is_err());
+        assert!(check_file_result(&result(vec![], true), &mut pending.clone(), true).is_ok());
+    }
+}
