@@ -73,8 +73,12 @@ pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
     } else {
         decode_with(payload, config::legacy().with_limit::<{ 2048 << 20 }>())
     };
-    let (message, used) = result.map_err(|e| decode_error::<M>(e))?;
+    let (message, used) =
+        result.map_err(|e| foreign::<M>(payload).unwrap_or_else(|| decode_error::<M>(e)))?;
     if used != len {
+        if let Some(mismatch) = foreign::<M>(payload) {
+            return Err(mismatch);
+        }
         return Err(ProtocolError::TrailingBytes {
             message: message.kind(),
             extra: (len - used) as u64,
@@ -82,6 +86,26 @@ pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
         });
     }
     Ok(message)
+}
+
+/// A handshake message of another protocol version, which cannot be expected to decode: the
+/// version mismatch is the error to report, not the layout it led to. From the side reading
+/// it, the payload's version is the peer's: a `Hello` is the coordinator's, a `Manifest` the
+/// validator's.
+fn foreign<M: Message>(payload: &[u8]) -> Option<ProtocolError> {
+    let theirs = handshake_version(payload).filter(|v| *v != crate::PROTOCOL_VERSION)?;
+    let ours = crate::PROTOCOL_VERSION;
+    Some(if M::NAME == "Request" {
+        ProtocolError::VersionMismatch {
+            coordinator: theirs,
+            validator: ours,
+        }
+    } else {
+        ProtocolError::VersionMismatch {
+            coordinator: ours,
+            validator: theirs,
+        }
+    })
 }
 
 fn decode_with<M: Message, C: Config>(payload: &[u8], c: C) -> Result<(M, usize), DecodeError> {
@@ -118,4 +142,28 @@ fn decode_error<M: Message>(e: DecodeError) -> ProtocolError {
 /// `protocol::messages::Severity` → `Severity`.
 fn short_type_name(name: &'static str) -> &'static str {
     name.rsplit("::").next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Response;
+
+    #[test]
+    fn a_manifest_of_another_version_is_a_version_mismatch_whatever_follows() {
+        let mut payload = 0u32.to_le_bytes().to_vec();
+        payload.extend(7u32.to_le_bytes());
+        payload.extend([0xff; 3]);
+        let err = decode::<Response>(&payload).expect_err("foreign");
+        assert!(
+            matches!(
+                err,
+                ProtocolError::VersionMismatch {
+                    coordinator: 1,
+                    validator: 7
+                }
+            ),
+            "{err}"
+        );
+    }
 }

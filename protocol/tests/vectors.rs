@@ -115,6 +115,13 @@ fn samples() -> Vec<(&'static str, Sample)> {
                 message: "ruff not found".into(),
             })),
         ),
+        (
+            "Failed (configuration)",
+            Sample::Response(Response::Failed(Failed {
+                kind: FailureKind::Config,
+                message: "unknown key `selct`".into(),
+            })),
+        ),
     ]
 }
 
