@@ -57,7 +57,7 @@ pub struct PlannedValidator {
 pub enum PlanError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Select(#[from] SelectError),
     #[error("unknown validator `{name}` in --validators; the available ones are: {known} (see `orchestrator list`)")]
     UnknownValidator { name: String, known: String },

@@ -4,6 +4,12 @@
 //! `git diff`); outside one, the `ignore` crate walks the tree honouring `.gitignore` files the
 //! same way. Paths come out relative to the root, `/`-separated, sorted and unique. Files whose
 //! names are not UTF-8 cannot be named in the protocol and are left out with a warning.
+//!
+//! A symbolic link is checked as the file it points to, under the link's own path, when that is
+//! a regular file inside the root. Any other link (dangling, to a directory, to a file outside
+//! the root) is skipped with a warning saying why: a validator would either fail on it or check
+//! something outside the project, and a file the user expects checked must never vanish from a
+//! run without a word. A file listed but gone (deleted since the last commit) is not a warning.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -37,6 +43,8 @@ pub enum SelectError {
     Git { command: String, stderr: String },
     #[error("{0}: no such file or directory")]
     Missing(PathBuf),
+    #[error("{path}: a symbolic link to {target}, which does not exist; fix or remove the link")]
+    Dangling { path: PathBuf, target: PathBuf },
     #[error("{path} is outside the root {root}; run from inside it or pass -C")]
     OutsideRoot { path: PathBuf, root: PathBuf },
     #[error("cannot walk {path}: {message}")]
@@ -90,9 +98,13 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
             let mut raw = Vec::new();
             for path in paths {
                 let full = cwd.join(path);
-                let abs = full
-                    .canonicalize()
-                    .map_err(|_| SelectError::Missing(path.clone()))?;
+                let abs = full.canonicalize().map_err(|_| match full.read_link() {
+                    Ok(target) => SelectError::Dangling {
+                        path: path.clone(),
+                        target,
+                    },
+                    Err(_) => SelectError::Missing(path.clone()),
+                })?;
                 let relative =
                     abs.strip_prefix(&root_abs)
                         .map_err(|_| SelectError::OutsideRoot {
@@ -110,22 +122,65 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
     };
     raw.sort();
     raw.dedup();
+    let root_abs = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     for bytes in raw {
         let os = OsStr::from_bytes(&bytes);
-        // Deleted files are listed by git as changed, submodules as entries: only regular
-        // files (or links to them) are checked.
-        if !root.join(os).is_file() {
-            continue;
-        }
-        match os.to_str() {
-            Some(path) => selected.files.push(path.to_owned()),
-            None => selected.warnings.push(format!(
+        let Some(path) = os.to_str() else {
+            selected.warnings.push(format!(
                 "{}: the name is not valid UTF-8, so no validator can be told about it; skipped",
                 os.to_string_lossy()
-            )),
+            ));
+            continue;
+        };
+        match classify(&root_abs, &root.join(os)) {
+            Entry::File => selected.files.push(path.to_owned()),
+            Entry::Ignored => {}
+            Entry::Skipped(why) => selected.warnings.push(format!("{path}: {why}; skipped")),
         }
     }
     Ok(selected)
+}
+
+/// What a listed path is to a run.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    /// A regular file, or a link to one inside the root: checked.
+    File,
+    /// Gone (deleted since it was listed) or a directory (a submodule): not a file to check.
+    Ignored,
+    /// Something the user may expect checked that cannot be: left out, with the reason.
+    Skipped(String),
+}
+
+fn classify(root: &Path, full: &Path) -> Entry {
+    let Ok(meta) = full.symlink_metadata() else {
+        return Entry::Ignored;
+    };
+    if !meta.file_type().is_symlink() {
+        return if meta.is_file() {
+            Entry::File
+        } else if meta.is_dir() {
+            Entry::Ignored
+        } else {
+            Entry::Skipped("not a regular file".into())
+        };
+    }
+    let target = full
+        .read_link()
+        .map_or_else(|_| "?".to_owned(), |t| t.display().to_string());
+    match (full.metadata(), full.canonicalize()) {
+        (Ok(meta), Ok(resolved)) if meta.is_file() && resolved.starts_with(root) => Entry::File,
+        (Ok(meta), Ok(_)) if meta.is_file() => Entry::Skipped(format!(
+            "a symbolic link to {target}, outside the root"
+        )),
+        (Ok(meta), _) if meta.is_dir() => Entry::Skipped(format!(
+            "a symbolic link to the directory {target} (its files are checked under their own paths)"
+        )),
+        (Ok(_), _) => Entry::Skipped(format!("a symbolic link to {target}, not a regular file")),
+        (Err(_), _) => Entry::Skipped(format!(
+            "a symbolic link to {target}, which does not exist"
+        )),
+    }
 }
 
 /// Files under `dir` honouring ignore files, as paths relative to `root`.
@@ -141,7 +196,11 @@ fn walk(root: &Path, dir: &Path) -> Result<Vec<Vec<u8>>, SelectError> {
             path: dir.to_owned(),
             message: e.to_string(),
         })?;
-        if entry.file_type().is_some_and(|t| t.is_file()) {
+        // Links are listed too, for the selection to check or explain (they are not followed).
+        if entry
+            .file_type()
+            .is_some_and(|t| t.is_file() || t.is_symlink())
+        {
             if let Ok(relative) = entry.path().strip_prefix(root) {
                 found.push(relative.as_os_str().as_bytes().to_vec());
             }
@@ -221,6 +280,69 @@ mod tests {
             .status
             .success();
         assert!(ok, "git {args:?}");
+    }
+
+    /// A tree with links of every kind: to a file inside, to a directory, dangling, outside.
+    fn links() -> (tempfile::TempDir, tempfile::TempDir) {
+        use std::os::unix::fs::symlink;
+        let dir = tree(&["real.py", "pkg/mod.py"]);
+        let outside = tree(&["elsewhere.py"]);
+        let d = dir.path();
+        symlink("real.py", d.join("alias.py")).expect("link");
+        symlink("pkg", d.join("pkglink")).expect("link");
+        symlink("missing.py", d.join("dangling.py")).expect("link");
+        symlink(outside.path().join("elsewhere.py"), d.join("out.py")).expect("link");
+        (dir, outside)
+    }
+
+    fn assert_links_explained(got: &Selected) {
+        assert_eq!(got.files, ["alias.py", "pkg/mod.py", "real.py"]);
+        let warning = |path: &str| {
+            got.warnings
+                .iter()
+                .find(|w| w.starts_with(&format!("{path}: ")))
+                .unwrap_or_else(|| panic!("a warning for {path} in {:?}", got.warnings))
+                .clone()
+        };
+        assert_eq!(
+            warning("dangling.py"),
+            "dangling.py: a symbolic link to missing.py, which does not exist; skipped"
+        );
+        assert!(
+            warning("pkglink").contains("a symbolic link to the directory pkg"),
+            "{got:?}"
+        );
+        assert!(
+            warning("out.py").contains("outside the root; skipped"),
+            "{got:?}"
+        );
+        assert_eq!(got.warnings.len(), 3, "{:?}", got.warnings);
+    }
+
+    #[test]
+    fn links_are_checked_inside_the_root_and_explained_otherwise() {
+        let (dir, _outside) = links();
+        assert_links_explained(&select(dir.path(), dir.path(), &Selection::All).expect("walk"));
+        run_git(dir.path(), &["init", "-q"]);
+        run_git(dir.path(), &["add", "-A"]);
+        run_git(dir.path(), &["commit", "-qm", "links"]);
+        assert_links_explained(&select(dir.path(), dir.path(), &Selection::All).expect("git"));
+    }
+
+    #[test]
+    fn a_dangling_link_named_on_the_command_line_is_one_clear_error() {
+        let (dir, _outside) = links();
+        let err = select(
+            dir.path(),
+            dir.path(),
+            &Selection::Paths(vec!["dangling.py".into()]),
+        )
+        .expect_err("dangling");
+        assert_eq!(
+            err.to_string(),
+            "dangling.py: a symbolic link to missing.py, which does not exist; fix or remove \
+             the link"
+        );
     }
 
     #[test]

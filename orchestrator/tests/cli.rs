@@ -99,3 +99,21 @@ fn a_path_outside_the_root_is_a_usage_error() {
     assert_eq!(code, Some(2));
     assert_one_line_error(&stderr, "is outside the root");
 }
+
+#[test]
+fn a_missing_path_is_named_once() {
+    let dir = with_config("");
+    let (code, stderr) = orchestrator(dir.path(), &["run", "gone.py"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr, "error: gone.py: no such file or directory\n");
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = with_config("");
+    // -vv logs plenty (discovery, selection); stderr here is a pipe.
+    let (code, stderr) = orchestrator(dir.path(), &["-vv", "run", "--all"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.is_empty(), "something was logged");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in {stderr:?}");
+}
