@@ -70,8 +70,8 @@ pub fn clear(setting: &Setting) -> u8 {
     exit::CLEAN
 }
 
-/// `cache gc`: drops entries not hit within `max_age`, then the least recently hit until the
-/// rest fit in `max_size`.
+/// `cache gc`: drops the stats of files that are gone, entries not hit within `max_age`, then
+/// the least recently hit until everything fits in `max_size`.
 pub fn gc(setting: &Setting, max_size: Option<u64>, max_age: Option<Duration>) -> u8 {
     let Some(dir) = location(setting) else {
         return exit::USAGE;
@@ -96,8 +96,11 @@ pub fn gc(setting: &Setting, max_size: Option<u64>, max_age: Option<Duration>) -
     match result {
         Ok((removed, before, after)) => {
             println!(
-                "removed {removed} of {} entries; on disk {} -> {}",
+                "removed {} of {} entries and the stats of {} of {} files; on disk {} -> {}",
+                removed.results,
                 before.entries,
+                removed.files,
+                before.known_files,
                 human_bytes(before.disk_bytes),
                 human_bytes(after.disk_bytes)
             );

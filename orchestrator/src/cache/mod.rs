@@ -61,24 +61,42 @@ pub fn default_dir() -> PathBuf {
     validators::tools::cache_home().join("results")
 }
 
-/// A failure of the store, naming where it is.
+/// A failure of the store, naming where it is; the kind tells the caller what to do (wait for
+/// a busy one, start afresh after a corrupt or newer one).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct StoreError {
-    pub location: String,
-    pub message: String,
+pub enum StoreError {
+    /// Another run holds the database for longer than we wait.
+    #[error("{location}: busy: another run holds it")]
+    Busy { location: String },
+    /// The file is not a database or is damaged.
+    #[error("{location}: damaged ({detail})")]
+    Corrupt { location: String, detail: String },
+    /// A newer orchestrator wrote it; this one must not touch it.
+    #[error(
+        "{location}: written by a newer orchestrator (schema {found}; this one reads \
+         {supported}); use another --cache-dir"
+    )]
+    NewerSchema {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+    /// Anything else: a file that cannot be created, read or written.
+    #[error("{location}: {detail}")]
+    Io { location: String, detail: String },
 }
 
 impl StoreError {
     /// Whether the failure was another connection holding the database.
     pub fn is_busy(&self) -> bool {
-        self.message.contains("database is locked") || self.message.contains("database is busy")
+        matches!(self, StoreError::Busy { .. })
     }
 
-    pub fn new(location: &Path, error: impl std::fmt::Display) -> StoreError {
-        StoreError {
+    /// A failure of the filesystem at `location`.
+    pub fn io(location: &Path, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
             location: location.display().to_string(),
-            message: error.to_string(),
+            detail: error.to_string(),
         }
     }
 }
@@ -107,6 +125,14 @@ pub struct Stats {
     pub last_run: Option<(u64, u64)>,
 }
 
+/// What `gc` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    pub results: u64,
+    /// Remembered stats of files that are gone.
+    pub files: u64,
+}
+
 /// A stored value and when it was last hit.
 pub type Stored = (Vec<u8>, i64);
 
@@ -129,9 +155,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Size and use, which also proves the store is readable (its health check).
     fn stats(&self) -> Result<Stats, StoreError>;
-    /// Drops entries last hit before `expire_before`, then the least recently hit until the
-    /// rest fit in `max_bytes`; returns how many were dropped.
-    fn gc(&self, max_bytes: Option<u64>, expire_before: Option<i64>) -> Result<u64, StoreError>;
+    /// Drops the remembered stats of files that no longer exist, results last hit before
+    /// `expire_before`, then the least recently hit results until everything (results and
+    /// stats) fits in `max_bytes`.
+    fn gc(
+        &self,
+        max_bytes: Option<u64>,
+        expire_before: Option<i64>,
+    ) -> Result<Collected, StoreError>;
 }
 
 /// A run's handle on the cache; cheap to clone, never fails.

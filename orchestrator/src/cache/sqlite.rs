@@ -5,7 +5,7 @@
 //! (`PRAGMA user_version`): an older one is rebuilt (a cache may always be emptied), a newer
 //! one is refused, so that an older orchestrator never damages a newer one's cache.
 
-use super::{FileStat, Key, Stats, Store, StoreError, Stored};
+use super::{Collected, FileStat, Key, Stats, Store, StoreError, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -54,7 +54,7 @@ impl SqliteStore {
     /// does not wait for (switching a new file to WAL), so opening is retried for as long as
     /// the busy timeout.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::new(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let started = std::time::Instant::now();
         loop {
             match SqliteStore::open_once(dir) {
@@ -70,7 +70,7 @@ impl SqliteStore {
     /// One attempt; the flag tells whether the failure was the database being busy.
     fn open_once(dir: &Path) -> Result<SqliteStore, (StoreError, bool)> {
         let path = dir.join(FILE_NAME);
-        let err = |e: rusqlite::Error| (StoreError::new(&path, &e), is_busy(&e));
+        let err = |e: rusqlite::Error| (classify(&path, &e), is_busy(&e));
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -121,7 +121,7 @@ impl SqliteStore {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::new(&self.path, e)
+        classify(&self.path, &e)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -149,12 +149,10 @@ impl SqliteStore {
         match version {
             SCHEMA_VERSION => return Ok(()),
             v if v > SCHEMA_VERSION => {
-                return Err(StoreError {
+                return Err(StoreError::NewerSchema {
                     location: self.path.display().to_string(),
-                    message: format!(
-                        "it was written by a newer orchestrator (schema {v}; this one reads {SCHEMA_VERSION}); \
-                         use another --cache-dir or run `orchestrator cache clear`"
-                    ),
+                    found: v,
+                    supported: SCHEMA_VERSION,
                 })
             }
             _ => {}
@@ -170,6 +168,27 @@ impl SqliteStore {
         tx.commit().map_err(|e| self.err(e))
     }
 }
+
+/// The kind of a SQLite failure, from its error code rather than its text.
+fn classify(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let location = path.display().to_string();
+    match e.sqlite_error_code() {
+        _ if is_busy(e) => StoreError::Busy { location },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::Corrupt {
+                location,
+                detail: e.to_string(),
+            }
+        }
+        _ => StoreError::Io {
+            location,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// What a remembered stat costs in the database, near enough: its path and seven integers.
+const FILE_ROW_OVERHEAD: i64 = 64;
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
@@ -334,26 +353,51 @@ impl Store for SqliteStore {
         })
     }
 
-    fn gc(&self, max_bytes: Option<u64>, expire_before: Option<i64>) -> Result<u64, StoreError> {
+    fn gc(
+        &self,
+        max_bytes: Option<u64>,
+        expire_before: Option<i64>,
+    ) -> Result<Collected, StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let mut removed = 0u64;
+        let mut collected = Collected::default();
+        {
+            // Stats of files that are gone (or are no longer regular files) serve no run.
+            let paths: Vec<String> = tx
+                .prepare("SELECT path FROM files")
+                .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+                .map_err(|e| self.err(e))?;
+            let mut delete = tx
+                .prepare("DELETE FROM files WHERE path = ?1")
+                .map_err(|e| self.err(e))?;
+            for path in paths.iter().filter(|p| !Path::new(p).is_file()) {
+                collected.files += delete.execute([path]).map_err(|e| self.err(e))? as u64;
+            }
+        }
         if let Some(before) = expire_before {
-            removed += tx
+            collected.results += tx
                 .execute("DELETE FROM results WHERE last_hit < ?1", params![before])
                 .map_err(|e| self.err(e))? as u64;
         }
         if let Some(max) = max_bytes {
-            // Keep the most recently hit entries whose sizes add up to at most `max`.
+            // The stats count against the limit too; they are small and make every warm run
+            // fast, so results go first: keep the most recently hit that still fit.
+            let stats_bytes: i64 = tx
+                .query_row(
+                    "SELECT coalesce(sum(length(path) + ?1), 0) FROM files",
+                    [FILE_ROW_OVERHEAD],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
             let mut stmt = tx
                 .prepare("SELECT key, length(value) + length(key) FROM results ORDER BY last_hit DESC, created DESC")
                 .map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
                 .map_err(|e| self.err(e))?;
-            let mut kept = 0u64;
+            let mut kept = stats_bytes as u64;
             let mut doomed = Vec::new();
             for row in rows {
                 let (key, size) = row.map_err(|e| self.err(e))?;
@@ -369,15 +413,20 @@ impl Store for SqliteStore {
             for key in &doomed {
                 delete.execute([key]).map_err(|e| self.err(e))?;
             }
-            removed += doomed.len() as u64;
+            collected.results += doomed.len() as u64;
+            if stats_bytes as u64 > max {
+                collected.files += tx
+                    .execute("DELETE FROM files", [])
+                    .map_err(|e| self.err(e))? as u64;
+            }
         }
         tx.commit().map_err(|e| self.err(e))?;
         // Give the space back to the filesystem; another run may hold the database, in which
         // case the space is reused later instead.
-        if removed > 0 {
+        if collected != Collected::default() {
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
         }
-        Ok(removed)
+        Ok(collected)
     }
 }
 
@@ -415,6 +464,10 @@ mod tests {
         drop(store);
         let err = SqliteStore::open(dir.path()).expect_err("newer");
         assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err:?}"
+        );
+        assert!(
             err.to_string().contains("newer orchestrator (schema 99"),
             "{err}"
         );
@@ -427,10 +480,57 @@ mod tests {
         for (i, hit) in [(1u8, 100), (2, 300), (3, 200)] {
             store.put(&[([i; 32], vec![0; 100])], hit).expect("put");
         }
-        assert_eq!(store.gc(Some(300), None).expect("gc"), 1);
+        assert_eq!(store.gc(Some(300), None).expect("gc").results, 1);
         let got = store.get(&[[1; 32], [2; 32], [3; 32]]).expect("get");
         assert!(got[0].is_none() && got[1].is_some() && got[2].is_some());
-        assert_eq!(store.gc(None, Some(250)).expect("gc"), 1);
+        assert_eq!(store.gc(None, Some(250)).expect("gc").results, 1);
         assert!(store.get(&[[3; 32]]).expect("get")[0].is_none());
+    }
+
+    fn stat(hash: u8) -> FileStat {
+        FileStat {
+            size: 1,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            inode: 1,
+            hash: [hash; 32],
+            written_ns: 1,
+        }
+    }
+
+    #[test]
+    fn gc_drops_the_stats_of_files_that_are_gone_and_counts_them_in_the_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kept = dir.path().join("kept.py");
+        std::fs::write(&kept, "x").expect("write");
+        let kept = kept.display().to_string();
+        let gone = dir.path().join("gone.py").display().to_string();
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store
+            .put_file_stats(&[(kept.clone(), stat(1)), (gone.clone(), stat(2))])
+            .expect("put");
+        let collected = store.gc(None, Some(0)).expect("gc");
+        assert_eq!(
+            collected,
+            Collected {
+                results: 0,
+                files: 1
+            }
+        );
+        let known = store.file_stats(&[kept, gone]).expect("stats");
+        assert!(known[0].is_some() && known[1].is_none());
+        // One result of ~132 bytes and one stat row: a limit that fits the result alone does
+        // not fit both.
+        store.put(&[([1; 32], vec![0; 100])], 10).expect("put");
+        let collected = store.gc(Some(150), None).expect("gc");
+        assert_eq!(collected.results, 1, "the stats count against the size");
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_kind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 4096]).expect("write");
+        let err = SqliteStore::open(dir.path()).expect_err("not a database");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 }
