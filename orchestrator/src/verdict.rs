@@ -1,6 +1,6 @@
 //! How a validator's run ended: the one type for everything that can stop it early
 //! ([`Failure`]), how its processes were stopped ([`Closed`]), and the one [`Outcome`] the
-//! report receives, decided by a ranking written once ([`rank`]).
+//! report receives, decided by a ranking written once (`rank`).
 //!
 //! A validator may run several processes (batches); each can fail in its own way. The run's
 //! outcome is the worst of them, because the report has room for one status per validator and

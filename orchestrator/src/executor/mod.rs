@@ -1,8 +1,8 @@
 //! One validator's run, from its first process to its [`Outcome`].
 //!
 //! An executor starts the validator (waiting for a `--jobs` permit), learns its manifest,
-//! chooses its files ([`files`]), lets the cache answer what it can ([`cached`]), and hands the
-//! rest to [`worker`]s: one request, or for a `per_file` validator with a batch size, batches
+//! chooses its files (`files`), lets the cache answer what it can (`cached`), and hands the
+//! rest to `worker`s: one request, or for a `per_file` validator with a batch size, batches
 //! pulled from a shared queue by as many parallel processes as permits allow. Its last event is
 //! always [`Event::Finished`]; if its task dies before sending it (a panic in our code), the
 //! dispatcher reports the validator as crashed.
