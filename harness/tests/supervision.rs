@@ -543,3 +543,35 @@ fn a_timeout_for_an_unknown_dimension_is_warned_about() {
         "{warnings}"
     );
 }
+
+#[test]
+fn a_validators_log_lines_show_at_their_level() {
+    let repo = repo(
+        1,
+        &["chatty"],
+        "[validators.chatty]\nlog = [\"warn: the cache of my tool is stale\", \"info: 3 rules loaded\"]\n",
+    );
+    let out = run(&repo, "chatty");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the cache of my tool is stale"),
+        "a warning shows by default: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("chatty"),
+        "it names the validator: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("3 rules loaded"),
+        "info waits for -v: {}",
+        out.stderr
+    );
+    let verbose = repo.run(&["-v", "run", "--all", "--no-cache", "--validators", "chatty"]);
+    assert!(
+        verbose.stderr.contains("3 rules loaded"),
+        "{}",
+        verbose.stderr
+    );
+}

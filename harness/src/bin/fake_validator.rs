@@ -29,6 +29,7 @@
 //! | `suggested_timeout = "500ms"` | the manifest's `suggested_timeout_ms` |
 //! | `work = "2000ms"`, `progress_every = "100ms"` | before answering each request, work that long, sending `Progress` at that interval |
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
+//! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
 //!
 //! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
 //! versions (default `0.0.1` and no tool), so tests can change them without changing the table.
@@ -154,6 +155,20 @@ fn main() -> ExitCode {
         }
         if let Some(pause) = b.text("sleep") {
             std::thread::sleep(parse_ms(pause));
+        }
+        for line in b.list("log").unwrap_or_default() {
+            let (level, message) = line.split_once(": ").expect("log lines are LEVEL: TEXT");
+            let level = match level {
+                "error" => protocol::LogLevel::Error,
+                "warn" => protocol::LogLevel::Warn,
+                "info" => protocol::LogLevel::Info,
+                _ => protocol::LogLevel::Debug,
+            };
+            let log = protocol::Log {
+                level,
+                message: message.to_owned(),
+            };
+            write_frame(&mut stdout, &Response::Log(log), max).expect("stdout open");
         }
         if let Some(work) = b.text("work") {
             let every = parse_ms(b.text("progress_every").unwrap_or("100ms"));
