@@ -80,7 +80,16 @@ impl std::fmt::Debug for Reporter<'_> {
     }
 }
 
-impl Reporter<'_> {
+impl<'a> Reporter<'a> {
+    /// A reporter writing frames of at most `max_frame_size` bytes to `output`; [`serve`]
+    /// makes one per request, and a validator's own tests can make one over a `Vec<u8>`.
+    pub fn new(output: &'a mut dyn Write, max_frame_size: u32) -> Reporter<'a> {
+        Reporter {
+            output,
+            max_frame_size,
+        }
+    }
+
     /// Sends every finding of one finished file.
     ///
     /// A result too large for one frame keeps its first findings (in the order given) and ends

@@ -74,6 +74,17 @@ pub fn run(
     files: usize,
     out: &mut Reporter<'_>,
 ) -> Result<Output, Error> {
+    run_beating(executable, args, root, files, out, HEARTBEAT)
+}
+
+fn run_beating(
+    executable: &Path,
+    args: &[String],
+    root: &str,
+    files: usize,
+    out: &mut Reporter<'_>,
+    heartbeat: Duration,
+) -> Result<Output, Error> {
     let cannot =
         |e: std::io::Error| Error::failed(format!("cannot run {}: {e}", executable.display()));
     let mut child = Command::new(executable)
@@ -115,7 +126,7 @@ pub fn run(
     let started = Instant::now();
     let total = u32::try_from(files).unwrap_or(u32::MAX);
     let status = loop {
-        match exit.recv_timeout(HEARTBEAT) {
+        match exit.recv_timeout(heartbeat) {
             Ok(status) => break status.map_err(cannot)?,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let running = started.elapsed().as_secs();
@@ -241,6 +252,35 @@ fn changed(request: &Validate, file: &FileInput) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_tool_is_reported_alive_and_its_output_kept() {
+        let mut frames = Vec::new();
+        let mut out = Reporter::new(&mut frames, protocol::DEFAULT_MAX_FRAME_SIZE);
+        let args = ["-c".to_owned(), "sleep 0.5; echo done".to_owned()];
+        let output = run_beating(
+            Path::new("/bin/sh"),
+            &args,
+            "/",
+            3,
+            &mut out,
+            Duration::from_millis(100),
+        )
+        .expect("sh runs");
+        assert_eq!(output.stdout, b"done\n");
+        let mut reader = &frames[..];
+        let mut beats = 0;
+        while let Some(response) =
+            protocol::frame::read_frame(&mut reader, protocol::DEFAULT_MAX_FRAME_SIZE)
+                .expect("frames")
+        {
+            match response {
+                protocol::Response::Progress(p) if p.files_total == 3 => beats += 1,
+                other => panic!("only progress is sent: {other:?}"),
+            }
+        }
+        assert!(beats >= 2, "{beats} heartbeats in 0.5s at 100ms");
+    }
 
     #[test]
     fn printed_paths_become_root_relative() {
