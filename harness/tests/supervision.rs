@@ -281,6 +281,26 @@ fn a_protocol_version_mismatch_names_both_versions() {
 }
 
 #[test]
+fn a_refused_handshake_is_a_protocol_error_in_the_validators_words() {
+    let repo = repo(
+        1,
+        &["old"],
+        "[validators.old]
+refuse_hello = \"protocol version mismatch: coordinator speaks version 1, \
+         validator speaks version 0; upgrade the older side\"\n",
+    );
+    let out = run(&repo, "old");
+    assert_eq!(out.code, Some(3));
+    let v = out.validator("old");
+    assert_eq!(v["status"], "protocol_error");
+    assert_eq!(
+        v["message"],
+        "broke the protocol: refused the handshake: protocol version mismatch: coordinator \
+         speaks version 1, validator speaks version 0; upgrade the older side"
+    );
+}
+
+#[test]
 fn one_broken_validator_costs_only_its_own_result() {
     let repo = repo(
         2,

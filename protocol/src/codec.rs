@@ -24,6 +24,8 @@ pub trait Message: bincode::Encode + bincode::Decode<()> {
     const NAME: &'static str;
     /// The variant's name, for error messages.
     fn kind(&self) -> &'static str;
+    /// The error for a handshake message of this type that speaks version `theirs`.
+    fn version_mismatch(theirs: u32) -> ProtocolError;
 }
 
 impl Message for crate::Request {
@@ -31,12 +33,24 @@ impl Message for crate::Request {
     fn kind(&self) -> &'static str {
         crate::Request::kind(self)
     }
+    fn version_mismatch(theirs: u32) -> ProtocolError {
+        ProtocolError::VersionMismatch {
+            coordinator: theirs,
+            validator: crate::PROTOCOL_VERSION,
+        }
+    }
 }
 
 impl Message for crate::Response {
     const NAME: &'static str = "Response";
     fn kind(&self) -> &'static str {
         crate::Response::kind(self)
+    }
+    fn version_mismatch(theirs: u32) -> ProtocolError {
+        ProtocolError::VersionMismatch {
+            coordinator: crate::PROTOCOL_VERSION,
+            validator: theirs,
+        }
     }
 }
 
@@ -49,16 +63,21 @@ pub fn encode<M: Message>(message: &M) -> Vec<u8> {
 /// The `protocol_version` of a `Hello` or `Manifest` payload, read without decoding the rest.
 ///
 /// Both messages are variant 0 of their enum and start with the version, and these first 8
-/// bytes are the same in every protocol version; everything after them may differ, so a peer
-/// must compare versions before interpreting more. `None` if the payload is not variant 0.
-pub fn handshake_version(payload: &[u8]) -> Option<u32> {
+/// bytes are the same in every protocol version; everything after them may differ, so the
+/// versions are compared before anything else is interpreted. `None` if not variant 0.
+fn handshake_version(payload: &[u8]) -> Option<u32> {
     let tag = u32::from_le_bytes(payload.get(0..4)?.try_into().ok()?);
     let version = u32::from_le_bytes(payload.get(4..8)?.try_into().ok()?);
     (tag == 0).then_some(version)
 }
 
-/// Decodes one message that must fill `payload` exactly.
+/// Decodes one message that must fill `payload` exactly. A handshake message (`Hello`,
+/// `Manifest`) of another protocol version is a [`ProtocolError::VersionMismatch`], decided on
+/// its first 8 bytes alone.
 pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
+    if let Some(theirs) = handshake_version(payload).filter(|v| *v != crate::PROTOCOL_VERSION) {
+        return Err(M::version_mismatch(theirs));
+    }
     // The allocation budget is a const generic of bincode's config; pick the smallest bucket
     // that covers this payload.
     let len = payload.len();
@@ -73,12 +92,8 @@ pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
     } else {
         decode_with(payload, config::legacy().with_limit::<{ 2048 << 20 }>())
     };
-    let (message, used) =
-        result.map_err(|e| foreign::<M>(payload).unwrap_or_else(|| decode_error::<M>(e)))?;
+    let (message, used) = result.map_err(|e| decode_error::<M>(e))?;
     if used != len {
-        if let Some(mismatch) = foreign::<M>(payload) {
-            return Err(mismatch);
-        }
         return Err(ProtocolError::TrailingBytes {
             message: message.kind(),
             extra: (len - used) as u64,
@@ -86,26 +101,6 @@ pub fn decode<M: Message>(payload: &[u8]) -> Result<M, ProtocolError> {
         });
     }
     Ok(message)
-}
-
-/// A handshake message of another protocol version, which cannot be expected to decode: the
-/// version mismatch is the error to report, not the layout it led to. From the side reading
-/// it, the payload's version is the peer's: a `Hello` is the coordinator's, a `Manifest` the
-/// validator's.
-fn foreign<M: Message>(payload: &[u8]) -> Option<ProtocolError> {
-    let theirs = handshake_version(payload).filter(|v| *v != crate::PROTOCOL_VERSION)?;
-    let ours = crate::PROTOCOL_VERSION;
-    Some(if M::NAME == "Request" {
-        ProtocolError::VersionMismatch {
-            coordinator: theirs,
-            validator: ours,
-        }
-    } else {
-        ProtocolError::VersionMismatch {
-            coordinator: ours,
-            validator: theirs,
-        }
-    })
 }
 
 fn decode_with<M: Message, C: Config>(payload: &[u8], c: C) -> Result<(M, usize), DecodeError> {

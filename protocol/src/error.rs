@@ -40,6 +40,9 @@ pub enum ProtocolError {
          version {validator}; upgrade the older side"
     )]
     VersionMismatch { coordinator: u32, validator: u32 },
+    /// The validator answered the handshake with `Failed` (it refused our protocol version).
+    #[error("refused the handshake: {0}")]
+    Refused(String),
     /// The manifest names a validator other than the executable that sent it.
     #[error(
         "its manifest names it `{manifest}`, but it was started as `validator-{executable}`; \

@@ -57,18 +57,6 @@ pub fn read_frame<R: Read + ?Sized, M: Message>(
     reader: &mut R,
     max: u32,
 ) -> Result<Option<M>, ProtocolError> {
-    match read_payload(reader, max)? {
-        None => Ok(None),
-        Some(payload) => codec::decode(&payload).map(Some),
-    }
-}
-
-/// Reads one whole frame and returns its payload undecoded (for a handshake, whose version
-/// must be checked before the rest of the message is interpreted).
-pub fn read_payload<R: Read + ?Sized>(
-    reader: &mut R,
-    max: u32,
-) -> Result<Option<Vec<u8>>, ProtocolError> {
     let mut header = [0u8; HEADER_LEN];
     let Some(len) = check_header(read_full(reader, &mut header)?, header, max)? else {
         return Ok(None);
@@ -76,7 +64,7 @@ pub fn read_payload<R: Read + ?Sized>(
     let mut payload = vec![0u8; len];
     let got = read_full(reader, &mut payload)?;
     check_length(&payload, got)?;
-    Ok(Some(payload))
+    codec::decode(&payload).map(Some)
 }
 
 /// The asynchronous [`read_frame`], for a coordinator reading many validators at once; the

@@ -7,10 +7,10 @@
 
 use crate::codec;
 use crate::error::ProtocolError;
-use crate::frame::{read_frame, read_payload, write_frame};
+use crate::frame::{read_frame, write_frame};
 use crate::{
     FailureKind, FileResult, Finding, Hello, Log, LogLevel, Manifest, Progress, Request, Response,
-    Severity, Validate, DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE, PROTOCOL_VERSION,
+    Severity, Validate, DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE,
 };
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -245,31 +245,25 @@ pub fn serve<V: Validator, R: Read, W: Write>(
     mut input: R,
     mut output: W,
 ) -> Result<(), ProtocolError> {
-    let Some(payload) = read_payload(&mut input, DEFAULT_MAX_FRAME_SIZE)? else {
-        return Ok(());
-    };
-    // The version comes first and is compared before anything else is interpreted: the rest
-    // of a `Hello` from another protocol version may have another layout.
-    if let Some(theirs) = codec::handshake_version(&payload).filter(|v| *v != PROTOCOL_VERSION) {
-        let error = ProtocolError::VersionMismatch {
-            coordinator: theirs,
-            validator: PROTOCOL_VERSION,
-        };
-        let refusal = Response::Failed(crate::Failed {
-            kind: FailureKind::Error,
-            message: error.to_string(),
-        });
-        write_frame(&mut output, &refusal, DEFAULT_MAX_FRAME_SIZE)?;
-        return Err(error);
-    }
-    let hello: Hello = match codec::decode(&payload)? {
-        Request::Hello(hello) => hello,
-        other => {
+    // A `Hello` of another version is refused on its version alone (see `codec::decode`).
+    let hello: Hello = match read_frame(&mut input, DEFAULT_MAX_FRAME_SIZE) {
+        Ok(None) => return Ok(()),
+        Ok(Some(Request::Hello(hello))) => hello,
+        Ok(Some(other)) => {
             return Err(ProtocolError::Unexpected {
                 expected: "Hello",
                 got: other.kind(),
             })
         }
+        Err(error @ ProtocolError::VersionMismatch { .. }) => {
+            let refusal = Response::Failed(crate::Failed {
+                kind: FailureKind::Error,
+                message: error.to_string(),
+            });
+            write_frame(&mut output, &refusal, DEFAULT_MAX_FRAME_SIZE)?;
+            return Err(error);
+        }
+        Err(e) => return Err(e),
     };
     let max = hello.max_frame_size.min(HARD_MAX_FRAME_SIZE);
     write_frame(&mut output, &Response::Manifest(validator.manifest()), max)?;
@@ -335,7 +329,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use crate::frame::encode_frame;
-    use crate::{Dimension, FileInput, Finding, Scope, Severity};
+    use crate::{Dimension, FileInput, Scope, PROTOCOL_VERSION};
 
     /// Reports one finding per requested file, or fails the request when asked to.
     struct Echo;

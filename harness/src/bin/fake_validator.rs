@@ -22,6 +22,7 @@
 //! | `fail = "message"` | answer each request with `Failed` |
 //! | `not_installed = true` | answer each request with `Failed`, kind not installed |
 //! | `wrong_version = true` | claim protocol version 999 in the manifest |
+//! | `refuse_hello = "message"` | answer Hello with `Failed` and exit 4, as for a foreign version |
 //! | `record = "file"` | append each request's paths and config, one line each |
 //! | `config_files = [..]` | the manifest's declared configuration files |
 //! | `fixes = "TEXT"` | can fix: a finding per line holding TEXT; a fix request replaces its first occurrence per file |
@@ -75,6 +76,14 @@ fn main() -> ExitCode {
             eprintln!("fake: expected Hello, got {other:?}");
             return ExitCode::from(4);
         }
+    }
+    if let Some(message) = b.text("refuse_hello") {
+        let refusal = Response::Failed(Failed {
+            kind: FailureKind::Error,
+            message: message.to_owned(),
+        });
+        write_frame(&mut stdout, &refusal, max).expect("stdout open");
+        return ExitCode::from(4);
     }
     if let Some(mib) = b.int("flood_stderr") {
         let chunk = vec![b'e'; 1 << 20];

@@ -102,30 +102,22 @@ impl Session {
         })
     }
 
-    /// Sends `Hello` and waits for the manifest. A `Failed` answer (a refused version) is
-    /// returned as the protocol error it names.
+    /// Sends `Hello` and waits for the manifest. A manifest of another protocol version never
+    /// gets here: the frame reader reports it as a version mismatch. A `Failed` answer (the
+    /// validator refusing our version) is a protocol error with the validator's words.
     pub async fn handshake(
         &mut self,
         hello: protocol::Hello,
         deadline: Deadline,
     ) -> Result<Manifest, Failure> {
-        let ours = hello.protocol_version;
         self.send(&Request::Hello(hello), deadline).await?;
-        let protocol = |e| Err(Failure::Protocol(e));
         match self.next(deadline).await? {
-            Response::Manifest(m) if m.protocol_version == ours => Ok(m),
-            Response::Manifest(m) => protocol(ProtocolError::VersionMismatch {
-                coordinator: ours,
-                validator: m.protocol_version,
-            }),
-            Response::Failed(f) => protocol(ProtocolError::Malformed(format!(
-                "refused the handshake: {}",
-                f.message
-            ))),
-            other => protocol(ProtocolError::Unexpected {
+            Response::Manifest(m) => Ok(m),
+            Response::Failed(f) => Err(Failure::Protocol(ProtocolError::Refused(f.message))),
+            other => Err(Failure::Protocol(ProtocolError::Unexpected {
                 expected: "Manifest",
                 got: other.kind(),
-            }),
+            })),
         }
     }
 
