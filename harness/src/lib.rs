@@ -202,6 +202,32 @@ impl Repo {
         self.run_with_env(args, &[])
     }
 
+    /// `orchestrator run --all --format json --validators VALIDATORS`: the whole-run check most
+    /// tests make.
+    pub fn check(&self, validators: &str) -> Outcome {
+        self.run(&[
+            "run",
+            "--all",
+            "--format",
+            "json",
+            "--validators",
+            validators,
+        ])
+    }
+
+    /// [`Repo::check`] of validators that must find something: exit status 1.
+    pub fn check_finding(&self, validators: &str) -> Outcome {
+        let out = self.check(validators);
+        assert_eq!(
+            out.code,
+            Some(1),
+            "findings expected\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
     /// [`Repo::run`] with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         self.run_full(args, env, None)

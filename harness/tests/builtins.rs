@@ -21,22 +21,7 @@ const SAMPLE_FILES: [&str; 4] = [
 ];
 
 fn run_sample(repo: &Repo) -> harness::Outcome {
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "bandit,pyright,ruff",
-    ]);
-    assert_eq!(
-        out.code,
-        Some(1),
-        "findings expected\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    out
+    repo.check_finding("bandit,pyright,ruff")
 }
 
 #[test]
@@ -121,14 +106,7 @@ fn unparsable_and_undecodable_files_are_findings_not_crashes() {
     let repo = Repo::new();
     repo.write("bad.py", "def (:\n");
     std::fs::write(repo.root().join("latin.py"), b"\xff\xfe x = 1\n").expect("write");
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "bandit,pyright,ruff",
-    ]);
+    let out = repo.check("bandit,pyright,ruff");
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     for name in ["bandit", "pyright", "ruff"] {
         let v = out.validator(name);
@@ -164,14 +142,7 @@ fn a_large_file_is_checked() {
     let repo = Repo::new();
     let big: String = (0..30_000).map(|i| format!("value_{i} = {i}\n")).collect();
     repo.write("big.py", &big).write("small.py", "import os\n");
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "ruff,bandit",
-    ]);
+    let out = repo.check("ruff,bandit");
     assert_eq!(out.validator("ruff")["status"], "failed", "{}", out.stderr);
     assert_eq!(out.validator("ruff")["files"], 2);
     assert_eq!(out.validator("bandit")["status"], "passed");
@@ -257,7 +228,7 @@ fn an_unknown_config_key_is_a_configuration_error() {
     let repo = Repo::new();
     repo.write("a.py", "x = 1\n")
         .config("[validators.ruff]\nselct = [\"E\"]\n");
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "ruff"]);
+    let out = repo.check("ruff");
     assert_eq!(out.code, Some(2), "a usage error\n{}", out.stdout);
     assert_eq!(out.json()["status"], "config_error");
     let v = out.validator("ruff");

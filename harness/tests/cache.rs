@@ -185,10 +185,10 @@ fn a_project_validator_hits_only_when_no_input_changed() {
 fn results_of_a_run_that_did_not_complete_are_kept_only_per_finished_file() {
     // A per-file validator that crashes after its first result: that file is kept.
     let repo = repo(&format!("{LINT}crash_after = 1\n"));
-    let crashed = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    let crashed = repo.check("lint");
     assert_eq!(crashed.code, Some(3));
     reset(&repo);
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    let out = repo.check("lint");
     assert_eq!(out.validator("lint")["cached_files"], 1);
     assert_eq!(requests(&repo).len(), 1);
     assert_eq!(
@@ -201,7 +201,7 @@ fn results_of_a_run_that_did_not_complete_are_kept_only_per_finished_file() {
     let repo = repo_project_crash();
     repo.run(&["run", "--all", "--validators", "lint"]);
     reset(&repo);
-    let out = repo.run(&["run", "--all", "--format", "json", "--validators", "lint"]);
+    let out = repo.check("lint");
     assert_eq!(out.validator("lint")["cached_files"], 0);
     assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"]);
 }

@@ -117,14 +117,7 @@ fn the_python_validator_is_a_drop_in_on_path() {
     let repo = Repo::new();
     repo.write("a.py", "x = 1 \n").write("notes.txt", "fine\n");
     repo.validator("pyspaces", &python_validator());
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "pyspaces",
-    ]);
+    let out = repo.check("pyspaces");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let v = out.validator("pyspaces");
     assert_eq!(v["status"], "passed");
@@ -139,14 +132,7 @@ fn config_tables_reach_the_python_validator() {
     repo.write("a.py", "\tx = 1\n")
         .config("[validators.pyspaces]\nallow_tabs = true\n");
     repo.validator("pyspaces", &python_validator());
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "pyspaces",
-    ]);
+    let out = repo.check("pyspaces");
     assert_eq!(out.validator("pyspaces")["findings"], 0, "{}", out.stdout);
 }
 

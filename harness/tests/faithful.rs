@@ -14,25 +14,6 @@ fn project() -> Repo {
     repo
 }
 
-fn run(repo: &Repo, validator: &str) -> harness::Outcome {
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        validator,
-    ]);
-    assert_eq!(
-        out.code,
-        Some(1),
-        "findings expected\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    out
-}
-
 fn directories(keys: &BTreeSet<findings::Key>) -> BTreeSet<String> {
     keys.iter()
         .map(|k| k.0.split('/').next().unwrap_or_default().to_owned())
@@ -42,7 +23,7 @@ fn directories(keys: &BTreeSet<findings::Key>) -> BTreeSet<String> {
 #[test]
 fn pyright_checks_only_what_its_include_names() {
     let repo = project();
-    let out = run(&repo, "pyright");
+    let out = repo.check_finding("pyright");
     let direct = findings::pyright(
         repo.root(),
         &direct(repo.root(), "pyright", &["--outputjson"]),
@@ -54,7 +35,7 @@ fn pyright_checks_only_what_its_include_names() {
 #[test]
 fn bandit_skips_its_exclude_dirs() {
     let repo = project();
-    let out = run(&repo, "bandit");
+    let out = repo.check_finding("bandit");
     let args = ["-c", "pyproject.toml", "-r", ".", "-f", "json", "-q"];
     let direct = findings::bandit(repo.root(), &direct(repo.root(), "bandit", &args));
     assert_eq!(
@@ -73,7 +54,7 @@ fn bandit_skips_what_a_dot_bandit_file_excludes() {
         "[project]\nname = \"shop\"\nversion = \"0.1.0\"\n",
     )
     .write(".bandit", "[bandit]\nexclude = ./generated\n");
-    let out = run(&repo, "bandit");
+    let out = repo.check_finding("bandit");
     let args = ["-r", ".", "-f", "json", "-q"];
     let direct = findings::bandit(repo.root(), &direct(repo.root(), "bandit", &args));
     assert_eq!(
@@ -86,7 +67,7 @@ fn bandit_skips_what_a_dot_bandit_file_excludes() {
 #[test]
 fn ruff_skips_its_extend_exclude() {
     let repo = project();
-    let out = run(&repo, "ruff");
+    let out = repo.check_finding("ruff");
     let args = ["check", "--output-format", "json", "--no-cache", "."];
     let direct = findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args));
     assert_eq!(

@@ -19,14 +19,7 @@ fn repo(n: usize, names: &[&str], config: &str) -> Repo {
 }
 
 fn run(repo: &Repo, validators: &str) -> Outcome {
-    let out = repo.run(&[
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        validators,
-    ]);
+    let out = repo.check(validators);
     assert!(
         out.leftovers.is_empty(),
         "processes left behind: {:?}\nstderr: {}",

@@ -98,27 +98,8 @@ fn run_beating(
     // Both pipes are drained by threads of their own, so a tool that fills one while we wait
     // on the other can never block; the child is waited for on a third, so that this thread
     // can send heartbeats without polling.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let (exited, exit) = mpsc::channel();
     thread::spawn(move || {
         let _ = exited.send(child.wait());
@@ -142,6 +123,17 @@ fn run_beating(
         status,
         stdout: joined(stdout),
         stderr: joined(stderr),
+    })
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
     })
 }
 
@@ -190,20 +182,17 @@ pub fn relative(root: &str, printed: &str) -> Option<String> {
                 path.strip_prefix(canonical).ok().map(Path::to_path_buf)
             })?
     } else {
-        // `././a.py` from bandit, which prefixes `./` to a path given as `./a.py`.
-        let mut path = path;
-        while let Ok(rest) = path.strip_prefix("./") {
-            path = rest;
-        }
-        path.to_path_buf()
+        // `Path` drops inner `.` components, so bandit's `././a.py` loses both here.
+        path.strip_prefix("./").unwrap_or(path).to_path_buf()
     };
     relative.to_str().map(|s| s.replace('\\', "/"))
 }
 
 /// Sends one `FileResult` per requested file, in request order, with the findings that belong
 /// to it (files without findings get an empty result, which marks them finished). Findings for
-/// paths that were not requested (a project run covers more) are left out, with one log line. In fix mode, a file whose
-/// contents no longer match the request's hash is reported as modified.
+/// paths that were not requested (a project run covers more) are left out, with one log line.
+/// In fix mode, a file whose contents no longer match the request's hash is reported as
+/// modified.
 pub fn report(
     request: &Validate,
     findings: Vec<Finding>,
