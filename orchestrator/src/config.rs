@@ -17,7 +17,7 @@ pub const FILE_NAME: &str = "orchestrator.toml";
 
 /// Default timeouts per dimension; any dimension not listed gets [`DEFAULT_TIMEOUT`]. Without
 /// an explicit timeout in the configuration these are silence limits (see [`Limits`]).
-pub const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
+const DIMENSION_TIMEOUTS: [(&str, u64); 5] = [
     ("code_quality", 60),
     ("type_safety", 120),
     ("security", 90),

@@ -46,10 +46,6 @@ impl Globs {
     pub fn is_match(&self, path: &str) -> bool {
         self.set.is_match(path)
     }
-
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
-    }
 }
 
 impl Default for Globs {

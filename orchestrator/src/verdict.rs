@@ -92,7 +92,7 @@ impl Failure {
 }
 
 /// The text a panic was raised with.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -204,7 +204,7 @@ fn describe(failure: &Failure, stopped: Stopped, grace: Duration) -> String {
 }
 
 /// "exited with status 3", "killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(status: ExitStatus) -> String {
+fn describe_exit(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
