@@ -268,6 +268,8 @@ fn a_file_deleted_between_selection_and_run_is_reported_clean_not_fatal() {
             files,
             config_json: "{}".into(),
             fix: false,
+            update_baselines: false,
+            artifacts_dir: repo.root().join("artifacts").display().to_string(),
         }));
         let mut results = Vec::new();
         loop {

@@ -363,3 +363,35 @@ fn cache_commands_show_clear_and_trim() {
     let stats = repo.run(&["cache", "stats"]);
     assert!(stats.stdout.contains("no cache"), "{}", stats.stdout);
 }
+
+#[test]
+fn a_result_is_served_only_while_the_inputs_it_listed_are_unchanged() {
+    // Every result lists `style.css` (present) and `theme.css` (absent) as inputs: files the
+    // run never selects (the fake checks only Python files).
+    let repo = repo(&format!("{LINT}inputs = [\"style.css\", \"theme.css\"]\n"));
+    repo.write("style.css", "a { color: red }\n");
+    run(&repo, &[]);
+    reset(&repo);
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new(), "unchanged inputs hit");
+    repo.write("style.css", "a { color: blue }\n");
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "a changed input");
+    reset(&repo);
+    repo.write("theme.css", "b {}\n");
+    run(&repo, &[]);
+    assert_eq!(
+        requests(&repo),
+        ["a.py,pkg/b.py,pkg/c.py"],
+        "an input that was absent appeared"
+    );
+    reset(&repo);
+    std::fs::remove_file(repo.root().join("style.css")).expect("remove");
+    let out = run(&repo, &[]);
+    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "an input vanished");
+    assert_eq!(out.validator("lint")["cached_files"], 0);
+    reset(&repo);
+    let out = run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new());
+    assert_eq!(out.validator("lint")["cached_files"], 3);
+}

@@ -28,6 +28,8 @@ fn validate(repo: &Repo, files: &[&str]) -> Request {
             .collect(),
         config_json: "{}".into(),
         fix: false,
+        update_baselines: false,
+        artifacts_dir: repo.root().join("artifacts").display().to_string(),
     })
 }
 

@@ -108,6 +108,14 @@ pub struct RunArgs {
     /// Let validators that can fix apply their fixes, then check again (max_fix_rounds).
     #[arg(long)]
     pub fix: bool,
+    /// Let validators that keep baselines (visual, behavioral) write them, new and changed,
+    /// instead of reporting differences.
+    #[arg(long)]
+    pub update_baselines: bool,
+    /// Where validators write the artifacts of findings: expected, actual and diff images
+    /// (default: .orchestrator/artifacts under the root).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
     /// Neither use nor keep cached results (also ORCHESTRATOR_CACHE=off).
     #[arg(long)]
     pub no_cache: bool,
@@ -191,6 +199,8 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         jobs: args.jobs,
         profile: args.profile,
         fix: args.fix,
+        update_baselines: args.update_baselines,
+        artifacts_dir: args.artifacts_dir,
     };
     let plan = match plan::resolve(&request) {
         Ok(plan) => plan,

@@ -106,6 +106,8 @@ where
         permits: Arc::new(Semaphore::new(plan.jobs)),
         events,
         fix,
+        update_baselines: plan.update_baselines && !fix,
+        artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
     };
     let mut report = Report {
         validators: plan
@@ -116,6 +118,7 @@ where
         findings: Vec::new(),
         warnings: plan.warnings.clone(),
         fixed_files: Vec::new(),
+        baselines_written: Vec::new(),
         interrupted: None,
     };
     let executors: Vec<JoinHandle<()>> = plan
@@ -227,6 +230,7 @@ fn apply(report: &mut Report, event: Event) {
             let v = &mut report.validators[index];
             v.files_done += 1;
             v.cached_files += u32::from(cached);
+            report.baselines_written.extend(result.baselines_written);
             if result.modified && !report.fixed_files.contains(&result.path) {
                 report.fixed_files.push(result.path.clone());
             }
@@ -302,6 +306,8 @@ mod tests {
             validators: vec![validator("a"), validator("b")],
             jobs: 1,
             fix: false,
+            update_baselines: false,
+            artifacts_dir: root.path().join("artifacts"),
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {

@@ -24,6 +24,10 @@ pub struct Request {
     /// `--profile NAME` or `ORCHESTRATOR_PROFILE`.
     pub profile: Option<String>,
     pub fix: bool,
+    /// `--update-baselines`.
+    pub update_baselines: bool,
+    /// `--artifacts-dir DIR`, relative to the working directory.
+    pub artifacts_dir: Option<PathBuf>,
 }
 
 /// A validated run: where, with which configuration, which validators, which files.
@@ -40,7 +44,14 @@ pub struct Plan {
     /// Validator processes allowed at once.
     pub jobs: usize,
     pub fix: bool,
+    /// Validators that keep baselines write them instead of reporting differences.
+    pub update_baselines: bool,
+    /// Where validators write the artifacts of their findings; absolute.
+    pub artifacts_dir: PathBuf,
 }
+
+/// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
+pub const DEFAULT_ARTIFACTS_DIR: &str = ".orchestrator/artifacts";
 
 /// One validator of a plan.
 #[derive(Debug, Clone)]
@@ -139,7 +150,16 @@ pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
     };
     let selection = request.selection.clone().unwrap_or(Selection::All);
     let selected = select::select(&workspace.root, &workspace.start, &selection)?;
+    let artifacts_dir = match &request.artifacts_dir {
+        Some(dir) => std::path::absolute(dir).map_err(|source| PlanError::Directory {
+            path: dir.clone(),
+            source,
+        })?,
+        None => workspace.root.join(DEFAULT_ARTIFACTS_DIR),
+    };
     Ok(Plan {
+        update_baselines: request.update_baselines,
+        artifacts_dir,
         root: workspace.root,
         config: Arc::new(workspace.config),
         files: Arc::new(selected.files),

@@ -154,7 +154,7 @@ mod tests {
             matches!(
                 err,
                 ProtocolError::VersionMismatch {
-                    coordinator: 1,
+                    coordinator: crate::PROTOCOL_VERSION,
                     validator: 7
                 }
             ),

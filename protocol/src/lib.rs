@@ -25,7 +25,7 @@ pub use error::ProtocolError;
 pub use messages::*;
 
 /// Version of the wire format described in `docs/protocol.md`. Both sides must speak the same.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default upper bound on a frame's payload, in bytes, announced in [`Hello`].
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;

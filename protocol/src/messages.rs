@@ -200,6 +200,13 @@ pub struct Validate {
     pub config_json: String,
     /// Whether the validator may modify files to fix findings.
     pub fix: bool,
+    /// Whether validators that compare with baselines (screenshots, DOM snapshots) should
+    /// write them, new and changed, instead of reporting differences. Without it a validator
+    /// never modifies a baseline.
+    pub update_baselines: bool,
+    /// Absolute path of the directory where the validator may write artifacts of its findings
+    /// (expected, actual and diff images, say); created by the validator when it needs it.
+    pub artifacts_dir: String,
 }
 
 /// One file to check.
@@ -228,6 +235,13 @@ pub struct FileResult {
     pub findings: Vec<Finding>,
     /// Whether the validator changed the file (fix mode only).
     pub modified: bool,
+    /// Other files (relative to the root, `/`-separated) whose contents this result depended
+    /// on: the stylesheets and scripts a page loaded, its baseline, a module it imports. The
+    /// coordinator serves the cached result only while each of them is unchanged (or still
+    /// absent).
+    pub inputs: Vec<String>,
+    /// Baselines written for this file (relative to the root) when `update_baselines` was asked.
+    pub baselines_written: Vec<String>,
 }
 
 /// One problem found in one place.
@@ -247,6 +261,17 @@ pub struct Finding {
     pub message: String,
     pub help_url: Option<String>,
     pub fix: Option<Fix>,
+    /// Files written to explain the finding (expected, actual and diff images).
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A file written to explain a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Artifact {
+    /// What the file is: `expected`, `actual`, `diff`, or another short word.
+    pub kind: String,
+    /// Relative to the root when under it, else absolute.
+    pub path: String,
 }
 
 /// How much a finding matters.
@@ -403,6 +428,21 @@ impl Finding {
             message: message.into(),
             help_url: None,
             fix: None,
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+impl FileResult {
+    /// The result of a file with these findings, no inputs beyond the file itself, nothing
+    /// modified and no baseline written.
+    pub fn new(path: impl Into<String>, findings: Vec<Finding>) -> FileResult {
+        FileResult {
+            path: path.into(),
+            findings,
+            modified: false,
+            inputs: Vec::new(),
+            baselines_written: Vec::new(),
         }
     }
 }

@@ -131,9 +131,8 @@ impl<'a> Reporter<'a> {
                 ),
             ));
             FileResult {
-                path: result.path.clone(),
                 findings,
-                modified: result.modified,
+                ..result.clone()
             }
         };
         let fits = |kept: usize| {
@@ -345,11 +344,7 @@ mod tests {
             }
             for file in &request.files {
                 let finding = Finding::new(&file.path, 1, 1, "E1", Severity::Error, "echo");
-                out.file(FileResult {
-                    path: file.path.clone(),
-                    findings: vec![finding],
-                    modified: false,
-                })?;
+                out.file(FileResult::new(&file.path, vec![finding]))?;
             }
             Ok(())
         }
@@ -387,6 +382,8 @@ mod tests {
             }],
             config_json: config_json.into(),
             fix: false,
+            update_baselines: false,
+            artifacts_dir: String::new(),
         })
     }
 
@@ -430,7 +427,7 @@ mod tests {
 
     #[test]
     fn a_foreign_hello_is_refused_on_its_version_alone() {
-        // A version-2 Hello whose remaining layout means nothing to version 1.
+        // A Hello of the next version, whose remaining layout means nothing to this one.
         let mut payload = 0u32.to_le_bytes().to_vec();
         payload.extend((PROTOCOL_VERSION + 1).to_le_bytes());
         payload.extend([0xff; 7]);
@@ -441,10 +438,8 @@ mod tests {
         assert!(
             matches!(
                 result,
-                Err(ProtocolError::VersionMismatch {
-                    coordinator: 2,
-                    validator: 1
-                })
+                Err(ProtocolError::VersionMismatch { coordinator, validator })
+                    if coordinator == PROTOCOL_VERSION + 1 && validator == PROTOCOL_VERSION
             ),
             "{result:?}"
         );
@@ -469,11 +464,7 @@ mod tests {
             .collect();
         findings.push(Finding::new("a.py", 200, 1, "E1", Severity::Error, "last"));
         reporter
-            .file(FileResult {
-                path: "a.py".into(),
-                findings,
-                modified: false,
-            })
+            .file(FileResult::new("a.py", findings))
             .expect("sent");
         let sent: Response = read_frame(&mut &output[..], 2_000)
             .expect("within the limit")

@@ -26,12 +26,20 @@ fn samples() -> Vec<(&'static str, Sample)> {
                 replacement: String::new(),
             }],
         }),
+        artifacts: Vec::new(),
+    };
+    let page_differs = Finding {
+        artifacts: vec![Artifact {
+            kind: "diff".into(),
+            path: "d.png".into(),
+        }],
+        ..Finding::new("a.html", 1, 1, "visual-diff", Severity::Error, "differs")
     };
     vec![
         (
             "Hello",
             Sample::Request(Request::Hello(Hello {
-                protocol_version: 1,
+                protocol_version: 2,
                 coordinator_version: "0.1.0".into(),
                 max_frame_size: 16 * 1024 * 1024,
             })),
@@ -46,13 +54,15 @@ fn samples() -> Vec<(&'static str, Sample)> {
                 }],
                 config_json: "{}".into(),
                 fix: false,
+                update_baselines: false,
+                artifacts_dir: "/repo/.orchestrator/artifacts".into(),
             })),
         ),
         ("Shutdown", Sample::Request(Request::Shutdown)),
         (
             "Manifest",
             Sample::Response(Response::Manifest(Manifest {
-                protocol_version: 1,
+                protocol_version: 2,
                 name: "ruff".into(),
                 version: "0.1.0".into(),
                 dimension: Dimension::CodeQuality,
@@ -87,10 +97,17 @@ fn samples() -> Vec<(&'static str, Sample)> {
         ),
         (
             "FileResult",
+            Sample::Response(Response::FileResult(FileResult::new(
+                "src/app.py",
+                vec![finding],
+            ))),
+        ),
+        (
+            "FileResult (inputs and artifacts)",
             Sample::Response(Response::FileResult(FileResult {
-                path: "src/app.py".into(),
-                findings: vec![finding],
-                modified: false,
+                inputs: vec!["a.css".into()],
+                baselines_written: vec!["b.png".into()],
+                ..FileResult::new("a.html", vec![page_differs])
             })),
         ),
         (

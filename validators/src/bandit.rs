@@ -150,6 +150,7 @@ impl Issue {
             message: self.issue_text,
             help_url: self.more_info,
             fix: None,
+            artifacts: Vec::new(),
         })
     }
 }

@@ -184,6 +184,7 @@ impl Diagnostic {
             message: self.message,
             help_url: None,
             fix: None,
+            artifacts: Vec::new(),
         })
     }
 }

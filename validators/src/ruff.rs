@@ -159,6 +159,7 @@ impl Diagnostic {
                     })
                     .collect(),
             }),
+            artifacts: Vec::new(),
         })
     }
 }

@@ -70,6 +70,39 @@ impl Settings {
         }
     }
 
+    /// A number, if present.
+    pub fn number(&self, key: &str) -> Result<Option<f64>, Error> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "a number")),
+        }
+    }
+
+    /// A whole number of at least zero, if present.
+    pub fn count(&self, key: &str) -> Result<Option<u64>, Error> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "a whole number, 0 or more")),
+        }
+    }
+
+    /// A boolean, if present.
+    pub fn flag(&self, key: &str) -> Result<Option<bool>, Error> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "true or false")),
+        }
+    }
+
     fn wrong(&self, key: &str, expected: &str) -> Error {
         Error::config(format!(
             "validators.{}.{key} must be {expected}",

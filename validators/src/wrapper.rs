@@ -210,9 +210,8 @@ pub fn report(
         findings.sort_by(|a, b| (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule)));
         let modified = request.fix && changed(request, file);
         out.file(FileResult {
-            path: file.path.clone(),
-            findings,
             modified,
+            ..FileResult::new(&file.path, findings)
         })?;
     }
     if let Some(first) = by_path.keys().next() {

@@ -23,12 +23,7 @@ impl Validator for Todo {
                     ));
                 }
             }
-            let (path, modified) = (file.path.clone(), false);
-            out.file(FileResult {
-                path,
-                findings,
-                modified,
-            })?;
+            out.file(FileResult::new(&file.path, findings))?;
         }
         Ok(())
     }

@@ -31,6 +31,7 @@
 //! | `work = "2000ms"`, `progress_every = "100ms"` | before answering each request, work that long, sending `Progress` at that interval |
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
+//! | `inputs = ["style.css"]` | every file result lists these files as inputs |
 //!
 //! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
 //! versions (default `0.0.1` and no tool), so tests can change them without changing the table.
@@ -237,9 +238,8 @@ fn main() -> ExitCode {
                 })
                 .collect();
             let result = FileResult {
-                path: file.path.clone(),
-                findings,
-                modified: false,
+                inputs: b.list("inputs").unwrap_or_default(),
+                ..FileResult::new(&file.path, findings)
             };
             write_frame(&mut stdout, &Response::FileResult(result), max).expect("stdout open");
             sent += 1;
@@ -285,9 +285,8 @@ fn fix_marker(root: &str, path: &str, marker: &str, fix: bool) -> FileResult {
         })
         .collect();
     FileResult {
-        path: path.to_owned(),
-        findings,
         modified,
+        ..FileResult::new(path, findings)
     }
 }
 

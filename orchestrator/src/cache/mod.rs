@@ -8,14 +8,15 @@
 
 pub mod commands;
 mod config_files;
+mod entry;
 pub mod key;
 pub mod sqlite;
 
 pub use config_files::ConfigFiles;
+pub use entry::Entry;
 pub use key::{Key, KeyInputs, Subject};
 
 use crate::digest::Hash;
-use protocol::{FileResult, Response};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -246,15 +247,16 @@ impl Cache {
         }
     }
 
-    /// The cached results of `keys`, in order; `None` for a miss. Counts hits and misses.
-    pub fn get(&self, keys: &[Key]) -> Vec<Option<FileResult>> {
+    /// The cached entries of `keys`, in order; `None` for a miss. Counts hits and misses;
+    /// a caller that rejects a hit (its inputs changed) reports it with [`Cache::rejected`].
+    pub fn get(&self, keys: &[Key]) -> Vec<Option<Entry>> {
         let now = now_secs();
         let expired_before = self.expire_before(now);
         let Some(found) = self.with(|s| s.get(keys)) else {
             return vec![None; keys.len()];
         };
         let mut stale = Vec::new();
-        let results: Vec<Option<FileResult>> = found
+        let results: Vec<Option<Entry>> = found
             .into_iter()
             .zip(keys)
             .map(|(entry, key)| {
@@ -263,14 +265,11 @@ impl Cache {
                     return None;
                 }
                 // An entry that does not decode (written by a broken build, say) is a miss.
-                let result = match protocol::codec::decode::<Response>(&bytes) {
-                    Ok(Response::FileResult(result)) => result,
-                    _ => return None,
-                };
+                let entry = Entry::decode(&bytes)?;
                 if now - last_hit >= TOUCH_INTERVAL {
                     stale.push(*key);
                 }
-                Some(result)
+                Some(entry)
             })
             .collect();
         if !stale.is_empty() {
@@ -286,18 +285,22 @@ impl Cache {
         results
     }
 
-    /// Keeps results; each value is the `FileResult` as the protocol encodes it.
-    pub fn put(&self, entries: &[(Key, FileResult)]) {
+    /// Counts `n` hits of [`Cache::get`] as misses: their recorded inputs have changed.
+    pub fn rejected(&self, n: u64) {
+        if let Some(shared) = self.usable() {
+            shared.hits.fetch_sub(n, Ordering::Relaxed);
+            shared.misses.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Keeps entries.
+    pub fn put(&self, entries: &[(Key, Entry)]) {
         if entries.is_empty() || !self.enabled() {
             return;
         }
         let encoded: Vec<(Key, Vec<u8>)> = entries
             .iter()
-            .map(|(key, result)| {
-                let mut kept = result.clone();
-                kept.modified = false;
-                (*key, protocol::codec::encode(&Response::FileResult(kept)))
-            })
+            .map(|(key, entry)| (*key, entry.encode()))
             .collect();
         self.with(|s| s.put(&encoded, now_secs()));
     }
@@ -343,14 +346,13 @@ pub fn now_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Finding, Severity};
+    use protocol::{FileResult, Finding, Severity};
 
-    fn result(path: &str) -> FileResult {
-        FileResult {
-            path: path.into(),
-            findings: vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
-            modified: false,
-        }
+    fn result(path: &str) -> Entry {
+        Entry::plain(FileResult::new(
+            path,
+            vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
+        ))
     }
 
     #[test]
@@ -382,7 +384,7 @@ mod tests {
     fn entries_older_than_max_age_are_not_served() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = sqlite::SqliteStore::open(dir.path()).expect("open");
-        let old = protocol::codec::encode(&Response::FileResult(result("a.py")));
+        let old = result("a.py").encode();
         store
             .put(&[([1; 32], old)], now_secs() - 10 * 86_400)
             .expect("put");

@@ -14,8 +14,8 @@ use std::time::Duration;
 /// The database file's name inside the cache directory.
 pub const FILE_NAME: &str = "cache.sqlite3";
 
-/// Bumped whenever the tables change; older caches are rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped whenever the tables or the encoding of values change; older caches are rebuilt.
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a run waits for another run's write before giving up on the cache.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,13 +5,19 @@
 //! are not checked again; a `project` validator's only when its whole run completed, since a
 //! partial project answer may be wrong, and served only when every file hits, since each
 //! file's key covers every input.
+//!
+//! A hit is served only while it is still true: every file its result listed as an input still
+//! has the hash recorded with it ([`crate::cache::Entry`]), and every artifact its findings
+//! point to still exists. Under `--update-baselines` a hit with findings is checked again, so
+//! the validator can write the baseline it differs from.
 
 use super::Context;
-use crate::cache::{self, ConfigFiles, Key, KeyInputs, Subject};
+use crate::cache::{self, ConfigFiles, Entry, Key, KeyInputs, Subject};
 use crate::event::Event;
 use crate::plan::PlannedValidator;
-use protocol::{FileInput, Manifest, Scope};
-use std::collections::HashMap;
+use protocol::{FileInput, FileResult, Manifest, Scope};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Where the results of the files sent to a validator are to be kept.
@@ -68,27 +74,29 @@ pub async fn serve(
                 })
                 .collect()
         };
-        let mut found = cache.get(&keys);
-        if all_or_nothing && found.iter().any(Option::is_none) {
-            found = vec![None; keys.len()];
-        }
-        let mut hits = Vec::new();
-        let mut misses = Vec::new();
-        let mut by_path = HashMap::new();
-        for ((input, key), result) in inputs.into_iter().zip(keys).zip(found) {
-            match result {
-                Some(result) => hits.push(result),
-                None => {
-                    by_path.insert(input.path.clone(), key);
-                    misses.push(input);
-                }
-            }
-        }
-        (hits, misses, by_path)
+        let found = cache.get(&keys);
+        (inputs, keys, found)
     });
-    let Ok((hits, misses, by_path)) = lookup.await else {
+    let Ok((inputs, keys, mut found)) = lookup.await else {
         return (unserved, None);
     };
+    let stale = still_true(&mut found, ctx).await;
+    if all_or_nothing && found.iter().any(Option::is_none) {
+        found = vec![None; keys.len()];
+    }
+    ctx.cache.rejected(stale);
+    let mut hits = Vec::new();
+    let mut misses = Vec::new();
+    let mut by_path = HashMap::new();
+    for ((input, key), entry) in inputs.into_iter().zip(keys).zip(found) {
+        match entry {
+            Some(entry) => hits.push(entry.result),
+            None => {
+                by_path.insert(input.path.clone(), key);
+                misses.push(input);
+            }
+        }
+    }
     for result in hits {
         let event = Event::FileResult {
             index,
@@ -102,4 +110,48 @@ pub async fn serve(
         all_or_nothing,
     };
     (misses, Some(Arc::new(keys)))
+}
+
+/// Drops the hits that are no longer true (an input changed, an artifact is gone, or a baseline
+/// may need writing); returns how many were dropped.
+async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
+    let paths: HashSet<&String> = found
+        .iter()
+        .flatten()
+        .flat_map(|e| &e.result.inputs)
+        .collect();
+    let paths: Vec<String> = paths.into_iter().cloned().collect();
+    let now: HashMap<String, Option<crate::digest::Hash>> = if paths.is_empty() {
+        HashMap::new()
+    } else {
+        let hashed = ctx.hashes.of(paths).await;
+        hashed.into_iter().map(|(p, h)| (p, h.ok())).collect()
+    };
+    let mut dropped = 0;
+    for slot in found.iter_mut() {
+        let Some(entry) = slot else { continue };
+        let inputs_same = entry
+            .result
+            .inputs
+            .iter()
+            .zip(&entry.inputs)
+            .all(|(path, recorded)| now.get(path) == Some(recorded));
+        let keep = inputs_same
+            && artifacts_exist(&entry.result, &ctx.root)
+            && !(ctx.update_baselines && !entry.result.findings.is_empty());
+        if !keep {
+            *slot = None;
+            dropped += 1;
+        }
+    }
+    dropped
+}
+
+/// Whether every artifact a result's findings point to is still on disk.
+fn artifacts_exist(result: &FileResult, root: &Path) -> bool {
+    result
+        .findings
+        .iter()
+        .flat_map(|f| &f.artifacts)
+        .all(|a| root.join(&a.path).is_file())
 }

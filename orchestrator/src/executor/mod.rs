@@ -43,6 +43,10 @@ pub struct Context {
     pub events: mpsc::Sender<Event>,
     /// A fixing round: validators that cannot fix stop after their handshake.
     pub fix: bool,
+    /// `--update-baselines` (never in a fixing round).
+    pub update_baselines: bool,
+    /// Where validators write the artifacts of their findings; absolute.
+    pub artifacts_dir: Arc<PathBuf>,
 }
 
 impl Context {

@@ -4,7 +4,8 @@
 
 use super::cached::ResultKeys;
 use super::{close, start, Clock, Context};
-use crate::cache::Key;
+use crate::cache::{Entry, Key};
+use crate::digest::hash_file;
 use crate::event::Event;
 use crate::plan::PlannedValidator;
 use crate::session::Session;
@@ -137,11 +138,27 @@ impl Worker {
         outcome
     }
 
-    /// Writes staged results to the cache.
+    /// Writes staged results to the cache, each with the hashes its inputs have now (read
+    /// afresh: the validator may have just written one, a baseline say).
     async fn keep(&self, staged: &mut Vec<(Key, FileResult)>) {
-        let entries = std::mem::take(staged);
+        let results = std::mem::take(staged);
         let cache = self.ctx.cache.clone();
-        let _ = tokio::task::spawn_blocking(move || cache.put(&entries)).await;
+        let root = self.ctx.root.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let entries: Vec<(Key, Entry)> = results
+                .into_iter()
+                .map(|(key, result)| {
+                    let inputs = result
+                        .inputs
+                        .iter()
+                        .map(|path| hash_file(&root.join(path)).ok())
+                        .collect();
+                    (key, Entry { result, inputs })
+                })
+                .collect();
+            cache.put(&entries);
+        })
+        .await;
     }
 
     async fn exchange(
@@ -156,13 +173,15 @@ impl Worker {
             files: batch,
             config_json: self.validator.settings.settings_json(),
             fix: self.ctx.fix,
+            update_baselines: self.ctx.update_baselines,
+            artifacts_dir: self.ctx.artifacts_dir.to_string_lossy().into_owned(),
         });
         session.send(&request, self.clock.deadline()).await?;
         let name = &self.validator.name;
         loop {
             match session.next(self.clock.deadline()).await? {
                 Response::FileResult(result) => {
-                    check_file_result(&result, &mut pending, self.ctx.fix)
+                    check_file_result(&result, &mut pending, Asked::of(&self.ctx))
                         .map_err(Failure::Protocol)?;
                     if let Some(keys) = &self.keys {
                         if let Some(key) = keys.by_path.get(&result.path) {
@@ -214,13 +233,44 @@ fn log_line(validator: &str, log: &protocol::Log) {
     }
 }
 
+/// What a request allowed a validator to change.
+#[derive(Debug, Clone, Copy, Default)]
+struct Asked {
+    fix: bool,
+    update_baselines: bool,
+}
+
+impl Asked {
+    fn of(ctx: &Context) -> Asked {
+        Asked {
+            fix: ctx.fix,
+            update_baselines: ctx.update_baselines,
+        }
+    }
+}
+
 /// A `FileResult` must be for a requested file not reported yet, carry only its findings at
-/// 1-based positions, and claim a modification only when fixing was asked for.
+/// 1-based positions, list inputs inside the root, and claim a modification or a written
+/// baseline only when fixing or updating baselines was asked for.
 fn check_file_result(
     result: &FileResult,
     pending: &mut HashSet<String>,
-    fix: bool,
+    asked: Asked,
 ) -> Result<(), ProtocolError> {
+    let fix = asked.fix;
+    if !asked.update_baselines && !result.baselines_written.is_empty() {
+        return Err(ProtocolError::Malformed(format!(
+            "it reports writing baselines for `{}` although updating them was not asked for",
+            result.path
+        )));
+    }
+    if let Some(bad) = result.inputs.iter().find(|p| !inside_root(p)) {
+        return Err(ProtocolError::Malformed(format!(
+            "FileResult for `{}` lists the input `{bad}`, which is not a relative path inside \
+             the root",
+            result.path
+        )));
+    }
     if !pending.remove(&result.path) {
         return Err(ProtocolError::Malformed(format!(
             "FileResult for `{}`, which was not requested or was already reported",
@@ -252,6 +302,17 @@ fn check_file_result(
     Ok(())
 }
 
+/// Whether a path is relative, `/`-separated and stays under the root (no `..`, no empty or
+/// `.` components that would make two spellings of one file).
+fn inside_root(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// Splits inputs into batches of at most `size` files (one batch without a size).
 fn batches(inputs: Vec<FileInput>, size: Option<u32>) -> VecDeque<Vec<FileInput>> {
     match size {
@@ -267,6 +328,41 @@ fn batches(inputs: Vec<FileInput>, size: Option<u32>) -> VecDeque<Vec<FileInput>
 mod tests {
     use super::*;
     use protocol::{Finding, Severity};
+
+    const FIX: Asked = Asked {
+        fix: true,
+        update_baselines: false,
+    };
+
+    #[test]
+    fn inputs_must_stay_inside_the_root_and_baselines_be_asked_for() {
+        let pending: HashSet<String> = ["a".to_owned()].into();
+        let with_input = |input: &str| FileResult {
+            inputs: vec![input.into()],
+            ..result(vec![], false)
+        };
+        for bad in ["/etc/passwd", "../x.css", "a/../../x", "", "a//b", "./a"] {
+            let err = check_file_result(&with_input(bad), &mut pending.clone(), Asked::default())
+                .expect_err(bad);
+            assert!(err.to_string().contains("not a relative path"), "{err}");
+        }
+        check_file_result(
+            &with_input("site/a.css"),
+            &mut pending.clone(),
+            Asked::default(),
+        )
+        .expect("inside");
+        let written = FileResult {
+            baselines_written: vec!["b.png".into()],
+            ..result(vec![], false)
+        };
+        assert!(check_file_result(&written, &mut pending.clone(), Asked::default()).is_err());
+        let asked = Asked {
+            fix: false,
+            update_baselines: true,
+        };
+        assert!(check_file_result(&written, &mut pending.clone(), asked).is_ok());
+    }
 
     fn input(path: &str) -> FileInput {
         FileInput {
@@ -287,9 +383,8 @@ mod tests {
 
     fn result(findings: Vec<Finding>, modified: bool) -> FileResult {
         FileResult {
-            path: "a".into(),
-            findings,
             modified,
+            ..FileResult::new("a", findings)
         }
     }
 
@@ -297,12 +392,17 @@ mod tests {
     fn a_file_result_must_be_requested_once_and_hold_only_its_findings() {
         let mut pending: HashSet<String> = ["a".to_owned()].into();
         let stray = vec![Finding::new("b", 1, 1, "R", Severity::Error, "m")];
-        let err = check_file_result(&result(stray, false), &mut pending.clone(), false)
-            .expect_err("stray");
+        let err = check_file_result(
+            &result(stray, false),
+            &mut pending.clone(),
+            Asked::default(),
+        )
+        .expect_err("stray");
         assert!(err.to_string().contains("has a finding for `b`"), "{err}");
-        check_file_result(&result(vec![], false), &mut pending, false).expect("requested");
-        let err =
-            check_file_result(&result(vec![], false), &mut pending, false).expect_err("twice");
+        check_file_result(&result(vec![], false), &mut pending, Asked::default())
+            .expect("requested");
+        let err = check_file_result(&result(vec![], false), &mut pending, Asked::default())
+            .expect_err("twice");
         assert!(err.to_string().contains("already reported"), "{err}");
     }
 
@@ -310,8 +410,16 @@ mod tests {
     fn a_zero_position_or_an_unasked_fix_is_a_protocol_error() {
         let pending: HashSet<String> = ["a".to_owned()].into();
         let zero = vec![Finding::new("a", 0, 1, "R", Severity::Error, "m")];
-        assert!(check_file_result(&result(zero, false), &mut pending.clone(), false).is_err());
-        assert!(check_file_result(&result(vec![], true), &mut pending.clone(), false).is_err());
-        assert!(check_file_result(&result(vec![], true), &mut pending.clone(), true).is_ok());
+        assert!(
+            check_file_result(&result(zero, false), &mut pending.clone(), Asked::default())
+                .is_err()
+        );
+        assert!(check_file_result(
+            &result(vec![], true),
+            &mut pending.clone(),
+            Asked::default()
+        )
+        .is_err());
+        assert!(check_file_result(&result(vec![], true), &mut pending.clone(), FIX).is_ok());
     }
 }

@@ -75,15 +75,29 @@ pub fn render(report: &Report, color: bool) -> String {
             out.push('\n');
         }
         last_path = Some(&f.finding.path);
+        // A message's first line goes in the row; the rest (a diff, a tool's explanation)
+        // and the artifacts follow, indented, so they stay readable.
+        let mut lines = f.finding.message.lines();
         let _ = writeln!(
             out,
             "{}  {} {}  {}  {}",
             paint.bold(&format!("{:<width$}", location(f))),
             paint.severity(f.finding.severity),
             f.finding.rule,
-            f.finding.message.replace('\n', " "),
+            lines.next().unwrap_or_default(),
             paint.dim(&format!("[{}]", f.validator)),
         );
+        for line in lines {
+            let _ = writeln!(out, "    {line}");
+        }
+        for artifact in &f.finding.artifacts {
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                paint.dim(&format!("{}:", artifact.kind)),
+                artifact.path
+            );
+        }
     }
     if !report.findings.is_empty() {
         out.push('\n');
@@ -92,6 +106,14 @@ pub fn render(report: &Report, color: bool) -> String {
         let n = report.fixed_files.len();
         let _ = writeln!(out, "{} {n} file{}:", paint.green("fixed"), plural(n));
         for path in &report.fixed_files {
+            let _ = writeln!(out, "  {path}");
+        }
+        out.push('\n');
+    }
+    if !report.baselines_written.is_empty() {
+        let n = report.baselines_written.len();
+        let _ = writeln!(out, "{} {n} baseline{}:", paint.green("wrote"), plural(n));
+        for path in &report.baselines_written {
             let _ = writeln!(out, "  {path}");
         }
         out.push('\n');

@@ -18,6 +18,7 @@ struct JsonReport<'a> {
     findings: Vec<JsonFinding<'a>>,
     warnings: &'a [String],
     fixed_files: &'a [String],
+    baselines_written: &'a [String],
     interrupted: Option<&'static str>,
 }
 
@@ -50,6 +51,13 @@ struct JsonFinding<'a> {
     severity: &'static str,
     message: &'a str,
     help_url: Option<&'a str>,
+    artifacts: Vec<JsonArtifact<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonArtifact<'a> {
+    kind: &'a str,
+    path: &'a str,
 }
 
 /// The report as pretty-printed JSON, ending in a newline.
@@ -61,6 +69,7 @@ pub fn render(report: &Report) -> String {
         findings: report.findings.iter().map(finding).collect(),
         warnings: &report.warnings,
         fixed_files: &report.fixed_files,
+        baselines_written: &report.baselines_written,
         interrupted: report.interrupted.map(|s| s.name),
     };
     let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
@@ -98,5 +107,14 @@ fn finding(f: &ReportFinding) -> JsonFinding<'_> {
         severity: f.finding.severity.as_str(),
         message: &f.finding.message,
         help_url: f.finding.help_url.as_deref(),
+        artifacts: f
+            .finding
+            .artifacts
+            .iter()
+            .map(|a| JsonArtifact {
+                kind: &a.kind,
+                path: &a.path,
+            })
+            .collect(),
     }
 }

@@ -151,6 +151,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Files that `run --fix` changed, sorted; empty without `--fix`.
     pub fixed_files: Vec<String>,
+    /// Baselines that `run --update-baselines` wrote, sorted; empty without it.
+    pub baselines_written: Vec<String>,
     /// The signal that stopped the run before every validator finished.
     pub interrupted: Option<crate::interrupt::Signal>,
 }
@@ -158,6 +160,7 @@ pub struct Report {
 impl Report {
     /// Sorts findings into their reported order; call once all are in.
     pub fn sort(&mut self) {
+        self.baselines_written.sort();
         self.findings.sort_by(|a, b| {
             let key = |f: &ReportFinding| {
                 (
@@ -220,6 +223,7 @@ mod tests {
                 .collect(),
             warnings: vec![],
             fixed_files: vec![],
+            baselines_written: vec![],
             interrupted: None,
         }
     }

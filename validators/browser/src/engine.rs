@@ -1,0 +1,246 @@
+//! What the two validators share: the async runtime inside a synchronous validator, one browser
+//! per process (started by the first request that has a page to render, never by a warm run
+//! answered from the cache), the test server, the tab limit, and where baselines and artifacts
+//! go.
+
+use crate::browser::{self, Browser, BrowserError, Located};
+use crate::page::Origin;
+use crate::serve::Server;
+use protocol::sdk::Error;
+use protocol::{Artifact, Validate};
+use std::path::{Path, PathBuf};
+use validators::settings::Settings;
+
+/// The keys both validators understand.
+pub const COMMON_KEYS: [&str; 6] = ["browser", "serve", "ready", "serve_root", "tabs", "baselines"];
+
+/// Tabs open at once when `tabs` does not say.
+const DEFAULT_TABS: u64 = 4;
+
+/// The settings both validators read.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub browser: Option<String>,
+    pub serve: Option<String>,
+    pub ready: String,
+    pub serve_root: PathBuf,
+    pub tabs: usize,
+    /// Where baselines live, relative to the root.
+    pub baselines: PathBuf,
+}
+
+impl Common {
+    /// Reads the shared keys; `kind` names the default baselines directory.
+    pub fn read(settings: &Settings, kind: &str) -> Result<Common, Error> {
+        let tabs = settings.count("tabs")?.unwrap_or(DEFAULT_TABS);
+        if tabs == 0 {
+            return Err(Error::config(format!(
+                "validators.{kind}.tabs must be at least 1"
+            )));
+        }
+        Ok(Common {
+            browser: settings.string("browser")?,
+            serve: settings.string("serve")?,
+            ready: settings.string("ready")?.unwrap_or_else(|| "/".into()),
+            serve_root: PathBuf::from(settings.string("serve_root")?.unwrap_or_else(|| ".".into())),
+            tabs: usize::try_from(tabs).unwrap_or(usize::MAX),
+            baselines: PathBuf::from(
+                settings
+                    .string("baselines")?
+                    .unwrap_or_else(|| format!(".orchestrator/baselines/{kind}")),
+            ),
+        })
+    }
+}
+
+/// The tool version a manifest announces: the browser found without configuration
+/// (`ORCHESTRATOR_BROWSER`, then `PATH`), or `not found`.
+pub fn announced_version() -> String {
+    browser::locate(None).map_or_else(|_| "not found".into(), |l| l.version)
+}
+
+/// One validator process's browser and runtime.
+#[derive(Debug)]
+pub struct Engine {
+    runtime: tokio::runtime::Runtime,
+    browser: Option<(Located, Browser)>,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine {
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime can be built"),
+            browser: None,
+        }
+    }
+}
+
+impl Engine {
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// Starts the browser (or starts it again, if the last one died or another is configured)
+    /// unless it runs; [`Engine::current`] then gives it.
+    pub fn browser(&mut self, configured: Option<&str>) -> Result<(), Error> {
+        let located = browser::locate(configured).map_err(|e| match e {
+            BrowserError::NotInstalled(m) => Error::NotInstalled(m),
+            other => Error::failed(other.to_string()),
+        })?;
+        let reusable = self
+            .browser
+            .as_ref()
+            .is_some_and(|(l, b)| *l == located && b.is_alive());
+        if !reusable {
+            if let Some((_, old)) = self.browser.take() {
+                self.runtime.block_on(old.close());
+            }
+            let started = self
+                .runtime
+                .block_on(Browser::launch(&located))
+                .map_err(|e| Error::failed(e.to_string()))?;
+            self.browser = Some((located, started));
+        }
+        Ok(())
+    }
+
+    /// The browser [`Engine::browser`] made sure of.
+    pub fn current(&self) -> (&Located, &Browser) {
+        let (l, b) = self
+            .browser
+            .as_ref()
+            .expect("Engine::browser is called before Engine::current");
+        (l, b)
+    }
+
+    /// Starts the configured server, if any, and says where pages come from.
+    pub fn origin(&self, common: &Common, root: &Path) -> Result<(Origin, Option<Server>), Error> {
+        let server = match &common.serve {
+            Some(command) => Some(
+                self.runtime
+                    .block_on(Server::start(command, &common.ready, &root.join(&common.serve_root)))
+                    .map_err(Error::failed)?,
+            ),
+            None => None,
+        };
+        let origin = Origin {
+            root: root.to_owned(),
+            server: server.as_ref().map(|s| s.base.clone()),
+            served_dir: common.serve_root.clone(),
+        };
+        Ok((origin, server))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some((_, browser)) = self.browser.take() {
+            self.runtime.block_on(browser.close());
+        }
+    }
+}
+
+/// Where a request's files go: baselines (under the root) and artifacts.
+#[derive(Debug, Clone)]
+pub struct Places {
+    pub root: PathBuf,
+    pub baselines: PathBuf,
+    pub artifacts: PathBuf,
+    pub update: bool,
+}
+
+impl Places {
+    pub fn new(request: &Validate, common: &Common, kind: &str) -> Places {
+        let root = PathBuf::from(&request.root);
+        let artifacts = if request.artifacts_dir.is_empty() {
+            root.join(".orchestrator/artifacts")
+        } else {
+            PathBuf::from(&request.artifacts_dir)
+        };
+        Places {
+            baselines: root.join(&common.baselines),
+            artifacts: artifacts.join(kind),
+            root,
+            update: request.update_baselines,
+        }
+    }
+
+    /// A path as the protocol carries it: relative to the root when under it.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// An artifact entry for a written file.
+    pub fn artifact(&self, kind: &str, path: &Path) -> Artifact {
+        Artifact {
+            kind: kind.into(),
+            path: self.relative(path),
+        }
+    }
+
+    /// Records, beside the baselines, the browser and fonts they were made with: baselines
+    /// are only valid for those.
+    pub fn record_environment(&self, browser_version: &str) -> Result<(), Error> {
+        let fonts = installed_fonts();
+        let text = format!(
+            "# Baselines in this directory were made with this browser and these fonts; \
+             screenshots from others may differ.\nbrowser = {}\nfonts = [\n{}]\n",
+            crate::page::js_string(browser_version),
+            fonts
+                .iter()
+                .map(|f| format!("  {},\n", crate::page::js_string(f)))
+                .collect::<String>()
+        );
+        let path = self.baselines.join("ENVIRONMENT.toml");
+        std::fs::create_dir_all(&self.baselines)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| Error::failed(format!("{}: cannot be written ({e})", path.display())))
+    }
+}
+
+/// The font families and styles fontconfig knows, sorted; empty without `fc-list`.
+fn installed_fonts() -> Vec<String> {
+    let Ok(out) = std::process::Command::new("fc-list")
+        .args(["--format", "%{family[0]} %{style[0]} %{fontversion}\\n"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let mut fonts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    fonts.sort();
+    fonts.dedup();
+    fonts
+}
+
+/// Parses a duration written as milliseconds (`1500`) or with a unit (`2s`, `500ms`).
+pub fn duration(settings_value: Option<&toml::Value>) -> Option<std::time::Duration> {
+    match settings_value? {
+        toml::Value::Integer(ms) => u64::try_from(*ms).ok().map(std::time::Duration::from_millis),
+        toml::Value::String(text) => parse_duration(text),
+        _ => None,
+    }
+}
+
+/// `500ms`, `2s`, `1.5s`, `1m`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let value: f64 = number.trim().parse().ok()?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+}

@@ -1,0 +1,508 @@
+//! One page in a tab: opened at a viewport, navigated, waited for, and watched.
+//!
+//! While a page is open every request it makes, every request that fails, every uncaught
+//! exception and every `console.error` is recorded. The requests of `file://` URLs under the
+//! root (and of server URLs, mapped to the files the server serves) become the result's inputs,
+//! so a cached result is served only while the page, its stylesheets, scripts, images and
+//! fonts are unchanged.
+
+use crate::browser::Browser;
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    SetDeviceMetricsOverrideParams, SetTimezoneOverrideParams,
+};
+use chromiumoxide::cdp::browser_protocol::network::{
+    EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent, EventResponseReceived,
+};
+use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, CaptureScreenshotParams, Viewport as Clip};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
+};
+use chromiumoxide::Page;
+use futures::StreamExt;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the network must be quiet for `wait_for = "networkidle"` (Playwright's rule).
+const NETWORK_IDLE: Duration = Duration::from_millis(500);
+/// How often a condition is polled while waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A viewport size in CSS pixels: `1280x720`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewport {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Viewport {
+    pub fn parse(text: &str) -> Option<Viewport> {
+        let (w, h) = text.split_once('x')?;
+        let viewport = Viewport {
+            width: w.trim().parse().ok()?,
+            height: h.trim().parse().ok()?,
+        };
+        (viewport.width > 0 && viewport.height > 0 && viewport.width <= 16384 && viewport.height <= 16384)
+            .then_some(viewport)
+    }
+}
+
+impl std::fmt::Display for Viewport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+/// What the page is waited for after it loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitFor {
+    Load,
+    NetworkIdle,
+    Selector(String),
+}
+
+impl WaitFor {
+    pub fn parse(text: &str) -> WaitFor {
+        match text {
+            "load" => WaitFor::Load,
+            "networkidle" => WaitFor::NetworkIdle,
+            selector => WaitFor::Selector(selector.to_owned()),
+        }
+    }
+}
+
+/// Where the page's files come from: the root as `file://` URLs, or a server on loopback that
+/// serves the files under `served_dir`.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub root: PathBuf,
+    /// `http://127.0.0.1:PORT` when a server is configured.
+    pub server: Option<String>,
+    /// The directory (under the root) the server serves.
+    pub served_dir: PathBuf,
+}
+
+impl Origin {
+    /// The URL of a file under the root, or of an absolute server URL as given.
+    pub fn url_of(&self, page: &str) -> String {
+        if page.starts_with("http://") || page.starts_with("https://") {
+            return page.to_owned();
+        }
+        match &self.server {
+            Some(server) => {
+                let path = self.root.join(page);
+                let served = path
+                    .strip_prefix(self.root.join(&self.served_dir))
+                    .unwrap_or(Path::new(page));
+                format!("{server}/{}", served.to_string_lossy())
+            }
+            None => format!("file://{}", self.root.join(page).display()),
+        }
+    }
+
+    /// The file under the root that a URL loaded, relative to the root, if there is one.
+    pub fn file_of(&self, url: &str) -> Option<String> {
+        let url = url.split(['#', '?']).next()?;
+        let path = if let Some(path) = url.strip_prefix("file://") {
+            PathBuf::from(percent_decode(path))
+        } else {
+            let server = self.server.as_deref()?;
+            let rest = url.strip_prefix(server)?;
+            let rest = percent_decode(rest.trim_start_matches('/'));
+            let mut path = self.root.join(&self.served_dir).join(rest);
+            if path.is_dir() {
+                path.push("index.html");
+            }
+            path
+        };
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let text = relative.to_str()?.to_owned();
+        let clean = !text.is_empty()
+            && text.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        clean.then_some(text)
+    }
+}
+
+/// `%20` → space, as URLs spell file names.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What happened on a page while it was open.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Every URL requested.
+    pub requested: BTreeSet<String>,
+    /// `URL: reason` of requests that failed or answered 4xx/5xx.
+    pub failed_requests: Vec<String>,
+    pub console_errors: Vec<String>,
+    pub exceptions: Vec<String>,
+    inflight: HashSet<String>,
+    /// URL of each request id, to name a failed request.
+    urls: HashMap<String, String>,
+    last_activity: Option<Instant>,
+}
+
+/// An open tab.
+#[derive(Debug)]
+pub struct Visit {
+    pub page: Page,
+    observed: Arc<Mutex<Observed>>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A failure of the browser while working on a page.
+pub type PageError = String;
+
+fn cdp<T>(what: &str) -> impl FnOnce(chromiumoxide::error::CdpError) -> PageError + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+impl Visit {
+    /// Opens a blank tab at a viewport, watching everything it does from the start.
+    pub async fn open(browser: &Browser, viewport: Viewport) -> Result<Visit, PageError> {
+        let page = browser
+            .driver()
+            .new_page("about:blank")
+            .await
+            .map_err(cdp::<()>("cannot open a tab"))?;
+        page.execute(
+            SetDeviceMetricsOverrideParams::builder()
+                .width(i64::from(viewport.width))
+                .height(i64::from(viewport.height))
+                .device_scale_factor(1.0)
+                .mobile(false)
+                .build()
+                .map_err(|e| format!("viewport: {e}"))?,
+        )
+        .await
+        .map_err(cdp::<()>("cannot set the viewport"))?;
+        page.execute(SetTimezoneOverrideParams::new("UTC"))
+            .await
+            .map_err(cdp::<()>("cannot set the time zone"))?;
+        let observed: Arc<Mutex<Observed>> = Arc::default();
+        let mut watchers = Vec::new();
+        macro_rules! watch {
+            ($event:ty, |$o:ident, $e:ident| $body:block) => {{
+                let mut stream = page
+                    .event_listener::<$event>()
+                    .await
+                    .map_err(cdp::<()>("cannot watch the page"))?;
+                let observed = observed.clone();
+                watchers.push(tokio::spawn(async move {
+                    while let Some($e) = stream.next().await {
+                        let mut $o = observed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        $o.last_activity = Some(Instant::now());
+                        $body
+                    }
+                }));
+            }};
+        }
+        watch!(EventRequestWillBeSent, |o, e| {
+            o.requested.insert(e.request.url.clone());
+            o.inflight.insert(e.request_id.inner().clone());
+            o.urls
+                .insert(e.request_id.inner().clone(), e.request.url.clone());
+        });
+        watch!(EventLoadingFinished, |o, e| {
+            o.inflight.remove(e.request_id.inner());
+        });
+        watch!(EventLoadingFailed, |o, e| {
+            o.inflight.remove(e.request_id.inner());
+            if e.canceled != Some(true) {
+                let url = o.urls.get(e.request_id.inner()).cloned().unwrap_or_default();
+                o.failed_requests.push(format!("{url}: {}", e.error_text));
+            }
+        });
+        watch!(EventResponseReceived, |o, e| {
+            let status = e.response.status;
+            if status >= 400 && !e.response.url.ends_with("/favicon.ico") {
+                o.failed_requests
+                    .push(format!("{}: HTTP {status}", e.response.url));
+            }
+        });
+        watch!(EventConsoleApiCalled, |o, e| {
+            if e.r#type == ConsoleApiCalledType::Error {
+                let text: Vec<String> = e
+                    .args
+                    .iter()
+                    .map(|a| match &a.value {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => a.description.clone().unwrap_or_default(),
+                    })
+                    .collect();
+                o.console_errors.push(text.join(" "));
+            }
+        });
+        watch!(EventExceptionThrown, |o, e| {
+            let d = &e.exception_details;
+            let text = d
+                .exception
+                .as_ref()
+                .and_then(|x| x.description.clone())
+                .unwrap_or_else(|| d.text.clone());
+            o.exceptions.push(text.lines().next().unwrap_or_default().to_owned());
+        });
+        Ok(Visit {
+            page,
+            observed,
+            watchers,
+        })
+    }
+
+    /// Navigates and waits for the load event.
+    pub async fn goto(&self, url: &str) -> Result<(), PageError> {
+        self.page
+            .goto(url)
+            .await
+            .map_err(|e| format!("cannot load {url}: {e}"))?;
+        Ok(())
+    }
+
+    /// Waits for a condition after load; a selector gives up after `timeout`.
+    pub async fn wait(&self, wait_for: &WaitFor, timeout: Duration) -> Result<(), PageError> {
+        match wait_for {
+            WaitFor::Load => Ok(()),
+            WaitFor::NetworkIdle => {
+                loop {
+                    let quiet = {
+                        let o = self.lock();
+                        o.inflight.is_empty()
+                            && o.last_activity.is_none_or(|t| t.elapsed() >= NETWORK_IDLE)
+                    };
+                    if quiet {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+            WaitFor::Selector(selector) => {
+                let script = format!(
+                    "(() => {{ const e = document.querySelector({}); \
+                     return !!e && !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length); }})()",
+                    js_string(selector)
+                );
+                let started = Instant::now();
+                loop {
+                    if self.eval::<bool>(&script).await? {
+                        return Ok(());
+                    }
+                    if started.elapsed() >= timeout {
+                        return Err(format!(
+                            "`{selector}` did not appear within {} ms",
+                            timeout.as_millis()
+                        ));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Stops what moves: animations finished (or cancelled when infinite), transitions and
+    /// the caret off; then waits for web fonts.
+    pub async fn settle(&self) -> Result<(), PageError> {
+        self.eval::<bool>(SETTLE).await.map(|_| ())
+    }
+
+    /// Paints every element matching a selector over in magenta, as Playwright's `mask` does.
+    pub async fn mask(&self, selectors: &[String]) -> Result<(), PageError> {
+        if selectors.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(selectors).expect("strings serialise");
+        self.eval::<bool>(&MASK.replace("SELECTORS", &list))
+            .await
+            .map(|_| ())
+    }
+
+    /// A PNG of the viewport, or of the whole page.
+    pub async fn screenshot(&self, full_page: bool) -> Result<Vec<u8>, PageError> {
+        let mut params = CaptureScreenshotParams::builder()
+            .format(CaptureScreenshotFormat::Png)
+            .from_surface(true);
+        if full_page {
+            let size: (f64, f64) = self
+                .eval(
+                    "[Math.max(document.documentElement.scrollWidth, document.body ? \
+                     document.body.scrollWidth : 0, window.innerWidth), \
+                     Math.max(document.documentElement.scrollHeight, document.body ? \
+                     document.body.scrollHeight : 0, window.innerHeight)]",
+                )
+                .await?;
+            params = params
+                .clip(Clip {
+                    x: 0.0,
+                    y: 0.0,
+                    width: size.0.ceil(),
+                    height: size.1.ceil(),
+                    scale: 1.0,
+                })
+                .capture_beyond_viewport(true);
+        }
+        let shot = self
+            .page
+            .execute(params.build())
+            .await
+            .map_err(cdp::<()>("cannot take a screenshot"))?;
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&shot.result.data)
+            .map_err(|e| format!("the screenshot is not base64: {e}"))
+    }
+
+    /// Evaluates a script (awaiting a promise it returns) and reads its value.
+    pub async fn eval<T: serde::de::DeserializeOwned>(&self, script: &str) -> Result<T, PageError> {
+        let result = self
+            .page
+            .evaluate(script)
+            .await
+            .map_err(|e| format!("a script failed in the page: {e}"))?;
+        result
+            .into_value()
+            .map_err(|e| format!("a script gave an unexpected value: {e}"))
+    }
+
+    /// The files under the root the page loaded, sorted, relative to the root.
+    pub fn loaded_files(&self, origin: &Origin) -> Vec<String> {
+        let o = self.lock();
+        let files: BTreeSet<String> = o
+            .requested
+            .iter()
+            .filter_map(|url| origin.file_of(url))
+            .collect();
+        files.into_iter().collect()
+    }
+
+    /// What the page did wrong so far: failed requests, `console.error` calls and uncaught
+    /// exceptions, each as one line.
+    pub fn problems(&self) -> Problems {
+        let o = self.lock();
+        Problems {
+            failed_requests: o.failed_requests.clone(),
+            console_errors: o.console_errors.clone(),
+            exceptions: o.exceptions.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Observed> {
+        self.observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes the tab.
+    pub async fn close(self) {
+        for w in &self.watchers {
+            w.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.page.close()).await;
+    }
+}
+
+/// A page's misbehaviour, as lines for findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub failed_requests: Vec<String>,
+    pub console_errors: Vec<String>,
+    pub exceptions: Vec<String>,
+}
+
+/// A JavaScript string literal.
+pub fn js_string(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialise")
+}
+
+const SETTLE: &str = r#"(async () => {
+  const style = document.createElement('style');
+  style.textContent = '*, *::before, *::after { animation-play-state: paused !important; transition: none !important; caret-color: transparent !important; scroll-behavior: auto !important; }';
+  (document.head || document.documentElement).appendChild(style);
+  for (const a of document.getAnimations()) {
+    const timing = a.effect && a.effect.getComputedTiming ? a.effect.getComputedTiming() : {};
+    if (timing.iterations === Infinity) a.cancel(); else a.finish();
+  }
+  if (document.fonts && document.fonts.ready) await document.fonts.ready;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return true;
+})()"#;
+
+const MASK: &str = r#"(() => {
+  for (const selector of SELECTORS) {
+    for (const e of document.querySelectorAll(selector)) {
+      const r = e.getBoundingClientRect();
+      const m = document.createElement('div');
+      m.style.cssText = 'position:absolute;z-index:2147483647;background:#FF00FF;pointer-events:none;margin:0;padding:0;border:0;';
+      m.style.left = (r.left + window.scrollX) + 'px';
+      m.style.top = (r.top + window.scrollY) + 'px';
+      m.style.width = r.width + 'px';
+      m.style.height = r.height + 'px';
+      document.documentElement.appendChild(m);
+    }
+  }
+  return true;
+})()"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewports_parse_and_refuse_nonsense() {
+        assert_eq!(
+            Viewport::parse("1280x720"),
+            Some(Viewport {
+                width: 1280,
+                height: 720
+            })
+        );
+        for bad in ["1280", "0x10", "ax3", "1280x720x2", "99999x1"] {
+            assert_eq!(Viewport::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn loaded_urls_map_to_files_under_the_root_only() {
+        let origin = Origin {
+            root: PathBuf::from("/repo"),
+            server: None,
+            served_dir: PathBuf::from("."),
+        };
+        assert_eq!(
+            origin.file_of("file:///repo/site/a%20b.css?v=1"),
+            Some("site/a b.css".into())
+        );
+        assert_eq!(origin.file_of("file:///etc/passwd"), None);
+        assert_eq!(origin.file_of("http://127.0.0.1:8000/a.css"), None);
+        assert_eq!(origin.url_of("site/index.html"), "file:///repo/site/index.html");
+        let served = Origin {
+            server: Some("http://127.0.0.1:8000".into()),
+            served_dir: PathBuf::from("site"),
+            ..origin
+        };
+        assert_eq!(served.url_of("site/index.html"), "http://127.0.0.1:8000/index.html");
+        assert_eq!(
+            served.file_of("http://127.0.0.1:8000/css/a.css"),
+            Some("site/css/a.css".into())
+        );
+        assert_eq!(served.file_of("http://127.0.0.1:8000/../x"), None);
+    }
+}

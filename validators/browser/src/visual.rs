@@ -1,0 +1,301 @@
+//! `validator-visual`: each configured page rendered at each viewport and compared with its
+//! baseline screenshot.
+//!
+//! Which files are pages is configuration only (`files = ["site/**/*.html"]`); the manifest
+//! has no globs, so nothing is rendered by accident. A page that differs from its baseline is
+//! one error finding on line 1 with the count, the ratio, the viewport and the allowance; the
+//! expected, actual and diff images are written as artifacts. A page's result lists as inputs
+//! every file it loaded and its baselines.
+
+use crate::browser::{Browser, Located};
+use crate::compare::{compare, Tolerance, Verdict};
+use crate::engine::{self, Common, Engine, Places};
+use crate::image::Image;
+use crate::page::{Origin, Viewport, Visit, WaitFor};
+use futures::StreamExt;
+use protocol::sdk::{Error, Reporter, Validator};
+use protocol::{Dimension, FileInput, FileResult, Finding, Manifest, Scope, Severity, Validate};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+use validators::settings::Settings;
+
+const KEYS: [&str; 8] = [
+    "viewports",
+    "full_page",
+    "wait_for",
+    "wait_timeout",
+    "mask",
+    "threshold",
+    "max_diff_pixels",
+    "max_diff_pixel_ratio",
+];
+
+/// The viewport when `viewports` does not say.
+const DEFAULT_VIEWPORT: &str = "1280x720";
+/// How long `wait_for = SELECTOR` waits when `wait_timeout` does not say.
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// The visual validator; one browser per process.
+#[derive(Debug, Default)]
+pub struct Visual {
+    engine: Engine,
+}
+
+/// The visual settings of one request.
+#[derive(Debug, Clone)]
+struct Shot {
+    viewports: Vec<Viewport>,
+    full_page: bool,
+    wait_for: WaitFor,
+    wait_timeout: Duration,
+    mask: Vec<String>,
+    tolerance: Tolerance,
+}
+
+impl Shot {
+    fn read(settings: &Settings) -> Result<Shot, Error> {
+        let mut viewports = Vec::new();
+        let mut named = settings.strings("viewports")?;
+        if named.is_empty() {
+            named.push(DEFAULT_VIEWPORT.into());
+        }
+        for text in named {
+            viewports.push(Viewport::parse(&text).ok_or_else(|| {
+                Error::config(format!(
+                    "validators.visual.viewports has {text:?}; write WIDTHxHEIGHT, e.g. \"1280x720\""
+                ))
+            })?);
+        }
+        let wait_timeout = match settings.string("wait_timeout")? {
+            None => DEFAULT_WAIT,
+            Some(text) => engine::parse_duration(&text).ok_or_else(|| {
+                Error::config(format!(
+                    "validators.visual.wait_timeout is {text:?}; write a duration: \"500ms\", \"10s\""
+                ))
+            })?,
+        };
+        let threshold = settings.number("threshold")?.unwrap_or(crate::compare::DEFAULT_THRESHOLD);
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(Error::config(format!(
+                "validators.visual.threshold is {threshold}; it must be between 0 and 1"
+            )));
+        }
+        let ratio = settings.number("max_diff_pixel_ratio")?;
+        if ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return Err(Error::config(
+                "validators.visual.max_diff_pixel_ratio must be between 0 and 1",
+            ));
+        }
+        Ok(Shot {
+            viewports,
+            full_page: settings.flag("full_page")?.unwrap_or(false),
+            wait_for: WaitFor::parse(&settings.string("wait_for")?.unwrap_or_else(|| "load".into())),
+            wait_timeout,
+            mask: settings.strings("mask")?,
+            tolerance: Tolerance {
+                threshold,
+                max_diff_pixels: settings.count("max_diff_pixels")?,
+                max_diff_pixel_ratio: ratio,
+            },
+        })
+    }
+}
+
+impl Validator for Visual {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("visual", env!("CARGO_PKG_VERSION"), Dimension::Visual, Scope::PerFile)
+            .with_tool("chromium", engine::announced_version())
+    }
+
+    fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
+        let known: Vec<&str> = engine::COMMON_KEYS.iter().chain(&KEYS).copied().collect();
+        let settings = Settings::parse(&request.config_json, "visual", &known)?;
+        let common = Common::read(&settings, "visual")?;
+        let shot = Shot::read(&settings)?;
+        let places = Places::new(request, &common, "visual");
+        self.engine.browser(common.browser.as_deref())?;
+        let (origin, server) = self.engine.origin(&common, &places.root)?;
+        let (located, browser) = self.engine.current();
+        let total = u32::try_from(request.files.len()).unwrap_or(u32::MAX);
+        let outcome = self.engine.runtime().block_on(async {
+            let mut results = futures::stream::iter(&request.files)
+                .map(|file| page(file, &shot, located, browser, &origin, &places))
+                .buffer_unordered(common.tabs);
+            let mut done = 0;
+            while let Some(result) = results.next().await {
+                let result = result?;
+                done += 1;
+                out.file(result)?;
+                out.progress(done, total, "")?;
+            }
+            if places.update && done > 0 {
+                places.record_environment(&located.version)?;
+            }
+            Ok::<(), Error>(())
+        });
+        if let Some(server) = server {
+            self.engine.runtime().block_on(server.stop());
+        }
+        outcome
+    }
+}
+
+/// One page at every viewport. `Err` only when the browser itself is gone.
+async fn page(
+    file: &FileInput,
+    shot: &Shot,
+    located: &Located,
+    browser: &Browser,
+    origin: &Origin,
+    places: &Places,
+) -> Result<FileResult, Error> {
+    let mut result = FileResult::new(&file.path, Vec::new());
+    let mut inputs = BTreeSet::new();
+    for viewport in &shot.viewports {
+        let baseline = places.baselines.join(&file.path).join(format!("{viewport}.png"));
+        if let Some(rel) = origin.file_of(&format!("file://{}", baseline.display())) {
+            inputs.insert(rel);
+        }
+        let png = match render(&file.path, *viewport, shot, browser, origin, &mut inputs).await {
+            Ok(png) => png,
+            Err(message) if browser.is_alive() => {
+                result.findings.push(finding(&file.path, "visual-error", format!("{viewport}: {message}")));
+                continue;
+            }
+            Err(message) => {
+                return Err(Error::failed(format!(
+                    "the browser ({}) exited while rendering {}: {message}",
+                    located.version, file.path
+                )))
+            }
+        };
+        let actual = Image::decode(&png)
+            .map_err(|e| Error::failed(format!("the browser's screenshot is not a PNG: {e}")))?;
+        judge(&file.path, *viewport, &actual, &baseline, shot, places, &mut result)?;
+    }
+    inputs.remove(&file.path);
+    result.inputs = inputs.into_iter().collect();
+    Ok(result)
+}
+
+/// Opens the page in a new tab at a viewport and takes its screenshot.
+async fn render(
+    path: &str,
+    viewport: Viewport,
+    shot: &Shot,
+    browser: &Browser,
+    origin: &Origin,
+    inputs: &mut BTreeSet<String>,
+) -> Result<Vec<u8>, String> {
+    let visit = Visit::open(browser, viewport).await?;
+    let outcome = async {
+        visit.goto(&origin.url_of(path)).await?;
+        visit.wait(&shot.wait_for, shot.wait_timeout).await?;
+        visit.settle().await?;
+        visit.mask(&shot.mask).await?;
+        visit.screenshot(shot.full_page).await
+    }
+    .await;
+    inputs.extend(visit.loaded_files(origin));
+    visit.close().await;
+    outcome
+}
+
+/// Compares a screenshot with its baseline, or writes the baseline when asked to.
+fn judge(
+    path: &str,
+    viewport: Viewport,
+    actual: &Image,
+    baseline: &Path,
+    shot: &Shot,
+    places: &Places,
+    result: &mut FileResult,
+) -> Result<(), Error> {
+    let write_baseline = |result: &mut FileResult| -> Result<(), Error> {
+        actual.write(baseline).map_err(|e| Error::failed(e.to_string()))?;
+        result.baselines_written.push(places.relative(baseline));
+        Ok(())
+    };
+    let artifacts = places.artifacts.join(path).join(viewport.to_string());
+    let write = |kind: &str, image: &Image| -> Result<protocol::Artifact, Error> {
+        let file = artifacts.join(format!("{kind}.png"));
+        image.write(&file).map_err(|e| Error::failed(e.to_string()))?;
+        Ok(places.artifact(kind, &file))
+    };
+    if !baseline.is_file() {
+        if places.update {
+            return write_baseline(result);
+        }
+        let mut f = finding(
+            path,
+            "visual-no-baseline",
+            format!(
+                "{viewport}: no baseline at {}; review the page, then create it with \
+                 `orchestrator run --update-baselines`",
+                places.relative(baseline)
+            ),
+        );
+        f.artifacts.push(write("actual", actual)?);
+        result.findings.push(f);
+        return Ok(());
+    }
+    let expected = match Image::read(baseline) {
+        Ok(image) => image,
+        Err(e) if places.update => {
+            let _ = e;
+            return write_baseline(result);
+        }
+        Err(e) => {
+            result.findings.push(finding(
+                path,
+                "visual-error",
+                format!("{viewport}: the baseline {e}; replace it with `orchestrator run --update-baselines`"),
+            ));
+            return Ok(());
+        }
+    };
+    let message = match compare(&expected, actual, &shot.tolerance) {
+        Verdict::Matches => return Ok(()),
+        _ if places.update => return write_baseline(result),
+        Verdict::SizeDiffers { expected: e, actual: a } => {
+            let mut f = finding(
+                path,
+                "visual-size",
+                format!(
+                    "{viewport}: the screenshot is {}x{} pixels, its baseline {}x{}",
+                    a.0, a.1, e.0, e.1
+                ),
+            );
+            f.artifacts.push(write("expected", &expected)?);
+            f.artifacts.push(write("actual", actual)?);
+            result.findings.push(f);
+            return Ok(());
+        }
+        Verdict::Differs {
+            diff_pixels,
+            ratio,
+            allowance,
+            diff,
+        } => (
+            format!(
+                "{viewport}: {diff_pixels} pixels ({:.2}%) differ from the baseline; {allowance} \
+                 allowed (threshold {})",
+                ratio * 100.0,
+                shot.tolerance.threshold
+            ),
+            diff,
+        ),
+    };
+    let (text, diff) = message;
+    let mut f = finding(path, "visual-diff", text);
+    f.artifacts.push(write("expected", &expected)?);
+    f.artifacts.push(write("actual", actual)?);
+    f.artifacts.push(write("diff", &diff)?);
+    result.findings.push(f);
+    Ok(())
+}
+
+fn finding(path: &str, rule: &str, message: String) -> Finding {
+    Finding::new(path, 1, 1, rule, Severity::Error, message)
+}
