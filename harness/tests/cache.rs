@@ -373,10 +373,18 @@ fn a_result_is_served_only_while_the_inputs_it_listed_are_unchanged() {
     run(&repo, &[]);
     reset(&repo);
     run(&repo, &[]);
-    assert_eq!(requests(&repo), Vec::<String>::new(), "unchanged inputs hit");
+    assert_eq!(
+        requests(&repo),
+        Vec::<String>::new(),
+        "unchanged inputs hit"
+    );
     repo.write("style.css", "a { color: blue }\n");
     run(&repo, &[]);
-    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "a changed input");
+    assert_eq!(
+        requests(&repo),
+        ["a.py,pkg/b.py,pkg/c.py"],
+        "a changed input"
+    );
     reset(&repo);
     repo.write("theme.css", "b {}\n");
     run(&repo, &[]);
@@ -388,7 +396,11 @@ fn a_result_is_served_only_while_the_inputs_it_listed_are_unchanged() {
     reset(&repo);
     std::fs::remove_file(repo.root().join("style.css")).expect("remove");
     let out = run(&repo, &[]);
-    assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"], "an input vanished");
+    assert_eq!(
+        requests(&repo),
+        ["a.py,pkg/b.py,pkg/c.py"],
+        "an input vanished"
+    );
     assert_eq!(out.validator("lint")["cached_files"], 0);
     reset(&repo);
     let out = run(&repo, &[]);

@@ -33,6 +33,11 @@ impl Settings {
         Ok(Settings { validator, table })
     }
 
+    /// Whether the table has the key.
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     /// A list of strings; empty when absent.
     pub fn strings(&self, key: &str) -> Result<Vec<String>, Error> {
         match self.table.get(key) {

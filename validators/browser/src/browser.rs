@@ -242,6 +242,8 @@ mod tests {
         ] {
             assert!(s.iter().any(|a| a == wanted), "{wanted}");
         }
-        assert!(s.iter().any(|a| a.starts_with("--host-resolver-rules=MAP * ~NOTFOUND")));
+        assert!(s
+            .iter()
+            .any(|a| a.starts_with("--host-resolver-rules=MAP * ~NOTFOUND")));
     }
 }

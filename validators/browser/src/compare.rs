@@ -123,6 +123,9 @@ mod tests {
                 actual: (2, 3)
             }
         );
-        assert_eq!(compare(&img(2, 2), &img(2, 2), &Tolerance::default()), Verdict::Matches);
+        assert_eq!(
+            compare(&img(2, 2), &img(2, 2), &Tolerance::default()),
+            Verdict::Matches
+        );
     }
 }

@@ -52,7 +52,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 options.background = match value("--background")?.as_str() {
                     "checkerboard" => Background::Checkerboard,
                     "white" => Background::White,
-                    other => return Err(format!("--background {other}: write checkerboard or white")),
+                    other => {
+                        return Err(format!("--background {other}: write checkerboard or white"))
+                    }
                 }
             }
             "--output" => output = Some(PathBuf::from(value("--output")?)),
@@ -132,7 +134,11 @@ pub fn main(args: &[String]) -> ExitCode {
             100.0 * diff_pixels as f64 / pixels.max(1) as f64
         );
     }
-    ExitCode::from(if diff_pixels > 0 { exit::FINDINGS } else { exit::CLEAN })
+    ExitCode::from(if diff_pixels > 0 {
+        exit::FINDINGS
+    } else {
+        exit::CLEAN
+    })
 }
 
 #[cfg(test)]
@@ -148,10 +154,15 @@ mod tests {
         let args = parse(&strings(&["a.png", "b.png", "--format", "json"])).expect("valid");
         assert_eq!(args.options, Options::default());
         assert!(args.json);
-        let args = parse(&strings(&["--threshold", "0.05", "--include-aa", "a", "b"])).expect("valid");
+        let args =
+            parse(&strings(&["--threshold", "0.05", "--include-aa", "a", "b"])).expect("valid");
         assert_eq!(args.options.threshold, 0.05);
         assert!(args.options.include_aa);
-        for bad in [&["a.png"][..], &["a", "b", "--threshold", "2"], &["a", "b", "--bogus"]] {
+        for bad in [
+            &["a.png"][..],
+            &["a", "b", "--threshold", "2"],
+            &["a", "b", "--bogus"],
+        ] {
             assert!(parse(&strings(bad)).is_err(), "{bad:?}");
         }
     }

@@ -12,7 +12,14 @@ use std::path::{Path, PathBuf};
 use validators::settings::Settings;
 
 /// The keys both validators understand.
-pub const COMMON_KEYS: [&str; 6] = ["browser", "serve", "ready", "serve_root", "tabs", "baselines"];
+pub const COMMON_KEYS: [&str; 6] = [
+    "browser",
+    "serve",
+    "ready",
+    "serve_root",
+    "tabs",
+    "baselines",
+];
 
 /// Tabs open at once when `tabs` does not say.
 const DEFAULT_TABS: u64 = 4;
@@ -122,7 +129,11 @@ impl Engine {
         let server = match &common.serve {
             Some(command) => Some(
                 self.runtime
-                    .block_on(Server::start(command, &common.ready, &root.join(&common.serve_root)))
+                    .block_on(Server::start(
+                        command,
+                        &common.ready,
+                        &root.join(&common.serve_root),
+                    ))
                     .map_err(Error::failed)?,
             ),
             None => None,
@@ -225,7 +236,9 @@ fn installed_fonts() -> Vec<String> {
 /// Parses a duration written as milliseconds (`1500`) or with a unit (`2s`, `500ms`).
 pub fn duration(settings_value: Option<&toml::Value>) -> Option<std::time::Duration> {
     match settings_value? {
-        toml::Value::Integer(ms) => u64::try_from(*ms).ok().map(std::time::Duration::from_millis),
+        toml::Value::Integer(ms) => u64::try_from(*ms)
+            .ok()
+            .map(std::time::Duration::from_millis),
         toml::Value::String(text) => parse_duration(text),
         _ => None,
     }

@@ -50,9 +50,7 @@ impl Image {
             .output_buffer_size()
             .ok_or("the image is too large to decode")?;
         let mut buffer = vec![0; size];
-        let frame = reader
-            .next_frame(&mut buffer)
-            .map_err(|e| e.to_string())?;
+        let frame = reader.next_frame(&mut buffer).map_err(|e| e.to_string())?;
         buffer.truncate(frame.buffer_size());
         let samples: Vec<u8> = match frame.bit_depth {
             png::BitDepth::Sixteen => buffer
@@ -167,6 +165,9 @@ mod tests {
         let path = dir.path().join("x.png");
         std::fs::write(&path, "text").expect("write");
         let err = Image::read(&path).expect_err("not a png");
-        assert!(err.to_string().contains("x.png: not a readable PNG"), "{err}");
+        assert!(
+            err.to_string().contains("x.png: not a readable PNG"),
+            "{err}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! They live in their own crate so that the coordinator's build carries no browser driver; the
 //! coordinator finds their executables beside its own, like any other validator.
 
+pub mod behavioral;
 pub mod browser;
 pub mod compare;
 pub mod diff;
@@ -13,5 +14,6 @@ pub mod engine;
 pub mod image;
 pub mod page;
 pub mod pixelmatch;
+pub mod scenario;
 pub mod serve;
 pub mod visual;

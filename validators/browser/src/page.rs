@@ -13,7 +13,9 @@ use chromiumoxide::cdp::browser_protocol::emulation::{
 use chromiumoxide::cdp::browser_protocol::network::{
     EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent, EventResponseReceived,
 };
-use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, CaptureScreenshotParams, Viewport as Clip};
+use chromiumoxide::cdp::browser_protocol::page::{
+    CaptureScreenshotFormat, CaptureScreenshotParams, Viewport as Clip,
+};
 use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
 };
@@ -26,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// How long the network must be quiet for `wait_for = "networkidle"` (Playwright's rule).
 const NETWORK_IDLE: Duration = Duration::from_millis(500);
+/// How long a script waits for a navigating page's new context.
+const NAVIGATION_SETTLE: Duration = Duration::from_secs(10);
 /// How often a condition is polled while waiting.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -43,7 +47,10 @@ impl Viewport {
             width: w.trim().parse().ok()?,
             height: h.trim().parse().ok()?,
         };
-        (viewport.width > 0 && viewport.height > 0 && viewport.width <= 16384 && viewport.height <= 16384)
+        (viewport.width > 0
+            && viewport.height > 0
+            && viewport.width <= 16384
+            && viewport.height <= 16384)
             .then_some(viewport)
     }
 }
@@ -119,7 +126,9 @@ impl Origin {
         let relative = path.strip_prefix(&self.root).ok()?;
         let text = relative.to_str()?.to_owned();
         let clean = !text.is_empty()
-            && text.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            && text
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
         clean.then_some(text)
     }
 }
@@ -209,7 +218,9 @@ impl Visit {
                 let observed = observed.clone();
                 watchers.push(tokio::spawn(async move {
                     while let Some($e) = stream.next().await {
-                        let mut $o = observed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut $o = observed
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         $o.last_activity = Some(Instant::now());
                         $body
                     }
@@ -228,7 +239,11 @@ impl Visit {
         watch!(EventLoadingFailed, |o, e| {
             o.inflight.remove(e.request_id.inner());
             if e.canceled != Some(true) {
-                let url = o.urls.get(e.request_id.inner()).cloned().unwrap_or_default();
+                let url = o
+                    .urls
+                    .get(e.request_id.inner())
+                    .cloned()
+                    .unwrap_or_default();
                 o.failed_requests.push(format!("{url}: {}", e.error_text));
             }
         });
@@ -260,7 +275,8 @@ impl Visit {
                 .as_ref()
                 .and_then(|x| x.description.clone())
                 .unwrap_or_else(|| d.text.clone());
-            o.exceptions.push(text.lines().next().unwrap_or_default().to_owned());
+            o.exceptions
+                .push(text.lines().next().unwrap_or_default().to_owned());
         });
         Ok(Visit {
             page,
@@ -282,19 +298,17 @@ impl Visit {
     pub async fn wait(&self, wait_for: &WaitFor, timeout: Duration) -> Result<(), PageError> {
         match wait_for {
             WaitFor::Load => Ok(()),
-            WaitFor::NetworkIdle => {
-                loop {
-                    let quiet = {
-                        let o = self.lock();
-                        o.inflight.is_empty()
-                            && o.last_activity.is_none_or(|t| t.elapsed() >= NETWORK_IDLE)
-                    };
-                    if quiet {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(POLL).await;
+            WaitFor::NetworkIdle => loop {
+                let quiet = {
+                    let o = self.lock();
+                    o.inflight.is_empty()
+                        && o.last_activity.is_none_or(|t| t.elapsed() >= NETWORK_IDLE)
+                };
+                if quiet {
+                    return Ok(());
                 }
-            }
+                tokio::time::sleep(POLL).await;
+            },
             WaitFor::Selector(selector) => {
                 let script = format!(
                     "(() => {{ const e = document.querySelector({}); \
@@ -370,13 +384,25 @@ impl Visit {
             .map_err(|e| format!("the screenshot is not base64: {e}"))
     }
 
-    /// Evaluates a script (awaiting a promise it returns) and reads its value.
+    /// Evaluates a script (awaiting a promise it returns) and reads its value. While the page
+    /// navigates its old context disappears before the new one exists: that is retried.
     pub async fn eval<T: serde::de::DeserializeOwned>(&self, script: &str) -> Result<T, PageError> {
-        let result = self
-            .page
-            .evaluate(script)
-            .await
-            .map_err(|e| format!("a script failed in the page: {e}"))?;
+        let started = Instant::now();
+        let result = loop {
+            match self.page.evaluate(script).await {
+                Ok(result) => break result,
+                Err(e) => {
+                    let text = e.to_string();
+                    let navigating = text.contains("Cannot find context")
+                        || text.contains("Execution context was destroyed")
+                        || text.contains("No frame");
+                    if !navigating || started.elapsed() >= NAVIGATION_SETTLE {
+                        return Err(format!("a script failed in the page: {text}"));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        };
         result
             .into_value()
             .map_err(|e| format!("a script gave an unexpected value: {e}"))
@@ -492,13 +518,19 @@ mod tests {
         );
         assert_eq!(origin.file_of("file:///etc/passwd"), None);
         assert_eq!(origin.file_of("http://127.0.0.1:8000/a.css"), None);
-        assert_eq!(origin.url_of("site/index.html"), "file:///repo/site/index.html");
+        assert_eq!(
+            origin.url_of("site/index.html"),
+            "file:///repo/site/index.html"
+        );
         let served = Origin {
             server: Some("http://127.0.0.1:8000".into()),
             served_dir: PathBuf::from("site"),
             ..origin
         };
-        assert_eq!(served.url_of("site/index.html"), "http://127.0.0.1:8000/index.html");
+        assert_eq!(
+            served.url_of("site/index.html"),
+            "http://127.0.0.1:8000/index.html"
+        );
         assert_eq!(
             served.file_of("http://127.0.0.1:8000/css/a.css"),
             Some("site/css/a.css".into())

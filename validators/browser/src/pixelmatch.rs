@@ -253,7 +253,8 @@ fn draw_pixel(output: &mut [u8], pos: usize, [r, g, b]: [u8; 3]) {
 /// An unchanged pixel in the diff image: its brightness, faded towards white.
 fn draw_gray_pixel(img: &[u8], i: usize, alpha: f64, output: &mut [u8]) {
     let [r, g, b, a] = word(img, i / 4).map(f64::from);
-    let value = 255.0 + (r * 0.29889531 + g * 0.58662247 + b * 0.11448223 - 255.0) * alpha * a / 255.0;
+    let value =
+        255.0 + (r * 0.29889531 + g * 0.58662247 + b * 0.11448223 - 255.0) * alpha * a / 255.0;
     // A typed array stores a number by truncating it.
     let v = value as u8;
     draw_pixel(output, i, [v, v, v]);
@@ -274,8 +275,14 @@ mod tests {
     #[test]
     fn identical_images_do_not_differ_and_sizes_must_match() {
         let a = solid(4, 4, [10, 20, 30, 255]);
-        assert_eq!(pixelmatch(&a, &a, Options::default(), false), Some((0, None)));
-        assert_eq!(pixelmatch(&a, &solid(4, 5, [0; 4]), Options::default(), false), None);
+        assert_eq!(
+            pixelmatch(&a, &a, Options::default(), false),
+            Some((0, None))
+        );
+        assert_eq!(
+            pixelmatch(&a, &solid(4, 5, [0; 4]), Options::default(), false),
+            None
+        );
     }
 
     #[test]
@@ -300,7 +307,10 @@ mod tests {
     fn a_difference_below_the_threshold_is_not_counted() {
         let a = solid(2, 2, [100, 100, 100, 255]);
         let b = solid(2, 2, [104, 100, 100, 255]);
-        assert_eq!(pixelmatch(&a, &b, Options::default(), false).map(|r| r.0), Some(0));
+        assert_eq!(
+            pixelmatch(&a, &b, Options::default(), false).map(|r| r.0),
+            Some(0)
+        );
         let strict = Options {
             threshold: 0.0,
             ..Options::default()
@@ -329,7 +339,10 @@ mod tests {
             img
         };
         let (a, b) = (paint(false), paint(true));
-        assert_eq!(pixelmatch(&a, &b, Options::default(), false).map(|r| r.0), Some(0));
+        assert_eq!(
+            pixelmatch(&a, &b, Options::default(), false).map(|r| r.0),
+            Some(0)
+        );
         let counted = Options {
             include_aa: true,
             ..Options::default()

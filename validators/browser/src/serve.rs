@@ -24,7 +24,11 @@ pub struct Server {
 
 impl Server {
     /// Starts `command` (with `{port}` replaced) in `dir` and waits until `GET ready` answers.
-    pub async fn start(command: &str, ready: &str, dir: &std::path::Path) -> Result<Server, String> {
+    pub async fn start(
+        command: &str,
+        ready: &str,
+        dir: &std::path::Path,
+    ) -> Result<Server, String> {
         let port = free_port().await?;
         let line = command.replace("{port}", &port.to_string());
         // `exec` makes a simple command the process itself, so stopping it stops the server.
@@ -104,10 +108,20 @@ mod tests {
     async fn a_python_server_is_ready_and_stops() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("index.html"), "hi").expect("write");
-        let server = Server::start("python3 -m http.server --bind 127.0.0.1 {port}", "/", dir.path())
-            .await
-            .expect("starts");
-        let port: u16 = server.base.rsplit(':').next().expect("port").parse().expect("number");
+        let server = Server::start(
+            "python3 -m http.server --bind 127.0.0.1 {port}",
+            "/",
+            dir.path(),
+        )
+        .await
+        .expect("starts");
+        let port: u16 = server
+            .base
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .parse()
+            .expect("number");
         assert!(answers(port, "/").await);
         server.stop().await;
         assert!(!answers(port, "/").await);

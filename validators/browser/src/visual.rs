@@ -75,7 +75,9 @@ impl Shot {
                 ))
             })?,
         };
-        let threshold = settings.number("threshold")?.unwrap_or(crate::compare::DEFAULT_THRESHOLD);
+        let threshold = settings
+            .number("threshold")?
+            .unwrap_or(crate::compare::DEFAULT_THRESHOLD);
         if !(0.0..=1.0).contains(&threshold) {
             return Err(Error::config(format!(
                 "validators.visual.threshold is {threshold}; it must be between 0 and 1"
@@ -90,7 +92,11 @@ impl Shot {
         Ok(Shot {
             viewports,
             full_page: settings.flag("full_page")?.unwrap_or(false),
-            wait_for: WaitFor::parse(&settings.string("wait_for")?.unwrap_or_else(|| "load".into())),
+            wait_for: WaitFor::parse(
+                &settings
+                    .string("wait_for")?
+                    .unwrap_or_else(|| "load".into()),
+            ),
             wait_timeout,
             mask: settings.strings("mask")?,
             tolerance: Tolerance {
@@ -104,8 +110,13 @@ impl Shot {
 
 impl Validator for Visual {
     fn manifest(&self) -> Manifest {
-        Manifest::new("visual", env!("CARGO_PKG_VERSION"), Dimension::Visual, Scope::PerFile)
-            .with_tool("chromium", engine::announced_version())
+        Manifest::new(
+            "visual",
+            env!("CARGO_PKG_VERSION"),
+            Dimension::Visual,
+            Scope::PerFile,
+        )
+        .with_tool("chromium", engine::announced_version())
     }
 
     fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
@@ -153,14 +164,21 @@ async fn page(
     let mut result = FileResult::new(&file.path, Vec::new());
     let mut inputs = BTreeSet::new();
     for viewport in &shot.viewports {
-        let baseline = places.baselines.join(&file.path).join(format!("{viewport}.png"));
+        let baseline = places
+            .baselines
+            .join(&file.path)
+            .join(format!("{viewport}.png"));
         if let Some(rel) = origin.file_of(&format!("file://{}", baseline.display())) {
             inputs.insert(rel);
         }
         let png = match render(&file.path, *viewport, shot, browser, origin, &mut inputs).await {
             Ok(png) => png,
             Err(message) if browser.is_alive() => {
-                result.findings.push(finding(&file.path, "visual-error", format!("{viewport}: {message}")));
+                result.findings.push(finding(
+                    &file.path,
+                    "visual-error",
+                    format!("{viewport}: {message}"),
+                ));
                 continue;
             }
             Err(message) => {
@@ -172,7 +190,15 @@ async fn page(
         };
         let actual = Image::decode(&png)
             .map_err(|e| Error::failed(format!("the browser's screenshot is not a PNG: {e}")))?;
-        judge(&file.path, *viewport, &actual, &baseline, shot, places, &mut result)?;
+        judge(
+            &file.path,
+            *viewport,
+            &actual,
+            &baseline,
+            shot,
+            places,
+            &mut result,
+        )?;
     }
     inputs.remove(&file.path);
     result.inputs = inputs.into_iter().collect();
@@ -213,14 +239,18 @@ fn judge(
     result: &mut FileResult,
 ) -> Result<(), Error> {
     let write_baseline = |result: &mut FileResult| -> Result<(), Error> {
-        actual.write(baseline).map_err(|e| Error::failed(e.to_string()))?;
+        actual
+            .write(baseline)
+            .map_err(|e| Error::failed(e.to_string()))?;
         result.baselines_written.push(places.relative(baseline));
         Ok(())
     };
     let artifacts = places.artifacts.join(path).join(viewport.to_string());
     let write = |kind: &str, image: &Image| -> Result<protocol::Artifact, Error> {
         let file = artifacts.join(format!("{kind}.png"));
-        image.write(&file).map_err(|e| Error::failed(e.to_string()))?;
+        image
+            .write(&file)
+            .map_err(|e| Error::failed(e.to_string()))?;
         Ok(places.artifact(kind, &file))
     };
     if !baseline.is_file() {
@@ -258,7 +288,10 @@ fn judge(
     let message = match compare(&expected, actual, &shot.tolerance) {
         Verdict::Matches => return Ok(()),
         _ if places.update => return write_baseline(result),
-        Verdict::SizeDiffers { expected: e, actual: a } => {
+        Verdict::SizeDiffers {
+            expected: e,
+            actual: a,
+        } => {
             let mut f = finding(
                 path,
                 "visual-size",
