@@ -268,7 +268,7 @@ fn a_protocol_version_mismatch_names_both_versions() {
     assert_eq!(v["status"], "protocol_error");
     assert_eq!(
         v["message"],
-        "broke the protocol: protocol version mismatch: coordinator speaks version 1, validator \
+        "broke the protocol: protocol version mismatch: coordinator speaks version 2, validator \
          speaks version 999; upgrade the older side"
     );
 }

@@ -96,19 +96,7 @@ impl ToolSpec {
     /// size, mtime and ctime): reinstalling or upgrading a tool writes new files, whose ctime
     /// and inode no one can set back, so a stale version is never served.
     pub fn version_of(&self, executable: &Path) -> Result<String, String> {
-        let memo = fingerprint(executable).map(|f| cache_home().join("tool-versions").join(f));
-        if let Some(version) = memo
-            .as_ref()
-            .and_then(|m| std::fs::read_to_string(m).ok())
-            .filter(|v| !v.is_empty() && !v.contains(char::is_whitespace))
-        {
-            return Ok(version);
-        }
-        let version = self.ask_version(executable)?;
-        if let Some(memo) = memo {
-            remember(&memo, &version);
-        }
-        Ok(version)
+        remembered_version(executable, |exe| self.ask_version(exe))
     }
 
     fn ask_version(&self, executable: &Path) -> Result<String, String> {
@@ -162,6 +150,28 @@ fn fingerprint(executable: &Path) -> Option<String> {
 
 /// Writes a memo atomically (temporary file, then rename); a memo that cannot be written only
 /// costs the next run a `--version`.
+/// The version `ask` finds for an executable, remembered per executable as
+/// [`ToolSpec::version_of`] explains; for any executable whose version is asked on every run
+/// (the browser validators' browser, say).
+pub fn remembered_version(
+    executable: &Path,
+    ask: impl FnOnce(&Path) -> Result<String, String>,
+) -> Result<String, String> {
+    let memo = fingerprint(executable).map(|f| cache_home().join("tool-versions").join(f));
+    if let Some(version) = memo
+        .as_ref()
+        .and_then(|m| std::fs::read_to_string(m).ok())
+        .filter(|v| !v.is_empty() && !v.contains(char::is_whitespace))
+    {
+        return Ok(version);
+    }
+    let version = ask(executable)?;
+    if let Some(memo) = memo {
+        remember(&memo, &version);
+    }
+    Ok(version)
+}
+
 fn remember(memo: &Path, version: &str) {
     let Some(dir) = memo.parent() else { return };
     let tmp = dir.join(format!(".{}.tmp", std::process::id()));

@@ -138,7 +138,7 @@ async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
             .all(|(path, recorded)| now.get(path) == Some(recorded));
         let keep = inputs_same
             && artifacts_exist(&entry.result, &ctx.root)
-            && !(ctx.update_baselines && !entry.result.findings.is_empty());
+            && (!ctx.update_baselines || entry.result.findings.is_empty());
         if !keep {
             *slot = None;
             dropped += 1;

@@ -73,7 +73,8 @@ pub fn locate(configured: Option<&str>) -> Result<Located, BrowserError> {
             ))
         })?,
     };
-    let version = version_of(&executable)?;
+    let version = validators::tools::remembered_version(&executable, ask_version)
+        .map_err(BrowserError::Failed)?;
     Ok(Located {
         executable,
         version,
@@ -90,27 +91,27 @@ fn on_path() -> Option<PathBuf> {
 }
 
 /// The version the browser reports (`Chromium 156.0.8078.79` → `156.0.8078.79`).
-fn version_of(executable: &Path) -> Result<String, BrowserError> {
+fn ask_version(executable: &Path) -> Result<String, String> {
     let out = Command::new(executable)
         .arg("--version")
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| {
-            BrowserError::NotInstalled(format!(
+            format!(
                 "the browser {} cannot be run ({e}); install one: {INSTALL_COMMAND}",
                 executable.display()
-            ))
+            )
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
         .find(|word| word.chars().next().is_some_and(|c| c.is_ascii_digit()) && word.contains('.'))
         .map(str::to_owned)
         .ok_or_else(|| {
-            BrowserError::Failed(format!(
+            format!(
                 "{} --version printed no version ({:?})",
                 executable.display(),
                 text.trim()
-            ))
+            )
         })
 }
 

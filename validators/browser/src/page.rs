@@ -181,7 +181,7 @@ pub struct Visit {
 /// A failure of the browser while working on a page.
 pub type PageError = String;
 
-fn cdp<T>(what: &str) -> impl FnOnce(chromiumoxide::error::CdpError) -> PageError + '_ {
+fn cdp(what: &str) -> impl FnOnce(chromiumoxide::error::CdpError) -> PageError + '_ {
     move |e| format!("{what}: {e}")
 }
 
@@ -192,7 +192,7 @@ impl Visit {
             .driver()
             .new_page("about:blank")
             .await
-            .map_err(cdp::<()>("cannot open a tab"))?;
+            .map_err(cdp("cannot open a tab"))?;
         page.execute(
             SetDeviceMetricsOverrideParams::builder()
                 .width(i64::from(viewport.width))
@@ -203,10 +203,10 @@ impl Visit {
                 .map_err(|e| format!("viewport: {e}"))?,
         )
         .await
-        .map_err(cdp::<()>("cannot set the viewport"))?;
+        .map_err(cdp("cannot set the viewport"))?;
         page.execute(SetTimezoneOverrideParams::new("UTC"))
             .await
-            .map_err(cdp::<()>("cannot set the time zone"))?;
+            .map_err(cdp("cannot set the time zone"))?;
         let observed: Arc<Mutex<Observed>> = Arc::default();
         let mut watchers = Vec::new();
         macro_rules! watch {
@@ -214,7 +214,7 @@ impl Visit {
                 let mut stream = page
                     .event_listener::<$event>()
                     .await
-                    .map_err(cdp::<()>("cannot watch the page"))?;
+                    .map_err(cdp("cannot watch the page"))?;
                 let observed = observed.clone();
                 watchers.push(tokio::spawn(async move {
                     while let Some($e) = stream.next().await {
@@ -377,7 +377,7 @@ impl Visit {
             .page
             .execute(params.build())
             .await
-            .map_err(cdp::<()>("cannot take a screenshot"))?;
+            .map_err(cdp("cannot take a screenshot"))?;
         use base64::Engine;
         base64::engine::general_purpose::STANDARD
             .decode(&shot.result.data)
