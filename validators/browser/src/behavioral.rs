@@ -3,7 +3,7 @@
 //! A failing step is an error finding on that step's line, saying what was expected and what
 //! was found; the steps after it do not run. Uncaught exceptions, `console.error` calls and
 //! failed requests are findings too, at the severity `console_errors` sets. A `snapshot` step
-//! compares a readable text form of an element's subtree ([`SNAPSHOT`]) with its baseline and
+//! compares a readable text form of an element's subtree (see `SNAPSHOT`) with its baseline and
 //! reports a difference as a unified diff.
 
 use crate::browser::{Browser, Located};
