@@ -436,3 +436,23 @@ fn a_browser_killed_from_outside_is_a_crash() {
         "{v}"
     );
 }
+
+#[test]
+fn a_page_that_loads_a_file_outside_the_root_is_reported() {
+    let repo = sample();
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let css = elsewhere.path().join("x.css");
+    std::fs::write(&css, "body { color: red }").expect("write");
+    repo.write(
+        "site/leak.html",
+        &format!(
+            "<!doctype html><link rel=\"stylesheet\" href=\"file://{}\"><p>leak</p>\n",
+            css.display()
+        ),
+    );
+    let out = run(&repo, &["--validators", "visual"], &[1]);
+    let f = finding(&out, "visual-error");
+    assert_eq!(f["path"], "site/leak.html");
+    let message = f["message"].as_str().expect("message");
+    assert!(message.contains("outside the root"), "{message}");
+}

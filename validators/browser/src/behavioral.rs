@@ -6,11 +6,10 @@
 //! compares a readable text form of an element's subtree (see `SNAPSHOT`) with its baseline and
 //! reports a difference as a unified diff.
 
-use crate::browser::{Browser, Located};
-use crate::engine::{self, Common, Engine, Places};
+use crate::browser::Browser;
+use crate::engine::{self, Common, Engine, Pages, Places};
 use crate::page::{js_string, Origin, Viewport, Visit};
 use crate::scenario::{self, Action, Match, Scenario, Step};
-use futures::StreamExt;
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, FileInput, FileResult, Finding, Manifest, Scope, Severity, Validate};
 use std::collections::BTreeSet;
@@ -132,29 +131,11 @@ impl Validator for Behavioral {
         if runnable.is_empty() {
             return Ok(());
         }
-        self.engine.browser(common.browser.as_deref())?;
-        let (origin, server) = self.engine.origin(&common, &places.root)?;
-        let (located, browser) = self.engine.current();
-        let total = u32::try_from(runnable.len()).unwrap_or(u32::MAX);
-        let outcome = self.engine.runtime().block_on(async {
-            let mut results = futures::stream::iter(&runnable)
-                .map(|(file, s)| run(file, s, &rules, located, browser, &origin, &places))
-                .buffer_unordered(common.tabs);
-            let mut done = 0;
-            while let Some(result) = results.next().await {
-                out.file(result?)?;
-                done += 1;
-                out.progress(done, total, "")?;
-            }
-            if places.update {
-                places.record_environment(&located.version)?;
-            }
-            Ok::<(), Error>(())
-        });
-        if let Some(server) = server {
-            self.engine.runtime().block_on(server.stop());
-        }
-        outcome
+        let rules = &rules;
+        self.engine
+            .each(&common, &places, &runnable, out, |(file, s), p| {
+                run(file, s, rules, p)
+            })
     }
 }
 
@@ -163,11 +144,15 @@ async fn run(
     file: &FileInput,
     scenario: &Scenario,
     rules: &Rules,
-    located: &Located,
-    browser: &Browser,
-    origin: &Origin,
-    places: &Places,
+    pages: Pages<'_>,
 ) -> Result<FileResult, Error> {
+    let Pages {
+        located,
+        browser,
+        origin,
+        places,
+    } = &pages;
+    let browser: &Browser = browser;
     let gone = |message: String| {
         Error::failed(format!(
             "the browser ({}) exited while running {}: {message}",
@@ -207,7 +192,10 @@ async fn run(
         }
     }
     inputs.extend(visit.loaded_files(origin));
-    let problems = visit.problems();
+    let mut problems = visit.problems();
+    problems.failed_requests.extend(visit.outside_root(origin).into_iter().map(|url| {
+        format!("{url}: outside the root (pages may load only files under the root and loopback servers)")
+    }));
     visit.close().await;
     if let Some((line, failure)) = failure {
         if !browser.is_alive() {

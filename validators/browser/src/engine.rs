@@ -6,7 +6,9 @@
 use crate::browser::{self, Browser, BrowserError, Located};
 use crate::page::Origin;
 use crate::serve::Server;
-use protocol::sdk::Error;
+use futures::StreamExt;
+use protocol::sdk::{Error, Reporter};
+use protocol::FileResult;
 use protocol::{Artifact, Validate};
 use std::path::{Path, PathBuf};
 use validators::settings::Settings;
@@ -93,7 +95,7 @@ impl Engine {
 
     /// Starts the browser (or starts it again, if the last one died or another is configured)
     /// unless it runs; [`Engine::current`] then gives it.
-    pub fn browser(&mut self, configured: Option<&str>) -> Result<(), Error> {
+    fn browser(&mut self, configured: Option<&str>) -> Result<(), Error> {
         let located = browser::locate(configured).map_err(|e| match e {
             BrowserError::NotInstalled(m) => Error::NotInstalled(m),
             other => Error::failed(other.to_string()),
@@ -116,7 +118,7 @@ impl Engine {
     }
 
     /// The browser [`Engine::browser`] made sure of.
-    pub fn current(&self) -> (&Located, &Browser) {
+    fn current(&self) -> (&Located, &Browser) {
         let (l, b) = self
             .browser
             .as_ref()
@@ -124,8 +126,56 @@ impl Engine {
         (l, b)
     }
 
+    /// Works through `items` in up to `tabs` tabs at once, with the browser and the configured
+    /// server running: sends each result as soon as it is done (with progress), then records
+    /// the browser and fonts beside the baselines if they were being updated. `work` fails only
+    /// when the browser itself is gone, which ends the request.
+    pub fn each<'b, T, F, Fut>(
+        &'b mut self,
+        common: &Common,
+        places: &Places,
+        items: &'b [T],
+        out: &mut Reporter<'_>,
+        work: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&'b T, Pages<'b>) -> Fut,
+        Fut: std::future::Future<Output = Result<FileResult, Error>> + 'b,
+    {
+        self.browser(common.browser.as_deref())?;
+        let this: &'b Engine = self;
+        let (origin, server) = this.origin(common, &places.root)?;
+        let (located, browser) = this.current();
+        let pages = Pages {
+            located: located.clone(),
+            browser,
+            origin,
+            places: places.clone(),
+        };
+        let total = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        let outcome = this.runtime.block_on(async {
+            let mut results = futures::stream::iter(items)
+                .map(|item| work(item, pages.clone()))
+                .buffer_unordered(common.tabs);
+            let mut done = 0;
+            while let Some(result) = results.next().await {
+                out.file(result?)?;
+                done += 1;
+                out.progress(done, total, "")?;
+            }
+            if places.update && done > 0 {
+                places.record_environment(&located.version)?;
+            }
+            Ok::<(), Error>(())
+        });
+        if let Some(server) = server {
+            this.runtime.block_on(server.stop());
+        }
+        outcome
+    }
+
     /// Starts the configured server, if any, and says where pages come from.
-    pub fn origin(&self, common: &Common, root: &Path) -> Result<(Origin, Option<Server>), Error> {
+    fn origin(&self, common: &Common, root: &Path) -> Result<(Origin, Option<Server>), Error> {
         let server = match &common.serve {
             Some(command) => Some(
                 self.runtime
@@ -153,6 +203,15 @@ impl Drop for Engine {
             self.runtime.block_on(browser.close());
         }
     }
+}
+
+/// What the work on one page needs: the browser, where pages come from and where files go.
+#[derive(Debug, Clone)]
+pub struct Pages<'b> {
+    pub located: Located,
+    pub browser: &'b Browser,
+    pub origin: Origin,
+    pub places: Places,
 }
 
 /// Where a request's files go: baselines (under the root) and artifacts.

@@ -419,6 +419,17 @@ impl Visit {
         files.into_iter().collect()
     }
 
+    /// The `file://` URLs the page loaded from outside the root: results cannot depend on
+    /// such files (they are not tracked), so they are reported.
+    pub fn outside_root(&self, origin: &Origin) -> Vec<String> {
+        let o = self.lock();
+        o.requested
+            .iter()
+            .filter(|url| url.starts_with("file://") && origin.file_of(url).is_none())
+            .cloned()
+            .collect()
+    }
+
     /// What the page did wrong so far: failed requests, `console.error` calls and uncaught
     /// exceptions, each as one line.
     pub fn problems(&self) -> Problems {

@@ -7,12 +7,11 @@
 //! expected, actual and diff images are written as artifacts. A page's result lists as inputs
 //! every file it loaded and its baselines.
 
-use crate::browser::{Browser, Located};
+use crate::browser::Browser;
 use crate::compare::{compare, Tolerance, Verdict};
-use crate::engine::{self, Common, Engine, Places};
+use crate::engine::{self, Common, Engine, Pages, Places};
 use crate::image::Image;
 use crate::page::{Origin, Viewport, Visit, WaitFor};
-use futures::StreamExt;
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, FileInput, FileResult, Finding, Manifest, Scope, Severity, Validate};
 use std::collections::BTreeSet;
@@ -125,42 +124,23 @@ impl Validator for Visual {
         let common = Common::read(&settings, "visual")?;
         let shot = Shot::read(&settings)?;
         let places = Places::new(request, &common, "visual");
-        self.engine.browser(common.browser.as_deref())?;
-        let (origin, server) = self.engine.origin(&common, &places.root)?;
-        let (located, browser) = self.engine.current();
-        let total = u32::try_from(request.files.len()).unwrap_or(u32::MAX);
-        let outcome = self.engine.runtime().block_on(async {
-            let mut results = futures::stream::iter(&request.files)
-                .map(|file| page(file, &shot, located, browser, &origin, &places))
-                .buffer_unordered(common.tabs);
-            let mut done = 0;
-            while let Some(result) = results.next().await {
-                let result = result?;
-                done += 1;
-                out.file(result)?;
-                out.progress(done, total, "")?;
-            }
-            if places.update && done > 0 {
-                places.record_environment(&located.version)?;
-            }
-            Ok::<(), Error>(())
-        });
-        if let Some(server) = server {
-            self.engine.runtime().block_on(server.stop());
-        }
-        outcome
+        let shot = &shot;
+        self.engine
+            .each(&common, &places, &request.files, out, |file, p| {
+                page(file, shot, p)
+            })
     }
 }
 
 /// One page at every viewport. `Err` only when the browser itself is gone.
-async fn page(
-    file: &FileInput,
-    shot: &Shot,
-    located: &Located,
-    browser: &Browser,
-    origin: &Origin,
-    places: &Places,
-) -> Result<FileResult, Error> {
+async fn page(file: &FileInput, shot: &Shot, pages: Pages<'_>) -> Result<FileResult, Error> {
+    let Pages {
+        located,
+        browser,
+        origin,
+        places,
+    } = &pages;
+    let browser: &Browser = browser;
     let mut result = FileResult::new(&file.path, Vec::new());
     let mut inputs = BTreeSet::new();
     for viewport in &shot.viewports {
@@ -224,8 +204,15 @@ async fn render(
     }
     .await;
     inputs.extend(visit.loaded_files(origin));
+    let outside = visit.outside_root(origin);
     visit.close().await;
-    outcome
+    match outside.first() {
+        Some(url) if outcome.is_ok() => Err(format!(
+            "the page loaded {url}, outside the root; pages may load only files under the root \
+             and loopback servers"
+        )),
+        _ => outcome,
+    }
 }
 
 /// Compares a screenshot with its baseline, or writes the baseline when asked to.
