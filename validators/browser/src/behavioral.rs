@@ -7,7 +7,7 @@
 //! reports a difference as a unified diff.
 
 use crate::browser::Browser;
-use crate::engine::{self, Common, Engine, Pages, Places};
+use crate::engine::{self, Engine, Pages, Places};
 use crate::page::{js_string, Origin, Viewport, Visit};
 use crate::scenario::{self, Action, Match, Scenario, Step};
 use protocol::sdk::{Error, Reporter, Validator};
@@ -104,11 +104,8 @@ impl Validator for Behavioral {
     }
 
     fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
-        let known: Vec<&str> = engine::COMMON_KEYS.iter().chain(&KEYS).copied().collect();
-        let settings = Settings::parse(&request.config_json, "behavioral", &known)?;
-        let common = Common::read(&settings, "behavioral")?;
+        let (settings, common, places) = engine::configure(request, "behavioral", &KEYS)?;
         let rules = Rules::read(&settings)?;
-        let places = Places::new(request, &common, "behavioral");
         // Scenarios that do not parse are findings that need no browser.
         let mut runnable = Vec::new();
         for file in &request.files {

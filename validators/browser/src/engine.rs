@@ -62,6 +62,20 @@ impl Common {
     }
 }
 
+/// Reads a request's table (the shared keys and the validator's own), refusing unknown keys;
+/// gives the table, the shared settings, and where files go.
+pub fn configure(
+    request: &Validate,
+    kind: &'static str,
+    own_keys: &[&str],
+) -> Result<(Settings, Common, Places), Error> {
+    let known: Vec<&str> = COMMON_KEYS.iter().chain(own_keys).copied().collect();
+    let settings = Settings::parse(&request.config_json, kind, &known)?;
+    let common = Common::read(&settings, kind)?;
+    let places = Places::new(request, &common, kind);
+    Ok((settings, common, places))
+}
+
 /// The tool version a manifest announces: the browser found without configuration
 /// (`ORCHESTRATOR_BROWSER`, then `PATH`), or `not found`.
 pub fn announced_version() -> String {

@@ -9,7 +9,7 @@
 
 use crate::browser::Browser;
 use crate::compare::{compare, Tolerance, Verdict};
-use crate::engine::{self, Common, Engine, Pages, Places};
+use crate::engine::{self, Engine, Pages, Places};
 use crate::image::Image;
 use crate::page::{Origin, Viewport, Visit, WaitFor};
 use protocol::sdk::{Error, Reporter, Validator};
@@ -119,11 +119,8 @@ impl Validator for Visual {
     }
 
     fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
-        let known: Vec<&str> = engine::COMMON_KEYS.iter().chain(&KEYS).copied().collect();
-        let settings = Settings::parse(&request.config_json, "visual", &known)?;
-        let common = Common::read(&settings, "visual")?;
+        let (settings, common, places) = engine::configure(request, "visual", &KEYS)?;
         let shot = Shot::read(&settings)?;
-        let places = Places::new(request, &common, "visual");
         let shot = &shot;
         self.engine
             .each(&common, &places, &request.files, out, |file, p| {
