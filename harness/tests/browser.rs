@@ -354,7 +354,7 @@ fn a_page_that_loops_forever_times_out_and_leaves_nothing_behind() {
         &repo,
         "orchestrator.toml",
         "full_page = true",
-        "full_page = true\ntimeout = \"4s\"",
+        "full_page = true\ntimeout = \"8s\"",
     );
     let out = run(&repo, &["--validators", "visual"], &[3]);
     let v = out.validator("visual");
