@@ -59,6 +59,15 @@ fn finding(out: &Outcome, rule: &str) -> Value {
         .unwrap_or_else(|| panic!("no {rule} finding in {}", out.stdout))
 }
 
+fn assert_passed(out: &Outcome, validator: &str) {
+    assert_eq!(
+        out.validator(validator)["status"],
+        "passed",
+        "{}",
+        out.stdout
+    );
+}
+
 fn edit(repo: &Repo, path: &str, from: &str, to: &str) {
     let full = repo.root().join(path);
     let text = std::fs::read_to_string(&full).expect("read");
@@ -92,12 +101,7 @@ fn baselines(repo: &Repo) -> Vec<(String, Vec<u8>)> {
 fn the_sample_passes_but_for_its_console_error() {
     let repo = sample();
     let out = run(&repo, &[], &[1]);
-    assert_eq!(
-        out.validator("visual")["status"],
-        "passed",
-        "{}",
-        out.stdout
-    );
+    assert_passed(&out, "visual");
     assert_eq!(out.validator("visual")["files"], 3);
     assert_eq!(out.validator("behavioral")["status"], "failed");
     assert_eq!(
@@ -166,6 +170,18 @@ fn a_changed_colour_is_a_visual_difference_with_its_images() {
         before,
         "nothing under the baselines is modified"
     );
+    // The finding is served from the cache while its images exist, and checked again (so
+    // they are written again) once they are gone.
+    let again = run(&repo, &["--validators", "visual"], &[1]);
+    assert_eq!(again.validator("visual")["cached_files"], 3);
+    assert_eq!(findings(&again), rules);
+    std::fs::remove_dir_all(repo.root().join(".orchestrator/artifacts")).expect("remove");
+    let again = run(&repo, &["--validators", "visual"], &[1]);
+    assert_eq!(again.validator("visual")["cached_files"], 2);
+    let diff = repo
+        .root()
+        .join(".orchestrator/artifacts/visual/site/login.html/800x600/diff.png");
+    assert!(diff.is_file(), "the images are written again");
 }
 
 #[test]
@@ -182,6 +198,8 @@ fn update_baselines_writes_what_changed_and_the_next_run_passes() {
             .join(".orchestrator/baselines/visual/site/index.html/800x600.png"),
     )
     .expect("remove");
+    // The differences are cached first: updating must check those pages again.
+    run(&repo, &[], &[1]);
     let out = run(&repo, &["--update-baselines"], &[1]);
     let json = out.json();
     let written: Vec<&str> = json["baselines_written"]
@@ -205,12 +223,7 @@ fn update_baselines_writes_what_changed_and_the_next_run_passes() {
     .expect("the browser and fonts are recorded");
     assert!(environment.contains("browser = \""), "{environment}");
     let out = run(&repo, &[], &[1]);
-    assert_eq!(
-        out.validator("visual")["status"],
-        "passed",
-        "{}",
-        out.stdout
-    );
+    assert_passed(&out, "visual");
 }
 
 #[test]
@@ -455,4 +468,34 @@ fn a_page_that_loads_a_file_outside_the_root_is_reported() {
     assert_eq!(f["path"], "site/leak.html");
     let message = f["message"].as_str().expect("message");
     assert!(message.contains("outside the root"), "{message}");
+}
+
+#[test]
+fn page_errors_follow_console_errors_and_networkidle_waits_for_a_quiet_page() {
+    let repo = sample();
+    edit(
+        &repo,
+        "orchestrator.toml",
+        "console_errors = \"error\"",
+        "console_errors = \"warning\"",
+    );
+    edit(
+        &repo,
+        "orchestrator.toml",
+        "full_page = true",
+        "full_page = true\nwait_for = \"networkidle\"",
+    );
+    let out = run(&repo, &[], &[0]);
+    assert_passed(&out, "visual");
+    assert_passed(&out, "behavioral");
+    let f = finding(&out, "behavioral-console-error");
+    assert_eq!(f["severity"], "warning");
+    edit(
+        &repo,
+        "orchestrator.toml",
+        "console_errors = \"warning\"",
+        "console_errors = \"off\"",
+    );
+    let out = run(&repo, &[], &[0]);
+    assert_eq!(findings(&out), []);
 }

@@ -68,7 +68,7 @@ fn size_arg(text: &str) -> Result<u64, String> {
 }
 
 fn age_arg(text: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(text)
+    validators::settings::parse_duration(text)
         .ok_or_else(|| format!("invalid age {text:?}; write a number with a unit: 12h, 30d"))
 }
 

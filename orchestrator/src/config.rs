@@ -334,27 +334,10 @@ impl ValidatorConfig {
     }
 }
 
-/// Parses `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"30d"` (whole or decimal numbers).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        "d" => number * 86400.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
-}
-
 fn duration(value: &Value, key: &str) -> Result<Duration, ConfigErrorKind> {
     value
         .as_str()
-        .and_then(parse_duration)
+        .and_then(validators::settings::parse_duration)
         .ok_or_else(|| ConfigErrorKind::BadDuration {
             key: key.to_owned(),
             value: value.to_string(),
@@ -610,17 +593,6 @@ mod tests {
         );
         let err = parse("[cache]\nsize = 1").expect_err("unknown key");
         assert!(err.contains("unknown key `cache.size`"), "{err}");
-    }
-
-    #[test]
-    fn durations_take_the_usual_units() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86400)));
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("s"), None);
     }
 
     #[test]

@@ -22,14 +22,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry for a result without inputs beyond its own file.
-    pub fn plain(result: FileResult) -> Entry {
-        Entry {
-            result,
-            inputs: Vec::new(),
-        }
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         let mut result = self.result.clone();
         result.modified = false;

@@ -349,10 +349,13 @@ mod tests {
     use protocol::{FileResult, Finding, Severity};
 
     fn result(path: &str) -> Entry {
-        Entry::plain(FileResult::new(
-            path,
-            vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
-        ))
+        Entry {
+            result: FileResult::new(
+                path,
+                vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
+            ),
+            inputs: Vec::new(),
+        }
     }
 
     #[test]

@@ -6,14 +6,13 @@
 //! compares a readable text form of an element's subtree (see `SNAPSHOT`) with its baseline and
 //! reports a difference as a unified diff.
 
-use crate::browser::Browser;
 use crate::engine::{self, Engine, Pages, Places};
-use crate::page::{js_string, Origin, Viewport, Visit};
+use crate::page::{js_string, poll, visible, Origin, Viewport, Visit};
 use crate::scenario::{self, Action, Match, Scenario, Step};
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, FileInput, FileResult, Finding, Manifest, Scope, Severity, Validate};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use validators::settings::Settings;
 
 const KEYS: [&str; 3] = ["console_errors", "viewport", "snapshot_attributes"];
@@ -38,9 +37,6 @@ const DEFAULT_ATTRIBUTES: [&str; 16] = [
     "selected",
     "hidden",
 ];
-
-/// How often a waiting step looks again.
-const POLL: Duration = Duration::from_millis(50);
 
 /// The behavioral validator; one browser per process.
 #[derive(Debug, Default)]
@@ -143,24 +139,12 @@ async fn run(
     rules: &Rules,
     pages: Pages<'_>,
 ) -> Result<FileResult, Error> {
-    let Pages {
-        located,
-        browser,
-        origin,
-        places,
-    } = &pages;
-    let browser: &Browser = browser;
-    let gone = |message: String| {
-        Error::failed(format!(
-            "the browser ({}) exited while running {}: {message}",
-            located.version, file.path
-        ))
-    };
+    let (browser, origin, places) = (pages.browser, &pages.origin, &pages.places);
     let mut result = FileResult::new(&file.path, Vec::new());
     let mut inputs = BTreeSet::new();
     let visit = match Visit::open(browser, scenario.viewport).await {
         Ok(visit) => visit,
-        Err(message) if !browser.is_alive() => return Err(gone(message)),
+        Err(message) if !browser.is_alive() => return Err(pages.browser_gone(&file.path, &message)),
         Err(message) => {
             result.findings.push(step_finding(&file.path, 1, message));
             return Ok(result);
@@ -196,7 +180,7 @@ async fn run(
     visit.close().await;
     if let Some((line, failure)) = failure {
         if !browser.is_alive() {
-            return Err(gone(failure.message));
+            return Err(pages.browser_gone(&file.path, &failure.message));
         }
         let mut finding = step_finding(&file.path, line, failure.message);
         finding.artifacts = failure.artifacts;
@@ -375,7 +359,7 @@ impl Runner<'_> {
                 self.until_visible(selector, t, "expect_visible").await
             }
             Action::ExpectHidden(selector) => {
-                let script = format!("!({})", visible_script(selector));
+                let script = format!("!({})", visible(selector));
                 self.until(&script, t, || {
                     format!("expected `{selector}` to be hidden; it is visible")
                 })
@@ -396,19 +380,17 @@ impl Runner<'_> {
             }
             Action::ExpectCount { selector, count } => {
                 let script = format!("document.querySelectorAll({}).length", js_string(selector));
-                let started = Instant::now();
-                loop {
-                    let n: u64 = self.visit.eval(&script).await?;
-                    if n == *count {
-                        return Ok(());
-                    }
-                    if started.elapsed() >= t {
-                        return Err(format!(
-                            "expected {count} elements to match `{selector}`; found {n}"
-                        ));
-                    }
-                    tokio::time::sleep(POLL).await;
+                let mut found = 0;
+                let counted = async || {
+                    found = self.visit.eval::<u64>(&script).await?;
+                    Ok(found == *count)
+                };
+                if poll(t, counted).await? {
+                    return Ok(());
                 }
+                Err(format!(
+                    "expected {count} elements to match `{selector}`; found {found}"
+                ))
             }
             Action::ExpectUrl(expected) => {
                 let expected = match expected {
@@ -437,7 +419,7 @@ impl Runner<'_> {
             .baselines
             .join(self.scenario_path)
             .join(format!("{name}.txt"));
-        inputs.insert(self.places.relative(&baseline));
+        inputs.extend(self.places.input(&baseline));
         let expected = std::fs::read_to_string(&baseline).ok();
         if expected.as_deref() == Some(actual) {
             return Ok(());
@@ -494,7 +476,7 @@ impl Runner<'_> {
         timeout: Duration,
         step: &str,
     ) -> Result<(), String> {
-        self.until(&visible_script(selector), timeout, || {
+        self.until(&visible(selector), timeout, || {
             format!(
                 "{step}: `{selector}` did not become visible within {} ms",
                 timeout.as_millis()
@@ -510,16 +492,8 @@ impl Runner<'_> {
         timeout: Duration,
         failure: impl Fn() -> String,
     ) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
-            if self.visit.eval::<bool>(script).await? {
-                return Ok(());
-            }
-            if started.elapsed() >= timeout {
-                return Err(failure());
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        let held = poll(timeout, async || self.visit.eval::<bool>(script).await).await?;
+        held.then_some(()).ok_or_else(failure)
     }
 
     /// Polls a string (or null) script until it meets the expectation or the timeout passes.
@@ -530,51 +504,37 @@ impl Runner<'_> {
         timeout: Duration,
         what: &str,
     ) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
-            let value: Option<String> = self.visit.eval(script).await?;
-            if let Some(v) = &value {
-                let ok = match expected {
-                    Match::Equals(e) => v == e,
-                    Match::Contains(e) => v.contains(e.as_str()),
-                    Match::Matches(pattern) => self
-                        .visit
-                        .eval(&format!(
-                            "new RegExp({}).test({})",
-                            js_string(pattern),
-                            js_string(v)
-                        ))
-                        .await
-                        .map_err(|e| format!("matches {pattern:?}: {e}"))?,
-                };
-                if ok {
-                    return Ok(());
-                }
+        let mut last: Option<String> = None;
+        let met = async || {
+            last = self.visit.eval(script).await?;
+            let Some(v) = &last else { return Ok(false) };
+            match expected {
+                Match::Equals(e) => Ok(v == e),
+                Match::Contains(e) => Ok(v.contains(e.as_str())),
+                Match::Matches(pattern) => self
+                    .visit
+                    .eval(&format!(
+                        "new RegExp({}).test({})",
+                        js_string(pattern),
+                        js_string(v)
+                    ))
+                    .await
+                    .map_err(|e| format!("matches {pattern:?}: {e}")),
             }
-            if started.elapsed() >= timeout {
-                let wanted = match expected {
-                    Match::Equals(e) => format!("to equal {e:?}"),
-                    Match::Contains(e) => format!("to contain {e:?}"),
-                    Match::Matches(e) => format!("to match /{e}/"),
-                };
-                return Err(match value {
-                    Some(v) => format!("expected {what} {wanted}; found {v:?}"),
-                    None => format!("expected {what} {wanted}; no element matches"),
-                });
-            }
-            tokio::time::sleep(POLL).await;
+        };
+        if poll(timeout, met).await? {
+            return Ok(());
         }
+        let wanted = match expected {
+            Match::Equals(e) => format!("to equal {e:?}"),
+            Match::Contains(e) => format!("to contain {e:?}"),
+            Match::Matches(e) => format!("to match /{e}/"),
+        };
+        Err(match last {
+            Some(v) => format!("expected {what} {wanted}; found {v:?}"),
+            None => format!("expected {what} {wanted}; no element matches"),
+        })
     }
-}
-
-/// A script that is true when an element matches the selector and is visible.
-fn visible_script(selector: &str) -> String {
-    format!(
-        "(() => {{ const e = document.querySelector({}); if (!e) return false; \
-         const s = getComputedStyle(e); if (s.visibility === 'hidden' || s.display === 'none') return false; \
-         return !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length); }})()",
-        js_string(selector)
-    )
 }
 
 /// The snapshot form of an element's subtree: one node per line, indented by depth; elements

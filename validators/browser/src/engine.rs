@@ -103,10 +103,6 @@ impl Default for Engine {
 }
 
 impl Engine {
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
-    }
-
     /// Starts the browser (or starts it again, if the last one died or another is configured)
     /// unless it runs; [`Engine::current`] then gives it.
     fn browser(&mut self, configured: Option<&str>) -> Result<(), Error> {
@@ -228,6 +224,16 @@ pub struct Pages<'b> {
     pub places: Places,
 }
 
+impl Pages<'_> {
+    /// The error that ends a request whose browser died while working on `path`.
+    pub fn browser_gone(&self, path: &str, detail: &str) -> Error {
+        Error::failed(format!(
+            "the browser ({}) exited while working on {path}: {detail}",
+            self.located.version
+        ))
+    }
+}
+
 /// Where a request's files go: baselines (under the root) and artifacts.
 #[derive(Debug, Clone)]
 pub struct Places {
@@ -259,6 +265,12 @@ impl Places {
             .unwrap_or(path)
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// A file as a result's input: its path relative to the root, or `None` outside the root
+    /// (the coordinator tracks only files under the root).
+    pub fn input(&self, path: &Path) -> Option<String> {
+        crate::page::relative_inside(&self.root, path)
     }
 
     /// An artifact entry for a written file.
@@ -304,29 +316,4 @@ fn installed_fonts() -> Vec<String> {
     fonts.sort();
     fonts.dedup();
     fonts
-}
-
-/// Parses a duration written as milliseconds (`1500`) or with a unit (`2s`, `500ms`).
-pub fn duration(settings_value: Option<&toml::Value>) -> Option<std::time::Duration> {
-    match settings_value? {
-        toml::Value::Integer(ms) => u64::try_from(*ms)
-            .ok()
-            .map(std::time::Duration::from_millis),
-        toml::Value::String(text) => parse_duration(text),
-        _ => None,
-    }
-}
-
-/// `500ms`, `2s`, `1.5s`, `1m`.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let value: f64 = number.trim().parse().ok()?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds >= 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }

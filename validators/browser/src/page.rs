@@ -123,14 +123,19 @@ impl Origin {
             }
             path
         };
-        let relative = path.strip_prefix(&self.root).ok()?;
-        let text = relative.to_str()?.to_owned();
-        let clean = !text.is_empty()
-            && text
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != "..");
-        clean.then_some(text)
+        relative_inside(&self.root, &path)
     }
+}
+
+/// A path relative to `root` as the protocol writes it, or `None` when it is not under the
+/// root (or is the root, or is spelled with `.` or `..`).
+pub fn relative_inside(root: &Path, path: &Path) -> Option<String> {
+    let text = path.strip_prefix(root).ok()?.to_str()?;
+    let clean = !text.is_empty()
+        && text
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    clean.then(|| text.to_owned())
 }
 
 /// `%20` → space, as URLs spell file names.
@@ -294,42 +299,35 @@ impl Visit {
         Ok(())
     }
 
-    /// Waits for a condition after load; a selector gives up after `timeout`.
+    /// Waits for a condition after load, giving up after `timeout`.
     pub async fn wait(&self, wait_for: &WaitFor, timeout: Duration) -> Result<(), PageError> {
-        match wait_for {
-            WaitFor::Load => Ok(()),
-            WaitFor::NetworkIdle => loop {
-                let quiet = {
+        let (held, what) = match wait_for {
+            WaitFor::Load => return Ok(()),
+            WaitFor::NetworkIdle => {
+                let quiet = async || {
                     let o = self.lock();
-                    o.inflight.is_empty()
-                        && o.last_activity.is_none_or(|t| t.elapsed() >= NETWORK_IDLE)
+                    Ok(o.inflight.is_empty()
+                        && o.last_activity.is_none_or(|t| t.elapsed() >= NETWORK_IDLE))
                 };
-                if quiet {
-                    return Ok(());
-                }
-                tokio::time::sleep(POLL).await;
-            },
-            WaitFor::Selector(selector) => {
-                let script = format!(
-                    "(() => {{ const e = document.querySelector({}); \
-                     return !!e && !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length); }})()",
-                    js_string(selector)
+                let what = format!(
+                    "the network was not idle for {} ms",
+                    NETWORK_IDLE.as_millis()
                 );
-                let started = Instant::now();
-                loop {
-                    if self.eval::<bool>(&script).await? {
-                        return Ok(());
-                    }
-                    if started.elapsed() >= timeout {
-                        return Err(format!(
-                            "`{selector}` did not appear within {} ms",
-                            timeout.as_millis()
-                        ));
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
+                (poll(timeout, quiet).await?, what)
             }
+            WaitFor::Selector(selector) => {
+                let script = visible(selector);
+                let shown = async || self.eval::<bool>(&script).await;
+                (
+                    poll(timeout, shown).await?,
+                    format!("`{selector}` did not appear"),
+                )
+            }
+        };
+        if held {
+            return Ok(());
         }
+        Err(format!("{what} within {} ms", timeout.as_millis()))
     }
 
     /// Stops what moves: animations finished (or cancelled when infinite), transitions and
@@ -462,6 +460,34 @@ pub struct Problems {
     pub failed_requests: Vec<String>,
     pub console_errors: Vec<String>,
     pub exceptions: Vec<String>,
+}
+
+/// Asks `check` every poll interval until it holds (`true`) or `timeout` has passed (`false`).
+pub async fn poll(
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Result<bool, PageError>,
+) -> Result<bool, PageError> {
+    let started = Instant::now();
+    loop {
+        if check().await? {
+            return Ok(true);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A script that is true when an element matches the selector and is visible: rendered, with
+/// a box, not `visibility: hidden`.
+pub fn visible(selector: &str) -> String {
+    format!(
+        "(() => {{ const e = document.querySelector({}); if (!e) return false; \
+         const s = getComputedStyle(e); if (s.visibility === 'hidden' || s.display === 'none') return false; \
+         return !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length); }})()",
+        js_string(selector)
+    )
 }
 
 /// A JavaScript string literal.

@@ -1,9 +1,9 @@
 //! Scenario files (`*.scenario.toml`): a page, a viewport and steps, each step knowing the line
 //! it is written on so that a failing step is reported there.
 
-use crate::engine::parse_duration;
 use crate::page::Viewport;
 use std::time::Duration;
+use validators::settings::parse_duration;
 
 /// How long a step waits for its element or its expectation when neither the step nor the
 /// scenario says (Playwright's expect timeout).

@@ -68,7 +68,7 @@ impl Shot {
         }
         let wait_timeout = match settings.string("wait_timeout")? {
             None => DEFAULT_WAIT,
-            Some(text) => engine::parse_duration(&text).ok_or_else(|| {
+            Some(text) => validators::settings::parse_duration(&text).ok_or_else(|| {
                 Error::config(format!(
                     "validators.visual.wait_timeout is {text:?}; write a duration: \"500ms\", \"10s\""
                 ))
@@ -131,13 +131,7 @@ impl Validator for Visual {
 
 /// One page at every viewport. `Err` only when the browser itself is gone.
 async fn page(file: &FileInput, shot: &Shot, pages: Pages<'_>) -> Result<FileResult, Error> {
-    let Pages {
-        located,
-        browser,
-        origin,
-        places,
-    } = &pages;
-    let browser: &Browser = browser;
+    let (browser, origin, places) = (pages.browser, &pages.origin, &pages.places);
     let mut result = FileResult::new(&file.path, Vec::new());
     let mut inputs = BTreeSet::new();
     for viewport in &shot.viewports {
@@ -145,9 +139,7 @@ async fn page(file: &FileInput, shot: &Shot, pages: Pages<'_>) -> Result<FileRes
             .baselines
             .join(&file.path)
             .join(format!("{viewport}.png"));
-        if let Some(rel) = origin.file_of(&format!("file://{}", baseline.display())) {
-            inputs.insert(rel);
-        }
+        inputs.extend(places.input(&baseline));
         let png = match render(&file.path, *viewport, shot, browser, origin, &mut inputs).await {
             Ok(png) => png,
             Err(message) if browser.is_alive() => {
@@ -158,12 +150,7 @@ async fn page(file: &FileInput, shot: &Shot, pages: Pages<'_>) -> Result<FileRes
                 ));
                 continue;
             }
-            Err(message) => {
-                return Err(Error::failed(format!(
-                    "the browser ({}) exited while rendering {}: {message}",
-                    located.version, file.path
-                )))
-            }
+            Err(message) => return Err(pages.browser_gone(&file.path, &message)),
         };
         let actual = Image::decode(&png)
             .map_err(|e| Error::failed(format!("the browser's screenshot is not a PNG: {e}")))?;
@@ -212,7 +199,9 @@ async fn render(
     }
 }
 
-/// Compares a screenshot with its baseline, or writes the baseline when asked to.
+/// Compares a screenshot with its baseline: a finding with its images when they differ (or the
+/// baseline is missing or unreadable), nothing when they match; under `--update-baselines` the
+/// baseline is written instead of a finding.
 fn judge(
     path: &str,
     viewport: Viewport,
@@ -222,93 +211,83 @@ fn judge(
     places: &Places,
     result: &mut FileResult,
 ) -> Result<(), Error> {
-    let write_baseline = |result: &mut FileResult| -> Result<(), Error> {
-        actual
-            .write(baseline)
-            .map_err(|e| Error::failed(e.to_string()))?;
-        result.baselines_written.push(places.relative(baseline));
-        Ok(())
+    let failed = |e: crate::image::ImageError| Error::failed(e.to_string());
+    let expected = baseline.is_file().then(|| Image::read(baseline));
+    let verdict = match &expected {
+        Some(Ok(expected)) => compare(expected, actual, &shot.tolerance),
+        _ => Verdict::Matches,
     };
-    let artifacts = places.artifacts.join(path).join(viewport.to_string());
-    let write = |kind: &str, image: &Image| -> Result<protocol::Artifact, Error> {
-        let file = artifacts.join(format!("{kind}.png"));
-        image
-            .write(&file)
-            .map_err(|e| Error::failed(e.to_string()))?;
-        Ok(places.artifact(kind, &file))
-    };
-    if !baseline.is_file() {
-        if places.update {
-            return write_baseline(result);
-        }
-        let mut f = finding(
-            path,
-            "visual-no-baseline",
-            format!(
-                "{viewport}: no baseline at {}; review the page, then create it with \
-                 `orchestrator run --update-baselines`",
-                places.relative(baseline)
-            ),
-        );
-        f.artifacts.push(write("actual", actual)?);
-        result.findings.push(f);
+    if let (Some(Ok(_)), Verdict::Matches) = (&expected, &verdict) {
         return Ok(());
     }
-    let expected = match Image::read(baseline) {
-        Ok(image) => image,
-        Err(e) if places.update => {
-            let _ = e;
-            return write_baseline(result);
-        }
-        Err(e) => {
-            result.findings.push(finding(
-                path,
-                "visual-error",
-                format!("{viewport}: the baseline {e}; replace it with `orchestrator run --update-baselines`"),
-            ));
-            return Ok(());
-        }
-    };
-    let message = match compare(&expected, actual, &shot.tolerance) {
-        Verdict::Matches => return Ok(()),
-        _ if places.update => return write_baseline(result),
-        Verdict::SizeDiffers {
-            expected: e,
-            actual: a,
-        } => {
-            let mut f = finding(
-                path,
-                "visual-size",
-                format!(
-                    "{viewport}: the screenshot is {}x{} pixels, its baseline {}x{}",
-                    a.0, a.1, e.0, e.1
-                ),
-            );
-            f.artifacts.push(write("expected", &expected)?);
-            f.artifacts.push(write("actual", actual)?);
-            result.findings.push(f);
-            return Ok(());
-        }
-        Verdict::Differs {
-            diff_pixels,
-            ratio,
-            allowance,
-            diff,
-        } => (
+    if places.update {
+        actual.write(baseline).map_err(failed)?;
+        result.baselines_written.push(places.relative(baseline));
+        return Ok(());
+    }
+    let at = places.relative(baseline);
+    let (rule, message, diff) = match (&expected, verdict) {
+        (None, _) => (
+            "visual-no-baseline",
             format!(
-                "{viewport}: {diff_pixels} pixels ({:.2}%) differ from the baseline; {allowance} \
-                 allowed (threshold {})",
+                "no baseline at {at}; review the page, then create it with \
+                 `orchestrator run --update-baselines`"
+            ),
+            None,
+        ),
+        (Some(Err(e)), _) => (
+            "visual-error",
+            format!("the baseline {e}; replace it with `orchestrator run --update-baselines`"),
+            None,
+        ),
+        (
+            Some(Ok(_)),
+            Verdict::SizeDiffers {
+                expected: e,
+                actual: a,
+            },
+        ) => (
+            "visual-size",
+            format!(
+                "the screenshot is {}x{} pixels, its baseline {}x{}",
+                a.0, a.1, e.0, e.1
+            ),
+            None,
+        ),
+        (
+            Some(Ok(_)),
+            Verdict::Differs {
+                diff_pixels,
+                ratio,
+                allowance,
+                diff,
+            },
+        ) => (
+            "visual-diff",
+            format!(
+                "{diff_pixels} pixels ({:.2}%) differ from the baseline; {allowance} allowed \
+                 (threshold {})",
                 ratio * 100.0,
                 shot.tolerance.threshold
             ),
-            diff,
+            Some(diff),
         ),
+        (Some(Ok(_)), Verdict::Matches) => unreachable!("a match returned above"),
     };
-    let (text, diff) = message;
-    let mut f = finding(path, "visual-diff", text);
-    f.artifacts.push(write("expected", &expected)?);
-    f.artifacts.push(write("actual", actual)?);
-    f.artifacts.push(write("diff", &diff)?);
+    let mut f = finding(path, rule, format!("{viewport}: {message}"));
+    let images = [
+        ("expected", expected.as_ref().and_then(|e| e.as_ref().ok())),
+        ("actual", Some(actual)),
+        ("diff", diff.as_ref()),
+    ];
+    let dir = places.artifacts.join(path).join(viewport.to_string());
+    for (kind, image) in images {
+        if let Some(image) = image {
+            let file = dir.join(format!("{kind}.png"));
+            image.write(&file).map_err(failed)?;
+            f.artifacts.push(places.artifact(kind, &file));
+        }
+    }
     result.findings.push(f);
     Ok(())
 }
