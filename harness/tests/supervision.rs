@@ -29,6 +29,14 @@ fn run(repo: &Repo, validators: &str) -> Outcome {
     out
 }
 
+/// The report of validator `name`, after checking the run's exit code and its status.
+fn ended(out: &Outcome, code: i32, name: &str, status: &str) -> serde_json::Value {
+    assert_eq!(out.code, Some(code), "{}\n{}", out.stdout, out.stderr);
+    let v = out.validator(name);
+    assert_eq!(v["status"], status, "{v}");
+    v
+}
+
 fn assert_within(out: &Outcome, limit: Duration) {
     assert!(
         out.elapsed < limit,
@@ -73,9 +81,7 @@ fn a_validator_that_hangs_before_its_handshake_times_out() {
         "[validators.slow]\nhang = \"before_handshake\"\ntimeout = \"1s\"\n",
     );
     let out = run(&repo, "slow");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("slow");
-    assert_eq!(v["status"], "timed_out");
+    let v = ended(&out, 3, "slow", "timed_out");
     assert_eq!(
         v["message"],
         "did not finish within 1s; stopped with SIGTERM"
@@ -91,9 +97,7 @@ fn a_validator_that_ignores_sigterm_is_killed_after_the_grace_period() {
         "[validators.stubborn]\nhang = \"after_handshake\"\nignore_sigterm = true\ntimeout = \"1s\"\n",
     );
     let out = run(&repo, "stubborn");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("stubborn");
-    assert_eq!(v["status"], "timed_out");
+    let v = ended(&out, 3, "stubborn", "timed_out");
     assert_eq!(
         v["message"],
         "did not finish within 1s; killed with SIGKILL after ignoring SIGTERM for 300ms"
@@ -139,9 +143,7 @@ fn a_crash_mid_stream_keeps_the_finished_files_marked_partial() {
         "[validators.crashy]\ncrash_after = 2\nfindings = 1\n",
     );
     let out = run(&repo, "crashy");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("crashy");
-    assert_eq!(v["status"], "crashed");
+    let v = ended(&out, 3, "crashy", "crashed");
     assert_eq!(v["partial"], true);
     assert_eq!(v["files"], 5);
     assert_eq!(v["files_done"], 2);
@@ -158,9 +160,7 @@ fn a_crash_mid_stream_keeps_the_finished_files_marked_partial() {
 fn an_exit_without_done_is_a_crash() {
     let repo = repo(3, &["quitter"], "[validators.quitter]\nexit_after = 1\n");
     let out = run(&repo, "quitter");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("quitter");
-    assert_eq!(v["status"], "crashed");
+    let v = ended(&out, 3, "quitter", "crashed");
     assert_eq!(v["message"], "exited with status 0 before finishing");
     assert_eq!(v["files_done"], 1);
 }
@@ -169,9 +169,7 @@ fn an_exit_without_done_is_a_crash() {
 fn garbage_on_stdout_is_a_protocol_error() {
     let repo = repo(1, &["noisy"], "[validators.noisy]\ngarbage = true\n");
     let out = run(&repo, "noisy");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("noisy");
-    assert_eq!(v["status"], "protocol_error");
+    let v = ended(&out, 3, "noisy", "protocol_error");
     assert_eq!(
         v["message"],
         "broke the protocol: unknown tag 4294967295 for Response"
@@ -247,9 +245,7 @@ fn a_missing_tool_is_not_installed_with_the_fix() {
         "[validators.absent]\nnot_installed = true\n",
     );
     let out = run(&repo, "absent");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("absent");
-    assert_eq!(v["status"], "not_installed");
+    let v = ended(&out, 3, "absent", "not_installed");
     assert_eq!(
         v["message"],
         "faketool is not installed; run `install faketool`"
@@ -283,9 +279,7 @@ refuse_hello = \"protocol version mismatch: coordinator speaks version 1, \
          validator speaks version 0; upgrade the older side\"\n",
     );
     let out = run(&repo, "old");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("old");
-    assert_eq!(v["status"], "protocol_error");
+    let v = ended(&out, 3, "old", "protocol_error");
     assert_eq!(
         v["message"],
         "broke the protocol: refused the handshake: protocol version mismatch: coordinator \
@@ -375,9 +369,7 @@ fn a_disabled_validator_is_skipped_unless_named() {
 fn a_validator_whose_globs_match_nothing_is_skipped() {
     let repo = repo(1, &["css"], "[validators.css]\nglobs = [\"**/*.css\"]\n");
     let out = run(&repo, "css");
-    assert_eq!(out.code, Some(0));
-    let v = out.validator("css");
-    assert_eq!(v["status"], "skipped");
+    let v = ended(&out, 0, "css", "skipped");
     assert_eq!(v["message"], "no selected file matches its globs");
 }
 
@@ -452,9 +444,7 @@ fn a_silent_validator_is_hung_after_its_dimensions_timeout() {
         "[validators.stuck]\nsuggested_timeout = \"400ms\"\nhang = \"after_handshake\"\n",
     );
     let out = run(&repo, "stuck");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("stuck");
-    assert_eq!(v["status"], "timed_out");
+    let v = ended(&out, 3, "stuck", "timed_out");
     assert_eq!(
         v["message"],
         "sent nothing for 400ms and is taken to be hung; stopped with SIGTERM"
@@ -470,9 +460,7 @@ fn an_explicit_timeout_is_a_hard_limit_even_for_a_busy_validator() {
         "[validators.slow]\ntimeout = \"600ms\"\nwork = \"3000ms\"\nprogress_every = \"100ms\"\n",
     );
     let out = run(&repo, "slow");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("slow");
-    assert_eq!(v["status"], "timed_out");
+    let v = ended(&out, 3, "slow", "timed_out");
     assert_eq!(
         v["message"],
         "did not finish within 600ms; stopped with SIGTERM"
@@ -487,9 +475,7 @@ fn a_manifest_with_another_name_is_its_own_protocol_error() {
         "[validators.named]\nmanifest_name = \"other\"\n",
     );
     let out = run(&repo, "named");
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("named");
-    assert_eq!(v["status"], "protocol_error");
+    let v = ended(&out, 3, "named", "protocol_error");
     assert_eq!(
         v["message"],
         "broke the protocol: its manifest names it `other`, but it was started as \
