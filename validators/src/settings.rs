@@ -77,35 +77,30 @@ impl Settings {
 
     /// A number, if present.
     pub fn number(&self, key: &str) -> Result<Option<f64>, Error> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.wrong(key, "a number")),
-        }
+        self.typed(key, "a number", serde_json::Value::as_f64)
     }
 
     /// A whole number of at least zero, if present.
     pub fn count(&self, key: &str) -> Result<Option<u64>, Error> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| self.wrong(key, "a whole number, 0 or more")),
-        }
+        self.typed(key, "a whole number, 0 or more", serde_json::Value::as_u64)
     }
 
     /// A boolean, if present.
     pub fn flag(&self, key: &str) -> Result<Option<bool>, Error> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| self.wrong(key, "true or false")),
-        }
+        self.typed(key, "true or false", serde_json::Value::as_bool)
+    }
+
+    /// A value `read` accepts, if present; `expected` names what it accepts.
+    fn typed<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        self.table
+            .get(key)
+            .map(|v| read(v).ok_or_else(|| self.wrong(key, expected)))
+            .transpose()
     }
 
     fn wrong(&self, key: &str, expected: &str) -> Error {
