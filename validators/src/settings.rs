@@ -77,17 +77,17 @@ impl Settings {
 
     /// A number, if present.
     pub fn number(&self, key: &str) -> Result<Option<f64>, Error> {
-        self.typed(key, "a number", serde_json::Value::as_f64)
+        self.typed(key, "a number", Value::as_f64)
     }
 
     /// A whole number of at least zero, if present.
     pub fn count(&self, key: &str) -> Result<Option<u64>, Error> {
-        self.typed(key, "a whole number, 0 or more", serde_json::Value::as_u64)
+        self.typed(key, "a whole number, 0 or more", Value::as_u64)
     }
 
     /// A boolean, if present.
     pub fn flag(&self, key: &str) -> Result<Option<bool>, Error> {
-        self.typed(key, "true or false", serde_json::Value::as_bool)
+        self.typed(key, "true or false", Value::as_bool)
     }
 
     /// A value `read` accepts, if present; `expected` names what it accepts.
