@@ -169,10 +169,27 @@ pub struct Observed {
     pub failed_requests: Vec<String>,
     pub console_errors: Vec<String>,
     pub exceptions: Vec<String>,
+    /// Requests started and not yet ended. Each event kind arrives on its own stream, so a
+    /// request's end may be seen before its start: such ends wait in `ended_early`.
     inflight: HashSet<String>,
+    ended_early: HashSet<String>,
     /// URL of each request id, to name a failed request.
     urls: HashMap<String, String>,
     last_activity: Option<Instant>,
+}
+
+impl Observed {
+    fn started(&mut self, id: &str) {
+        if !self.ended_early.remove(id) {
+            self.inflight.insert(id.to_owned());
+        }
+    }
+
+    fn ended(&mut self, id: &str) {
+        if !self.inflight.remove(id) {
+            self.ended_early.insert(id.to_owned());
+        }
+    }
 }
 
 /// An open tab.
@@ -234,15 +251,15 @@ impl Visit {
         }
         watch!(EventRequestWillBeSent, |o, e| {
             o.requested.insert(e.request.url.clone());
-            o.inflight.insert(e.request_id.inner().clone());
+            o.started(e.request_id.inner());
             o.urls
                 .insert(e.request_id.inner().clone(), e.request.url.clone());
         });
         watch!(EventLoadingFinished, |o, e| {
-            o.inflight.remove(e.request_id.inner());
+            o.ended(e.request_id.inner());
         });
         watch!(EventLoadingFailed, |o, e| {
-            o.inflight.remove(e.request_id.inner());
+            o.ended(e.request_id.inner());
             if e.canceled != Some(true) {
                 let url = o
                     .urls
@@ -527,6 +544,17 @@ const MASK: &str = r#"(() => {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_seen_ending_before_starting_is_not_in_flight() {
+        let mut o = Observed::default();
+        o.ended("1");
+        o.started("1");
+        o.started("2");
+        assert_eq!(o.inflight, HashSet::from(["2".to_owned()]));
+        o.ended("2");
+        assert!(o.inflight.is_empty() && o.ended_early.is_empty());
+    }
 
     #[test]
     fn viewports_parse_and_refuse_nonsense() {
