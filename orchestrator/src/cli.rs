@@ -40,9 +40,23 @@ pub enum Command {
     /// Install or show the tools the built-in validators wrap.
     #[command(subcommand)]
     Tools(ToolsCommand),
-    /// Show, clear or trim the result cache.
+    /// Show, clear, trim or check the result cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Show the validators' circuit breakers, or close them.
+    Breakers {
+        #[command(subcommand)]
+        command: Option<BreakersCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreakersCommand {
+    /// Close the breaker of one validator, or all of them.
+    Reset {
+        /// The validator (default: all).
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +74,8 @@ pub enum CacheCommand {
         #[arg(long, value_name = "AGE", value_parser = age_arg)]
         max_age: Option<std::time::Duration>,
     },
+    /// Check the database for damage (SQLite's integrity check); exit 1 if damaged.
+    Check,
 }
 
 fn size_arg(text: &str) -> Result<u64, String> {
@@ -116,9 +132,13 @@ pub struct RunArgs {
     /// (default: .orchestrator/artifacts under the root).
     #[arg(long, value_name = "DIR")]
     pub artifacts_dir: Option<PathBuf>,
-    /// Neither use nor keep cached results (also ORCHESTRATOR_CACHE=off).
+    /// Neither use nor keep cached results (also ORCHESTRATOR_CACHE=off); circuit breakers,
+    /// kept with the cache, are neither consulted nor updated either.
     #[arg(long)]
     pub no_cache: bool,
+    /// Close every circuit breaker before the run, so that every validator is tried.
+    #[arg(long)]
+    pub reset_breakers: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Write the report to FILE instead of stdout.
@@ -160,6 +180,19 @@ pub fn main() -> ExitCode {
                 CacheCommand::Gc { max_size, max_age } => {
                     cache::commands::gc(&setting, max_size, max_age)
                 }
+                CacheCommand::Check => cache::commands::check(&setting),
+            }
+        }
+        Command::Breakers { command } => {
+            let setting = cache::Setting::from_args(false, cli.cache_dir);
+            match command {
+                Some(BreakersCommand::Reset { name }) => {
+                    cache::commands::reset_breakers(&setting, name.as_deref())
+                }
+                None => match plan::Workspace::locate(cli.directory.as_deref(), None) {
+                    Err(e) => usage_error(&e),
+                    Ok(w) => cache::commands::breakers(&setting, w.config.breakers),
+                },
             }
         }
         Command::List(args) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
@@ -213,6 +246,10 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         &cache::Setting::from_args(args.no_cache, cache_dir),
         plan.config.cache_max_age,
     );
+    if args.reset_breakers {
+        let closed = cache.reset_breakers(None);
+        tracing::debug!(closed, "closed the circuit breakers (--reset-breakers)");
+    }
     let report = crate::runtime().block_on(async {
         let interrupt = Interrupt::listen();
         dispatcher::run(plan, cache, interrupt).await

@@ -2,11 +2,11 @@
 //!
 //! The file is parsed into a plain [`Config`] with every value checked, so that a mistake is
 //! reported once, in one line naming the file, the key and the fix, before anything runs.
-//! Validator tables mix the coordinator's own keys (`enabled`, `timeout`, `files`, `exclude`,
-//! `batch_size`) with the validator's configuration (every other key), which is passed through
-//! as JSON.
+//! Validator tables mix the coordinator's own keys ([`VALIDATOR_KEYS`]) with the validator's
+//! configuration (every other key), which is passed through as JSON.
 
 use crate::globs::{GlobError, Globs};
+use crate::retry::{Cause, Policy};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,7 +53,23 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2);
 pub const DEFAULT_MAX_FIX_ROUNDS: u32 = 3;
 
 /// The coordinator's keys in a validator table; all others are the validator's own.
-const VALIDATOR_KEYS: [&str; 5] = ["enabled", "timeout", "files", "exclude", "batch_size"];
+pub const VALIDATOR_KEYS: [&str; 9] = [
+    "enabled",
+    "timeout",
+    "files",
+    "exclude",
+    "batch_size",
+    "retries",
+    "retry_on",
+    "after",
+    "requires",
+];
+
+/// Consecutive incomplete runs that open a validator's circuit breaker, by default.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 3;
+
+/// How long an open breaker keeps a validator from starting, by default.
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(10 * 60);
 
 /// The effective configuration, with a profile applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +89,29 @@ pub struct Config {
     pub max_fix_rounds: u32,
     /// `[cache] max_age`: cached results not hit for longer are not served, and are removed.
     pub cache_max_age: Option<Duration>,
+    /// `[breakers]`.
+    pub breakers: Breakers,
+}
+
+/// `[breakers]`: when a validator that keeps failing to complete is held back (see
+/// [`crate::breaker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breakers {
+    pub enabled: bool,
+    /// Consecutive incomplete runs that open a breaker.
+    pub failures: u32,
+    /// How long an open breaker holds its validator back.
+    pub cooldown: Duration,
+}
+
+impl Default for Breakers {
+    fn default() -> Breakers {
+        Breakers {
+            enabled: true,
+            failures: DEFAULT_BREAKER_FAILURES,
+            cooldown: DEFAULT_BREAKER_COOLDOWN,
+        }
+    }
 }
 
 /// One `[validators.NAME]` table.
@@ -84,6 +123,13 @@ pub struct ValidatorConfig {
     pub files: Option<Globs>,
     pub exclude: Globs,
     pub batch_size: Option<u32>,
+    /// `retries` and `retry_on`.
+    pub retry: Policy,
+    /// `after`: validators that must have finished before this one starts.
+    pub after: Vec<String>,
+    /// `requires`: validators that must have passed for this one to run at all (they are
+    /// also waited for, as with `after`).
+    pub requires: Vec<String>,
     /// Every other key: the validator's own configuration.
     pub settings: Table,
 }
@@ -115,6 +161,12 @@ pub enum ConfigErrorKind {
         #[source]
         source: GlobError,
     },
+    #[error("`{key}`: unknown value `{value}`; the known values are {known}")]
+    UnknownValue {
+        key: String,
+        value: String,
+        known: String,
+    },
     #[error("unknown profile `{name}`; add a [profiles.{name}] table or choose one of: {known}")]
     UnknownProfile { name: String, known: String },
 }
@@ -130,6 +182,7 @@ impl Config {
             tools: BTreeMap::new(),
             max_fix_rounds: DEFAULT_MAX_FIX_ROUNDS,
             cache_max_age: None,
+            breakers: Breakers::default(),
         }
     }
 
@@ -164,6 +217,7 @@ impl Config {
                 "tools",
                 "max_fix_rounds",
                 "cache",
+                "breakers",
             ],
         )?;
         let profiles = match table.remove("profiles") {
@@ -210,6 +264,21 @@ impl Config {
             check_keys(&cache, "cache", &["max_age"])?;
             if let Some(age) = cache.get("max_age") {
                 config.cache_max_age = Some(duration(age, "cache.max_age")?);
+            }
+        }
+        if let Some(breakers) = table.remove("breakers") {
+            let breakers = into_table(breakers, "breakers")?;
+            check_keys(&breakers, "breakers", &["enabled", "failures", "cooldown"])?;
+            if let Some(v) = breakers.get("enabled") {
+                config.breakers.enabled = v
+                    .as_bool()
+                    .ok_or_else(|| wrong("breakers.enabled", "true or false"))?;
+            }
+            if let Some(v) = breakers.get("failures") {
+                config.breakers.failures = positive(v, "breakers.failures")?;
+            }
+            if let Some(v) = breakers.get("cooldown") {
+                config.breakers.cooldown = duration(v, "breakers.cooldown")?;
             }
         }
         if let Some(tools) = table.remove("tools") {
@@ -321,6 +390,37 @@ impl ValidatorConfig {
         }
         if let Some(v) = table.remove("batch_size") {
             config.batch_size = Some(positive(&v, &sub("batch_size"))?);
+        }
+        if let Some(v) = table.remove("retries") {
+            config.retry.retries = v
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n <= 10)
+                .ok_or_else(|| wrong(&sub("retries"), "a whole number from 0 to 10"))?;
+        }
+        if let Some(v) = table.remove("retry_on") {
+            let key = sub("retry_on");
+            let names: Vec<&str> = Cause::ALL.iter().map(|(n, _)| *n).collect();
+            config.retry.retry_on = strings(v, &key)?
+                .iter()
+                .map(|name| {
+                    Cause::ALL
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, c)| *c)
+                        .ok_or_else(|| ConfigErrorKind::UnknownValue {
+                            key: key.clone(),
+                            value: name.clone(),
+                            known: names.join(", "),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = table.remove("after") {
+            config.after = strings(v, &sub("after"))?;
+        }
+        if let Some(v) = table.remove("requires") {
+            config.requires = strings(v, &sub("requires"))?;
         }
         debug_assert!(VALIDATOR_KEYS.iter().all(|k| !table.contains_key(*k)));
         config.settings = table;

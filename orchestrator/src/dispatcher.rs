@@ -270,6 +270,10 @@ fn finish(report: &mut Report, index: usize, outcome: Outcome) {
         Status::Passed if has_errors => Status::Failed,
         other => other,
     };
+    v.attempts = outcome.attempts;
+    if let Some(last) = v.attempts.last_mut() {
+        last.status = v.status;
+    }
     if !v.status.completed() {
         v.partial = v.files_done > 0;
         v.stderr_tail = outcome.stderr_tail.filter(|t| !t.is_empty());
@@ -319,7 +323,10 @@ mod tests {
         let a = &report.validators[0];
         assert_eq!(a.status, Status::Crashed);
         assert_eq!(a.message, "internal error: injected failure in a");
-        assert_eq!(report.validators[1].status, Status::Skipped);
+        assert_eq!(
+            report.validators[1].status,
+            Status::Skipped(crate::report::Skip::Disabled)
+        );
         assert_eq!(report.status().exit_code(), protocol::exit::INCOMPLETE);
     }
 }

@@ -6,6 +6,7 @@
 //! validator processes through [`session`], under the process-tree control of [`process`].
 //! `docs/architecture.md` tells the same story at length.
 
+pub mod breaker;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod plan;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod retry;
 pub mod select;
 pub mod session;
 pub mod tools;

@@ -6,7 +6,7 @@
 //! outcome is the worst of them, because the report has room for one status per validator and
 //! the worst is the one the user must act on.
 
-use crate::report::Status;
+use crate::report::{Attempt, Status};
 use protocol::{Failed, FailureKind, ProtocolError};
 use std::io;
 use std::process::ExitStatus;
@@ -137,6 +137,8 @@ pub struct Outcome {
     pub message: String,
     pub duration: Duration,
     pub stderr_tail: Option<String>,
+    /// Every attempt to run it, the last one included; empty when no process was started.
+    pub attempts: Vec<Attempt>,
 }
 
 impl Outcome {
@@ -147,6 +149,16 @@ impl Outcome {
             message: message.into(),
             duration,
             stderr_tail: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// This outcome as the one attempt it was.
+    pub fn attempt(&self) -> Attempt {
+        Attempt {
+            status: self.status,
+            message: self.message.clone(),
+            duration: self.duration,
         }
     }
 
@@ -167,6 +179,7 @@ impl Outcome {
                 message: describe(&failure, closed.stopped, grace),
                 duration,
                 stderr_tail: Some(closed.stderr_tail),
+                attempts: Vec::new(),
             },
         }
     }

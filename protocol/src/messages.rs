@@ -349,6 +349,10 @@ pub enum FailureKind {
     /// value it cannot use; the message names the key and the fix. A user's mistake, not a
     /// crash: the coordinator reports `config_error` and the run exits with status 2.
     Config,
+    /// The request failed for a reason that may pass: a browser that crashed, a service the
+    /// validator needs that did not answer. The coordinator reports it as `crashed` and may run
+    /// the files without a result again (`retries`).
+    Transient,
 }
 
 impl Manifest {

@@ -41,6 +41,9 @@ pub enum Error {
     /// The validator's configuration is wrong; the message names the key and the fix.
     #[error("{0}")]
     Config(String),
+    /// The request failed for a reason that may pass if tried again (a browser that crashed).
+    #[error("{0}")]
+    Transient(String),
     /// The coordinator cannot be reached any more: the session is over.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
@@ -286,6 +289,10 @@ pub fn serve<V: Validator, R: Read, W: Write>(
                     }),
                     Err(Error::Config(message)) => Response::Failed(crate::Failed {
                         kind: FailureKind::Config,
+                        message,
+                    }),
+                    Err(Error::Transient(message)) => Response::Failed(crate::Failed {
+                        kind: FailureKind::Transient,
                         message,
                     }),
                     Err(Error::Protocol(e)) => return Err(e),

@@ -139,6 +139,13 @@ fn samples() -> Vec<(&'static str, Sample)> {
                 message: "unknown key `selct`".into(),
             })),
         ),
+        (
+            "Failed (transient)",
+            Sample::Response(Response::Failed(Failed {
+                kind: FailureKind::Transient,
+                message: "browser exited".into(),
+            })),
+        ),
     ]
 }
 

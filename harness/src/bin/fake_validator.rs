@@ -32,6 +32,7 @@
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
 //! | `inputs = ["style.css"]` | every file result lists these files as inputs |
+//! | `flaky = N`, `flaky_how = "transient" \| "killed" \| "abort"`, `flaky_after = 1` | the first N processes (counted in `.fake-NAME-starts`) fail after that many file results: `Failed` of kind transient, SIGKILL from itself, or SIGABRT |
 //!
 //! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
 //! versions (default `0.0.1` and no tool), so tests can change them without changing the table.
@@ -143,6 +144,7 @@ fn main() -> ExitCode {
         unsafe { libc::close(1) };
         hang();
     }
+    let flaky = b.int("flaky").is_some_and(|n| count_start(&name) <= n);
     let mut sent = 0i64;
     loop {
         let request = match read_frame::<_, Request>(&mut stdin, max) {
@@ -218,6 +220,7 @@ fn main() -> ExitCode {
             Some("info") => Severity::Info,
             _ => Severity::Error,
         };
+        let mut refused = false;
         for file in &request.files {
             if let Some(text) = b.text("fixes") {
                 let result = fix_marker(&request.root, &file.path, text, request.fix);
@@ -241,6 +244,25 @@ fn main() -> ExitCode {
                 inputs: b.list("inputs").unwrap_or_default(),
                 ..FileResult::new(&file.path, findings)
             };
+            if flaky && sent >= b.int("flaky_after").unwrap_or(1) {
+                match b.text("flaky_how").unwrap_or("transient") {
+                    // SAFETY: raise only takes an integer.
+                    "killed" => unsafe {
+                        libc::raise(libc::SIGKILL);
+                    },
+                    "abort" => std::process::abort(),
+                    _ => {
+                        let failed = Failed {
+                            kind: FailureKind::Transient,
+                            message: "the service went away".into(),
+                        };
+                        write_frame(&mut stdout, &Response::Failed(failed), max)
+                            .expect("stdout open");
+                        refused = true;
+                        break;
+                    }
+                }
+            }
             write_frame(&mut stdout, &Response::FileResult(result), max).expect("stdout open");
             sent += 1;
             if b.int("crash_after") == Some(sent) {
@@ -254,8 +276,23 @@ fn main() -> ExitCode {
                 hang();
             }
         }
-        write_frame(&mut stdout, &Response::Done, max).expect("stdout open");
+        if !refused {
+            write_frame(&mut stdout, &Response::Done, max).expect("stdout open");
+        }
     }
+}
+
+/// Counts this process's start in `.fake-NAME-starts` in the working directory; returns the
+/// count, this start included.
+fn count_start(name: &str) -> i64 {
+    let file = format!(".fake-{name}-starts");
+    let count = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        + 1;
+    std::fs::write(&file, count.to_string()).expect("the fake can write its start count");
+    count
 }
 
 /// The `fixes` behaviour: fixes the first `marker` when asked, then reports every line that

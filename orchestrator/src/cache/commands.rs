@@ -1,4 +1,5 @@
-//! `orchestrator cache stats|clear|gc`: look at the cache, empty it, trim it.
+//! `orchestrator cache stats|clear|gc|check` and `orchestrator breakers`: look at the cache
+//! database, empty it, trim it, check it, and show or reset the circuit breakers it keeps.
 //!
 //! Unlike a run, these commands are about the cache itself, so a cache that cannot be opened
 //! is an error here (exit code 2), with the fix named.
@@ -104,6 +105,91 @@ pub fn gc(setting: &Setting, max_size: Option<u64>, max_age: Option<Duration>) -
                 human_bytes(before.disk_bytes),
                 human_bytes(after.disk_bytes)
             );
+            exit::CLEAN
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `cache check`: the database's own integrity check; exit 1 when it finds damage.
+pub fn check(setting: &Setting) -> u8 {
+    let Some(dir) = location(setting) else {
+        return exit::USAGE;
+    };
+    if !dir.join(sqlite::FILE_NAME).exists() {
+        println!("no cache at {} yet", dir.display());
+        return exit::CLEAN;
+    }
+    match sqlite::SqliteStore::open(dir).and_then(|s| s.integrity()) {
+        Ok(verdict) if verdict == "ok" => {
+            println!("ok: {}", dir.join(sqlite::FILE_NAME).display());
+            exit::CLEAN
+        }
+        Ok(problems) => {
+            println!(
+                "damaged: {}: {problems}; `orchestrator cache clear` starts afresh",
+                dir.join(sqlite::FILE_NAME).display()
+            );
+            exit::FINDINGS
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `breakers`: every kept breaker, its state and its last failure.
+pub fn breakers(setting: &Setting, settings: crate::config::Breakers) -> u8 {
+    use crate::breaker::{local_time, state, State};
+    let Some(dir) = location(setting) else {
+        return exit::USAGE;
+    };
+    if !settings.enabled {
+        println!("circuit breakers are turned off ([breakers] enabled = false)");
+    }
+    if !dir.join(sqlite::FILE_NAME).exists() {
+        println!("no breakers: no cache at {} yet", dir.display());
+        return exit::CLEAN;
+    }
+    let rows = match sqlite::SqliteStore::open(dir).and_then(|s| s.breakers(None)) {
+        Ok(rows) => rows,
+        Err(e) => return store_error(&e),
+    };
+    if rows.is_empty() {
+        println!("every breaker is closed: no validator failed to complete in its last run");
+        return exit::CLEAN;
+    }
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(9);
+    println!(
+        "{:<width$}  {:<22}  failures  last failure",
+        "validator", "state"
+    );
+    for row in &rows {
+        // Listed against its own fingerprint: the state it has for the validator it counted.
+        let state = match state(row, &row.fingerprint, settings, now_secs()) {
+            State::Closed => "closed".to_owned(),
+            State::Open { until } => format!("open until {}", local_time(until)),
+            State::HalfOpen { .. } => "half-open".to_owned(),
+        };
+        println!(
+            "{:<width$}  {state:<22}  {:>8}  {}: {}",
+            row.name, row.failures, row.last_status, row.last_message
+        );
+    }
+    exit::CLEAN
+}
+
+/// `breakers reset [NAME]`: closes one validator's breaker, or all.
+pub fn reset_breakers(setting: &Setting, name: Option<&str>) -> u8 {
+    let Some(dir) = location(setting) else {
+        return exit::USAGE;
+    };
+    if !dir.join(sqlite::FILE_NAME).exists() {
+        println!("no breakers to reset: no cache at {} yet", dir.display());
+        return exit::CLEAN;
+    }
+    match sqlite::SqliteStore::open(dir).and_then(|s| s.remove_breakers(name)) {
+        Ok(n) => {
+            let of = name.map_or(String::new(), |n| format!(" of {n}"));
+            println!("closed {n} breaker{}{of}", if n == 1 { "" } else { "s" });
             exit::CLEAN
         }
         Err(e) => store_error(&e),

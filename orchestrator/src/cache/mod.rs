@@ -134,6 +134,21 @@ pub struct Collected {
     pub files: u64,
 }
 
+/// A validator's circuit breaker as the store keeps it (see [`crate::breaker`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerRow {
+    pub name: String,
+    /// What the failures were counted against: the validator's executable and configuration.
+    pub fingerprint: Vec<u8>,
+    /// Consecutive incomplete runs.
+    pub failures: u32,
+    /// The status and message of the last of them.
+    pub last_status: String,
+    pub last_message: String,
+    /// Open until then (seconds since the epoch); after it, one run may try (half-open).
+    pub open_until: Option<i64>,
+}
+
 /// A stored value and when it was last hit.
 pub type Stored = (Vec<u8>, i64);
 
@@ -156,6 +171,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Size and use, which also proves the store is readable (its health check).
     fn stats(&self) -> Result<Stats, StoreError>;
+    /// The breakers kept, of one validator or of all, sorted by name.
+    fn breakers(&self, name: Option<&str>) -> Result<Vec<BreakerRow>, StoreError>;
+    fn put_breaker(&self, row: &BreakerRow) -> Result<(), StoreError>;
+    /// Moves an open breaker's `open_until` from `seen` to `until`, unless another run did
+    /// first; returns whether this call did.
+    fn claim_breaker(&self, name: &str, seen: i64, until: i64) -> Result<bool, StoreError>;
+    /// Removes the breakers of one validator or of all; returns how many.
+    fn remove_breakers(&self, name: Option<&str>) -> Result<u64, StoreError>;
+    /// `PRAGMA integrity_check` or its equivalent: `ok`, or what is wrong.
+    fn integrity(&self) -> Result<String, StoreError>;
     /// Drops the remembered stats of files that no longer exist, results last hit before
     /// `expire_before`, then the least recently hit results until everything (results and
     /// stats) fits in `max_bytes`.
@@ -321,6 +346,26 @@ impl Cache {
         let misses = shared.misses.load(Ordering::Relaxed);
         let expire = self.expire_before(now_secs());
         self.with(|s| s.finish_run(hits, misses, expire));
+    }
+
+    /// The breakers kept, of one validator or of all; none without a usable cache.
+    pub fn breakers(&self, name: Option<&str>) -> Vec<BreakerRow> {
+        self.with(|s| s.breakers(name)).unwrap_or_default()
+    }
+
+    pub fn put_breaker(&self, row: &BreakerRow) {
+        self.with(|s| s.put_breaker(row));
+    }
+
+    /// See [`Store::claim_breaker`]; `false` without a usable cache.
+    pub fn claim_breaker(&self, name: &str, seen: i64, until: i64) -> bool {
+        self.with(|s| s.claim_breaker(name, seen, until))
+            .unwrap_or(false)
+    }
+
+    /// Closes the breakers of one validator or of all; returns how many were kept.
+    pub fn reset_breakers(&self, name: Option<&str>) -> u64 {
+        self.with(|s| s.remove_breakers(name)).unwrap_or(0)
     }
 
     fn expire_before(&self, now: i64) -> Option<i64> {

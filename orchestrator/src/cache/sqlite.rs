@@ -5,7 +5,7 @@
 //! (`PRAGMA user_version`): an older one is rebuilt (a cache may always be emptied), a newer
 //! one is refused, so that an older orchestrator never damages a newer one's cache.
 
-use super::{Collected, FileStat, Key, Stats, Store, StoreError, Stored};
+use super::{BreakerRow, Collected, FileStat, Key, Stats, Store, StoreError, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const FILE_NAME: &str = "cache.sqlite3";
 
 /// Bumped whenever the tables or the encoding of values change; older caches are rebuilt.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// How long a run waits for another run's write before giving up on the cache.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +38,14 @@ CREATE TABLE files (
     written_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE breakers (
+    name TEXT PRIMARY KEY,
+    fingerprint BLOB NOT NULL,
+    failures INTEGER NOT NULL,
+    last_status TEXT NOT NULL,
+    last_message TEXT NOT NULL,
+    open_until INTEGER
+) WITHOUT ROWID;
 ";
 
 /// A cache database.
@@ -159,7 +167,8 @@ impl SqliteStore {
         }
         // Version 0 is a new file or one from before versioning; either way, start afresh.
         tx.execute_batch(
-            "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta;",
+            "DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS meta; \
+             DROP TABLE IF EXISTS breakers;",
         )
         .map_err(|e| self.err(e))?;
         tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
@@ -351,6 +360,79 @@ impl Store for SqliteStore {
                 _ => None,
             },
         })
+    }
+
+    fn breakers(&self, name: Option<&str>) -> Result<Vec<BreakerRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, fingerprint, failures, last_status, last_message, open_until \
+                 FROM breakers WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(BreakerRow {
+                    name: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    failures: r.get(2)?,
+                    last_status: r.get(3)?,
+                    last_message: r.get(4)?,
+                    open_until: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn put_breaker(&self, row: &BreakerRow) -> Result<(), StoreError> {
+        self.write_each(
+            "INSERT OR REPLACE INTO breakers \
+             (name, fingerprint, failures, last_status, last_message, open_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            std::slice::from_ref(row),
+            |stmt, row| {
+                stmt.execute(params![
+                    row.name,
+                    row.fingerprint,
+                    row.failures,
+                    row.last_status,
+                    row.last_message,
+                    row.open_until
+                ])
+            },
+        )
+    }
+
+    fn claim_breaker(&self, name: &str, seen: i64, until: i64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let changed = conn
+            .execute(
+                "UPDATE breakers SET open_until = ?3 WHERE name = ?1 AND open_until = ?2",
+                params![name, seen, until],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
+    fn remove_breakers(&self, name: Option<&str>) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let removed = conn
+            .execute("DELETE FROM breakers WHERE ?1 IS NULL OR name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(removed as u64)
+    }
+
+    fn integrity(&self) -> Result<String, StoreError> {
+        let conn = self.conn();
+        let lines: Vec<String> = conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(lines.join("; "))
     }
 
     fn gc(

@@ -7,6 +7,10 @@
 //! always [`Event::Finished`]; if its task dies before sending it (a panic in our code), the
 //! dispatcher reports the validator as crashed.
 //!
+//! A run that fails in a way its retry policy covers ([`crate::retry`]) gets another attempt
+//! after a backoff delay, in new processes, for the files without a result only; results that
+//! arrived are kept. Every attempt fits in the validator's own time limit.
+//!
 //! Time limits ([`Clock`]): until the manifest names the dimension, the validator's own
 //! configured timeout or the default covers the handshake; then the limits of its dimension
 //! apply (see [`crate::config::Config::limits_for`]).
@@ -15,15 +19,19 @@ mod cached;
 mod files;
 mod worker;
 
+use crate::breaker::{self, Gate};
 use crate::cache::Cache;
 use crate::config::{Config, Limits};
 use crate::event::Event;
 use crate::hashing::FileHashes;
 use crate::plan::PlannedValidator;
-use crate::report::Status;
+use crate::report::{Attempt, Skip, Status};
 use crate::session::{Deadline, Session};
 use crate::verdict::{Closed, Failure, Limit, Outcome};
-use protocol::{Hello, Manifest, ProtocolError, Scope, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION};
+use cached::ResultKeys;
+use protocol::{
+    FileInput, Hello, Manifest, ProtocolError, Scope, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,46 +95,202 @@ impl Clock {
 pub async fn execute(index: usize, validator: PlannedValidator, ctx: Context) {
     let outcome = if validator.disabled {
         Outcome::plain(
-            Status::Skipped,
+            Status::Skipped(Skip::Disabled),
             "disabled in orchestrator.toml",
             Duration::ZERO,
         )
     } else {
-        run(index, &validator, &ctx).await
+        guarded(index, &validator, &ctx).await
     };
     ctx.tell(Event::Finished { index, outcome }).await;
 }
 
+/// [`run`] behind the validator's circuit breaker ([`crate::breaker`]), when the cache that
+/// keeps breakers is in use.
+async fn guarded(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outcome {
+    let settings = ctx.config.breakers;
+    if !settings.enabled || !ctx.cache.enabled() {
+        return run(index, validator, ctx).await;
+    }
+    let fingerprint = breaker::fingerprint(validator, &ctx.config);
+    let (cache, name, key) = (
+        ctx.cache.clone(),
+        validator.name.clone(),
+        fingerprint.clone(),
+    );
+    let gate = tokio::task::spawn_blocking(move || breaker::admit(&cache, settings, &name, &key))
+        .await
+        .unwrap_or(Gate::Closed);
+    if let Gate::Open(reason) = gate {
+        let skipped = Status::Skipped(Skip::CircuitOpen);
+        return Outcome::plain(skipped, reason, Duration::ZERO);
+    }
+    let outcome = run(index, validator, ctx).await;
+    let (cache, name, kept) = (ctx.cache.clone(), validator.name.clone(), outcome.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        breaker::record(&cache, settings, &name, &fingerprint, &kept);
+    })
+    .await;
+    outcome
+}
+
 async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outcome {
+    let started = Instant::now();
+    let grace = ctx.config.grace_period;
+    let policy = &validator.settings.retry;
+    let mut delays = policy.delays();
+    let mut attempts = Vec::new();
+    let mut work = None;
+    loop {
+        let attempt_started = Instant::now();
+        let failures = match attempt(index, validator, ctx, started, &mut work).await {
+            Ok(mut outcome) => {
+                outcome.duration = started.elapsed();
+                attempts.push(Attempt {
+                    duration: attempt_started.elapsed(),
+                    ..outcome.attempt()
+                });
+                outcome.attempts = attempts;
+                return outcome;
+            }
+            Err(failures) => failures,
+        };
+        // A retry is for the files without a result; when every file has one, there is none.
+        let retryable = policy.covers(failures.iter().map(|(f, _)| f))
+            && work.as_ref().is_none_or(|w: &Work| !w.inputs.is_empty());
+        let limit = work.as_ref().map_or_else(
+            || ctx.config.handshake_limits(&validator.name).total,
+            |w| w.clock.limits.total,
+        );
+        let mut outcome = Outcome::judge(failures, grace, started.elapsed());
+        attempts.push(Attempt {
+            duration: attempt_started.elapsed(),
+            ..outcome.attempt()
+        });
+        // A retry must fit in the validator's own time limit, its wait included.
+        let delay = delays
+            .next()
+            .filter(|delay| retryable && started.elapsed() + *delay < limit);
+        match delay {
+            Some(delay) => {
+                tracing::info!(
+                    validator = %validator.name,
+                    attempt = attempts.len(),
+                    ?delay,
+                    "retrying after {}: {}",
+                    outcome.status.as_str(),
+                    outcome.message
+                );
+                tokio::time::sleep(delay).await;
+            }
+            None => {
+                outcome.attempts = attempts;
+                return outcome;
+            }
+        }
+    }
+}
+
+/// What the first attempt learnt, which later attempts reuse: the time limits, the files still
+/// without a result, and the keys their results are kept under.
+#[derive(Debug)]
+struct Work {
+    clock: Clock,
+    inputs: Vec<FileInput>,
+    keys: Option<Arc<ResultKeys>>,
+    batch_size: Option<u32>,
+}
+
+/// One attempt: a process (or a batch's worth) working through the files without a result.
+/// `Ok` when the validator's run is decided without a failure (completed, or nothing to do);
+/// `Err` with the failures of its processes otherwise.
+async fn attempt(
+    index: usize,
+    validator: &PlannedValidator,
+    ctx: &Context,
+    started: Instant,
+    work: &mut Option<Work>,
+) -> Result<Outcome, Vec<(Failure, Closed)>> {
     let permit = ctx
         .permits
         .clone()
         .acquire_owned()
         .await
         .expect("the run's semaphore is never closed");
-    let started = Instant::now();
     let grace = ctx.config.grace_period;
-    let failed = |failure: Failure, closed: Closed| {
-        Outcome::judge([(failure, closed)], grace, started.elapsed())
-    };
-    let handshake = Clock {
-        started,
-        limits: ctx.config.handshake_limits(&validator.name),
-    };
-    let (session, manifest) = match start(validator, ctx, handshake).await {
+    let clock = work.as_ref().map_or_else(
+        || Clock {
+            started,
+            limits: ctx.config.handshake_limits(&validator.name),
+        },
+        |w| w.clock,
+    );
+    let (session, manifest) = match start(validator, ctx, clock).await {
         Ok(started) => started,
-        Err((failure, session)) => return failed(failure, close(session, grace).await),
+        Err((failure, session)) => return Err(vec![(failure, close(session, grace).await)]),
     };
     if manifest.name != validator.name {
         let failure = Failure::Protocol(ProtocolError::NameMismatch {
             manifest: manifest.name.clone(),
             executable: validator.name.clone(),
         });
-        return failed(failure, session.stop(grace).await);
+        return Err(vec![(failure, session.stop(grace).await)]);
     }
+    let work = match work {
+        Some(work) => work,
+        None => match prepare(index, validator, ctx, started, &manifest).await {
+            Ok(prepared) => work.insert(prepared),
+            Err(Prepared::Decided(outcome)) => {
+                session.finish(grace).await;
+                return Ok(outcome);
+            }
+            Err(Prepared::Failed(failure)) => {
+                return Err(vec![(failure, session.stop(grace).await)]);
+            }
+        },
+    };
+    let worker = Worker::new(
+        index,
+        validator,
+        ctx,
+        work.clock,
+        work.keys.clone(),
+        work.inputs.clone(),
+        work.batch_size,
+    );
+    let ran = worker.run_all(session, permit).await;
+    if ran.failures.is_empty() {
+        return Ok(Outcome::plain(Status::Passed, "", Duration::ZERO));
+    }
+    work.inputs
+        .retain(|input| !ran.delivered.contains(&input.path));
+    Err(ran.failures)
+}
+
+/// Why the first attempt ends before any file is sent.
+#[derive(Debug)]
+enum Prepared {
+    /// Nothing to do: skipped, or every result came from the cache.
+    Decided(Outcome),
+    Failed(Failure),
+}
+
+/// After the first handshake: the time limits of the validator's dimension, its files, and
+/// what the cache answers of them.
+async fn prepare(
+    index: usize,
+    validator: &PlannedValidator,
+    ctx: &Context,
+    started: Instant,
+    manifest: &Manifest,
+) -> Result<Work, Prepared> {
     if ctx.fix && !manifest.can_fix {
-        session.finish(grace).await;
-        return Outcome::plain(Status::Skipped, "cannot fix", started.elapsed());
+        let skipped = Status::Skipped(Skip::CannotFix);
+        return Err(Prepared::Decided(Outcome::plain(
+            skipped,
+            "cannot fix",
+            Duration::ZERO,
+        )));
     }
     let clock = Clock {
         started,
@@ -136,14 +300,11 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
             manifest.suggested_timeout_ms.map(Duration::from_millis),
         ),
     };
-    let chosen = match files::choose(validator, &manifest, &ctx.files) {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            let failure =
-                Failure::Protocol(ProtocolError::Malformed(format!("its manifest has an {e}")));
-            return failed(failure, session.stop(grace).await);
-        }
-    };
+    let chosen = files::choose(validator, manifest, &ctx.files).map_err(|e| {
+        Prepared::Failed(Failure::Protocol(ProtocolError::Malformed(format!(
+            "its manifest has an {e}"
+        ))))
+    })?;
     let (inputs, unreadable) = files::read(&ctx.hashes, chosen).await;
     ctx.tell(Event::Started {
         index,
@@ -156,22 +317,32 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
         ctx.tell(Event::Unreadable { index, warnings }).await;
     }
     if inputs.is_empty() {
-        session.finish(grace).await;
         let why = "no selected file matches its globs";
-        return Outcome::plain(Status::Skipped, why, started.elapsed());
+        let skipped = Status::Skipped(Skip::NoFiles);
+        return Err(Prepared::Decided(Outcome::plain(
+            skipped,
+            why,
+            Duration::ZERO,
+        )));
     }
-    let (inputs, keys) = cached::serve(index, validator, &manifest, inputs, ctx).await;
+    let (inputs, keys) = cached::serve(index, validator, manifest, inputs, ctx).await;
     if inputs.is_empty() {
-        session.finish(grace).await;
-        return Outcome::plain(Status::Passed, "", started.elapsed());
+        return Err(Prepared::Decided(Outcome::plain(
+            Status::Passed,
+            "",
+            Duration::ZERO,
+        )));
     }
     let batch_size = match manifest.scope {
         Scope::PerFile => validator.settings.batch_size.or(manifest.batch_size),
         _ => None,
     };
-    let worker = Worker::new(index, validator, ctx, clock, keys, inputs, batch_size);
-    let failures = worker.run_all(session, permit).await;
-    Outcome::judge(failures, grace, started.elapsed())
+    Ok(Work {
+        clock,
+        inputs,
+        keys,
+        batch_size,
+    })
 }
 
 /// Starts a process and completes its handshake.

@@ -31,6 +31,17 @@ pub struct Worker {
     clock: Clock,
     /// `None` when results are not to be cached (no cache, or a fixing round).
     keys: Option<Arc<ResultKeys>>,
+    /// The files whose results arrived, so that a retry sends only the others.
+    delivered: Arc<Mutex<HashSet<String>>>,
+}
+
+/// What the processes of one attempt did.
+#[derive(Debug)]
+pub struct Ran {
+    /// Each failed process's failure; empty when the attempt completed.
+    pub failures: Vec<(Failure, Closed)>,
+    /// The files whose results arrived.
+    pub delivered: HashSet<String>,
 }
 
 impl Worker {
@@ -50,16 +61,13 @@ impl Worker {
             queue: Arc::new(Mutex::new(batches(inputs, batch_size))),
             clock,
             keys,
+            delivered: Arc::default(),
         }
     }
 
     /// Drains the queue with the first process and as many helper processes as there are
-    /// batches waiting and permits free; returns every process's failure.
-    pub async fn run_all(
-        self,
-        session: Session,
-        permit: OwnedSemaphorePermit,
-    ) -> Vec<(Failure, Closed)> {
+    /// batches waiting and permits free.
+    pub async fn run_all(self, session: Session, permit: OwnedSemaphorePermit) -> Ran {
         let mut helpers = JoinSet::new();
         for _ in 0..self.lock_queue().len().saturating_sub(1) {
             let Ok(extra) = self.ctx.permits.clone().try_acquire_owned() else {
@@ -79,7 +87,16 @@ impl Worker {
                 Err(e) => failures.push((Failure::from_join(e), Closed::nothing())),
             }
         }
-        failures
+        let delivered = std::mem::take(
+            &mut *self
+                .delivered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Ran {
+            failures,
+            delivered,
+        }
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Vec<FileInput>>> {
@@ -183,6 +200,10 @@ impl Worker {
                 Response::FileResult(result) => {
                     check_file_result(&result, &mut pending, Asked::of(&self.ctx))
                         .map_err(Failure::Protocol)?;
+                    self.delivered
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(result.path.clone());
                     if let Some(keys) = &self.keys {
                         if let Some(key) = keys.by_path.get(&result.path) {
                             staged.push((*key, result.clone()));

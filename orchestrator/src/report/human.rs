@@ -48,7 +48,7 @@ impl Paint {
         match s {
             Status::Passed => self.green(&padded),
             Status::Failed => self.red(&padded),
-            Status::Skipped => self.dim(&padded),
+            Status::Skipped(_) => self.dim(&padded),
             _ => self.yellow(&padded),
         }
     }
@@ -121,15 +121,46 @@ pub fn render(report: &Report, color: bool) -> String {
     for warning in &report.warnings {
         let _ = writeln!(out, "{} {warning}", paint.yellow("warning:"));
     }
+    for v in report.validators.iter().filter(|v| v.attempts.len() > 1) {
+        retried(&mut out, v, paint);
+    }
     for v in report.validators.iter().filter(|v| !v.status.completed()) {
         problem(&mut out, v, paint);
     }
-    if !report.warnings.is_empty() || report.validators.iter().any(|v| !v.status.completed()) {
+    if !report.warnings.is_empty()
+        || report
+            .validators
+            .iter()
+            .any(|v| !v.status.completed() || v.attempts.len() > 1)
+    {
         out.push('\n');
     }
     table(&mut out, report, paint);
     verdict(&mut out, report, paint);
     out
+}
+
+/// "retried ruff: passed after 1 retry", then why each earlier attempt failed.
+fn retried(out: &mut String, v: &ValidatorReport, paint: Paint) {
+    let retries = v.attempts.len() - 1;
+    let _ = writeln!(
+        out,
+        "{} {}: {} after {retries} retr{}",
+        paint.yellow("retried"),
+        v.name,
+        v.status.as_str(),
+        if retries == 1 { "y" } else { "ies" }
+    );
+    for (number, attempt) in v.attempts.iter().enumerate().take(retries) {
+        let _ = writeln!(
+            out,
+            "  attempt {}: {} after {:.2}s: {}",
+            number + 1,
+            attempt.status.as_str(),
+            attempt.duration.as_secs_f64(),
+            attempt.message
+        );
+    }
 }
 
 fn problem(out: &mut String, v: &ValidatorReport, paint: Paint) {

@@ -3,12 +3,12 @@
 //! Dedicated serialisable types keep the schema explicit: renaming a field of the report's
 //! internal types cannot silently change what scripts read.
 
-use super::{Report, ReportFinding, ValidatorReport};
+use super::{Report, ReportFinding, Status, ValidatorReport};
 use serde::Serialize;
 
 /// Bumped on any change that could break a reader: a field removed, renamed or retyped.
 /// Adding a field is not a breaking change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -29,6 +29,7 @@ struct JsonValidator<'a> {
     version: Option<&'a str>,
     tool: Option<&'a str>,
     status: &'static str,
+    skip_reason: Option<&'static str>,
     duration_ms: u64,
     files: u32,
     files_done: u32,
@@ -37,6 +38,14 @@ struct JsonValidator<'a> {
     partial: bool,
     message: &'a str,
     stderr_tail: Option<&'a str>,
+    attempts: Vec<JsonAttempt<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAttempt<'a> {
+    status: &'static str,
+    message: &'a str,
+    duration_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -84,7 +93,11 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
         version: v.version.as_deref(),
         tool: v.tool.as_deref(),
         status: v.status.as_str(),
-        duration_ms: u64::try_from(v.duration.as_millis()).unwrap_or(u64::MAX),
+        skip_reason: match v.status {
+            Status::Skipped(skip) => Some(skip.as_str()),
+            _ => None,
+        },
+        duration_ms: millis(v.duration),
         files: v.files,
         files_done: v.files_done,
         cached_files: v.cached_files,
@@ -92,7 +105,20 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
         partial: v.partial,
         message: &v.message,
         stderr_tail: v.stderr_tail.as_deref(),
+        attempts: v
+            .attempts
+            .iter()
+            .map(|a| JsonAttempt {
+                status: a.status.as_str(),
+                message: &a.message,
+                duration_ms: millis(a.duration),
+            })
+            .collect(),
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn finding(f: &ReportFinding) -> JsonFinding<'_> {

@@ -26,8 +26,8 @@ pub enum Status {
     NotInstalled,
     /// It refused its configuration (`[validators.NAME]`): a user's mistake to fix.
     ConfigError,
-    /// Not run: disabled, or no file matched.
-    Skipped,
+    /// Not run, for the reason given.
+    Skipped(Skip),
     /// Stopped because the coordinator was asked to stop (Ctrl-C, SIGTERM).
     Interrupted,
 }
@@ -42,14 +42,59 @@ impl Status {
             Status::ProtocolError => "protocol_error",
             Status::NotInstalled => "not_installed",
             Status::ConfigError => "config_error",
-            Status::Skipped => "skipped",
+            Status::Skipped(_) => "skipped",
             Status::Interrupted => "interrupted",
         }
     }
 
-    /// Whether the validator gave a complete answer (or was not asked for one).
+    /// Whether the validator gave a complete answer, or was not asked for one. A validator held
+    /// back by its open circuit breaker was asked and gave none: the run cannot pass on it.
     pub fn completed(self) -> bool {
-        matches!(self, Status::Passed | Status::Failed | Status::Skipped)
+        match self {
+            Status::Passed | Status::Failed => true,
+            Status::Skipped(skip) => skip != Skip::CircuitOpen,
+            _ => false,
+        }
+    }
+}
+
+/// Why a validator was not run (or stopped before it finished, for [`Skip::FailFast`]).
+///
+/// Only [`Skip::CircuitOpen`] leaves the run incomplete. A validator skipped because another
+/// one failed ([`Skip::Requires`], [`Skip::FailFast`]) does not: that other validator's status
+/// already keeps the run from passing, and decides its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Skip {
+    /// `enabled = false` in the configuration.
+    Disabled,
+    /// No selected file matches its globs.
+    NoFiles,
+    /// A fixing round, and it cannot fix.
+    CannotFix,
+    /// A validator it `requires` did not pass.
+    Requires,
+    /// `--fail-fast`: another validator failed first.
+    FailFast,
+    /// Its circuit breaker is open after repeated incomplete runs.
+    CircuitOpen,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Disabled => "disabled",
+            Skip::NoFiles => "no_files",
+            Skip::CannotFix => "cannot_fix",
+            Skip::Requires => "requires",
+            Skip::FailFast => "fail_fast",
+            Skip::CircuitOpen => "circuit_open",
+        }
+    }
+
+    /// Whether a validator skipped this way counts as passed for those that `require` it:
+    /// it had nothing to check, which is not a failure.
+    pub fn harmless(self) -> bool {
+        matches!(self, Skip::Disabled | Skip::NoFiles | Skip::CannotFix)
     }
 }
 
@@ -110,6 +155,16 @@ pub struct ValidatorReport {
     pub partial: bool,
     /// The end of its stderr, when it did not complete.
     pub stderr_tail: Option<String>,
+    /// Each attempt to run it, the last one included (more than one after a retry).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt to run a validator: its processes from start to end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub status: Status,
+    pub message: String,
+    pub duration: Duration,
 }
 
 impl ValidatorReport {
@@ -120,7 +175,7 @@ impl ValidatorReport {
             dimension: None,
             version: None,
             tool: None,
-            status: Status::Skipped,
+            status: Status::Skipped(Skip::NoFiles),
             duration: Duration::ZERO,
             files: 0,
             files_done: 0,
@@ -129,6 +184,7 @@ impl ValidatorReport {
             message: String::new(),
             partial: false,
             stderr_tail: None,
+            attempts: Vec::new(),
         }
     }
 }
@@ -238,17 +294,23 @@ mod tests {
     #[test]
     fn errors_fail_and_skipped_validators_do_not_make_a_run_incomplete() {
         assert_eq!(
-            report(&[Status::Failed, Status::Skipped], 1)
+            report(&[Status::Failed, Status::Skipped(Skip::Requires)], 1)
                 .status()
                 .exit_code(),
             1
         );
         assert_eq!(
-            report(&[Status::Passed, Status::Skipped], 0)
+            report(&[Status::Passed, Status::Skipped(Skip::NoFiles)], 0)
                 .status()
                 .exit_code(),
             0
         );
+    }
+
+    #[test]
+    fn an_open_circuit_breaker_never_turns_into_a_pass() {
+        let r = report(&[Status::Passed, Status::Skipped(Skip::CircuitOpen)], 0);
+        assert_eq!(r.status(), RunStatus::Incomplete);
     }
 
     #[test]

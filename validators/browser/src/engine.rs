@@ -226,8 +226,10 @@ pub struct Pages<'b> {
 
 impl Pages<'_> {
     /// The error that ends a request whose browser died while working on `path`.
+    /// A browser that died may well start again: the failure is transient, so the coordinator
+    /// can retry the files without a result.
     pub fn browser_gone(&self, path: &str, detail: &str) -> Error {
-        Error::failed(format!(
+        Error::Transient(format!(
             "the browser ({}) exited while working on {path}: {detail}",
             self.located.version
         ))
