@@ -323,3 +323,113 @@ fn after_the_cooldown_one_trial_closes_the_breaker_or_opens_it_again() {
         "circuit_open"
     );
 }
+
+#[test]
+fn after_orders_validators_and_requires_skips_those_whose_prerequisite_failed() {
+    let repo = repo(
+        2,
+        &["parse", "types", "docs", "late"],
+        "[validators.parse]\nfindings = 1\nsleep = \"300ms\"\n\
+         [validators.types]\nrequires = [\"parse\"]\nrecord = \"types.log\"\n\
+         [validators.docs]\nrequires = [\"types\"]\n\
+         [validators.late]\nafter = [\"parse\"]\nrecord = \"late.log\"\n",
+    );
+    let out = check(&repo, "docs,late,parse,types");
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the prerequisite's failure decides: {}",
+        out.stdout
+    );
+    let types = out.validator("types");
+    assert_eq!(types["status"], "skipped");
+    assert_eq!(types["skip_reason"], "requires");
+    assert_eq!(types["message"], "requires parse, which did not pass");
+    assert_eq!(
+        out.validator("docs")["message"],
+        "requires types, which did not pass"
+    );
+    assert!(
+        !repo.root().join("types.log").exists(),
+        "types never started"
+    );
+    assert_eq!(out.validator("late")["status"], "passed");
+    // `late` waited for `parse`: it started after parse's 300 ms request.
+    let parse_ms = out.validator("parse")["duration_ms"].as_u64().expect("ms");
+    assert!(parse_ms >= 300, "{parse_ms}");
+    let json = out.json();
+    assert_eq!(json["critical_path"], serde_json::json!(["parse", "late"]));
+
+    // Once parse passes, the chain runs.
+    let config = std::fs::read_to_string(repo.root().join("orchestrator.toml")).expect("config");
+    repo.config(&config.replace("findings = 1\n", ""));
+    let out = check(&repo, "docs,late,parse,types");
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert_eq!(
+        out.json()["critical_path"],
+        serde_json::json!(["parse", "types", "docs"])
+    );
+}
+
+#[test]
+fn a_cycle_or_an_unknown_name_in_the_order_is_a_configuration_error() {
+    let repo = repo(
+        1,
+        &["a", "b"],
+        "[validators.a]\nafter = [\"b\"]\n[validators.b]\nrequires = [\"a\"]\n",
+    );
+    let out = repo.check("a,b");
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`after` and `requires` form a cycle: a → b → a"),
+        "{}",
+        out.stderr
+    );
+    let repo = self::repo(1, &["a"], "[validators.a]\nrequires = [\"rufff\"]\n");
+    let out = repo.check("a");
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("[validators.a] requires names `rufff`, which is not a validator here"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn fail_fast_stops_the_run_at_the_first_failure() {
+    let repo = repo(
+        3,
+        &["quick", "long", "later"],
+        "[validators.quick]\nfindings = 1\n\
+         [validators.long]\nwork = \"20000ms\"\n\
+         [validators.later]\nafter = [\"long\"]\nrecord = \"later.log\"\n",
+    );
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--fail-fast",
+        "--format",
+        "json",
+        "--validators",
+        "later,long,quick",
+    ]);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "{:?}",
+        out.elapsed
+    );
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    let long = out.validator("long");
+    assert_eq!(long["skip_reason"], "fail_fast", "{long}");
+    assert_eq!(long["message"], "stopped: --fail-fast after quick failed");
+    let later = out.validator("later");
+    assert_eq!(
+        later["message"],
+        "not started: --fail-fast after quick failed"
+    );
+    assert!(!repo.root().join("later.log").exists());
+    assert_eq!(out.json()["findings"].as_array().map(Vec::len), Some(3));
+}

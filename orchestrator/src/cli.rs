@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// kept with the cache, are neither consulted nor updated either.
     #[arg(long)]
     pub no_cache: bool,
+    /// Stop at the first validator that fails or does not complete: stop those running and
+    /// start no more (they are reported skipped).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Close every circuit breaker before the run, so that every validator is tried.
     #[arg(long)]
     pub reset_breakers: bool,
@@ -234,6 +238,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         fix: args.fix,
         update_baselines: args.update_baselines,
         artifacts_dir: args.artifacts_dir,
+        fail_fast: args.fail_fast,
     };
     let plan = match plan::resolve(&request) {
         Ok(plan) => plan,

@@ -24,15 +24,18 @@ use crate::hashing::FileHashes;
 use crate::interrupt::Interrupt;
 use crate::plan::{Plan, PlannedValidator};
 use crate::progress::Progress;
-use crate::report::{Report, ReportFinding, Status, ValidatorReport};
+use crate::report::Skip;
+use crate::report::{Report, ReportFinding, Status};
+use crate::schedule::{Next, Schedule};
 use crate::verdict::{Closed, Failure, Outcome};
 use protocol::Severity;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 /// How long the final sweep may spend killing leftover processes.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
@@ -109,77 +112,101 @@ where
         update_baselines: plan.update_baselines && !fix,
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
     };
-    let mut report = Report {
-        validators: plan
-            .validators
-            .iter()
-            .map(|v| ValidatorReport::new(&v.name))
-            .collect(),
-        findings: Vec::new(),
-        warnings: plan.warnings.clone(),
-        fixed_files: Vec::new(),
-        baselines_written: Vec::new(),
-        interrupted: None,
+    let names: Vec<String> = plan.validators.iter().map(|v| v.name.clone()).collect();
+    let mut state = State {
+        report: Report::new(&names, plan.warnings.clone()),
+        progress: Progress::new(names.iter().map(String::as_str)),
+        schedule: Schedule::new(&names, &plan.config),
+        finished: vec![false; names.len()],
+        ends: vec![None; names.len()],
+        started: Instant::now(),
+        stopped_by: None,
+        fail_fast: plan.fail_fast,
+        pending: Vec::new(),
     };
-    let executors: Vec<JoinHandle<()>> = plan
-        .validators
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(index, validator)| tokio::spawn(execute(index, validator, ctx.clone())))
-        .collect();
-    let hashes = ctx.hashes.clone();
-    drop(ctx);
-    let mut progress = Progress::new(plan.validators.iter().map(|v| v.name.as_str()));
-    let mut finished = vec![false; report.validators.len()];
-    let mut fold = |report: &mut Report, finished: &mut [bool], event: Event| {
-        if let Event::Finished { index, .. } = event {
-            finished[index] = true;
-        }
-        progress.observe(&event);
-        apply(report, event);
-    };
-    // The channel closes once every executor has ended, whether it finished or died.
+    state.pending = state.schedule.begin();
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut tasks: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut deaths = Vec::new();
+    // The events channel does not close while `ctx` can still start validators: the round
+    // ends when every validator has finished, or on a signal.
     loop {
+        for next in std::mem::take(&mut state.pending) {
+            match next {
+                Next::Start(index) if state.stopped_by.is_none() => {
+                    let validator = plan.validators[index].clone();
+                    let task = running.spawn(execute(index, validator, ctx.clone()));
+                    tasks.insert(task.id(), index);
+                }
+                Next::Start(index) => state.skip(index, Skip::FailFast, "not started"),
+                Next::Skip(index, reason) => state.skip(index, Skip::Requires, &reason),
+            }
+        }
+        if state.finished.iter().all(|f| *f) && state.pending.is_empty() {
+            break;
+        }
         tokio::select! {
             event = inbox.recv() => match event {
-                Some(event) => fold(&mut report, &mut finished, event),
+                Some(event) => {
+                    if state.fold(event) {
+                        running.abort_all();
+                    }
+                }
                 None => break,
             },
-            signal = interrupt.fired() => {
-                report.interrupted = Some(signal);
-                // Dropping a session kills its process group.
-                for executor in &executors {
-                    executor.abort();
+            Some(joined) = running.join_next_with_id() => match joined {
+                Err(e) if e.is_cancelled() => {
+                    // Stopped by --fail-fast; what it sent before is kept.
+                    let index = tasks[&e.id()];
+                    while let Ok(event) = inbox.try_recv() {
+                        state.fold(event);
+                    }
+                    if !state.finished[index] {
+                        state.skip(index, Skip::FailFast, "stopped");
+                    }
                 }
+                Err(e) => deaths.push((tasks[&e.id()], Failure::from_join(e))),
+                Ok(_) => {}
+            },
+            signal = interrupt.fired() => {
+                state.report.interrupted = Some(signal);
+                // Dropping a session kills its process group.
+                running.abort_all();
                 break;
             }
         }
-    }
-    let mut deaths = Vec::new();
-    for (index, executor) in executors.into_iter().enumerate() {
-        if let Err(e) = executor.await {
-            if !e.is_cancelled() {
-                deaths.push((index, Failure::from_join(e)));
+        // A task that died (a panic in our code) never sends its end: judge it once every
+        // event it sent before is in.
+        if !deaths.is_empty() {
+            while let Ok(event) = inbox.try_recv() {
+                state.fold(event);
+            }
+            for (index, failure) in std::mem::take(&mut deaths) {
+                if !state.finished[index] {
+                    tracing::error!(validator = %names[index], "{failure}");
+                    let failures = [(failure, Closed::nothing())];
+                    let outcome = Outcome::judge(failures, Duration::ZERO, Duration::ZERO);
+                    state.fold(Event::Finished { index, outcome });
+                }
             }
         }
     }
+    while running.join_next().await.is_some() {}
+    let hashes = ctx.hashes.clone();
+    drop(ctx);
     // Results sent before an abort are kept like any other.
     while let Ok(event) = inbox.try_recv() {
-        fold(&mut report, &mut finished, event);
+        state.fold(event);
     }
-    for (index, failure) in deaths {
-        if !finished[index] {
-            tracing::error!(validator = %report.validators[index].name, "{failure}");
-            let failures = [(failure, Closed::nothing())];
-            let outcome = Outcome::judge(failures, Duration::ZERO, Duration::ZERO);
-            fold(
-                &mut report,
-                &mut finished,
-                Event::Finished { index, outcome },
-            );
-        }
-    }
+    let State {
+        mut report,
+        progress,
+        schedule,
+        finished,
+        ends,
+        started,
+        ..
+    } = state;
     if let Some(signal) = report.interrupted {
         for (v, done) in report.validators.iter_mut().zip(&finished) {
             if !done {
@@ -189,6 +216,12 @@ where
             }
         }
     }
+    report.elapsed = started.elapsed();
+    report.critical_path = schedule
+        .critical_path(&ends)
+        .into_iter()
+        .map(|i| names[i].clone())
+        .collect();
     progress.clear();
     let killed = tokio::task::spawn_blocking(|| crate::process::sweep_descendants(SWEEP_LIMIT))
         .await
@@ -206,6 +239,75 @@ where
     report.warnings.extend(unused);
     report.sort();
     report
+}
+
+/// What a round knows while it runs.
+#[derive(Debug)]
+struct State {
+    report: Report,
+    progress: Progress,
+    schedule: Schedule,
+    finished: Vec<bool>,
+    /// When each validator ended, from the round's start.
+    ends: Vec<Option<Duration>>,
+    started: Instant,
+    /// `--fail-fast` fired: "ruff failed".
+    stopped_by: Option<String>,
+    fail_fast: bool,
+    /// What the schedule said to do and was not done yet.
+    pending: Vec<Next>,
+}
+
+impl State {
+    /// Folds one event into the report and the progress line. A validator's end is told to
+    /// the schedule (what it lets start or skip goes to `pending`) and may fire `--fail-fast`;
+    /// returns whether it did, so the caller stops what runs.
+    fn fold(&mut self, event: Event) -> bool {
+        self.progress.observe(&event);
+        let ended = match event {
+            Event::Finished { index, .. } => Some(index),
+            _ => None,
+        };
+        apply(&mut self.report, event);
+        let Some(index) = ended else {
+            return false;
+        };
+        self.finished[index] = true;
+        self.ends[index] = Some(self.started.elapsed());
+        let v = &self.report.validators[index];
+        let ok = passed(v.status);
+        let fire = self.fail_fast && self.stopped_by.is_none() && !ok;
+        if fire {
+            self.stopped_by = Some(format!("{} {}", v.name, v.status.as_str()));
+            for waiting in self.schedule.abandon() {
+                self.skip(waiting, Skip::FailFast, "not started");
+            }
+        }
+        let next = self.schedule.ended(index, ok);
+        self.pending.extend(next);
+        fire
+    }
+
+    /// Reports a validator as skipped, as its end; under `--fail-fast`, `reason` says whether
+    /// it was "stopped" or "not started".
+    fn skip(&mut self, index: usize, skip: Skip, reason: &str) {
+        let message = match (&self.stopped_by, skip) {
+            (Some(first), Skip::FailFast) => format!("{reason}: --fail-fast after {first}"),
+            _ => reason.to_owned(),
+        };
+        let outcome = Outcome::plain(Status::Skipped(skip), message, Duration::ZERO);
+        self.fold(Event::Finished { index, outcome });
+    }
+}
+
+/// Whether a validator's end lets those that require it run: it passed, or had nothing to
+/// check.
+fn passed(status: Status) -> bool {
+    match status {
+        Status::Passed => true,
+        Status::Skipped(skip) => skip.harmless(),
+        _ => false,
+    }
 }
 
 /// Folds one event into the report.
@@ -312,6 +414,7 @@ mod tests {
             fix: false,
             update_baselines: false,
             artifacts_dir: root.path().join("artifacts"),
+            fail_fast: false,
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {
@@ -323,10 +426,7 @@ mod tests {
         let a = &report.validators[0];
         assert_eq!(a.status, Status::Crashed);
         assert_eq!(a.message, "internal error: injected failure in a");
-        assert_eq!(
-            report.validators[1].status,
-            Status::Skipped(crate::report::Skip::Disabled)
-        );
+        assert_eq!(report.validators[1].status, Status::Skipped(Skip::Disabled));
         assert_eq!(report.status().exit_code(), protocol::exit::INCOMPLETE);
     }
 }

@@ -24,6 +24,7 @@ pub mod process;
 pub mod progress;
 pub mod report;
 pub mod retry;
+pub mod schedule;
 pub mod select;
 pub mod session;
 pub mod tools;

@@ -28,6 +28,8 @@ pub struct Request {
     pub update_baselines: bool,
     /// `--artifacts-dir DIR`, relative to the working directory.
     pub artifacts_dir: Option<PathBuf>,
+    /// `--fail-fast`.
+    pub fail_fast: bool,
 }
 
 /// A validated run: where, with which configuration, which validators, which files.
@@ -48,6 +50,8 @@ pub struct Plan {
     pub update_baselines: bool,
     /// Where validators write the artifacts of their findings; absolute.
     pub artifacts_dir: PathBuf,
+    /// `--fail-fast`: stop at the first validator that fails or does not complete.
+    pub fail_fast: bool,
 }
 
 /// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
@@ -72,6 +76,12 @@ pub enum PlanError {
     Select(#[from] SelectError),
     #[error("unknown validator `{name}` in --validators; the available ones are: {known} (see `orchestrator list`)")]
     UnknownValidator { name: String, known: String },
+    #[error("{path}: {source}")]
+    Order {
+        path: String,
+        #[source]
+        source: crate::schedule::OrderError,
+    },
     #[error("--jobs must be at least 1")]
     NoJobs,
     #[error("cannot use {path} as the directory: {source}")]
@@ -142,6 +152,15 @@ impl Workspace {
 pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
     let workspace = Workspace::locate(request.directory.as_deref(), request.profile.as_deref())?;
     let discovered = discovery::discover_all();
+    let known: Vec<String> = discovered.iter().map(|d| d.name.clone()).collect();
+    crate::schedule::check(&workspace.config, &known).map_err(|source| PlanError::Order {
+        path: workspace
+            .config
+            .path
+            .as_ref()
+            .map_or_else(|| config::FILE_NAME.to_owned(), |p| p.display().to_string()),
+        source,
+    })?;
     let validators = choose(&discovered, request.only.as_deref(), &workspace.config)?;
     let jobs = match request.jobs {
         Some(0) => return Err(PlanError::NoJobs),
@@ -167,6 +186,7 @@ pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
         validators,
         jobs,
         fix: request.fix,
+        fail_fast: request.fail_fast,
     })
 }
 

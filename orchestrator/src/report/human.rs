@@ -136,8 +136,31 @@ pub fn render(report: &Report, color: bool) -> String {
         out.push('\n');
     }
     table(&mut out, report, paint);
+    critical_path(&mut out, report);
     verdict(&mut out, report, paint);
     out
+}
+
+/// Runs shorter than this do not name their critical path: there is nothing to win.
+const CRITICAL_PATH_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// "critical path: ruff 1.20s → pyright 8.31s (run 9.61s)": what to shorten for a faster run.
+fn critical_path(out: &mut String, report: &Report) {
+    if report.elapsed < CRITICAL_PATH_AFTER || report.critical_path.is_empty() {
+        return;
+    }
+    let chain: Vec<String> = report
+        .critical_path
+        .iter()
+        .filter_map(|name| report.validators.iter().find(|v| &v.name == name))
+        .map(|v| format!("{} {:.2}s", v.name, v.duration.as_secs_f64()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "critical path: {} (run {:.2}s)",
+        chain.join(" → "),
+        report.elapsed.as_secs_f64()
+    );
 }
 
 /// "retried ruff: passed after 1 retry", then why each earlier attempt failed.

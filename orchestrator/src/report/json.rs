@@ -20,6 +20,8 @@ struct JsonReport<'a> {
     fixed_files: &'a [String],
     baselines_written: &'a [String],
     interrupted: Option<&'static str>,
+    duration_ms: u64,
+    critical_path: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -80,6 +82,8 @@ pub fn render(report: &Report) -> String {
         fixed_files: &report.fixed_files,
         baselines_written: &report.baselines_written,
         interrupted: report.interrupted.map(|s| s.name),
+        duration_ms: millis(report.elapsed),
+        critical_path: &report.critical_path,
     };
     let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
     text.push('\n');

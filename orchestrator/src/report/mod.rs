@@ -211,9 +211,28 @@ pub struct Report {
     pub baselines_written: Vec<String>,
     /// The signal that stopped the run before every validator finished.
     pub interrupted: Option<crate::interrupt::Signal>,
+    /// How long the run took, from its first validator's start to its last one's end.
+    pub elapsed: Duration,
+    /// The chain of validators that decided the run's duration (see
+    /// [`crate::schedule::Schedule::critical_path`]).
+    pub critical_path: Vec<String>,
 }
 
 impl Report {
+    /// The report of a run of validators `names` before anything happened.
+    pub fn new(names: &[String], warnings: Vec<String>) -> Report {
+        Report {
+            validators: names.iter().map(|n| ValidatorReport::new(n)).collect(),
+            findings: Vec::new(),
+            warnings,
+            fixed_files: Vec::new(),
+            baselines_written: Vec::new(),
+            interrupted: None,
+            elapsed: Duration::ZERO,
+            critical_path: Vec::new(),
+        }
+    }
+
     /// Sorts findings into their reported order; call once all are in.
     pub fn sort(&mut self) {
         self.baselines_written.sort();
@@ -277,10 +296,7 @@ mod tests {
                     finding: Finding::new("a", 1, 1, "R", Severity::Error, "m"),
                 })
                 .collect(),
-            warnings: vec![],
-            fixed_files: vec![],
-            baselines_written: vec![],
-            interrupted: None,
+            ..Report::new(&[], vec![])
         }
     }
 
