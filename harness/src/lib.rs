@@ -306,6 +306,7 @@ impl Repo {
             elapsed,
             max_rss_kib: children_max_rss_kib(),
             leftovers: processes_with_marker(&marker),
+            marker,
         }
     }
 }
@@ -324,9 +325,24 @@ pub struct Outcome {
     pub max_rss_kib: i64,
     /// `pid command` of processes of this run still alive after it returned.
     pub leftovers: Vec<String>,
+    /// What marks this run's processes.
+    marker: String,
 }
 
 impl Outcome {
+    /// The processes of this run still alive after waiting up to `limit` for them to go (a
+    /// coordinator killed with SIGKILL leaves the cleaning to others, which takes a moment).
+    pub fn leftovers_within(&self, limit: Duration) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let left = processes_with_marker(&self.marker);
+            if left.is_empty() || started.elapsed() > limit {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// stdout parsed as JSON (for `--format json`).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {

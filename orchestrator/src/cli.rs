@@ -165,7 +165,12 @@ pub enum Format {
 /// The whole program after argument parsing; returns the exit code.
 pub fn main() -> ExitCode {
     let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some(crate::discovery::BUILTIN_ARG) {
+    let first = args.nth(1);
+    if first.as_deref() == Some(crate::watchdog::ARG) {
+        let cgroup = args.next().map(PathBuf::from);
+        return ExitCode::from(crate::watchdog::run(cgroup.as_deref()));
+    }
+    if first.as_deref() == Some(crate::discovery::BUILTIN_ARG) {
         let name = args.next().unwrap_or_default();
         return validators::run_builtin(&name, args.collect()).unwrap_or_else(|| {
             eprintln!("orchestrator: there is no built-in validator `{name}`");
@@ -247,6 +252,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     if !process::become_subreaper() {
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
+    crate::watchdog::start();
     let cache = Cache::open(
         &cache::Setting::from_args(args.no_cache, cache_dir),
         plan.config.cache_max_age,
@@ -259,6 +265,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         let interrupt = Interrupt::listen();
         dispatcher::run(plan, cache, interrupt).await
     });
+    crate::watchdog::finish();
     let code = match report.interrupted {
         Some(signal) => signal.exit_code(),
         None => report.status().exit_code(),
@@ -283,10 +290,26 @@ fn emit(report: &Report, format: Format, output: Option<&std::path::Path>) -> Re
         ),
     };
     match output {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => write_atomically(path, &text)
             .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
         None => write_stdout(&text),
     }
+}
+
+/// Writes a file through a temporary file beside it and a rename, so that a reader (or a run
+/// killed while writing) never sees half a report: the old file or the new one.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("it is not a file name"))?;
+    let mut temporary = name.to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// Prints a command's output and returns its exit code, or 2 if stdout cannot be written.

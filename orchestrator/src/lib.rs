@@ -29,6 +29,7 @@ pub mod select;
 pub mod session;
 pub mod tools;
 pub mod verdict;
+pub mod watchdog;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@
 //! init, and [`sweep_descendants`] finds it through `/proc` and kills it before the run returns.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A process id, as the kernel gives it.
@@ -24,6 +25,15 @@ pub fn become_subreaper() -> bool {
     {
         false
     }
+}
+
+/// A descendant the sweep leaves alone: the watchdog ([`crate::watchdog`]), which must outlive
+/// every validator. 0: none.
+static SPARED: AtomicI32 = AtomicI32::new(0);
+
+/// Exempts `pid` from [`sweep_descendants`].
+pub fn spare(pid: Pid) {
+    SPARED.store(pid, Ordering::Relaxed);
 }
 
 /// Sends `signal` to every process of group `pgid`. A group that no longer exists is fine.
@@ -52,10 +62,12 @@ pub fn sweep_descendants(limit: Duration) -> usize {
         return 0;
     }
     let me = std::process::id() as Pid;
+    let spared = SPARED.load(Ordering::Relaxed);
     let started = Instant::now();
     let mut killed = 0;
     loop {
-        let descendants = descendants_of(me);
+        let mut descendants = descendants_of(me);
+        descendants.retain(|d| d.pid != spared);
         if descendants.is_empty() || started.elapsed() > limit {
             if !descendants.is_empty() {
                 tracing::warn!(count = descendants.len(), "descendants survived the sweep");
@@ -76,12 +88,16 @@ pub fn sweep_descendants(limit: Duration) -> usize {
     }
 }
 
-/// Whether any thread of this process has a child, from `/proc/self/task/*/children`; `None`
-/// where the kernel does not provide those files.
+/// Whether any thread of this process has a child other than the spared one, from
+/// `/proc/self/task/*/children`; `None` where the kernel does not provide those files.
 fn has_children() -> Option<bool> {
+    let spared = SPARED.load(Ordering::Relaxed);
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let children = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
-        if !children.trim().is_empty() {
+        if children
+            .split_whitespace()
+            .any(|pid| pid.parse::<Pid>().ok() != Some(spared))
+        {
             return Some(true);
         }
     }

@@ -32,6 +32,9 @@
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
 //! | `inputs = ["style.css"]` | every file result lists these files as inputs |
+//! | `children = N` | before its handshake, start N `sleep` processes that outlive it (every tenth with `setsid`) |
+//! | `trickle = true` | write every frame after the handshake one byte at a time |
+//! | `log_flood = N` | send N `Log` lines (debug) before answering each request |
 //! | `flaky = N`, `flaky_how = "transient" \| "killed" \| "abort"`, `flaky_after = 1` | the first N processes (counted in `.fake-NAME-starts`) fail after that many file results: `Failed` of kind transient, SIGKILL from itself, or SIGABRT |
 //!
 //! `FAKE_VALIDATOR_VERSION` and `FAKE_TOOL_VERSION` in the environment set the manifest's
@@ -66,11 +69,17 @@ fn main() -> ExitCode {
     if let Some(how) = b.text("spawn") {
         spawn_leftover(how);
     }
+    for i in 0..b.int("children").unwrap_or(0) {
+        spawn_leftover(if i % 10 == 9 { "setsid" } else { "child" });
+    }
     if b.text("hang") == Some("before_handshake") {
         hang();
     }
     let mut stdin = BufReader::new(std::io::stdin().lock());
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = Trickle {
+        out: std::io::stdout().lock(),
+        bytewise: false,
+    };
     let max = DEFAULT_MAX_FRAME_SIZE;
     match read_frame::<_, Request>(&mut stdin, max) {
         Ok(Some(Request::Hello(_))) => {}
@@ -135,6 +144,7 @@ fn main() -> ExitCode {
         .text("suggested_timeout")
         .map(|t| parse_ms(t).as_millis() as u64);
     write_frame(&mut stdout, &Response::Manifest(manifest), max).expect("stdout open");
+    stdout.bytewise = b.flag("trickle");
     if b.text("hang") == Some("after_handshake") {
         hang();
     }
@@ -167,6 +177,13 @@ fn main() -> ExitCode {
         }
         if let Some(pause) = b.text("sleep") {
             std::thread::sleep(parse_ms(pause));
+        }
+        for i in 0..b.int("log_flood").unwrap_or(0) {
+            let log = protocol::Log {
+                level: protocol::LogLevel::Debug,
+                message: format!("log line {i}"),
+            };
+            write_frame(&mut stdout, &Response::Log(log), max).expect("stdout open");
         }
         for line in b.list("log").unwrap_or_default() {
             let (level, message) = line.split_once(": ").expect("log lines are LEVEL: TEXT");
@@ -324,6 +341,26 @@ fn fix_marker(root: &str, path: &str, marker: &str, fix: bool) -> FileResult {
     FileResult {
         modified,
         ..FileResult::new(path, findings)
+    }
+}
+
+/// stdout, written one byte per `write` (and flushed) when `bytewise`.
+struct Trickle<W> {
+    out: W,
+    bytewise: bool,
+}
+
+impl<W: Write> Write for Trickle<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.bytewise || buf.is_empty() {
+            return self.out.write(buf);
+        }
+        let n = self.out.write(&buf[..1])?;
+        self.out.flush()?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

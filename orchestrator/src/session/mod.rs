@@ -62,7 +62,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts the validator in `root`, as the leader of a new process group.
+    /// Starts the validator in `root`, as the leader of a new process group, set to die with
+    /// the coordinator (see [`crate::watchdog`]).
     pub fn spawn(launch: &Launch, root: &Path, max_frame_size: u32) -> io::Result<Session> {
         let mut command = Command::new(&launch.program);
         command
@@ -73,9 +74,21 @@ impl Session {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
+        let parent = std::process::id() as Pid;
+        let cgroup = crate::watchdog::cgroup_procs_fd();
+        // SAFETY: the closure runs in the child between fork and exec, and calls only
+        // async-signal-safe functions (prctl, getppid, write, _exit) on integers and a static
+        // buffer.
+        unsafe {
+            command.pre_exec(move || {
+                die_with(parent, cgroup);
+                Ok(())
+            });
+        }
         let mut child = command.spawn()?;
         let pid = child.id().expect("a child that was just spawned has a pid");
         let pgid = Pid::try_from(pid).expect("pids fit in pid_t");
+        crate::watchdog::track(pgid, true);
         tracing::debug!(program = %launch.program.display(), pid, "spawned validator");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -212,6 +225,7 @@ impl Session {
             }
         }
         signal_group(self.pgid, libc::SIGKILL);
+        crate::watchdog::track(self.pgid, false);
         for task in &self.tasks {
             task.abort();
         }
@@ -241,10 +255,32 @@ impl Drop for Session {
         if self.exit.is_none() {
             signal_group(self.pgid, libc::SIGKILL);
         }
+        crate::watchdog::track(self.pgid, false);
         for task in self.tasks.iter().chain(&self.stderr_task) {
             task.abort();
         }
     }
+}
+
+/// In a new validator, before exec: die when the coordinator does, and join the validators'
+/// cgroup if there is one. A coordinator that died before `prctl` took effect is noticed by
+/// the parent pid having changed.
+fn die_with(parent: Pid, cgroup_procs: Option<i32>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl, getppid, write and _exit are async-signal-safe and take integers or a
+    // static buffer.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+        if let Some(fd) = cgroup_procs {
+            // "0" moves the writing process; a failure leaves it where it is, no worse off.
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (parent, cgroup_procs);
 }
 
 /// Writes queued frames to the child's stdin; closes it when the queue's sender is dropped.
