@@ -135,6 +135,32 @@ impl Repo {
         self.cache.path()
     }
 
+    /// A repository with `n` Python files (`src/m0.py`, …), the fake validators `names` on
+    /// PATH, and `config` after a short grace period: the set-up of most whole-run tests.
+    pub fn with_fakes(n: usize, names: &[&str], config: &str) -> Repo {
+        let repo = Repo::new();
+        for i in 0..n {
+            repo.write(&format!("src/m{i}.py"), "x = 1\n");
+        }
+        for name in names {
+            repo.fake(name);
+        }
+        repo.config(&format!("grace_period = \"300ms\"\n{config}"));
+        repo
+    }
+
+    /// [`Repo::check`], asserting that the run left no process behind.
+    pub fn check_clean(&self, validators: &str) -> Outcome {
+        let out = self.check(validators);
+        assert!(
+            out.leftovers.is_empty(),
+            "processes left behind: {:?}\nstderr: {}",
+            out.leftovers,
+            out.stderr
+        );
+        out
+    }
+
     /// Writes a file, creating its directories.
     pub fn write(&self, path: &str, contents: &str) -> &Repo {
         let full = self.root().join(path);

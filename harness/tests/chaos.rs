@@ -6,17 +6,8 @@
 use harness::{Outcome, Repo};
 use std::time::Duration;
 
-/// A repository with `n` Python files and the fake validators `names` on PATH.
 fn repo(n: usize, names: &[&str], config: &str) -> Repo {
-    let repo = Repo::new();
-    for i in 0..n {
-        repo.write(&format!("src/m{i}.py"), "x = 1\n");
-    }
-    for name in names {
-        repo.fake(name);
-    }
-    repo.config(&format!("grace_period = \"300ms\"\n{config}"));
-    repo
+    Repo::with_fakes(n, names, config)
 }
 
 /// Checks the bounds every chaos run must keep: time, the coordinator's memory, no leftovers.

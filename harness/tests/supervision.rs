@@ -5,28 +5,12 @@
 use harness::{Outcome, Repo};
 use std::time::Duration;
 
-/// A repository with `n` Python files and the fake validators `names` on PATH.
 fn repo(n: usize, names: &[&str], config: &str) -> Repo {
-    let repo = Repo::new();
-    for i in 0..n {
-        repo.write(&format!("src/m{i}.py"), "x = 1\n");
-    }
-    for name in names {
-        repo.fake(name);
-    }
-    repo.config(&format!("grace_period = \"300ms\"\n{config}"));
-    repo
+    Repo::with_fakes(n, names, config)
 }
 
 fn run(repo: &Repo, validators: &str) -> Outcome {
-    let out = repo.check(validators);
-    assert!(
-        out.leftovers.is_empty(),
-        "processes left behind: {:?}\nstderr: {}",
-        out.leftovers,
-        out.stderr
-    );
-    out
+    repo.check_clean(validators)
 }
 
 /// The report of validator `name`, after checking the run's exit code and its status.

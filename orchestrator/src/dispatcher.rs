@@ -248,7 +248,7 @@ struct State {
     progress: Progress,
     schedule: Schedule,
     finished: Vec<bool>,
-    /// When each validator ended, from the round's start.
+    /// When each validator that ran ended, from the round's start.
     ends: Vec<Option<Duration>>,
     started: Instant,
     /// `--fail-fast` fired: "ruff failed".
@@ -273,8 +273,11 @@ impl State {
             return false;
         };
         self.finished[index] = true;
-        self.ends[index] = Some(self.started.elapsed());
         let v = &self.report.validators[index];
+        // Only a validator that ran can be on the critical path.
+        if !v.attempts.is_empty() {
+            self.ends[index] = Some(self.started.elapsed());
+        }
         let ok = passed(v.status);
         let fire = self.fail_fast && self.stopped_by.is_none() && !ok;
         if fire {

@@ -1,7 +1,7 @@
 //! The report for people: findings grouped by file, what did not complete and why, a summary
 //! table, and a verdict line. Colour only when asked for (a terminal, no `NO_COLOR`).
 
-use super::{Report, RunStatus, Status, ValidatorReport};
+use super::{Report, RunStatus, Skip, Status, ValidatorReport};
 use protocol::Severity;
 use std::fmt::Write;
 
@@ -124,6 +124,9 @@ pub fn render(report: &Report, color: bool) -> String {
     for v in report.validators.iter().filter(|v| v.attempts.len() > 1) {
         retried(&mut out, v, paint);
     }
+    for v in report.validators.iter().filter(|v| held_back(v.status)) {
+        let _ = writeln!(out, "{} {}: {}", paint.dim("skipped"), v.name, v.message);
+    }
     for v in report.validators.iter().filter(|v| !v.status.completed()) {
         problem(&mut out, v, paint);
     }
@@ -131,7 +134,7 @@ pub fn render(report: &Report, color: bool) -> String {
         || report
             .validators
             .iter()
-            .any(|v| !v.status.completed() || v.attempts.len() > 1)
+            .any(|v| !v.status.completed() || v.attempts.len() > 1 || held_back(v.status))
     {
         out.push('\n');
     }
@@ -161,6 +164,12 @@ fn critical_path(out: &mut String, report: &Report) {
         chain.join(" → "),
         report.elapsed.as_secs_f64()
     );
+}
+
+/// A validator skipped because of another's failure: why is worth a line (an open breaker is
+/// not complete, and gets its line as a problem).
+fn held_back(status: Status) -> bool {
+    matches!(status, Status::Skipped(Skip::Requires | Skip::FailFast))
 }
 
 /// "retried ruff: passed after 1 retry", then why each earlier attempt failed.
