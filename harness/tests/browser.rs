@@ -448,6 +448,11 @@ fn a_browser_killed_from_outside_is_a_crash() {
             .contains("the browser"),
         "{v}"
     );
+    // A dead browser is a transient failure: retried (twice by default), each new browser
+    // killed again by the wrapper.
+    let attempts = v["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 3, "{v}");
+    assert!(attempts.iter().all(|a| a["status"] == "crashed"), "{v}");
 }
 
 #[test]

@@ -247,6 +247,8 @@ fn a_coordinator_killed_with_sigkill_leaves_no_validator_and_no_half_report() {
         libc::SIGKILL,
     );
     assert_eq!(out.code, None, "killed by a signal");
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    assert!(out.max_rss_kib < 100 * 1024, "{} KiB", out.max_rss_kib);
     let left = out.leftovers_within(Duration::from_secs(5));
     assert!(left.is_empty(), "outlived the coordinator: {left:?}");
     let report = std::fs::read_to_string(repo.root().join("report.json")).expect("read");

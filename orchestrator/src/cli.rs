@@ -165,12 +165,7 @@ pub enum Format {
 /// The whole program after argument parsing; returns the exit code.
 pub fn main() -> ExitCode {
     let mut args = std::env::args();
-    let first = args.nth(1);
-    if first.as_deref() == Some(crate::watchdog::ARG) {
-        let cgroup = args.next().map(PathBuf::from);
-        return ExitCode::from(crate::watchdog::run(cgroup.as_deref()));
-    }
-    if first.as_deref() == Some(crate::discovery::BUILTIN_ARG) {
+    if args.nth(1).as_deref() == Some(crate::discovery::BUILTIN_ARG) {
         let name = args.next().unwrap_or_default();
         return validators::run_builtin(&name, args.collect()).unwrap_or_else(|| {
             eprintln!("orchestrator: there is no built-in validator `{name}`");

@@ -66,13 +66,6 @@ impl Cause {
             Failure::ClosedStdout | Failure::Protocol(_) | Failure::Internal(_) => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        Cause::ALL
-            .iter()
-            .find(|(_, c)| *c == self)
-            .map_or("transient", |(n, _)| n)
-    }
 }
 
 /// A validator's retry settings: `retries` and `retry_on`.

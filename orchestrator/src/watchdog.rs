@@ -7,10 +7,11 @@
 //!    validator is moved into a child cgroup of the coordinator's own before it runs its first
 //!    instruction, and so is everything it starts, `setsid` or not. The watchdog kills the
 //!    whole cgroup (`cgroup.kill`) when the coordinator dies.
-//! 2. **The watchdog's process groups**: the coordinator tells a small helper process (this
-//!    binary, `orchestrator __watchdog`) each validator's process group as it starts and
-//!    ends; when the coordinator's end of the pipe closes without a goodbye, the helper kills
-//!    the groups still alive. This covers a validator's helpers that stayed in its group.
+//! 2. **The watchdog's process groups**: the coordinator tells a small helper process (a fork
+//!    of itself, made while it is still single-threaded: no exec, so it costs a fraction of a
+//!    millisecond on the warm run) each validator's process group as it starts and ends; when
+//!    the coordinator's end of the pipe closes without a goodbye, the helper kills the groups
+//!    still alive. This covers a validator's helpers that stayed in its group.
 //! 3. **`PR_SET_PDEATHSIG`** on each validator (set in [`crate::session`]): the kernel sends
 //!    it SIGKILL when the coordinator dies, even if the watchdog could not be started.
 //!
@@ -20,32 +21,36 @@
 
 use crate::process::{self, Pid};
 use std::io::{BufRead, Write};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The hidden first argument that makes the binary a watchdog.
-pub const ARG: &str = "__watchdog";
-
-/// How long the watchdog tries to empty the cgroup before giving up.
+/// How long the watchdog tries to empty the cgroup, and the coordinator waits for it to exit.
 const KILL_LIMIT: Duration = Duration::from_secs(5);
 
 /// The running watchdog of this process, once [`start`] made it.
-static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
+static WATCHDOG: OnceLock<Option<Watchdog>> = OnceLock::new();
 
 #[derive(Debug)]
 struct Watchdog {
-    child: Mutex<Option<Child>>,
+    pid: Pid,
+    /// The write end of its stdin; `None` once the goodbye was said.
+    pipe: Mutex<Option<std::fs::File>>,
     /// `cgroup.procs` of the validators' cgroup, open for writing, if there is one.
     procs: Option<std::fs::File>,
 }
 
-/// Starts the watchdog (once per process) and the validators' cgroup where possible. Without
-/// it the layers it provides are missing, and that is logged, not fatal.
+/// Starts the watchdog (once per process) and the validators' cgroup where possible. Call it
+/// while the process has one thread: the watchdog is a fork that runs Rust code, which is only
+/// sound without other threads. Without it the layers it provides are missing, and that is
+/// logged, not fatal.
 pub fn start() {
     WATCHDOG.get_or_init(|| {
+        if threads() != Some(1) {
+            tracing::debug!("no watchdog: the process already has threads");
+            return None;
+        }
         let cgroup = make_cgroup();
         let procs = cgroup.as_ref().and_then(|dir| {
             std::fs::OpenOptions::new()
@@ -53,42 +58,80 @@ pub fn start() {
                 .open(dir.join("cgroup.procs"))
                 .ok()
         });
-        let mut command = Command::new(std::env::current_exe().unwrap_or_else(|_| "orchestrator".into()));
-        command
-            .arg(ARG)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            // Its own process group: a Ctrl-C meant for the run must not take it first.
-            .process_group(0);
-        if let Some(dir) = &cgroup {
-            command.arg(dir);
-        }
-        let child = match command.spawn() {
-            Ok(child) => {
-                process::spare(child.id() as Pid);
-                Some(child)
+        let watchdog = fork(cgroup.as_deref()).map(|(pid, pipe)| {
+            process::spare(pid);
+            Watchdog {
+                pid,
+                pipe: Mutex::new(Some(pipe)),
+                procs,
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "no watchdog; validators rely on PR_SET_PDEATHSIG alone");
+        });
+        match &watchdog {
+            Some(w) => tracing::debug!(pid = w.pid, ?cgroup, "watchdog started"),
+            None => {
+                tracing::debug!("no watchdog; validators rely on PR_SET_PDEATHSIG alone");
                 if let Some(dir) = &cgroup {
                     let _ = std::fs::remove_dir(dir);
                 }
-                None
             }
-        };
-        tracing::debug!(cgroup = ?cgroup, "watchdog started");
-        Watchdog {
-            procs: procs.filter(|_| child.is_some()),
-            child: Mutex::new(child),
         }
+        watchdog
     });
+}
+
+/// Forks the watchdog: its stdin is a pipe from us, its stdout `/dev/null`, and it leads its
+/// own process group (a Ctrl-C meant for the run must not take it first). Returns its pid and
+/// the pipe's write end.
+fn fork(cgroup: Option<&Path>) -> Option<(Pid, std::fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`, which lives for the call.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: each descriptor was just made and is owned once.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let null = std::fs::File::open("/dev/null").ok()?;
+    // SAFETY: the process has a single thread (checked by the caller), so the child may run
+    // any code: no lock can be held by a thread that does not exist in it.
+    match unsafe { libc::fork() } {
+        -1 => None,
+        0 => {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 and setpgid take integers; the child owns its copies of the fds.
+            unsafe {
+                libc::dup2(read.as_raw_fd(), 0);
+                libc::dup2(null.as_raw_fd(), 1);
+                libc::setpgid(0, 0);
+            }
+            drop((read, write, null));
+            let code = run(cgroup);
+            // SAFETY: _exit ends the child without running the parent's exit handlers twice.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Some((pid, std::fs::File::from(write))),
+    }
+}
+
+/// This process's thread count, from `/proc/self/status`.
+fn threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The file descriptor a new validator writes `0` to, to join the validators' cgroup.
 pub fn cgroup_procs_fd() -> Option<i32> {
     use std::os::fd::AsRawFd;
-    WATCHDOG.get()?.procs.as_ref().map(AsRawFd::as_raw_fd)
+    WATCHDOG
+        .get()?
+        .as_ref()?
+        .procs
+        .as_ref()
+        .map(AsRawFd::as_raw_fd)
 }
 
 /// Tells the watchdog that a validator's process group started (`true`) or ended.
@@ -99,38 +142,41 @@ pub fn track(pgid: Pid, alive: bool) {
 /// Ends the watchdog at a normal end of the run: nothing is left to kill but the cgroup's
 /// stragglers; waits (briefly) for it to remove the cgroup and exit.
 pub fn finish() {
-    let Some(watchdog) = WATCHDOG.get() else {
+    let Some(Some(watchdog)) = WATCHDOG.get() else {
         return;
     };
     tell("done");
-    let mut guard = watchdog
-        .child
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(mut child) = guard.take() {
-        drop(child.stdin.take());
-        let started = Instant::now();
-        while started.elapsed() < KILL_LIMIT {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(2));
+    drop(watchdog.lock_pipe().take());
+    let started = Instant::now();
+    let mut status = 0;
+    while started.elapsed() < KILL_LIMIT {
+        // SAFETY: waitpid writes only to `status`, which lives for the call.
+        if unsafe { libc::waitpid(watchdog.pid, &mut status, libc::WNOHANG) } != 0 {
+            return;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // SAFETY: kill and waitpid take integers and `status`, which lives for the call.
+    unsafe {
+        libc::kill(watchdog.pid, libc::SIGKILL);
+        libc::waitpid(watchdog.pid, &mut status, 0);
+    }
+}
+
+impl Watchdog {
+    fn lock_pipe(&self) -> std::sync::MutexGuard<'_, Option<std::fs::File>> {
+        self.pipe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 fn tell(line: &str) {
-    let Some(watchdog) = WATCHDOG.get() else {
+    let Some(Some(watchdog)) = WATCHDOG.get() else {
         return;
     };
-    let mut guard = watchdog
-        .child
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(stdin) = guard.as_mut().and_then(|c| c.stdin.as_mut()) {
-        let _ = writeln!(stdin, "{line}");
+    if let Some(pipe) = watchdog.lock_pipe().as_mut() {
+        let _ = writeln!(pipe, "{line}");
     }
 }
 
@@ -159,7 +205,7 @@ fn make_cgroup() -> Option<PathBuf> {
 /// The watchdog process: reads the coordinator's lines until the pipe closes; then, unless it
 /// said goodbye, kills every process group it was told about and still alive; in any case
 /// kills what is left in the cgroup and removes it.
-pub fn run(cgroup: Option<&Path>) -> u8 {
+fn run(cgroup: Option<&Path>) -> i32 {
     let mut groups: Vec<Pid> = Vec::new();
     let mut goodbye = false;
     for line in std::io::stdin().lock().lines() {
