@@ -5,7 +5,7 @@
 use crate::cache::{self, Cache};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
-use crate::report::{human, json, Report};
+use crate::report::{self, github, Report};
 use crate::select::Selection;
 use crate::{dispatcher, list, process, tools};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -143,23 +143,78 @@ pub struct RunArgs {
     /// Close every circuit breaker before the run, so that every validator is tried.
     #[arg(long)]
     pub reset_breakers: bool,
+    /// The report's format on stdout (or in --output).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Write the report to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report in FORMAT to FILE (repeatable): --report sarif=out.sarif.
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = report_arg)]
+    pub report: Vec<(Format, PathBuf)>,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum ListFormat {
     Human,
     Json,
+}
+
+/// The report formats (see `docs/report-schema.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Findings by file, a table, a verdict; for people.
+    Human,
+    /// Everything, for scripts (schema in docs/report-schema.md).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and security dashboards.
+    Sarif,
+    /// JUnit XML, for CI test tabs.
+    Junit,
+    /// GitHub Actions annotations.
+    Github,
+    /// GitLab Code Quality.
+    Gitlab,
+    /// One self-contained HTML page.
+    Html,
+}
+
+impl From<Format> for report::Format {
+    fn from(format: Format) -> report::Format {
+        match format {
+            Format::Human => report::Format::Human,
+            Format::Json => report::Format::Json,
+            Format::Sarif => report::Format::Sarif,
+            Format::Junit => report::Format::Junit,
+            Format::Github => report::Format::Github,
+            Format::Gitlab => report::Format::Gitlab,
+            Format::Html => report::Format::Html,
+        }
+    }
+}
+
+fn report_arg(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, file) = text
+        .split_once('=')
+        .filter(|(_, file)| !file.is_empty())
+        .ok_or_else(|| format!("invalid report {text:?}; write FORMAT=FILE: sarif=out.sarif"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        let known: Vec<String> = Format::value_variants()
+            .iter()
+            .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect();
+        format!(
+            "unknown report format {format:?}; use one of {}",
+            known.join(", ")
+        )
+    })?;
+    Ok((format, PathBuf::from(file)))
 }
 
 /// The whole program after argument parsing; returns the exit code.
@@ -204,8 +259,8 @@ pub fn main() -> ExitCode {
             Ok(workspace) => {
                 let entries = list::collect(&workspace.root);
                 let text = match args.format {
-                    Format::Json => list::render_json(&entries),
-                    Format::Human => list::render(&entries),
+                    ListFormat::Json => list::render_json(&entries),
+                    ListFormat::Human => list::render(&entries),
                 };
                 print(&text, list::exit_code(&entries))
             }
@@ -223,21 +278,23 @@ pub fn main() -> ExitCode {
 
 fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) -> u8 {
     let selection = if args.changed {
-        Selection::Changed { base: args.base }
+        Selection::Changed {
+            base: args.base.clone(),
+        }
     } else if !args.paths.is_empty() {
-        Selection::Paths(args.paths)
+        Selection::Paths(args.paths.clone())
     } else {
         Selection::All
     };
     let request = plan::Request {
         directory,
         selection: Some(selection),
-        only: args.validators,
+        only: args.validators.clone(),
         jobs: args.jobs,
-        profile: args.profile,
+        profile: args.profile.clone(),
         fix: args.fix,
         update_baselines: args.update_baselines,
-        artifacts_dir: args.artifacts_dir,
+        artifacts_dir: args.artifacts_dir.clone(),
         fail_fast: args.fail_fast,
     };
     let plan = match plan::resolve(&request) {
@@ -265,7 +322,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         Some(signal) => signal.exit_code(),
         None => report.status().exit_code(),
     };
-    match emit(&report, args.format, args.output.as_deref()) {
+    match emit(&report, &args) {
         Ok(()) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -274,21 +331,49 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
-/// Writes the report where it was asked for. A closed stdout is the reader's choice, not an
-/// error (`orchestrator run | head`).
-fn emit(report: &Report, format: Format, output: Option<&std::path::Path>) -> Result<(), String> {
-    let text = match format {
-        Format::Json => json::render(report),
-        Format::Human => human::render(
-            report,
-            output.is_none() && colour_on(std::io::stdout().is_terminal()),
-        ),
-    };
-    match output {
-        Some(path) => write_atomically(path, &text)
-            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
-        None => write_stdout(&text),
+/// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
+/// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
+/// is attempted even when one cannot be written.
+fn emit(report: &Report, args: &RunArgs) -> Result<(), String> {
+    let colour = args.output.is_none() && colour_on(std::io::stdout().is_terminal());
+    let mut failures = Vec::new();
+    let main = std::iter::once((args.format, args.output.as_deref()));
+    let extra = args
+        .report
+        .iter()
+        .map(|(f, path)| (*f, Some(path.as_path())));
+    for (format, output) in main.chain(extra) {
+        let rendered = report::Format::from(format).render(report, colour && output.is_none());
+        for warning in &rendered.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let written = match output {
+            Some(path) => write_atomically(path, &rendered.text)
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+            None => write_stdout(&rendered.text),
+        };
+        failures.extend(written.err());
     }
+    let github = std::iter::once(args.format)
+        .chain(args.report.iter().map(|(f, _)| *f))
+        .any(|f| f == Format::Github);
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|_| github) {
+        append(std::path::Path::new(&path), &github::step_summary(report)).unwrap_or_else(|e| {
+            failures.push(format!("cannot append to GITHUB_STEP_SUMMARY: {e}"))
+        });
+    }
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(failures.join("; ")),
+    }
+}
+
+fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// Writes a file through a temporary file beside it and a rename, so that a reader (or a run

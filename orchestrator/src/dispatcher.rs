@@ -114,7 +114,7 @@ where
     };
     let names: Vec<String> = plan.validators.iter().map(|v| v.name.clone()).collect();
     let mut state = State {
-        report: Report::new(&names, plan.warnings.clone()),
+        report: Report::new(plan.root.clone(), &names, plan.warnings.clone()),
         progress: Progress::new(names.iter().map(String::as_str)),
         schedule: Schedule::new(&names, &plan.config),
         finished: vec![false; names.len()],
@@ -335,6 +335,7 @@ fn apply(report: &mut Report, event: Event) {
             let v = &mut report.validators[index];
             v.files_done += 1;
             v.cached_files += u32::from(cached);
+            v.checked.push(result.path.clone());
             report.baselines_written.extend(result.baselines_written);
             if result.modified && !report.fixed_files.contains(&result.path) {
                 report.fixed_files.push(result.path.clone());

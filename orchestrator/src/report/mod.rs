@@ -3,11 +3,62 @@
 //! A [`Report`] is built by the dispatcher from executor events and is the only input of the
 //! renderers ([`human`], [`json`]) and of the exit code, so every format tells the same story.
 
+pub mod fingerprint;
+pub mod github;
+pub mod gitlab;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod sarif;
 
 use protocol::{exit, Finding, Severity};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// A report in one of its formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+    Gitlab,
+    Html,
+}
+
+/// A rendered report, and what the user should know about the rendering (results a format's
+/// limits left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    pub warnings: Vec<String>,
+}
+
+impl From<String> for Rendered {
+    fn from(text: String) -> Rendered {
+        Rendered {
+            text,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Format {
+    /// Renders `report`; `colour` applies to the human format only.
+    pub fn render(self, report: &Report, colour: bool) -> Rendered {
+        match self {
+            Format::Human => human::render(report, colour).into(),
+            Format::Json => json::render(report).into(),
+            Format::Sarif => sarif::render(report),
+            Format::Junit => junit::render(report).into(),
+            Format::Github => github::render(report).into(),
+            Format::Gitlab => gitlab::render(report).into(),
+            Format::Html => html::render(report).into(),
+        }
+    }
+}
 
 /// How one validator's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -148,6 +199,8 @@ pub struct ValidatorReport {
     pub files_done: u32,
     /// Of those, the files answered from the cache without running the validator.
     pub cached_files: u32,
+    /// The files whose results arrived, in arrival order (JUnit's test cases).
+    pub checked: Vec<String>,
     pub findings: u32,
     /// Why it did not complete, or why it was skipped; empty otherwise.
     pub message: String,
@@ -180,6 +233,7 @@ impl ValidatorReport {
             files: 0,
             files_done: 0,
             cached_files: 0,
+            checked: Vec::new(),
             findings: 0,
             message: String::new(),
             partial: false,
@@ -199,6 +253,8 @@ pub struct ReportFinding {
 /// Everything a run found out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// The root the findings' paths are relative to.
+    pub root: PathBuf,
     /// In the order of the plan (sorted by name).
     pub validators: Vec<ValidatorReport>,
     /// Sorted by path, line, column, validator, rule.
@@ -220,8 +276,9 @@ pub struct Report {
 
 impl Report {
     /// The report of a run of validators `names` before anything happened.
-    pub fn new(names: &[String], warnings: Vec<String>) -> Report {
+    pub fn new(root: PathBuf, names: &[String], warnings: Vec<String>) -> Report {
         Report {
+            root,
             validators: names.iter().map(|n| ValidatorReport::new(n)).collect(),
             findings: Vec::new(),
             warnings,
@@ -296,7 +353,7 @@ mod tests {
                     finding: Finding::new("a", 1, 1, "R", Severity::Error, "m"),
                 })
                 .collect(),
-            ..Report::new(&[], vec![])
+            ..Report::new(PathBuf::new(), &[], vec![])
         }
     }
 
