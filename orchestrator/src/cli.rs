@@ -3,10 +3,12 @@
 //! Nothing past [`crate::plan`] sees a clap type.
 
 use crate::cache::{self, Cache};
+use crate::hold::{self, Baseline, ChangedLines};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
 use crate::report::{self, github, Report};
 use crate::select::Selection;
+use crate::staged::Snapshot;
 use crate::{dispatcher, list, process, tools};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use protocol::exit;
@@ -43,11 +45,36 @@ pub enum Command {
     /// Show, clear, trim or check the result cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Save today's findings, so that `run --baseline` reports only new ones.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Show the validators' circuit breakers, or close them.
     Breakers {
         #[command(subcommand)]
         command: Option<BreakersCommand>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Run every validator on every file and save the findings to FILE.
+    Save(BaselineSave),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineSave {
+    /// Where to save (default: `baseline` in the configuration, else
+    /// .orchestrator/baseline.json under the root).
+    pub file: Option<PathBuf>,
+    /// Run only these validators.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub validators: Option<Vec<String>>,
+    /// Validator processes at once (default: number of cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The configuration profile to overlay.
+    #[arg(long, env = "ORCHESTRATOR_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +134,17 @@ pub struct RunArgs {
     /// Check files changed against --base, plus staged, unstaged and untracked ones.
     #[arg(long, conflicts_with = "paths")]
     pub changed: bool,
+    /// Check what is staged for commit, as staged (not the working tree, which is never
+    /// modified).
+    #[arg(long, conflicts_with_all = ["all", "changed", "paths", "fix", "update_baselines"])]
+    pub staged: bool,
+    /// Report only findings not in this baseline (see `orchestrator baseline save`); also
+    /// `baseline` in the configuration.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Report only findings on lines changed since REV (and in new files).
+    #[arg(long, value_name = "REV")]
+    pub new_since: Option<String>,
     /// The revision --changed compares with.
     #[arg(long, value_name = "REV", requires = "changed", default_value = "HEAD")]
     pub base: String,
@@ -231,6 +269,9 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::Baseline(BaselineCommand::Save(args)) => {
+            save_baseline(cli.directory, cli.cache_dir, args)
+        }
         Command::Cache(command) => {
             let setting = cache::Setting::from_args(false, cli.cache_dir);
             match command {
@@ -277,7 +318,26 @@ pub fn main() -> ExitCode {
 }
 
 fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) -> u8 {
-    let selection = if args.changed {
+    let workspace = match plan::Workspace::locate(directory.as_deref(), args.profile.as_deref()) {
+        Ok(workspace) => workspace,
+        Err(e) => return usage_error(&e),
+    };
+    // `--staged`: the run happens in a copy of the index, which lives until the reports that
+    // read its files (fingerprints, the HTML report's artifacts) are written.
+    let snapshot = match args.staged {
+        false => None,
+        true => match Snapshot::take(&workspace.root, workspace.config.path.as_deref()) {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => return usage_error(&e.into()),
+        },
+    };
+    let selection = if let Some(snapshot) = &snapshot {
+        if snapshot.files.is_empty() {
+            eprintln!("orchestrator: nothing is staged; nothing to check");
+            return exit::CLEAN;
+        }
+        Selection::Paths(snapshot.files.iter().map(PathBuf::from).collect())
+    } else if args.changed {
         Selection::Changed {
             base: args.base.clone(),
         }
@@ -287,37 +347,47 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         Selection::All
     };
     let request = plan::Request {
-        directory,
+        directory: match &snapshot {
+            Some(snapshot) => Some(snapshot.root.clone()),
+            None => directory,
+        },
         selection: Some(selection),
         only: args.validators.clone(),
         jobs: args.jobs,
         profile: args.profile.clone(),
         fix: args.fix,
         update_baselines: args.update_baselines,
-        artifacts_dir: args.artifacts_dir.clone(),
+        // Artifacts go to the real tree, where people look for them, not into the copy.
+        artifacts_dir: match (&snapshot, &args.artifacts_dir) {
+            (Some(_), None) => Some(workspace.root.join(plan::DEFAULT_ARTIFACTS_DIR)),
+            _ => args.artifacts_dir.clone(),
+        },
         fail_fast: args.fail_fast,
     };
-    let plan = match plan::resolve(&request) {
-        Ok(plan) => plan,
-        Err(e) => return usage_error(&e),
+    let mut report = match execute(&request, cache_dir, args.no_cache, args.reset_breakers) {
+        Ok(report) => report,
+        Err(code) => return code,
     };
-    if !process::become_subreaper() {
-        tracing::debug!("not a child subreaper; escaped descendants may survive");
-    }
-    crate::watchdog::start();
-    let cache = Cache::open(
-        &cache::Setting::from_args(args.no_cache, cache_dir),
-        plan.config.cache_max_age,
+    let baseline = hold::baseline_file(
+        &workspace.root,
+        args.baseline.as_deref(),
+        workspace.config.baseline.as_deref(),
     );
-    if args.reset_breakers {
-        let closed = cache.reset_breakers(None);
-        tracing::debug!(closed, "closed the circuit breakers (--reset-breakers)");
+    if let Some(file) = baseline {
+        match Baseline::load(&file) {
+            Ok(baseline) => baseline.apply(&mut report, &file.display().to_string()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        }
     }
-    let report = crate::runtime().block_on(async {
-        let interrupt = Interrupt::listen();
-        dispatcher::run(plan, cache, interrupt).await
-    });
-    crate::watchdog::finish();
+    if let Some(rev) = &args.new_since {
+        match ChangedLines::since(&workspace.root, rev, args.staged) {
+            Ok(changed) => changed.apply(&mut report, rev),
+            Err(e) => return usage_error(&e.into()),
+        }
+    }
     let code = match report.interrupted {
         Some(signal) => signal.exit_code(),
         None => report.status().exit_code(),
@@ -326,6 +396,92 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         Ok(()) => code,
         Err(message) => {
             eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+/// Resolves and runs a plan, under the watchdog; the report, or the exit code of a mistake in
+/// the request.
+fn execute(
+    request: &plan::Request,
+    cache_dir: Option<PathBuf>,
+    no_cache: bool,
+    reset_breakers: bool,
+) -> Result<Report, u8> {
+    let plan = plan::resolve(request).map_err(|e| usage_error(&e))?;
+    if !process::become_subreaper() {
+        tracing::debug!("not a child subreaper; escaped descendants may survive");
+    }
+    crate::watchdog::start();
+    let cache = Cache::open(
+        &cache::Setting::from_args(no_cache, cache_dir),
+        plan.config.cache_max_age,
+    );
+    if reset_breakers {
+        let closed = cache.reset_breakers(None);
+        tracing::debug!(closed, "closed the circuit breakers (--reset-breakers)");
+    }
+    let report = crate::runtime().block_on(async {
+        let interrupt = Interrupt::listen();
+        dispatcher::run(plan, cache, interrupt).await
+    });
+    crate::watchdog::finish();
+    Ok(report)
+}
+
+/// `baseline save`: runs every validator on every file and records what they find.
+fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: BaselineSave) -> u8 {
+    let workspace = match plan::Workspace::locate(directory.as_deref(), args.profile.as_deref()) {
+        Ok(workspace) => workspace,
+        Err(e) => return usage_error(&e),
+    };
+    let request = plan::Request {
+        directory,
+        selection: Some(Selection::All),
+        only: args.validators,
+        jobs: args.jobs,
+        profile: args.profile,
+        ..plan::Request::default()
+    };
+    let report = match execute(&request, cache_dir, false, false) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    let incomplete: Vec<&str> = report
+        .validators
+        .iter()
+        .filter(|v| !v.status.completed())
+        .map(|v| v.name.as_str())
+        .collect();
+    if !incomplete.is_empty() {
+        eprintln!(
+            "error: not saved: {} did not complete, so the baseline would miss their findings; \
+             see `orchestrator run --all`",
+            incomplete.join(", ")
+        );
+        return exit::INCOMPLETE;
+    }
+    let file = args
+        .file
+        .or_else(|| workspace.config.baseline.map(|b| workspace.root.join(b)))
+        .unwrap_or_else(|| workspace.root.join(hold::DEFAULT_BASELINE));
+    let baseline = Baseline::of(&report);
+    let shown = file
+        .strip_prefix(&workspace.start)
+        .unwrap_or(&file)
+        .display();
+    match baseline.save(&file) {
+        Ok(()) => {
+            println!(
+                "saved {} findings to {shown}; `orchestrator run --baseline {shown}` reports only \
+                 new ones",
+                baseline.findings.len(),
+            );
+            exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             exit::USAGE
         }
     }
@@ -378,7 +534,7 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// Writes a file through a temporary file beside it and a rename, so that a reader (or a run
 /// killed while writing) never sees half a report: the old file or the new one.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("it is not a file name"))?;

@@ -91,6 +91,8 @@ pub struct Config {
     pub cache_max_age: Option<Duration>,
     /// `[breakers]`.
     pub breakers: Breakers,
+    /// `baseline`: the saved findings `run` leaves out, relative to the root.
+    pub baseline: Option<PathBuf>,
 }
 
 /// `[breakers]`: when a validator that keeps failing to complete is held back (see
@@ -183,6 +185,7 @@ impl Config {
             max_fix_rounds: DEFAULT_MAX_FIX_ROUNDS,
             cache_max_age: None,
             breakers: Breakers::default(),
+            baseline: None,
         }
     }
 
@@ -218,6 +221,7 @@ impl Config {
                 "max_fix_rounds",
                 "cache",
                 "breakers",
+                "baseline",
             ],
         )?;
         let profiles = match table.remove("profiles") {
@@ -255,6 +259,15 @@ impl Config {
         }
         if let Some(grace) = table.remove("grace_period") {
             config.grace_period = duration(&grace, "grace_period")?;
+        }
+        if let Some(baseline) = table.remove("baseline") {
+            let file = baseline.as_str().filter(|f| !f.is_empty()).ok_or_else(|| {
+                wrong(
+                    "baseline",
+                    "a file name such as \".orchestrator/baseline.json\"",
+                )
+            })?;
+            config.baseline = Some(PathBuf::from(file));
         }
         if let Some(rounds) = table.remove("max_fix_rounds") {
             config.max_fix_rounds = positive(&rounds, "max_fix_rounds")?;

@@ -219,7 +219,7 @@ fn git_list(root: &Path, args: &[&str]) -> Result<Vec<Vec<u8>>, SelectError> {
         .collect())
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
+pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
     let failed = |stderr: String| SelectError::Git {
         command: format!("git {}", args.join(" ")),
         stderr,

@@ -139,6 +139,16 @@ pub fn render(report: &Report, color: bool) -> String {
         out.push('\n');
     }
     table(&mut out, report, paint);
+    for s in &report.suppressed {
+        let _ = writeln!(
+            out,
+            "{} {} finding{} not new ({})",
+            paint.dim("left out"),
+            s.count,
+            plural(s.count),
+            s.by
+        );
+    }
     critical_path(&mut out, report);
     verdict(&mut out, report, paint);
     out

@@ -22,6 +22,13 @@ struct JsonReport<'a> {
     interrupted: Option<&'static str>,
     duration_ms: u64,
     critical_path: &'a [String],
+    suppressed: Vec<JsonSuppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSuppressed<'a> {
+    by: &'a str,
+    count: usize,
 }
 
 #[derive(Serialize)]
@@ -84,6 +91,14 @@ pub fn render(report: &Report) -> String {
         interrupted: report.interrupted.map(|s| s.name),
         duration_ms: millis(report.elapsed),
         critical_path: &report.critical_path,
+        suppressed: report
+            .suppressed
+            .iter()
+            .map(|s| JsonSuppressed {
+                by: &s.by,
+                count: s.count,
+            })
+            .collect(),
     };
     let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
     text.push('\n');

@@ -272,6 +272,16 @@ pub struct Report {
     /// The chain of validators that decided the run's duration (see
     /// [`crate::schedule::Schedule::critical_path`]).
     pub critical_path: Vec<String>,
+    /// Findings left out as not new (`--baseline`, `--new-since`), by each filter applied.
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// Findings a run found but does not report, because they are not new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// What left them out: `baseline .orchestrator/baseline.json`, `--new-since main`.
+    pub by: String,
+    pub count: usize,
 }
 
 impl Report {
@@ -287,7 +297,29 @@ impl Report {
             interrupted: None,
             elapsed: Duration::ZERO,
             critical_path: Vec::new(),
+            suppressed: Vec::new(),
         }
+    }
+
+    /// Keeps only the findings `keep` says are to be reported, counting the rest as suppressed
+    /// `by` what is named, and brings each validator's count and verdict in line: one whose
+    /// error findings were all left out has passed.
+    pub fn suppress(&mut self, by: String, keep: impl IntoIterator<Item = bool>) {
+        let before = self.findings.len();
+        let mut keep = keep.into_iter();
+        self.findings.retain(|_| keep.next().unwrap_or(true));
+        let count = before - self.findings.len();
+        for v in &mut self.validators {
+            let mine = self.findings.iter().filter(|f| f.validator == v.name);
+            v.findings = u32::try_from(mine.clone().count()).unwrap_or(u32::MAX);
+            let errors = mine
+                .filter(|f| f.finding.severity == Severity::Error)
+                .count();
+            if v.status == Status::Failed && errors == 0 {
+                v.status = Status::Passed;
+            }
+        }
+        self.suppressed.push(Suppressed { by, count });
     }
 
     /// Sorts findings into their reported order; call once all are in.
