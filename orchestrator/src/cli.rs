@@ -10,7 +10,7 @@ use crate::report::{self, github, Report};
 use crate::select::Selection;
 use crate::staged::Snapshot;
 use crate::{dispatcher, list, process, tools};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use protocol::exit;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -48,11 +48,42 @@ pub enum Command {
     /// Save today's findings, so that `run --baseline` reports only new ones.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Write a commented orchestrator.toml for what the tree holds.
+    Init {
+        /// Replace an existing orchestrator.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the tools, the browser, the cache, the configuration, git and the validators,
+    /// and say how to fix each problem (exit 1 when something is broken).
+    Doctor,
+    /// Install or remove the git pre-commit hook that runs `run --staged`.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Print the shell completion script: `orchestrator completions bash > ...`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `orchestrator man > orchestrator.1`.
+    Man,
     /// Show the validators' circuit breakers, or close them.
     Breakers {
         #[command(subcommand)]
         command: Option<BreakersCommand>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write .git/hooks/pre-commit (where git looks for hooks).
+    Install {
+        /// Replace a hook orchestrator did not write (kept as pre-commit.orig).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove the hook if orchestrator wrote it.
+    Uninstall,
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +300,36 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::Init { force } => match plan::Workspace::locate(cli.directory.as_deref(), None) {
+            Err(e) => usage_error(&e),
+            Ok(w) => crate::init::run(&w.root, force),
+        },
+        Command::Doctor => crate::doctor::run(
+            cli.directory.as_deref(),
+            &cache::Setting::from_args(false, cli.cache_dir),
+        ),
+        Command::Hook(command) => match plan::Workspace::locate(cli.directory.as_deref(), None) {
+            Err(e) => usage_error(&e),
+            Ok(w) => match command {
+                HookCommand::Install { force } => crate::hook::install(&w.root, force),
+                HookCommand::Uninstall => crate::hook::uninstall(&w.root),
+            },
+        },
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "orchestrator", &mut out);
+            print(&String::from_utf8_lossy(&out), exit::CLEAN)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => print(&String::from_utf8_lossy(&out), exit::CLEAN),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    exit::USAGE
+                }
+            }
+        }
         Command::Baseline(BaselineCommand::Save(args)) => {
             save_baseline(cli.directory, cli.cache_dir, args)
         }

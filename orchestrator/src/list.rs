@@ -48,6 +48,21 @@ pub fn collect(root: &Path) -> Vec<Entry> {
     entries
 }
 
+impl Entry {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Why its handshake failed, if it did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+
 /// The exit status of `orchestrator list`: 1 when a validator did not answer its handshake,
 /// as a check that every validator works.
 pub fn exit_code(entries: &[Entry]) -> u8 {

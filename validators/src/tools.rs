@@ -47,6 +47,23 @@ pub const TOOLS: [ToolSpec; 3] = [
     },
 ];
 
+/// The browsers the visual and behavioral validators look for on `PATH`, in order.
+pub const BROWSERS: [&str; 3] = ["chromium-headless-shell", "chromium", "google-chrome"];
+
+/// The command that installs the browser those validators are tested with.
+pub const BROWSER_INSTALL: &str =
+    "apt-get install chromium-headless-shell chromium-common fonts-dejavu-core fonts-liberation";
+
+/// The first of [`BROWSERS`] on `PATH`.
+pub fn browser_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    BROWSERS.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| is_executable(p))
+    })
+}
+
 /// The spec of a tool by name.
 pub fn spec(name: &str) -> Option<ToolSpec> {
     TOOLS.iter().copied().find(|t| t.name == name)

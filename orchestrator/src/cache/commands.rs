@@ -113,26 +113,37 @@ pub fn gc(setting: &Setting, max_size: Option<u64>, max_age: Option<Duration>) -
 
 /// `cache check`: the database's own integrity check; exit 1 when it finds damage.
 pub fn check(setting: &Setting) -> u8 {
-    let Some(dir) = location(setting) else {
+    if location(setting).is_none() {
         return exit::USAGE;
-    };
-    if !dir.join(sqlite::FILE_NAME).exists() {
-        println!("no cache at {} yet", dir.display());
-        return exit::CLEAN;
     }
-    match sqlite::SqliteStore::open(dir).and_then(|s| s.integrity()) {
-        Ok(verdict) if verdict == "ok" => {
-            println!("ok: {}", dir.join(sqlite::FILE_NAME).display());
+    match health(setting) {
+        Ok(fine) => {
+            println!("{fine}");
             exit::CLEAN
         }
-        Ok(problems) => {
-            println!(
-                "damaged: {}: {problems}; `orchestrator cache clear` starts afresh",
-                dir.join(sqlite::FILE_NAME).display()
-            );
+        Err(problem) => {
+            println!("{problem}");
             exit::FINDINGS
         }
-        Err(e) => store_error(&e),
+    }
+}
+
+/// The cache's state in one line: fine, or what is wrong and the fix.
+pub fn health(setting: &Setting) -> Result<String, String> {
+    let Setting::At(dir) = setting else {
+        return Ok("off (ORCHESTRATOR_CACHE=off or --no-cache)".to_owned());
+    };
+    let file = dir.join(sqlite::FILE_NAME);
+    if !file.exists() {
+        return Ok(format!("no cache at {} yet", dir.display()));
+    }
+    match sqlite::SqliteStore::open(dir).and_then(|s| s.integrity()) {
+        Ok(verdict) if verdict == "ok" => Ok(format!("ok: {}", file.display())),
+        Ok(problems) => Err(format!(
+            "damaged: {}: {problems}; `orchestrator cache clear` starts afresh",
+            file.display()
+        )),
+        Err(e) => Err(format!("{e}; `orchestrator cache clear` starts afresh")),
     }
 }
 

@@ -15,12 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The executables looked for on `PATH`, in order.
-const CANDIDATES: [&str; 3] = ["chromium-headless-shell", "chromium", "google-chrome"];
-
-/// The command that installs the browser this validator is tested with.
-pub const INSTALL_COMMAND: &str =
-    "apt-get install chromium-headless-shell chromium-common fonts-dejavu-core fonts-liberation";
+use validators::tools::{BROWSERS as CANDIDATES, BROWSER_INSTALL as INSTALL_COMMAND};
 
 /// How long the browser may take to start and print its DevTools address.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,7 +60,7 @@ pub fn locate(configured: Option<&str>) -> Result<Located, BrowserError> {
             }
             path
         }
-        None => on_path().ok_or_else(|| {
+        None => validators::tools::browser_on_path().ok_or_else(|| {
             BrowserError::NotInstalled(format!(
                 "no browser found ({} on PATH, or ORCHESTRATOR_BROWSER); install one: \
                  {INSTALL_COMMAND}",
@@ -78,15 +73,6 @@ pub fn locate(configured: Option<&str>) -> Result<Located, BrowserError> {
     Ok(Located {
         executable,
         version,
-    })
-}
-
-fn on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    CANDIDATES.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| validators::tools::is_executable(p))
     })
 }
 
