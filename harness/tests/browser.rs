@@ -504,3 +504,101 @@ fn page_errors_follow_console_errors_and_networkidle_waits_for_a_quiet_page() {
     let out = run(&repo, &[], &[0]);
     assert_eq!(findings(&out), []);
 }
+
+/// Loads `page` in the real headless browser with `args`; its DOM after scripts ran, and its
+/// log (console messages included).
+fn browse(page: &Path, fragment: &str, args: &[&str]) -> (String, String) {
+    let browser = validators::tools::browser_on_path().expect("a browser on PATH");
+    let profile = tempfile::tempdir().expect("a temporary directory");
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=3000", "--window-size=1200,1600"])
+        .args(args)
+        .arg(format!("file://{}{fragment}", page.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the browser runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_html_report_shows_the_images_and_its_filters_work_in_the_browser() {
+    let repo = sample();
+    edit(
+        &repo,
+        "site/style.css",
+        "background: #1f883d",
+        "background: #cf222e",
+    );
+    edit(
+        &repo,
+        "site/login.html",
+        "<label for=\"user\">Name</label>",
+        "<label for=\"user\">Your name</label>",
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("report.html");
+    let out = run(
+        &repo,
+        &["--report", &format!("html={}", page.display())],
+        &[1],
+    );
+    let html = std::fs::read_to_string(&page).expect("the HTML report");
+    let json = out.json();
+    let all = json["findings"].as_array().expect("findings");
+    let visual = all.iter().filter(|f| f["validator"] == "visual").count();
+    let behavioral = all.len() - visual;
+    assert!(visual > 0 && behavioral > 0, "{}", out.stdout);
+    // Self-contained: the images are inside, nothing is loaded from elsewhere.
+    assert!(html.matches("src=\"data:image/png;base64,").count() >= 3);
+    for outside in ["src=\"http", "src=\"file", "<link", "@import", "url("] {
+        assert!(!html.contains(outside), "{outside}");
+    }
+    assert!(html.contains("<span class=\"add\">+      &quot;Your name&quot;</span>"));
+
+    let (dom, log) = browse(&page, "#hide=validator:behavioral", &["--dump-dom"]);
+    assert!(!log.contains("Uncaught"), "{log}");
+    assert!(!log.contains(":CONSOLE"), "console messages: {log}");
+    assert!(
+        dom.contains("<div id=\"filters\">"),
+        "the filters show with JavaScript"
+    );
+    assert!(
+        dom.contains(&format!("<span id=\"shown\">{visual}</span>")),
+        "{dom}"
+    );
+    assert_eq!(
+        dom.matches("data-validator=\"behavioral\" data-severity=\"error\" hidden=\"\"")
+            .count()
+            + dom
+                .matches("data-validator=\"behavioral\" data-severity=\"warning\" hidden=\"\"")
+                .count(),
+        behavioral,
+        "every behavioral finding is hidden"
+    );
+    assert!(
+        !dom.contains("class=\"compare\" hidden"),
+        "the slider shows"
+    );
+    let (dom, _) = browse(&page, "", &["--dump-dom"]);
+    assert!(dom.contains(&format!("<span id=\"shown\">{}</span>", all.len())));
+
+    let shot = dir.path().join("report.png");
+    let (_, log) = browse(&page, "", &[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {log}"));
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}

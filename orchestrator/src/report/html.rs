@@ -2,8 +2,9 @@
 //!
 //! Nothing is fetched: styles, script and the validators' images (as data URIs) are inside.
 //! Without JavaScript everything is shown; with it, filters by validator and severity hide
-//! findings, and each visual difference gets a slider between the expected and the actual
-//! image. Unified diffs in messages (behavioral snapshots) are coloured line by line.
+//! findings (kept in the address, `#hide=validator:ruff,severity:info`, so that a filtered view
+//! can be shared), and each visual difference gets a slider between the expected and the
+//! actual image. Unified diffs in messages (behavioral snapshots) are coloured line by line.
 
 use super::{Report, ReportFinding, Status};
 use base64::Engine as _;
@@ -47,27 +48,34 @@ figcaption{color:#656d76;font-size:.9em}
 const SCRIPT: &str = r#"
 (function(){
   var filters=document.getElementById('filters');
+  if(!filters)return;
   filters.hidden=false;
+  function input(key){
+    var p=key.split(':');
+    return filters.querySelector('input[data-kind="'+p[0]+'"][value="'+p[1]+'"]');
+  }
+  var hide=/hide=([^&]*)/.exec(location.hash);
+  if(hide)decodeURIComponent(hide[1]).split(',').forEach(function(k){var i=input(k);if(i)i.checked=false;});
   function apply(){
-    var off={};
-    filters.querySelectorAll('input').forEach(function(i){if(!i.checked)off[i.dataset.kind+':'+i.value]=true;});
+    var off=[];
+    filters.querySelectorAll('input').forEach(function(i){if(!i.checked)off.push(i.dataset.kind+':'+i.value);});
     document.querySelectorAll('.finding').forEach(function(f){
-      f.hidden=!!(off['validator:'+f.dataset.validator]||off['severity:'+f.dataset.severity]);
+      f.hidden=off.indexOf('validator:'+f.dataset.validator)>=0||off.indexOf('severity:'+f.dataset.severity)>=0;
     });
     document.querySelectorAll('details.file').forEach(function(d){
       d.hidden=d.querySelectorAll('.finding:not([hidden])').length===0;
     });
-    var shown=document.querySelectorAll('.finding:not([hidden])').length;
-    document.getElementById('shown').textContent=shown;
+    document.getElementById('shown').textContent=document.querySelectorAll('.finding:not([hidden])').length;
+    try{history.replaceState(null,'',off.length?'#hide='+encodeURIComponent(off.join(',')):'#');}catch(e){}
   }
   filters.addEventListener('change',apply);
-  document.querySelectorAll('.compare').forEach(function(c){
-    c.hidden=false;
-    var range=c.querySelector('input'),over=c.querySelector('.over');
-    range.addEventListener('input',function(){over.style.clipPath='inset(0 0 0 '+range.value+'%)';});
-  });
   apply();
 })();
+document.querySelectorAll('.compare').forEach(function(c){
+  c.hidden=false;
+  var range=c.querySelector('input'),over=c.querySelector('.over');
+  range.addEventListener('input',function(){over.style.clipPath='inset(0 0 0 '+range.value+'%)';});
+});
 "#;
 
 /// The report as one HTML document.
