@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(
             parse("timeout = 3").expect_err("unknown"),
             "unknown key `timeout`; the known keys are timeouts, grace_period, validators, \
-             profiles, tools, max_fix_rounds, cache, breakers"
+             profiles, tools, max_fix_rounds, cache, breakers, baseline"
         );
     }
 
