@@ -204,7 +204,14 @@ impl Repo {
 
     /// Runs git in the repository.
     pub fn git(&self, args: &[&str]) -> &Repo {
-        let ok = Command::new("git")
+        let out = self.git_output(args, &[]);
+        assert!(out.status.success(), "git {args:?} failed");
+        self
+    }
+
+    /// Runs git in the repository as a test user, with `env`, and returns what it did.
+    pub fn git_output(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        Command::new("git")
             .current_dir(self.root())
             .args([
                 "-c",
@@ -215,12 +222,9 @@ impl Repo {
                 "commit.gpgsign=false",
             ])
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("git runs")
-            .status
-            .success();
-        assert!(ok, "git {args:?} failed");
-        self
     }
 
     /// Runs the real `orchestrator` in the repository with the private PATH first.

@@ -2,23 +2,13 @@
 //! commit`), `doctor`, shell completions and the man page.
 
 use harness::Repo;
-use std::process::Command;
 
 fn git_commit(repo: &Repo) -> std::process::Output {
-    Command::new("git")
-        .current_dir(repo.root())
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(["commit", "-qm", "change"])
-        .env("ORCHESTRATOR_CACHE_DIR", repo.cache_dir())
-        .output()
-        .expect("git runs")
+    let cache = repo.cache_dir().to_str().expect("UTF-8");
+    repo.git_output(
+        &["commit", "-qm", "change"],
+        &[("ORCHESTRATOR_CACHE_DIR", cache)],
+    )
 }
 
 #[test]

@@ -97,6 +97,13 @@ pub struct BaselineSave {
     /// Where to save (default: `baseline` in the configuration, else
     /// .orchestrator/baseline.json under the root).
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub choice: Choice,
+}
+
+/// Which validators run, how many at once, with which profile: `run` and `baseline save`.
+#[derive(Debug, Args)]
+pub struct Choice {
     /// Run only these validators.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub validators: Option<Vec<String>>,
@@ -181,15 +188,8 @@ pub struct RunArgs {
     pub base: String,
     /// Files and directories to check.
     pub paths: Vec<PathBuf>,
-    /// Run only these validators.
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
-    pub validators: Option<Vec<String>>,
-    /// Validator processes at once (default: number of cores).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// The configuration profile to overlay.
-    #[arg(long, env = "ORCHESTRATOR_PROFILE", value_name = "NAME")]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub choice: Choice,
     /// Let validators that can fix apply their fixes, then check again (max_fix_rounds).
     #[arg(long)]
     pub fix: bool,
@@ -379,10 +379,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) -> u8 {
-    let workspace = match plan::Workspace::locate(directory.as_deref(), args.profile.as_deref()) {
-        Ok(workspace) => workspace,
-        Err(e) => return usage_error(&e),
-    };
+    let workspace =
+        match plan::Workspace::locate(directory.as_deref(), args.choice.profile.as_deref()) {
+            Ok(workspace) => workspace,
+            Err(e) => return usage_error(&e),
+        };
     // `--staged`: the run happens in a copy of the index, which lives until the reports that
     // read its files (fingerprints, the HTML report's artifacts) are written.
     let snapshot = match args.staged {
@@ -413,9 +414,9 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
             None => directory,
         },
         selection: Some(selection),
-        only: args.validators.clone(),
-        jobs: args.jobs,
-        profile: args.profile.clone(),
+        only: args.choice.validators.clone(),
+        jobs: args.choice.jobs,
+        profile: args.choice.profile.clone(),
         fix: args.fix,
         update_baselines: args.update_baselines,
         // Artifacts go to the real tree, where people look for them, not into the copy.
@@ -493,28 +494,24 @@ fn execute(
 
 /// `baseline save`: runs every validator on every file and records what they find.
 fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: BaselineSave) -> u8 {
-    let workspace = match plan::Workspace::locate(directory.as_deref(), args.profile.as_deref()) {
-        Ok(workspace) => workspace,
-        Err(e) => return usage_error(&e),
-    };
+    let workspace =
+        match plan::Workspace::locate(directory.as_deref(), args.choice.profile.as_deref()) {
+            Ok(workspace) => workspace,
+            Err(e) => return usage_error(&e),
+        };
     let request = plan::Request {
         directory,
         selection: Some(Selection::All),
-        only: args.validators,
-        jobs: args.jobs,
-        profile: args.profile,
+        only: args.choice.validators,
+        jobs: args.choice.jobs,
+        profile: args.choice.profile,
         ..plan::Request::default()
     };
     let report = match execute(&request, cache_dir, false, false) {
         Ok(report) => report,
         Err(code) => return code,
     };
-    let incomplete: Vec<&str> = report
-        .validators
-        .iter()
-        .filter(|v| !v.status.completed())
-        .map(|v| v.name.as_str())
-        .collect();
+    let incomplete = report.incomplete();
     if !incomplete.is_empty() {
         eprintln!(
             "error: not saved: {} did not complete, so the baseline would miss their findings; \

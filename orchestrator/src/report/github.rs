@@ -27,19 +27,8 @@ pub fn render(report: &Report) -> String {
     for f in findings {
         out.push_str(&annotation(f));
     }
-    let count = |s: Severity| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.finding.severity == s)
-            .count()
-    };
-    let incomplete: Vec<&str> = report
-        .validators
-        .iter()
-        .filter(|v| !v.status.completed())
-        .map(|v| v.name.as_str())
-        .collect();
+    let count = |s: Severity| report.count(s);
+    let incomplete = report.incomplete();
     let _ = write!(
         out,
         "orchestrator: {}: {} errors, {} warnings, {} notes",

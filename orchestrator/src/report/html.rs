@@ -104,13 +104,7 @@ pub fn render(report: &Report) -> String {
 }
 
 fn summary_line(report: &Report) -> String {
-    let count = |s: Severity| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.finding.severity == s)
-            .count()
-    };
+    let count = |s: Severity| report.count(s);
     format!(
         "{} validators, {} errors, {} warnings, {} notes, in {:.2}s",
         report.validators.len(),

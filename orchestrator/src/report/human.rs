@@ -266,13 +266,7 @@ fn table(out: &mut String, report: &Report, paint: Paint) {
 }
 
 fn verdict(out: &mut String, report: &Report, paint: Paint) {
-    let count = |s: Severity| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.finding.severity == s)
-            .count()
-    };
+    let count = |s: Severity| report.count(s);
     let tally = format!(
         "{} error{}, {} warning{}, {} info",
         count(Severity::Error),

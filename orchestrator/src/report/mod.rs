@@ -359,10 +359,24 @@ impl Report {
 
     /// Number of findings of severity error.
     pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    /// Number of findings of `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
-            .filter(|f| f.finding.severity == Severity::Error)
+            .filter(|f| f.finding.severity == severity)
             .count()
+    }
+
+    /// The validators that did not complete, by name.
+    pub fn incomplete(&self) -> Vec<&str> {
+        self.validators
+            .iter()
+            .filter(|v| !v.status.completed())
+            .map(|v| v.name.as_str())
+            .collect()
     }
 }
 
