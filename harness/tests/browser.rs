@@ -75,6 +75,26 @@ fn edit(repo: &Repo, path: &str, from: &str, to: &str) {
     std::fs::write(full, text.replace(from, to)).expect("write");
 }
 
+/// The login button turns from green to red: a visual difference on the pages that show it.
+fn recolour_button(repo: &Repo) {
+    edit(
+        repo,
+        "site/style.css",
+        "background: #1f883d",
+        "background: #cf222e",
+    );
+}
+
+/// The login form's first label changes: a difference in the login scenario's DOM snapshot.
+fn relabel_name(repo: &Repo) {
+    edit(
+        repo,
+        "site/login.html",
+        "<label for=\"user\">Name</label>",
+        "<label for=\"user\">Your name</label>",
+    );
+}
+
 /// Every file under the baselines directory and its contents.
 fn baselines(repo: &Repo) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
@@ -126,12 +146,7 @@ fn the_sample_passes_but_for_its_console_error() {
 fn a_changed_colour_is_a_visual_difference_with_its_images() {
     let repo = sample();
     let before = baselines(&repo);
-    edit(
-        &repo,
-        "site/style.css",
-        "background: #1f883d",
-        "background: #cf222e",
-    );
+    recolour_button(&repo);
     let out = run(&repo, &[], &[1]);
     let rules = findings(&out);
     assert!(
@@ -187,12 +202,7 @@ fn a_changed_colour_is_a_visual_difference_with_its_images() {
 #[test]
 fn update_baselines_writes_what_changed_and_the_next_run_passes() {
     let repo = sample();
-    edit(
-        &repo,
-        "site/style.css",
-        "background: #1f883d",
-        "background: #cf222e",
-    );
+    recolour_button(&repo);
     std::fs::remove_file(
         repo.root()
             .join(".orchestrator/baselines/visual/site/index.html/800x600.png"),
@@ -270,12 +280,7 @@ fn a_broken_step_is_a_finding_on_its_line_and_the_rest_do_not_run() {
 #[test]
 fn a_changed_dom_is_a_snapshot_diff_and_a_malformed_scenario_a_finding() {
     let repo = sample();
-    edit(
-        &repo,
-        "site/login.html",
-        "<label for=\"user\">Name</label>",
-        "<label for=\"user\">Your name</label>",
-    );
+    relabel_name(&repo);
     repo.write(
         "scenarios/bad.scenario.toml",
         "page = \"site/index.html\"\n\n[[steps]]\nhover = \"a\"\n",
@@ -534,18 +539,8 @@ fn browse(page: &Path, fragment: &str, args: &[&str]) -> (String, String) {
 #[test]
 fn the_html_report_shows_the_images_and_its_filters_work_in_the_browser() {
     let repo = sample();
-    edit(
-        &repo,
-        "site/style.css",
-        "background: #1f883d",
-        "background: #cf222e",
-    );
-    edit(
-        &repo,
-        "site/login.html",
-        "<label for=\"user\">Name</label>",
-        "<label for=\"user\">Your name</label>",
-    );
+    recolour_button(&repo);
+    relabel_name(&repo);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let page = dir.path().join("report.html");
     let out = run(

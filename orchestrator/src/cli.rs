@@ -6,7 +6,7 @@ use crate::cache::{self, Cache};
 use crate::hold::{self, Baseline, ChangedLines};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
-use crate::report::{self, github, Report};
+use crate::report::{github, Format, Report};
 use crate::select::Selection;
 use crate::staged::Snapshot;
 use crate::{dispatcher, list, process, tools};
@@ -235,39 +235,6 @@ pub enum ListFormat {
     Json,
 }
 
-/// The report formats (see `docs/report-schema.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Findings by file, a table, a verdict; for people.
-    Human,
-    /// Everything, for scripts (schema in docs/report-schema.md).
-    Json,
-    /// SARIF 2.1.0, for GitHub code scanning and security dashboards.
-    Sarif,
-    /// JUnit XML, for CI test tabs.
-    Junit,
-    /// GitHub Actions annotations.
-    Github,
-    /// GitLab Code Quality.
-    Gitlab,
-    /// One self-contained HTML page.
-    Html,
-}
-
-impl From<Format> for report::Format {
-    fn from(format: Format) -> report::Format {
-        match format {
-            Format::Human => report::Format::Human,
-            Format::Json => report::Format::Json,
-            Format::Sarif => report::Format::Sarif,
-            Format::Junit => report::Format::Junit,
-            Format::Github => report::Format::Github,
-            Format::Gitlab => report::Format::Gitlab,
-            Format::Html => report::Format::Html,
-        }
-    }
-}
-
 fn report_arg(text: &str) -> Result<(Format, PathBuf), String> {
     let (format, file) = text
         .split_once('=')
@@ -426,15 +393,21 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         },
         fail_fast: args.fail_fast,
     };
-    let mut report = match execute(&request, cache_dir, args.no_cache, args.reset_breakers) {
-        Ok(report) => report,
-        Err(code) => return code,
-    };
+    let root = workspace.root.clone();
     let baseline = hold::baseline_file(
-        &workspace.root,
+        &root,
         args.baseline.as_deref(),
         workspace.config.baseline.as_deref(),
     );
+    // A staged run's workspace is the copy; any other is the one located above.
+    let plan = match &snapshot {
+        Some(_) => plan::resolve(&request),
+        None => plan::resolve_in(workspace, &request),
+    };
+    let mut report = match plan {
+        Ok(plan) => execute(plan, cache_dir, args.no_cache, args.reset_breakers),
+        Err(e) => return usage_error(&e),
+    };
     if let Some(file) = baseline {
         match Baseline::load(&file) {
             Ok(baseline) => baseline.apply(&mut report, &file.display().to_string()),
@@ -445,7 +418,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         }
     }
     if let Some(rev) = &args.new_since {
-        match ChangedLines::since(&workspace.root, rev, args.staged) {
+        match ChangedLines::since(&root, rev, args.staged) {
             Ok(changed) => changed.apply(&mut report, rev),
             Err(e) => return usage_error(&e.into()),
         }
@@ -463,15 +436,13 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
-/// Resolves and runs a plan, under the watchdog; the report, or the exit code of a mistake in
-/// the request.
+/// Runs a plan under the watchdog, and returns its report.
 fn execute(
-    request: &plan::Request,
+    plan: plan::Plan,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     reset_breakers: bool,
-) -> Result<Report, u8> {
-    let plan = plan::resolve(request).map_err(|e| usage_error(&e))?;
+) -> Report {
     if !process::become_subreaper() {
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
@@ -489,7 +460,7 @@ fn execute(
         dispatcher::run(plan, cache, interrupt).await
     });
     crate::watchdog::finish();
-    Ok(report)
+    report
 }
 
 /// `baseline save`: runs every validator on every file and records what they find.
@@ -499,6 +470,17 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
             Ok(workspace) => workspace,
             Err(e) => return usage_error(&e),
         };
+    let file = args
+        .file
+        .or_else(|| {
+            workspace
+                .config
+                .baseline
+                .as_ref()
+                .map(|b| workspace.root.join(b))
+        })
+        .unwrap_or_else(|| workspace.root.join(hold::DEFAULT_BASELINE));
+    let start = workspace.start.clone();
     let request = plan::Request {
         directory,
         selection: Some(Selection::All),
@@ -507,9 +489,9 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
         profile: args.choice.profile,
         ..plan::Request::default()
     };
-    let report = match execute(&request, cache_dir, false, false) {
-        Ok(report) => report,
-        Err(code) => return code,
+    let report = match plan::resolve_in(workspace, &request) {
+        Ok(plan) => execute(plan, cache_dir, false, false),
+        Err(e) => return usage_error(&e),
     };
     let incomplete = report.incomplete();
     if !incomplete.is_empty() {
@@ -520,15 +502,8 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
         );
         return exit::INCOMPLETE;
     }
-    let file = args
-        .file
-        .or_else(|| workspace.config.baseline.map(|b| workspace.root.join(b)))
-        .unwrap_or_else(|| workspace.root.join(hold::DEFAULT_BASELINE));
     let baseline = Baseline::of(&report);
-    let shown = file
-        .strip_prefix(&workspace.start)
-        .unwrap_or(&file)
-        .display();
+    let shown = file.strip_prefix(&start).unwrap_or(&file).display();
     match baseline.save(&file) {
         Ok(()) => {
             println!(
@@ -557,7 +532,7 @@ fn emit(report: &Report, args: &RunArgs) -> Result<(), String> {
         .iter()
         .map(|(f, path)| (*f, Some(path.as_path())));
     for (format, output) in main.chain(extra) {
-        let rendered = report::Format::from(format).render(report, colour && output.is_none());
+        let rendered = format.render(report, colour && output.is_none());
         for warning in &rendered.warnings {
             eprintln!("warning: {warning}");
         }

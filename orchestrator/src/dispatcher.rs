@@ -212,7 +212,7 @@ where
             if !done {
                 v.status = Status::Interrupted;
                 v.message = format!("interrupted by {}", signal.name);
-                v.partial = v.files_done > 0;
+                v.partial = !v.checked.is_empty();
             }
         }
     }
@@ -333,9 +333,7 @@ fn apply(report: &mut Report, event: Event) {
             cached,
         } => {
             let v = &mut report.validators[index];
-            v.files_done += 1;
             v.cached_files += u32::from(cached);
-            v.checked.push(result.path.clone());
             report.baselines_written.extend(result.baselines_written);
             if result.modified && !report.fixed_files.contains(&result.path) {
                 report.fixed_files.push(result.path.clone());
@@ -348,6 +346,7 @@ fn apply(report: &mut Report, event: Event) {
                     validator: name.clone(),
                     finding,
                 }));
+            report.validators[index].checked.push(result.path);
         }
         Event::Progress { .. } => {}
         Event::Unreadable { warnings, .. } => {
@@ -381,7 +380,7 @@ fn finish(report: &mut Report, index: usize, outcome: Outcome) {
         last.status = v.status;
     }
     if !v.status.completed() {
-        v.partial = v.files_done > 0;
+        v.partial = !v.checked.is_empty();
         v.stderr_tail = outcome.stderr_tail.filter(|t| !t.is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //! [`ChangedLines`], the lines `git diff` says changed since a revision. Either leaves the
 //! other findings out of the report and its exit status, and the report says how many.
 
-use crate::report::fingerprint::{self, Sources};
+use crate::report::fingerprint;
 use crate::report::Report;
 use crate::select::{self, SelectError};
 use serde::{Deserialize, Serialize};
@@ -64,16 +64,14 @@ pub enum BaselineError {
 impl Baseline {
     /// The baseline of a run: every finding it reported.
     pub fn of(report: &Report) -> Baseline {
-        let mut sources = Sources::new(&report.root);
-        let prints = fingerprint::fingerprints(&report.findings, &mut sources);
         Baseline {
             fingerprint_version: fingerprint::VERSION,
             findings: report
                 .findings
                 .iter()
-                .zip(prints)
+                .zip(report.fingerprints())
                 .map(|(f, fingerprint)| Entry {
-                    fingerprint,
+                    fingerprint: fingerprint.clone(),
                     validator: f.validator.clone(),
                     rule: f.finding.rule.clone(),
                     path: f.finding.path.clone(),
@@ -127,9 +125,11 @@ impl Baseline {
             .iter()
             .map(|e| e.fingerprint.as_str())
             .collect();
-        let mut sources = Sources::new(&report.root);
-        let prints = fingerprint::fingerprints(&report.findings, &mut sources);
-        let keep: Vec<bool> = prints.iter().map(|p| !known.contains(p.as_str())).collect();
+        let keep: Vec<bool> = report
+            .fingerprints()
+            .iter()
+            .map(|p| !known.contains(p.as_str()))
+            .collect();
         report.suppress(format!("baseline {name}"), keep);
     }
 }

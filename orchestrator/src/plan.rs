@@ -151,6 +151,13 @@ impl Workspace {
 /// Resolves a request into a plan.
 pub fn resolve(request: &Request) -> Result<Plan, PlanError> {
     let workspace = Workspace::locate(request.directory.as_deref(), request.profile.as_deref())?;
+    resolve_in(workspace, request)
+}
+
+/// Resolves a request into a plan in a workspace already located (from the request's
+/// directory and profile), so that a command needing the workspace itself reads the
+/// configuration once.
+pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanError> {
     let discovered = discovery::discover_all();
     let known: Vec<String> = discovered.iter().map(|d| d.name.clone()).collect();
     crate::schedule::check(&workspace.config, &known).map_err(|source| PlanError::Order {

@@ -7,7 +7,6 @@
 //! `critical`; other errors `major`, warnings `minor`, the rest `info`. A validator that did not
 //! complete has no place in this format: the other report of the job says so.
 
-use super::fingerprint::{self, Sources};
 use super::Report;
 use protocol::Severity;
 use serde::Serialize;
@@ -36,8 +35,6 @@ struct Lines {
 
 /// The Code Quality report, pretty-printed.
 pub fn render(report: &Report) -> String {
-    let mut sources = Sources::new(&report.root);
-    let prints = fingerprint::fingerprints(&report.findings, &mut sources);
     let security: Vec<&str> = report
         .validators
         .iter()
@@ -47,7 +44,7 @@ pub fn render(report: &Report) -> String {
     let issues: Vec<Issue> = report
         .findings
         .iter()
-        .zip(prints)
+        .zip(report.fingerprints())
         .map(|(f, print)| {
             let g = &f.finding;
             let severity = match g.severity {

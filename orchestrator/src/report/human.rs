@@ -102,22 +102,13 @@ pub fn render(report: &Report, color: bool) -> String {
     if !report.findings.is_empty() {
         out.push('\n');
     }
-    if !report.fixed_files.is_empty() {
-        let n = report.fixed_files.len();
-        let _ = writeln!(out, "{} {n} file{}:", paint.green("fixed"), plural(n));
-        for path in &report.fixed_files {
-            let _ = writeln!(out, "  {path}");
-        }
-        out.push('\n');
-    }
-    if !report.baselines_written.is_empty() {
-        let n = report.baselines_written.len();
-        let _ = writeln!(out, "{} {n} baseline{}:", paint.green("wrote"), plural(n));
-        for path in &report.baselines_written {
-            let _ = writeln!(out, "  {path}");
-        }
-        out.push('\n');
-    }
+    listing(&mut out, &paint.green("fixed"), "file", &report.fixed_files);
+    listing(
+        &mut out,
+        &paint.green("wrote"),
+        "baseline",
+        &report.baselines_written,
+    );
     for warning in &report.warnings {
         let _ = writeln!(out, "{} {warning}", paint.yellow("warning:"));
     }
@@ -216,7 +207,8 @@ fn problem(out: &mut String, v: &ValidatorReport, paint: Paint) {
         let _ = write!(
             line,
             " (partial: {} of {} files finished)",
-            v.files_done, v.files
+            v.files_done(),
+            v.files
         );
     }
     let _ = writeln!(out, "{line}");
@@ -263,6 +255,19 @@ fn table(out: &mut String, report: &Report, paint: Paint) {
             format!("{:.2}s", v.duration.as_secs_f64()),
         );
     }
+}
+
+/// "fixed 2 files:" and the paths, one a line; nothing when there are none.
+fn listing(out: &mut String, verb: &str, noun: &str, paths: &[String]) {
+    if paths.is_empty() {
+        return;
+    }
+    let n = paths.len();
+    let _ = writeln!(out, "{verb} {n} {noun}{}:", plural(n));
+    for path in paths {
+        let _ = writeln!(out, "  {path}");
+    }
+    out.push('\n');
 }
 
 fn verdict(out: &mut String, report: &Report, paint: Paint) {

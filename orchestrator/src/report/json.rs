@@ -118,7 +118,7 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
         },
         duration_ms: millis(v.duration),
         files: v.files,
-        files_done: v.files_done,
+        files_done: v.files_done(),
         cached_files: v.cached_files,
         findings: v.findings,
         partial: v.partial,

@@ -14,17 +14,25 @@ pub mod sarif;
 
 use protocol::{exit, Finding, Severity};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// A report in one of its formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A report in one of its formats (`--format`, `--report FORMAT=FILE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Findings by file, a table, a verdict; for people.
     Human,
+    /// Everything, for scripts (schema in docs/report-schema.md).
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning and security dashboards.
     Sarif,
+    /// JUnit XML, for CI test tabs.
     Junit,
+    /// GitHub Actions annotations.
     Github,
+    /// GitLab Code Quality.
     Gitlab,
+    /// One self-contained HTML page.
     Html,
 }
 
@@ -195,8 +203,6 @@ pub struct ValidatorReport {
     pub duration: Duration,
     /// Files it was asked to check.
     pub files: u32,
-    /// Files whose results arrived.
-    pub files_done: u32,
     /// Of those, the files answered from the cache without running the validator.
     pub cached_files: u32,
     /// The files whose results arrived, in arrival order (JUnit's test cases).
@@ -221,6 +227,11 @@ pub struct Attempt {
 }
 
 impl ValidatorReport {
+    /// How many files' results arrived.
+    pub fn files_done(&self) -> u32 {
+        u32::try_from(self.checked.len()).unwrap_or(u32::MAX)
+    }
+
     /// A report for a validator that has not produced anything yet.
     pub fn new(name: &str) -> ValidatorReport {
         ValidatorReport {
@@ -231,7 +242,6 @@ impl ValidatorReport {
             status: Status::Skipped(Skip::NoFiles),
             duration: Duration::ZERO,
             files: 0,
-            files_done: 0,
             cached_files: 0,
             checked: Vec::new(),
             findings: 0,
@@ -274,6 +284,9 @@ pub struct Report {
     pub critical_path: Vec<String>,
     /// Findings left out as not new (`--baseline`, `--new-since`), by each filter applied.
     pub suppressed: Vec<Suppressed>,
+    /// One per finding, computed on first use (it reads the files findings are in, which a
+    /// run that renders no fingerprint need not do); see [`Report::fingerprints`].
+    fingerprints: OnceLock<Vec<String>>,
 }
 
 /// Findings a run found but does not report, because they are not new.
@@ -298,16 +311,29 @@ impl Report {
             elapsed: Duration::ZERO,
             critical_path: Vec::new(),
             suppressed: Vec::new(),
+            fingerprints: OnceLock::new(),
         }
+    }
+
+    /// The fingerprint of each finding, in order ([`fingerprint`]). Computed over every
+    /// finding the run made, before any is suppressed, so that a finding's fingerprint does
+    /// not depend on which filters were applied.
+    pub fn fingerprints(&self) -> &[String] {
+        self.fingerprints.get_or_init(|| {
+            fingerprint::fingerprints(&self.findings, &mut fingerprint::Sources::new(&self.root))
+        })
     }
 
     /// Keeps only the findings `keep` says are to be reported, counting the rest as suppressed
     /// `by` what is named, and brings each validator's count and verdict in line: one whose
     /// error findings were all left out has passed.
     pub fn suppress(&mut self, by: String, keep: impl IntoIterator<Item = bool>) {
+        let keep: Vec<bool> = keep.into_iter().collect();
+        let mut prints = self.fingerprints().to_vec();
+        retain_by(&mut prints, &keep);
+        self.fingerprints = OnceLock::from(prints);
         let before = self.findings.len();
-        let mut keep = keep.into_iter();
-        self.findings.retain(|_| keep.next().unwrap_or(true));
+        retain_by(&mut self.findings, &keep);
         let count = before - self.findings.len();
         for v in &mut self.validators {
             let mine = self.findings.iter().filter(|f| f.validator == v.name);
@@ -380,6 +406,12 @@ impl Report {
     }
 }
 
+/// Keeps the items whose place in `keep` is true (and any past its end).
+fn retain_by<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut keep = keep.iter();
+    items.retain(|_| keep.next().copied().unwrap_or(true));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +433,20 @@ mod tests {
                 .collect(),
             ..Report::new(PathBuf::new(), &[], vec![])
         }
+    }
+
+    #[test]
+    fn a_fingerprint_does_not_change_when_other_findings_are_suppressed() {
+        let mut r = report(&[Status::Failed], 3);
+        let before = r.fingerprints().to_vec();
+        assert!(
+            before[1].ends_with(":1"),
+            "equal hashes, told apart: {before:?}"
+        );
+        r.suppress("test".into(), [false, true, false]);
+        assert_eq!(r.fingerprints(), &before[1..2]);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.suppressed[0].count, 2);
     }
 
     #[test]

@@ -9,11 +9,10 @@
 //! at most [`MAX_RESULTS`] results a run and [`MAX_GZIPPED`] bytes compressed; past them the
 //! least severe results are dropped, and the run and the caller are told.
 
-use super::fingerprint::{self, Sources};
 use super::{Rendered, Report, ReportFinding, Status, ValidatorReport};
 use protocol::Severity;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 /// GitHub's limit on results in one run.
@@ -23,8 +22,7 @@ pub const MAX_GZIPPED: usize = 10 * 1024 * 1024;
 
 /// The SARIF log, pretty-printed, and a warning for each run whose results were cut.
 pub fn render(report: &Report) -> Rendered {
-    let mut sources = Sources::new(&report.root);
-    let prints = fingerprint::fingerprints(&report.findings, &mut sources);
+    let prints = report.fingerprints();
     let mut cap = MAX_RESULTS;
     loop {
         let mut warnings = Vec::new();
@@ -32,7 +30,7 @@ pub fn render(report: &Report) -> Rendered {
             .validators
             .iter()
             .filter(|v| has_run(v.status))
-            .map(|v| run(report, v, &prints, cap, &mut warnings))
+            .map(|v| run(report, v, prints, cap, &mut warnings))
             .collect();
         let log = json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -194,6 +192,8 @@ fn uri(path: &str) -> String {
 struct Rules<'a> {
     /// Rule id → its first finding (the report's order) and its most severe level.
     by_id: BTreeMap<&'a str, (&'a ReportFinding, Severity)>,
+    /// Rule id → its place in `by_id`'s order, which is the order of `rules`.
+    index: HashMap<&'a str, usize>,
 }
 
 impl<'a> Rules<'a> {
@@ -205,14 +205,12 @@ impl<'a> Rules<'a> {
                 .and_modify(|(_, worst)| *worst = (*worst).min(f.finding.severity))
                 .or_insert((f, f.finding.severity));
         }
-        Rules { by_id }
+        let index = by_id.keys().enumerate().map(|(i, id)| (*id, i)).collect();
+        Rules { by_id, index }
     }
 
     fn index(&self, id: &str) -> usize {
-        self.by_id
-            .keys()
-            .position(|k| *k == id)
-            .expect("every result's rule is listed")
+        self.index[id]
     }
 
     /// `reportingDescriptor`s. Validators send no rule catalogue, so a rule is described by
@@ -298,6 +296,30 @@ mod tests {
         assert_eq!(errors, (MAX_RESULTS + 10) / 2, "every error is kept");
         assert_eq!(rendered.warnings.len(), 1, "{:?}", rendered.warnings);
         assert!(rendered.warnings[0].contains("10 of its least severe results"));
+    }
+
+    #[test]
+    fn a_log_over_the_gzipped_size_limit_is_cut_until_it_fits() {
+        // Messages of hexadecimal noise compress to about half: 20,000 of 1,280 characters
+        // are over 10 MB gzipped, half of them under.
+        let mut report = report_with(20_000);
+        for (i, f) in report.findings.iter_mut().enumerate() {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(&i.to_le_bytes());
+            let mut noise = vec![0u8; 640];
+            hasher.finalize_xof().fill(&mut noise);
+            f.finding.message = noise.iter().map(|b| format!("{b:02x}")).collect();
+        }
+        let rendered = render(&report);
+        assert!(gzipped_len(&rendered.text) <= MAX_GZIPPED);
+        let log: Value = serde_json::from_str(&rendered.text).expect("valid JSON");
+        let results = log["runs"][0]["results"].as_array().expect("results");
+        assert_eq!(results.len(), MAX_RESULTS / 2);
+        assert!(
+            rendered.warnings[0].contains("7500 of its least severe results"),
+            "{:?}",
+            rendered.warnings
+        );
     }
 
     #[test]
