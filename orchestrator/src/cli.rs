@@ -567,14 +567,26 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// Writes a file through a temporary file beside it and a rename, so that a reader (or a run
 /// killed while writing) never sees half a report: the old file or the new one.
+///
+/// Only a regular file (or a path that does not exist yet) is replaced that way. A symbolic
+/// link is followed, so the link stays and its target gets the text. Anything else — `/dev/null`,
+/// `/dev/stdout`, a named pipe, a shell's `>(…)` — is written in place: renaming over a device
+/// would replace it, for every program on the machine, with a regular file.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let name = path
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return std::fs::write(path, text),
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
+        Err(e) => return Err(e),
+    };
+    let name = target
         .file_name()
         .ok_or_else(|| std::io::Error::other("it is not a file name"))?;
     let mut temporary = name.to_owned();
     temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = path.with_file_name(temporary);
-    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    let temporary = target.with_file_name(temporary);
+    let written =
+        std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &target));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
@@ -631,4 +643,60 @@ fn init_tracing(verbose: u8) {
         .with_ansi(colour_on(std::io::stderr().is_terminal()))
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_regular_file_is_replaced_whole_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let report = dir.path().join("report.json");
+        std::fs::write(&report, "old, and longer than the new text").expect("written");
+        write_atomically(&report, "new").expect("replaced");
+        assert_eq!(std::fs::read_to_string(&report).expect("readable"), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("listable").count(), 1);
+    }
+
+    #[test]
+    fn a_symbolic_link_stays_a_link_and_its_target_gets_the_text() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let target = dir.path().join("target.sarif");
+        let link = dir.path().join("link.sarif");
+        std::fs::write(&target, "old").expect("written");
+        std::os::unix::fs::symlink(&target, &link).expect("linked");
+        write_atomically(&link, "new").expect("written through the link");
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("the link")
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).expect("readable"), "new");
+    }
+
+    /// The regression: `--output /dev/null` renamed a regular file over the device, and every
+    /// later reader of /dev/null on the machine (rustc's `-` among them) read old reports.
+    #[test]
+    fn a_named_pipe_is_written_in_place_and_stays_a_pipe() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).expect("the pipe reads"))
+        };
+        write_atomically(&fifo, "through the pipe").expect("written into the pipe");
+        // Checked before joining: a renamed-over pipe would leave the reader waiting forever.
+        assert!(std::fs::metadata(&fifo)
+            .expect("the pipe")
+            .file_type()
+            .is_fifo());
+        assert_eq!(reader.join().expect("the reader ends"), "through the pipe");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("listable").count(), 1);
+    }
 }
