@@ -6,7 +6,10 @@
 //! freshly built `orchestrator` finds them without any installation step.
 
 pub mod bandit;
+mod environment;
+mod imports;
 pub mod pyright;
+mod pyright_include;
 pub mod ruff;
 pub mod settings;
 pub mod tools;

@@ -1,21 +1,40 @@
 //! `validator-pyright`: type-check with pyright, one finding per diagnostic.
 //!
-//! Pyright's results in one file depend on the others (types flow through imports), so the
-//! scope is `project`. Pyright is run on the project as a user runs it, `pyright --outputjson`
-//! in the root with no paths, because paths on the command line override the project's own
-//! `include`, `exclude` and `ignore`: the files it checks are the ones its configuration names,
-//! and the findings reported are those of the requested files among them. Exit code 0 or 1 with
-//! a JSON report is an answer; 2 (fatal), 3 (configuration error), 4 (bad arguments) or
-//! unreadable output is pyright breaking. Parse errors are findings.
+//! Pyright's results in one file depend on others (types flow through imports), so each
+//! file's result lists as its inputs every file its diagnostics can depend on: its imports,
+//! transitively, from the import graph ([`crate::imports`]). The scope is therefore `per_file`:
+//! the coordinator serves each file from its cache while neither the file nor any input
+//! changed, so a change to a leaf module re-checks that module, and a change to a hub re-checks
+//! what imports it. The files that missed are checked together in one pyright run whose
+//! configuration is the project's own, extended with `include` set to those files (pyright
+//! loads the modules they import as it always does, and the project's `exclude` still
+//! applies). Without ruff, which builds the graph, the scope is `project`, as it was before.
+//!
+//! Some findings belong to the project rather than to a file: `reportImportCycles` (on in
+//! `typeCheckingMode = "all"`) is found by walking every checked file's imports. Where the
+//! configuration may turn it on, or names a project of its own (`args = ["--project", …]`),
+//! each run checks the whole project and keeps the findings of the files that missed, which
+//! the coordinator logs (`-v`). Cached results stay right there too: a cycle through a file
+//! runs through its inputs.
+//!
+//! Pyright is run as a user runs it, `pyright --outputjson` in the root; the project's
+//! Python environment (the interpreter pyright asks for its search paths, and the packages
+//! installed there; [`crate::environment`]) is part of the tool's version, and so of every
+//! cache key. Exit code 0 or 1 with a JSON report is an answer; 2 (fatal), 3 (configuration
+//! error), 4 (bad arguments) or unreadable output is pyright breaking. Parse errors are
+//! findings.
 //!
 //! Pyright positions are 0-based; findings are 1-based. Diagnostics without a rule (syntax
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
+use crate::imports::Graph;
+use crate::pyright_include::Include;
 use crate::settings::Settings;
 use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
-use protocol::{Dimension, Finding, Manifest, Scope, Severity, Validate};
+use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
+use std::path::Path;
 
 /// Keys of `[validators.pyright]`.
 const KEYS: [&str; 5] = [
@@ -30,27 +49,43 @@ const KEYS: [&str; 5] = [
 #[derive(Debug, Clone)]
 pub struct Pyright {
     tool: Located,
+    /// Builds the import graph; without it the scope is `project`.
+    graph_tool: Located,
 }
 
 impl Default for Pyright {
     fn default() -> Self {
         Pyright {
             tool: Located::find("pyright"),
+            graph_tool: Located::find("ruff"),
         }
     }
 }
 
 impl Validator for Pyright {
     fn manifest(&self) -> Manifest {
+        let scope = match self.graph_tool.version() {
+            Some(_) => Scope::PerFile,
+            None => Scope::Project,
+        };
         let manifest = Manifest::new(
             "pyright",
             env!("CARGO_PKG_VERSION"),
             Dimension::TypeSafety,
-            Scope::Project,
+            scope,
         )
         .with_globs(["**/*.py", "**/*.pyi"])
         .with_config_files(["pyrightconfig.json", "pyproject.toml"]);
-        self.tool.describe(manifest)
+        let Some(version) = self.tool.version() else {
+            return manifest;
+        };
+        // The validator runs in the root; the environment is the one pyright would find there.
+        let root = std::env::current_dir().unwrap_or_default();
+        let mut version = format!("{version}; {}", crate::environment::describe(&root));
+        if let Some(ruff) = self.graph_tool.version() {
+            version.push_str(&format!("; imports by ruff {ruff}"));
+        }
+        manifest.with_tool("pyright", version)
     }
 
     fn validate(&mut self, request: &Validate, out: &mut Reporter<'_>) -> Result<(), Error> {
@@ -59,6 +94,33 @@ impl Validator for Pyright {
         let files = wrapper::existing(request);
         if files.is_empty() {
             return wrapper::report(request, Vec::new(), out);
+        }
+        let root = Path::new(&request.root);
+        let graph = match self.graph_tool.executable() {
+            Ok(ruff) => Some(Graph::build(ruff, root, out)?),
+            Err(_) => None,
+        };
+        let mode = settings.choice(
+            "typeCheckingMode",
+            &["off", "basic", "standard", "strict", "all"],
+        )?;
+        let extra = settings.strings("args")?;
+        let project = Include::of(root);
+        let whole_project = match (&graph, &project) {
+            (None, _) => Some("ruff, which finds the imports, is not installed".to_owned()),
+            (_, Include::Unknown(why)) => Some(format!("{why}, so its include cannot be followed")),
+            _ => project_wide(root, mode.as_deref(), &extra),
+        };
+        match &whole_project {
+            Some(why) => out.log(LogLevel::Info, format!("checking the whole project: {why}"))?,
+            None => out.log(
+                LogLevel::Debug,
+                format!(
+                    "checking {} files of {} in the import graph",
+                    files.len(),
+                    graph.as_ref().map_or(0, Graph::modules)
+                ),
+            )?,
         }
         let mut args = vec!["--outputjson".to_owned()];
         for (key, flag) in [
@@ -72,17 +134,28 @@ impl Validator for Pyright {
         if let Some(level) = settings.choice("level", &["error", "warning"])? {
             args.extend(["--level".to_owned(), level]);
         }
-        let overlay = match settings.choice(
-            "typeCheckingMode",
-            &["off", "basic", "standard", "strict", "all"],
-        )? {
-            Some(mode) => Some(ConfigOverlay::write(&request.root, &mode)?),
-            None => None,
+        let include: Option<Vec<&str>> = whole_project.is_none().then(|| {
+            files
+                .iter()
+                .map(|f| f.path.as_str())
+                .filter(|p| project.covers(p))
+                .collect()
+        });
+        if include.as_ref().is_some_and(Vec::is_empty) {
+            return wrapper::report(request, Vec::new(), out);
+        }
+        let overlay = match (&mode, &include) {
+            (None, None) => None,
+            _ => Some(ConfigOverlay::write(
+                root,
+                mode.as_deref(),
+                include.as_deref(),
+            )?),
         };
         if let Some(overlay) = &overlay {
             args.extend(["--project".to_owned(), overlay.path.display().to_string()]);
         }
-        args.extend(settings.strings("args")?);
+        args.extend(extra);
         let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
         drop(overlay);
         if !matches!(output.status.code(), Some(0 | 1)) {
@@ -100,24 +173,63 @@ impl Validator for Pyright {
             .into_iter()
             .filter_map(|d| d.into_finding(&request.root))
             .collect();
-        wrapper::report(request, findings, out)
+        match &graph {
+            Some(graph) => {
+                wrapper::report_with_inputs(request, findings, out, |path| graph.inputs_of(path))
+            }
+            None => wrapper::report(request, findings, out),
+        }
     }
 }
 
-/// A configuration file that sets `typeCheckingMode` on top of the project's own, which pyright
-/// has no command-line flag for. It sits in the root (so relative paths and imports resolve as
+/// Why this run must check the whole project, or `None` when files can be checked on their
+/// own: the configuration may report import cycles, or names a project of its own.
+fn project_wide(root: &Path, mode: Option<&str>, args: &[String]) -> Option<String> {
+    if mode == Some("all") {
+        return Some("typeCheckingMode \"all\" reports import cycles".to_owned());
+    }
+    if args.iter().any(|a| a == "-p" || a.starts_with("--project")) {
+        return Some("`args` name a project of their own".to_owned());
+    }
+    ["pyrightconfig.json", "pyproject.toml"]
+        .into_iter()
+        .find(|name| {
+            let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
+            text.contains("reportImportCycles")
+                || text
+                    .lines()
+                    .any(|l| l.contains("typeCheckingMode") && l.contains("\"all\""))
+        })
+        .map(|name| {
+            format!("{name} may turn on reportImportCycles, which looks at every file's imports")
+        })
+}
+
+/// A configuration file that sets `typeCheckingMode` and `include` on top of the project's own:
+/// pyright has no flag for the first, and paths on its command line would drop the project's
+/// `exclude` with its `include`. It sits in the root (so relative paths and imports resolve as
 /// in a direct run), extends the project's configuration, and is removed when dropped.
 struct ConfigOverlay {
     path: std::path::PathBuf,
 }
 
 impl ConfigOverlay {
-    fn write(root: &str, mode: &str) -> Result<ConfigOverlay, Error> {
-        let root = std::path::Path::new(root);
+    /// Extends the project's configuration with `typeCheckingMode` and `include`, as given.
+    fn write(
+        root: &Path,
+        mode: Option<&str>,
+        include: Option<&[&str]>,
+    ) -> Result<ConfigOverlay, Error> {
         let base = ["pyrightconfig.json", "pyproject.toml"]
             .into_iter()
             .find(|name| root.join(name).is_file());
-        let mut config = serde_json::json!({ "typeCheckingMode": mode });
+        let mut config = serde_json::json!({});
+        if let Some(mode) = mode {
+            config["typeCheckingMode"] = mode.into();
+        }
+        if let Some(include) = include {
+            config["include"] = include.into();
+        }
         if let Some(base) = base {
             config["extends"] = format!("./{base}").into();
         }

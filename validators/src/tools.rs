@@ -56,12 +56,12 @@ pub const BROWSER_INSTALL: &str =
 
 /// The first of [`BROWSERS`] on `PATH`.
 pub fn browser_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    BROWSERS.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| is_executable(p))
-    })
+    BROWSERS.iter().find_map(|name| on_path(name))
+}
+
+/// The first executable called `name` on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    find_on_path(name, std::env::var_os("PATH").as_deref())
 }
 
 /// The spec of a tool by name.
@@ -103,7 +103,7 @@ impl ToolSpec {
         if is_executable(&managed) {
             return Some(managed);
         }
-        find_on_path(self.name, std::env::var_os("PATH").as_deref())
+        on_path(self.name)
     }
 
     /// The exact version the executable reports, remembered per executable so that a run
@@ -148,7 +148,7 @@ impl ToolSpec {
 }
 
 /// A name for the exact installed state of an executable, or `None` if it cannot be examined.
-fn fingerprint(executable: &Path) -> Option<String> {
+pub(crate) fn fingerprint(executable: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let real = executable.canonicalize().ok()?;
     let mut h = blake3::Hasher::new();
@@ -189,7 +189,7 @@ pub fn remembered_version(
     Ok(version)
 }
 
-fn remember(memo: &Path, version: &str) {
+pub(crate) fn remember(memo: &Path, version: &str) {
     let Some(dir) = memo.parent() else { return };
     let tmp = dir.join(format!(".{}.tmp", std::process::id()));
     let _ = std::fs::create_dir_all(dir)

@@ -48,6 +48,14 @@ impl Located {
         }
     }
 
+    /// The tool's exact version, when it was found.
+    pub fn version(&self) -> Option<&str> {
+        self.found
+            .as_ref()
+            .ok()
+            .map(|(_, version)| version.as_str())
+    }
+
     /// The executable, or the failure that explains its absence.
     pub fn executable(&self) -> Result<&Path, Error> {
         match &self.found {
@@ -198,6 +206,16 @@ pub fn report(
     findings: Vec<Finding>,
     out: &mut Reporter<'_>,
 ) -> Result<(), Error> {
+    report_with_inputs(request, findings, out, |_| Vec::new())
+}
+
+/// [`report`], with each file's result listing the files `inputs_of` says it depended on.
+pub fn report_with_inputs(
+    request: &Validate,
+    findings: Vec<Finding>,
+    out: &mut Reporter<'_>,
+    inputs_of: impl Fn(&str) -> Vec<String>,
+) -> Result<(), Error> {
     let mut by_path: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     for finding in findings {
         by_path
@@ -211,6 +229,7 @@ pub fn report(
         let modified = request.fix && changed(request, file);
         out.file(FileResult {
             modified,
+            inputs: inputs_of(&file.path),
             ..FileResult::new(&file.path, findings)
         })?;
     }

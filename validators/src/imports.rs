@@ -1,0 +1,212 @@
+//! A Python project's import graph, and the files a module's type-checking depends on.
+//!
+//! The graph comes from `ruff analyze graph` (the managed, pinned ruff; the command is marked
+//! experimental, which is why its version is part of pyright's cache key). It is run with
+//! `--isolated`, so that a project's `[tool.ruff] exclude` cannot hide a module from the graph,
+//! and ruff's default source roots, the project root and `src/`, which are pyright's too. It
+//! resolves relative imports, `from package import module`, and imports under
+//! `if TYPE_CHECKING:` (which pyright follows as well); it sees no dynamic imports, and neither
+//! does pyright.
+//!
+//! A module's diagnostics depend on what it imports, transitively. On top of the files ruff
+//! resolved, [`Graph::inputs_of`] adds what pyright may read instead or as well: the
+//! `__init__.py` and `__init__.pyi` of every package on the way to an imported module (pyright
+//! loads them, and a name can come from them), and the stub beside each module (`.pyi` wins
+//! over `.py`). Files that do not exist are listed too: the coordinator records them as absent,
+//! so creating one re-checks the modules it could change.
+
+use protocol::sdk::{Error, Reporter};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// How many times ruff is asked again for modules the first walk did not cover (ruff's default
+/// excludes, such as `build/`, skip directories that a module can still import from).
+const FOLLOW_UPS: usize = 8;
+
+/// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
+#[derive(Debug, Default)]
+pub struct Graph {
+    imports: HashMap<String, Vec<String>>,
+}
+
+impl Graph {
+    /// Runs `ruff analyze graph` in `root` and follows every imported module to its own imports.
+    pub fn build(ruff: &Path, root: &Path, out: &mut Reporter<'_>) -> Result<Graph, Error> {
+        let mut graph = Graph::default();
+        graph.add(ruff, root, &[".".to_owned()], out)?;
+        for _ in 0..FOLLOW_UPS {
+            let missing: BTreeSet<String> = graph
+                .imports
+                .values()
+                .flatten()
+                .filter(|m| !graph.imports.contains_key(*m) && root.join(m).is_file())
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let missing: Vec<String> = missing.into_iter().collect();
+            graph.add(ruff, root, &missing, out)?;
+            for module in missing {
+                graph.imports.entry(module).or_default();
+            }
+        }
+        Ok(graph)
+    }
+
+    fn add(
+        &mut self,
+        ruff: &Path,
+        root: &Path,
+        paths: &[String],
+        out: &mut Reporter<'_>,
+    ) -> Result<(), Error> {
+        let mut args: Vec<String> = ["analyze", "graph", "--isolated", "--type-checking-imports"]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(paths.iter().cloned());
+        let root_text = root.to_string_lossy();
+        let output = crate::wrapper::run(ruff, &args, &root_text, 0, out)?;
+        if !output.status.success() {
+            return Err(crate::wrapper::tool_failed(
+                "ruff analyze graph",
+                &output,
+                "failed",
+            ));
+        }
+        let map: HashMap<String, Vec<String>> =
+            serde_json::from_slice(&output.stdout).map_err(|_| {
+                crate::wrapper::tool_failed(
+                    "ruff analyze graph",
+                    &output,
+                    "printed something that is not its JSON map",
+                )
+            })?;
+        for (module, imports) in map {
+            let Some(module) = crate::wrapper::relative(&root_text, &module) else {
+                continue;
+            };
+            let imports = imports
+                .iter()
+                .filter_map(|i| crate::wrapper::relative(&root_text, i))
+                .collect();
+            self.imports.insert(module, imports);
+        }
+        Ok(())
+    }
+
+    /// Builds a graph from known imports (for tests).
+    #[cfg(test)]
+    fn of(edges: &[(&str, &[&str])]) -> Graph {
+        Graph {
+            imports: edges
+                .iter()
+                .map(|(m, i)| ((*m).to_owned(), i.iter().map(|s| (*s).to_owned()).collect()))
+                .collect(),
+        }
+    }
+
+    /// Every file whose contents can change `module`'s diagnostics, other than itself, sorted:
+    /// its imports, transitively, with the packages and stubs around them (see the module
+    /// documentation).
+    pub fn inputs_of(&self, module: &str) -> Vec<String> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = self.imports.get(module).cloned().unwrap_or_default();
+        while let Some(next) = todo.pop() {
+            if !seen.insert(next.clone()) {
+                continue;
+            }
+            let mut around = packages_of(&next);
+            around.extend(stub_twin(&next));
+            for also in around {
+                if !seen.contains(&also) {
+                    todo.push(also);
+                }
+            }
+            if let Some(imports) = self.imports.get(&next) {
+                todo.extend(imports.iter().filter(|i| !seen.contains(*i)).cloned());
+            }
+        }
+        seen.remove(module);
+        seen.into_iter().collect()
+    }
+
+    /// How many modules the graph knows.
+    pub fn modules(&self) -> usize {
+        self.imports.len()
+    }
+}
+
+/// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.
+fn packages_of(module: &str) -> Vec<String> {
+    Path::new(module)
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+        .flat_map(|d| {
+            let d = d.to_string_lossy();
+            [format!("{d}/__init__.py"), format!("{d}/__init__.pyi")]
+        })
+        .collect()
+}
+
+/// The stub of a module, or the module of a stub.
+fn stub_twin(module: &str) -> Option<String> {
+    if let Some(stem) = module.strip_suffix(".pyi") {
+        Some(format!("{stem}.py"))
+    } else {
+        module.strip_suffix(".py").map(|stem| format!("{stem}.pyi"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_the_transitive_imports_with_their_packages_and_stubs() {
+        let graph = Graph::of(&[
+            ("app/main.py", &["lib/a.py"]),
+            ("lib/a.py", &["lib/b.py"]),
+            ("lib/b.py", &[]),
+            ("lib/__init__.py", &["lib/c.py"]),
+            ("lib/c.py", &[]),
+            ("other.py", &[]),
+        ]);
+        assert_eq!(
+            graph.inputs_of("app/main.py"),
+            [
+                "lib/__init__.py",
+                "lib/__init__.pyi",
+                "lib/a.py",
+                "lib/a.pyi",
+                "lib/b.py",
+                "lib/b.pyi",
+                "lib/c.py",
+                "lib/c.pyi",
+            ]
+        );
+        assert!(graph.inputs_of("other.py").is_empty());
+        assert!(graph.inputs_of("lib/b.py").is_empty());
+    }
+
+    #[test]
+    fn a_cycle_ends_and_the_module_is_not_its_own_input() {
+        let graph = Graph::of(&[("a.py", &["b.py"]), ("b.py", &["a.py"])]);
+        assert_eq!(graph.inputs_of("a.py"), ["a.pyi", "b.py", "b.pyi"]);
+    }
+
+    #[test]
+    fn every_package_up_to_the_root_is_listed() {
+        assert_eq!(
+            packages_of("x/y/z.py"),
+            [
+                "x/y/__init__.py",
+                "x/y/__init__.pyi",
+                "x/__init__.py",
+                "x/__init__.pyi"
+            ]
+        );
+        assert!(packages_of("top.py").is_empty());
+    }
+}
