@@ -36,7 +36,7 @@ const ASK: &str = "import json, sys; print(json.dumps({'executable': sys.executa
 pub fn describe(root: &Path) -> String {
     let Some(found) = ["python3", "python"]
         .into_iter()
-        .find_map(|name| tools::on_path(name))
+        .find_map(tools::on_path)
     else {
         return "no python interpreter".to_owned();
     };
