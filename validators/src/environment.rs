@@ -34,10 +34,7 @@ const ASK: &str = "import json, sys; print(json.dumps({'executable': sys.executa
 
 /// `python 3.11.7 (/usr/bin/python3), packages 1f2e3d4c5b6a`, or `no python interpreter`.
 pub fn describe(root: &Path) -> String {
-    let Some(found) = ["python3", "python"]
-        .into_iter()
-        .find_map(tools::on_path)
-    else {
+    let Some(found) = ["python3", "python"].into_iter().find_map(tools::on_path) else {
         return "no python interpreter".to_owned();
     };
     let Some(interpreter) = remembered(&found, root) else {

@@ -1,70 +1,134 @@
-//! What the cache keeps per key: a file's result and, for each file the result says it
-//! depended on (`FileResult.inputs`), the content hash that file had when the result was made.
+//! What the cache keeps per key: a file's result and, when the result says it depended on other
+//! files (`FileResult.inputs`), one digest of the state those files were in when it was made.
 //!
 //! This is ccache's manifest idea: the key covers what is known before running (the file, the
 //! configuration, the tool), and the recorded inputs cover what only the run could tell (the
-//! stylesheets a page loaded). A hit is served only while every input still has its recorded
-//! hash, or is still absent.
+//! stylesheets a page loaded, the modules a module imports). A hit is served only while its
+//! inputs' [`digest`] is unchanged: every input still has its recorded hash, or is still absent.
 //!
-//! Layout: `u32` input count (little-endian), then per input one byte (0 absent, 1 present)
-//! followed, when present, by its 32-byte hash; then the result as the protocol encodes a
-//! `Response::FileResult`. The inputs' paths are the result's own `inputs`, in order.
+//! Input lists are long and shared — a type-checked module depends on hundreds of others, and
+//! the modules of one package on the same ones — so each distinct list is kept once, under its
+//! own [`InputList::id`], and entries refer to it. On Django that is 886 lists where the entries
+//! name 450,000 inputs. A lookup reads each list once, hashes the files they name once, and
+//! computes each list's digest once.
+//!
+//! Entry layout: byte 2 (the layout's version), the list's 32-byte id (zeros: no inputs), the
+//! 32-byte digest, then the result without its inputs as the protocol encodes a
+//! `Response::FileResult`. List layout: the paths joined by NUL bytes.
 
 use crate::digest::Hash;
 use protocol::{FileResult, Response};
+use std::sync::Arc;
+
+/// The first byte of an entry in this layout.
+const LAYOUT: u8 = 2;
 
 /// A cached result and the state of its inputs when it was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The result, its `inputs` left empty: they are in [`Entry::inputs`].
     pub result: FileResult,
-    /// One per `result.inputs`, in order: its hash, or `None` if it did not exist.
-    pub inputs: Vec<Option<Hash>>,
+    pub inputs: Option<Inputs>,
+}
+
+/// The files a result depended on, and their state then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    pub list: Arc<InputList>,
+    /// [`digest`] of the list's files when the result was made.
+    pub digest: Hash,
+}
+
+/// A list of input paths, as a result gave it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InputList {
+    id: Hash,
+    pub paths: Vec<String>,
+}
+
+impl InputList {
+    pub fn new(paths: Vec<String>) -> InputList {
+        let id = *blake3::Hasher::new_derive_key("orchestrator 2026 input list")
+            .update(paths.join("\0").as_bytes())
+            .finalize()
+            .as_bytes();
+        InputList { id, paths }
+    }
+
+    /// Where the list is kept: the hash of its encoding, so equal lists are kept once.
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        self.paths.join("\0").into_bytes()
+    }
+
+    /// `None` for bytes that are not a list: the entries that refer to it miss.
+    pub fn decode(bytes: &[u8]) -> Option<InputList> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        Some(InputList::new(
+            text.split('\0').map(str::to_owned).collect(),
+        ))
+    }
+}
+
+/// One digest of the state of `paths`: each path with its content hash, or with its absence.
+pub fn digest<'a>(paths: &[String], state: impl Fn(&str) -> Option<&'a Hash>) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 input states");
+    for path in paths {
+        h.update(path.as_bytes());
+        match state(path) {
+            Some(hash) => h.update(&[1]).update(hash),
+            None => h.update(&[0]),
+        };
+    }
+    *h.finalize().as_bytes()
 }
 
 impl Entry {
+    /// An entry for a fresh result; `state` gives each input's hash now.
+    pub fn new<'a>(mut result: FileResult, state: impl Fn(&str) -> Option<&'a Hash>) -> Entry {
+        let paths = std::mem::take(&mut result.inputs);
+        let inputs = (!paths.is_empty()).then(|| Inputs {
+            digest: digest(&paths, state),
+            list: Arc::new(InputList::new(paths)),
+        });
+        Entry { result, inputs }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut result = self.result.clone();
         result.modified = false;
         result.baselines_written.clear();
-        let mut bytes = u32::try_from(self.inputs.len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes()
-            .to_vec();
-        for input in &self.inputs {
-            match input {
-                Some(hash) => {
-                    bytes.push(1);
-                    bytes.extend_from_slice(hash);
-                }
-                None => bytes.push(0),
+        result.inputs.clear();
+        let mut bytes = vec![LAYOUT];
+        match &self.inputs {
+            Some(inputs) => {
+                bytes.extend_from_slice(&inputs.list.id());
+                bytes.extend_from_slice(&inputs.digest);
             }
+            None => bytes.extend_from_slice(&[0; 64]),
         }
         bytes.extend(protocol::codec::encode(&Response::FileResult(result)));
         bytes
     }
 
-    /// `None` for bytes that are not an entry (written by another build, or damaged): a miss.
-    pub fn decode(bytes: &[u8]) -> Option<Entry> {
-        let count = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
-        let mut rest = &bytes[4..];
-        let mut inputs = Vec::new();
-        for _ in 0..count {
-            let (&flag, tail) = rest.split_first()?;
-            rest = tail;
-            inputs.push(match flag {
-                0 => None,
-                1 => {
-                    let hash: Hash = rest.get(..32)?.try_into().ok()?;
-                    rest = &rest[32..];
-                    Some(hash)
-                }
-                _ => return None,
-            });
+    /// The result and, when it had inputs, its list's id and digest; `None` for bytes that are
+    /// not an entry (written by another build, or damaged): a miss.
+    pub fn decode(bytes: &[u8]) -> Option<(FileResult, Option<(Hash, Hash)>)> {
+        let (&layout, rest) = bytes.split_first()?;
+        if layout != LAYOUT {
+            return None;
         }
-        let Ok(Response::FileResult(result)) = protocol::codec::decode::<Response>(rest) else {
+        let list: Hash = rest.get(..32)?.try_into().ok()?;
+        let digest: Hash = rest.get(32..64)?.try_into().ok()?;
+        let Ok(Response::FileResult(result)) = protocol::codec::decode::<Response>(&rest[64..])
+        else {
             return None;
         };
-        (result.inputs.len() == inputs.len()).then_some(Entry { result, inputs })
+        let inputs = (list != [0; 32]).then_some((list, digest));
+        Some((result, inputs))
     }
 }
 
@@ -73,22 +137,51 @@ mod tests {
     use super::*;
     use protocol::{Finding, Severity};
 
-    #[test]
-    fn an_entry_round_trips_with_present_and_absent_inputs() {
-        let result = FileResult {
+    fn result() -> FileResult {
+        FileResult {
             inputs: vec!["a.css".into(), "gone.js".into()],
             ..FileResult::new(
                 "a.html",
                 vec![Finding::new("a.html", 1, 1, "R", Severity::Error, "m")],
             )
-        };
-        let entry = Entry {
-            result,
-            inputs: vec![Some([7; 32]), None],
-        };
-        assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
+        }
+    }
+
+    #[test]
+    fn an_entry_round_trips_and_refers_to_its_list() {
+        let hash = [7; 32];
+        let entry = Entry::new(result(), |p| (p == "a.css").then_some(&hash));
+        let inputs = entry.inputs.clone().expect("the result had inputs");
+        assert_eq!(inputs.list.paths, ["a.css", "gone.js"]);
+        assert!(entry.result.inputs.is_empty());
+        let (decoded, refers) = Entry::decode(&entry.encode()).expect("an entry");
+        assert_eq!(decoded, entry.result);
+        assert_eq!(refers, Some((inputs.list.id(), inputs.digest)));
+        let list = InputList::decode(&inputs.list.encode()).expect("a list");
+        assert_eq!(list, *inputs.list);
         let bytes = entry.encode();
         assert_eq!(Entry::decode(&bytes[..bytes.len() - 1]), None);
-        assert_eq!(Entry::decode(&[2, 0, 0, 0, 9]), None);
+        assert_eq!(Entry::decode(&[1, 0, 0, 0, 9]), None);
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_input_and_with_absence() {
+        let paths = vec!["a".to_owned(), "b".to_owned()];
+        let (one, two) = ([1; 32], [2; 32]);
+        let both = digest(&paths, |_| Some(&one));
+        assert_ne!(
+            both,
+            digest(&paths, |p| Some(if p == "b" { &two } else { &one }))
+        );
+        assert_ne!(both, digest(&paths, |p| (p == "a").then_some(&one)));
+        assert_eq!(both, digest(&paths, |_| Some(&one)));
+    }
+
+    #[test]
+    fn equal_lists_share_an_id() {
+        let a = Entry::new(result(), |_| None);
+        let b = Entry::new(result(), |_| None);
+        let (a, b) = (a.inputs.expect("inputs"), b.inputs.expect("inputs"));
+        assert_eq!(a.list.id(), b.list.id());
     }
 }

@@ -6,7 +6,7 @@ use protocol::{FileInput, Manifest};
 
 /// Bumped whenever the inputs of [`key`], their order or their encoding change, so that no
 /// entry written under the old rules is ever served.
-pub const KEY_VERSION: u32 = 1;
+pub const KEY_VERSION: u32 = 2;
 
 /// A cache key: a BLAKE3 digest.
 pub type Key = [u8; 32];

@@ -13,10 +13,11 @@ pub mod key;
 pub mod sqlite;
 
 pub use config_files::ConfigFiles;
-pub use entry::Entry;
+pub use entry::{digest, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 
 use crate::digest::Hash;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -276,30 +277,43 @@ impl Cache {
     /// a caller that rejects a hit (its inputs changed) reports it with [`Cache::rejected`].
     pub fn get(&self, keys: &[Key]) -> Vec<Option<Entry>> {
         let now = now_secs();
-        let expired_before = self.expire_before(now);
-        let Some(found) = self.with(|s| s.get(keys)) else {
-            return vec![None; keys.len()];
-        };
-        let mut stale = Vec::new();
-        let results: Vec<Option<Entry>> = found
+        let mut touch = Vec::new();
+        let decoded: Vec<_> = self
+            .read(keys, now, &mut touch)
             .into_iter()
-            .zip(keys)
-            .map(|(entry, key)| {
-                let (bytes, last_hit) = entry?;
-                if expired_before.is_some_and(|before| last_hit < before) {
-                    return None;
-                }
-                // An entry that does not decode (written by a broken build, say) is a miss.
-                let entry = Entry::decode(&bytes)?;
-                if now - last_hit >= TOUCH_INTERVAL {
-                    stale.push(*key);
-                }
-                Some(entry)
+            .map(|bytes| Entry::decode(&bytes?))
+            .collect();
+        // Each distinct input list once, however many entries refer to it.
+        let mut ids: Vec<Key> = decoded
+            .iter()
+            .flatten()
+            .filter_map(|(_, inputs)| inputs.map(|(list, _)| list))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let lists: HashMap<Key, Arc<InputList>> = ids
+            .iter()
+            .zip(self.read(&ids, now, &mut touch))
+            .filter_map(|(id, bytes)| Some((*id, Arc::new(InputList::decode(&bytes?)?))))
+            .collect();
+        if !touch.is_empty() {
+            self.with(|s| s.touch(&touch, now));
+        }
+        let results: Vec<Option<Entry>> = decoded
+            .into_iter()
+            .map(|found| {
+                let (result, inputs) = found?;
+                let inputs = match inputs {
+                    // An entry whose list is gone (trimmed, damaged) is a miss.
+                    Some((list, digest)) => Some(entry::Inputs {
+                        list: lists.get(&list)?.clone(),
+                        digest,
+                    }),
+                    None => None,
+                };
+                Some(Entry { result, inputs })
             })
             .collect();
-        if !stale.is_empty() {
-            self.with(|s| s.touch(&stale, now));
-        }
         if let Some(shared) = self.usable() {
             let hits = results.iter().filter(|r| r.is_some()).count() as u64;
             shared.hits.fetch_add(hits, Ordering::Relaxed);
@@ -308,6 +322,32 @@ impl Cache {
                 .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
         }
         results
+    }
+
+    /// The stored bytes of `keys`, in order, without those that have expired; the keys last hit
+    /// more than [`TOUCH_INTERVAL`] ago are added to `touch`.
+    fn read(&self, keys: &[Key], now: i64, touch: &mut Vec<Key>) -> Vec<Option<Vec<u8>>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let expired_before = self.expire_before(now);
+        let Some(found) = self.with(|s| s.get(keys)) else {
+            return vec![None; keys.len()];
+        };
+        found
+            .into_iter()
+            .zip(keys)
+            .map(|(stored, key)| {
+                let (bytes, last_hit) = stored?;
+                if expired_before.is_some_and(|before| last_hit < before) {
+                    return None;
+                }
+                if now - last_hit >= TOUCH_INTERVAL {
+                    touch.push(*key);
+                }
+                Some(bytes)
+            })
+            .collect()
     }
 
     /// Counts `n` hits of [`Cache::get`] as misses: their recorded inputs have changed.
@@ -323,10 +363,17 @@ impl Cache {
         if entries.is_empty() || !self.enabled() {
             return;
         }
-        let encoded: Vec<(Key, Vec<u8>)> = entries
+        let mut encoded: Vec<(Key, Vec<u8>)> = entries
             .iter()
             .map(|(key, entry)| (*key, entry.encode()))
             .collect();
+        let mut lists: Vec<&InputList> = entries
+            .iter()
+            .filter_map(|(_, e)| e.inputs.as_ref().map(|i| i.list.as_ref()))
+            .collect();
+        lists.sort_unstable_by_key(|l| l.id());
+        lists.dedup_by_key(|l| l.id());
+        encoded.extend(lists.into_iter().map(|l| (l.id(), l.encode())));
         self.with(|s| s.put(&encoded, now_secs()));
     }
 
@@ -399,8 +446,32 @@ mod tests {
                 path,
                 vec![Finding::new(path, 1, 2, "F401", Severity::Error, "unused")],
             ),
-            inputs: Vec::new(),
+            inputs: None,
         }
+    }
+
+    #[test]
+    fn an_input_list_shared_by_entries_is_kept_once_and_a_lost_list_is_a_miss() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        let with_inputs = |path: &str| {
+            let result = FileResult {
+                inputs: vec!["lib/a.py".into(), "lib/b.pyi".into()],
+                ..FileResult::new(path, Vec::new())
+            };
+            Entry::new(result, |_| None)
+        };
+        let (one, two) = (with_inputs("x.py"), with_inputs("y.py"));
+        cache.put(&[([1; 32], one.clone()), ([2; 32], two.clone())]);
+        assert_eq!(
+            cache.get(&[[1; 32], [2; 32]]),
+            vec![Some(one.clone()), Some(two)]
+        );
+        let stats = cache.with(|s| s.stats()).expect("stats");
+        assert_eq!(stats.entries, 3, "two results and one list");
+        let list = one.inputs.as_ref().expect("inputs").list.id();
+        cache.with(|s| s.put(&[(list, vec![0xff])], now_secs()));
+        assert_eq!(cache.get(&[[1; 32]]), vec![None]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! the validator can write the baseline it differs from.
 
 use super::Context;
-use crate::cache::{self, ConfigFiles, Entry, Key, KeyInputs, Subject};
+use crate::cache::{self, ConfigFiles, Entry, InputList, Key, KeyInputs, Subject};
 use crate::event::Event;
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
@@ -114,12 +114,14 @@ pub async fn serve(
 
 /// Drops the hits that are no longer true (an input changed, an artifact is gone, or a baseline
 /// may need writing); returns how many were dropped.
+///
+/// Every file any list names is hashed once, and each distinct list's digest computed once.
 async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
-    let paths: HashSet<&String> = found
-        .iter()
-        .flatten()
-        .flat_map(|e| &e.result.inputs)
-        .collect();
+    let mut lists: HashMap<crate::digest::Hash, &InputList> = HashMap::new();
+    for inputs in found.iter().flatten().filter_map(|e| e.inputs.as_ref()) {
+        lists.entry(inputs.list.id()).or_insert(&inputs.list);
+    }
+    let paths: HashSet<&String> = lists.values().flat_map(|l| &l.paths).collect();
     let paths: Vec<String> = paths.into_iter().cloned().collect();
     let now: HashMap<String, Option<crate::digest::Hash>> = if paths.is_empty() {
         HashMap::new()
@@ -127,15 +129,20 @@ async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
         let hashed = ctx.hashes.of(paths).await;
         hashed.into_iter().map(|(p, h)| (p, h.ok())).collect()
     };
+    let digests: HashMap<crate::digest::Hash, crate::digest::Hash> = lists
+        .into_iter()
+        .map(|(id, list)| {
+            let state = |p: &str| now.get(p).and_then(Option::as_ref);
+            (id, cache::digest(&list.paths, state))
+        })
+        .collect();
     let mut dropped = 0;
     for slot in found.iter_mut() {
         let Some(entry) = slot else { continue };
         let inputs_same = entry
-            .result
             .inputs
-            .iter()
-            .zip(&entry.inputs)
-            .all(|(path, recorded)| now.get(path) == Some(recorded));
+            .as_ref()
+            .is_none_or(|i| digests.get(&i.list.id()) == Some(&i.digest));
         let keep = inputs_same
             && artifacts_exist(&entry.result, &ctx.root)
             && (!ctx.update_baselines || entry.result.findings.is_empty());

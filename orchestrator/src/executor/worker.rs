@@ -11,7 +11,7 @@ use crate::plan::PlannedValidator;
 use crate::session::Session;
 use crate::verdict::{Closed, Failure};
 use protocol::{FileInput, FileResult, ProtocolError, Request, Response, Validate};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
@@ -162,15 +162,19 @@ impl Worker {
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            // Results share most of their inputs (the modules a package imports): each file is
+            // hashed once per batch.
+            let mut hashes: HashMap<String, Option<crate::digest::Hash>> = HashMap::new();
+            for path in results.iter().flat_map(|(_, r)| &r.inputs) {
+                if !hashes.contains_key(path) {
+                    hashes.insert(path.clone(), hash_file(&root.join(path)).ok());
+                }
+            }
             let entries: Vec<(Key, Entry)> = results
                 .into_iter()
                 .map(|(key, result)| {
-                    let inputs = result
-                        .inputs
-                        .iter()
-                        .map(|path| hash_file(&root.join(path)).ok())
-                        .collect();
-                    (key, Entry { result, inputs })
+                    let entry = Entry::new(result, |p| hashes.get(p).and_then(Option::as_ref));
+                    (key, entry)
                 })
                 .collect();
             cache.put(&entries);
