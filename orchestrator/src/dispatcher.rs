@@ -103,6 +103,7 @@ where
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
         files: plan.files.clone(),
+        universe: plan.universe.clone(),
         config: plan.config.clone(),
         hashes: FileHashes::new(&plan.root, cache.clone()),
         cache: cache.clone(),
@@ -320,8 +321,10 @@ fn apply(report: &mut Report, event: Event) {
             index,
             manifest,
             files,
+            dependents,
         } => {
             let v = &mut report.validators[index];
+            v.dependents = dependents;
             v.dimension = Some(manifest.dimension.to_string());
             v.version = Some(manifest.version);
             v.tool = manifest.tool.map(|t| format!("{} {}", t.name, t.version));
@@ -411,6 +414,7 @@ mod tests {
             root: root.path().to_owned(),
             config: Arc::new(Config::defaults()),
             files: Arc::new(Vec::new()),
+            universe: None,
             warnings: Vec::new(),
             validators: vec![validator("a"), validator("b")],
             jobs: 1,

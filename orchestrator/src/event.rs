@@ -8,11 +8,14 @@ use protocol::{FileResult, Manifest};
 /// One thing that happened in one validator's run; `index` is its place in the plan.
 #[derive(Debug)]
 pub enum Event {
-    /// The validator answered its handshake and will check `files` files.
+    /// The validator answered its handshake and will check `files` files; with `--changed`,
+    /// `dependents` of them are there because their cached results listed a changed file as an
+    /// input.
     Started {
         index: usize,
         manifest: Manifest,
         files: u32,
+        dependents: Option<u32>,
     },
     /// A file's findings arrived, from the validator or from the cache.
     FileResult {

@@ -39,6 +39,9 @@ pub struct Plan {
     pub config: Arc<Config>,
     /// Selected files, relative to the root.
     pub files: Arc<Vec<String>>,
+    /// With `--changed`, every file of the tree: those whose cached results list a changed file
+    /// as an input are checked too. `None` otherwise.
+    pub universe: Option<Arc<Vec<String>>>,
     /// What selection left out and why.
     pub warnings: Vec<String>,
     /// Sorted by name.
@@ -176,6 +179,13 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
     };
     let selection = request.selection.clone().unwrap_or(Selection::All);
     let selected = select::select(&workspace.root, &workspace.start, &selection)?;
+    let universe = match selection {
+        Selection::Changed { .. } => {
+            let all = select::select(&workspace.root, &workspace.start, &Selection::All)?;
+            Some(Arc::new(all.files))
+        }
+        _ => None,
+    };
     let artifacts_dir = match &request.artifacts_dir {
         Some(dir) => std::path::absolute(dir).map_err(|source| PlanError::Directory {
             path: dir.clone(),
@@ -189,6 +199,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         root: workspace.root,
         config: Arc::new(workspace.config),
         files: Arc::new(selected.files),
+        universe,
         warnings: selected.warnings,
         validators,
         jobs,

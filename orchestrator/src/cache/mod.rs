@@ -276,6 +276,20 @@ impl Cache {
     /// The cached entries of `keys`, in order; `None` for a miss. Counts hits and misses;
     /// a caller that rejects a hit (its inputs changed) reports it with [`Cache::rejected`].
     pub fn get(&self, keys: &[Key]) -> Vec<Option<Entry>> {
+        let results = self.peek(keys);
+        if let Some(shared) = self.usable() {
+            let hits = results.iter().filter(|r| r.is_some()).count() as u64;
+            shared.hits.fetch_add(hits, Ordering::Relaxed);
+            shared
+                .misses
+                .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+        }
+        results
+    }
+
+    /// [`Cache::get`] without counting: for looking at what the cache knows (which results
+    /// depend on a changed file) rather than for serving it.
+    pub fn peek(&self, keys: &[Key]) -> Vec<Option<Entry>> {
         let now = now_secs();
         let mut touch = Vec::new();
         let decoded: Vec<_> = self
@@ -299,7 +313,7 @@ impl Cache {
         if !touch.is_empty() {
             self.with(|s| s.touch(&touch, now));
         }
-        let results: Vec<Option<Entry>> = decoded
+        decoded
             .into_iter()
             .map(|found| {
                 let (result, inputs) = found?;
@@ -313,15 +327,7 @@ impl Cache {
                 };
                 Some(Entry { result, inputs })
             })
-            .collect();
-        if let Some(shared) = self.usable() {
-            let hits = results.iter().filter(|r| r.is_some()).count() as u64;
-            shared.hits.fetch_add(hits, Ordering::Relaxed);
-            shared
-                .misses
-                .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
-        }
-        results
+            .collect()
     }
 
     /// The stored bytes of `keys`, in order, without those that have expired; the keys last hit

@@ -47,33 +47,7 @@ pub async fn serve(
     let cache = ctx.cache.clone();
     let unserved = inputs.clone();
     let lookup = tokio::task::spawn_blocking(move || {
-        let mut config_files = ConfigFiles::new(&declared);
-        let keys: Vec<Key> = if all_or_nothing {
-            let all = cache::key::project_inputs(&inputs);
-            let config = config_files.for_project(&root, inputs.iter().map(|f| f.path.as_str()));
-            inputs
-                .iter()
-                .map(|f| {
-                    let subject = Subject::ProjectFile {
-                        inputs: &all,
-                        path: &f.path,
-                    };
-                    cache::key::key(&base, &config, subject)
-                })
-                .collect()
-        } else {
-            inputs
-                .iter()
-                .map(|f| {
-                    let config = config_files.for_file(&root, &f.path);
-                    let subject = Subject::File {
-                        path: &f.path,
-                        content: &f.content_hash,
-                    };
-                    cache::key::key(&base, &config, subject)
-                })
-                .collect()
-        };
+        let keys = keys_of(&base, &declared, &root, &inputs, all_or_nothing);
         let found = cache.get(&keys);
         (inputs, keys, found)
     });
@@ -110,6 +84,92 @@ pub async fn serve(
         all_or_nothing,
     };
     (misses, Some(Arc::new(keys)))
+}
+
+/// The keys of `inputs`' results, in order.
+fn keys_of(
+    base: &KeyInputs,
+    declared: &[String],
+    root: &Path,
+    inputs: &[FileInput],
+    all_or_nothing: bool,
+) -> Vec<Key> {
+    let mut config_files = ConfigFiles::new(declared);
+    if all_or_nothing {
+        let all = cache::key::project_inputs(inputs);
+        let config = config_files.for_project(root, inputs.iter().map(|f| f.path.as_str()));
+        inputs
+            .iter()
+            .map(|f| {
+                let subject = Subject::ProjectFile {
+                    inputs: &all,
+                    path: &f.path,
+                };
+                cache::key::key(base, &config, subject)
+            })
+            .collect()
+    } else {
+        inputs
+            .iter()
+            .map(|f| {
+                let config = config_files.for_file(root, &f.path);
+                let subject = Subject::File {
+                    path: &f.path,
+                    content: &f.content_hash,
+                };
+                cache::key::key(base, &config, subject)
+            })
+            .collect()
+    }
+}
+
+/// With `--changed`, of the files that did not change (`others`), those whose cached result
+/// listed an input that is no longer in the state it recorded: the modules importing a changed
+/// module, the pages loading a changed stylesheet. A file with no cached result at all cannot
+/// be placed; how many there are is logged.
+pub async fn dependents(
+    validator: &PlannedValidator,
+    manifest: &Manifest,
+    others: Vec<FileInput>,
+    ctx: &Context,
+) -> Vec<FileInput> {
+    if ctx.fix || !ctx.cache.enabled() || others.is_empty() {
+        return Vec::new();
+    }
+    let base = KeyInputs::new(manifest, &validator.settings.settings_json());
+    let declared = manifest.config_files.clone();
+    let (root, cache) = (ctx.root.clone(), ctx.cache.clone());
+    let lookup = tokio::task::spawn_blocking(move || {
+        let keys = keys_of(&base, &declared, &root, &others, false);
+        let found = cache.peek(&keys);
+        (others, found)
+    });
+    let Ok((others, mut found)) = lookup.await else {
+        return Vec::new();
+    };
+    let unknown = found.iter().filter(|e| e.is_none()).count();
+    if unknown > 0 {
+        tracing::info!(
+            validator = %validator.name,
+            "{unknown} unchanged files have no cached result, so whether they depend on the \
+             changed ones is unknown; a run without --changed checks them"
+        );
+    }
+    // Only a result that lists inputs can depend on another file.
+    for slot in found.iter_mut() {
+        if slot.as_ref().is_some_and(|e| e.inputs.is_none()) {
+            *slot = None;
+        }
+    }
+    let listed: Vec<bool> = found.iter().map(Option::is_some).collect();
+    still_true(&mut found, ctx).await;
+    others
+        .into_iter()
+        .zip(listed)
+        .zip(found)
+        .filter(|((_, listed), now)| *listed && now.is_none())
+        .map(|((file, _), _)| file)
+        .collect()
 }
 
 /// Drops the hits that are no longer true (an input changed, an artifact is gone, or a baseline

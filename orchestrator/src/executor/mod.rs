@@ -32,6 +32,7 @@ use cached::ResultKeys;
 use protocol::{
     FileInput, Hello, Manifest, ProtocolError, Scope, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,8 @@ use worker::Worker;
 pub struct Context {
     pub root: Arc<PathBuf>,
     pub files: Arc<Vec<String>>,
+    /// See [`crate::plan::Plan::universe`].
+    pub universe: Option<Arc<Vec<String>>>,
     pub config: Arc<Config>,
     pub hashes: FileHashes,
     pub cache: Cache,
@@ -305,11 +308,29 @@ async fn prepare(
             "its manifest has an {e}"
         ))))
     })?;
-    let (inputs, unreadable) = files::read(&ctx.hashes, chosen).await;
+    let dependents = match &ctx.universe {
+        Some(universe) if manifest.scope == Scope::PerFile => {
+            let chosen: HashSet<&String> = chosen.iter().collect();
+            let others = files::choose(validator, manifest, universe)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| !chosen.contains(f))
+                .collect();
+            let (others, _) = files::read(&ctx.hashes, others).await;
+            Some(cached::dependents(validator, manifest, others, ctx).await)
+        }
+        _ => None,
+    };
+    let (mut inputs, unreadable) = files::read(&ctx.hashes, chosen).await;
+    let count = dependents
+        .as_ref()
+        .map(|d| u32::try_from(d.len()).unwrap_or(u32::MAX));
+    inputs.extend(dependents.into_iter().flatten());
     ctx.tell(Event::Started {
         index,
         manifest: manifest.clone(),
         files: u32::try_from(inputs.len()).unwrap_or(u32::MAX),
+        dependents: count,
     })
     .await;
     if !unreadable.is_empty() {

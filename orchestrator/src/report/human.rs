@@ -140,6 +140,18 @@ pub fn render(report: &Report, color: bool) -> String {
             s.by
         );
     }
+    for v in &report.validators {
+        if let Some(n) = v.dependents.filter(|&n| n > 0) {
+            let _ = writeln!(
+                out,
+                "{} {n} file{} that depend{} on the changed ones ({})",
+                paint.dim("also checked"),
+                plural(n as usize),
+                if n == 1 { "s" } else { "" },
+                v.name
+            );
+        }
+    }
     critical_path(&mut out, report);
     verdict(&mut out, report, paint);
     out

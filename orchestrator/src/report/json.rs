@@ -43,6 +43,8 @@ struct JsonValidator<'a> {
     files: u32,
     files_done: u32,
     cached_files: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependents: Option<u32>,
     findings: u32,
     partial: bool,
     message: &'a str,
@@ -120,6 +122,7 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
         files: v.files,
         files_done: v.files_done(),
         cached_files: v.cached_files,
+        dependents: v.dependents,
         findings: v.findings,
         partial: v.partial,
         message: &v.message,

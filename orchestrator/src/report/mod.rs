@@ -205,6 +205,9 @@ pub struct ValidatorReport {
     pub files: u32,
     /// Of those, the files answered from the cache without running the validator.
     pub cached_files: u32,
+    /// With `--changed`: of `files`, those checked because their last result listed a changed
+    /// file as an input (the modules that import a changed module, say).
+    pub dependents: Option<u32>,
     /// The files whose results arrived, in arrival order (JUnit's test cases).
     pub checked: Vec<String>,
     pub findings: u32,
@@ -243,6 +246,7 @@ impl ValidatorReport {
             duration: Duration::ZERO,
             files: 0,
             cached_files: 0,
+            dependents: None,
             checked: Vec::new(),
             findings: 0,
             message: String::new(),
