@@ -178,6 +178,30 @@ impl Repo {
         self
     }
 
+    /// Unpacks `members` (paths inside the archive, its top directory included) of a pinned
+    /// source distribution that `scripts/corpora` downloaded, without the top directory.
+    pub fn corpus(&self, archive: &str, members: &[&str]) -> &Repo {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/corpora")
+            .join(archive);
+        assert!(
+            path.is_file(),
+            "{} is missing; run scripts/corpora (scripts/test does)",
+            path.display()
+        );
+        let status = Command::new("tar")
+            .arg("-xzf")
+            .arg(&path)
+            .arg("--strip-components=1")
+            .arg("-C")
+            .arg(self.root())
+            .args(members)
+            .status()
+            .expect("tar runs");
+        assert!(status.success(), "tar could not unpack {}", path.display());
+        self
+    }
+
     /// Writes `orchestrator.toml`.
     pub fn config(&self, text: &str) -> &Repo {
         self.write("orchestrator.toml", text)

@@ -1,0 +1,164 @@
+//! pyright per file, through the import graph, on real code: after an edit to a leaf module and
+//! to a hub, the results assembled from a warm cache and the files that missed equal a fresh
+//! whole-project pyright run finding for finding; a leaf edit re-checks the leaf alone, a hub
+//! edit re-checks what imports it; and `--changed` checks a changed module's dependents too.
+//!
+//! The projects are the requests sdist (with its tests added to pyright's `include`, so that a
+//! module of the package has dependents) and Django's `django/utils`, pinned and downloaded by
+//! `scripts/corpora`.
+
+use harness::findings::{self, direct, ours};
+use harness::{Outcome, Repo};
+use std::collections::BTreeSet;
+
+/// A project under git, its cache warm from a first run that already equals pyright's own.
+fn warm(repo: &Repo) {
+    repo.git(&["init", "-q"])
+        .git(&["add", "-A"])
+        .git(&["commit", "-qm", "corpus"]);
+    let cold = repo.check_finding("pyright");
+    assert_eq!(ours(&cold, "pyright"), whole_project(repo));
+    assert_eq!(cached(&cold), 0);
+}
+
+fn whole_project(repo: &Repo) -> BTreeSet<findings::Key> {
+    findings::pyright(
+        repo.root(),
+        &direct(repo.root(), "pyright", &["--outputjson"]),
+    )
+}
+
+fn cached(out: &Outcome) -> u64 {
+    out.validator("pyright")["cached_files"]
+        .as_u64()
+        .expect("cached_files")
+}
+
+fn files(out: &Outcome) -> u64 {
+    out.validator("pyright")["files"].as_u64().expect("files")
+}
+
+fn append(repo: &Repo, path: &str, text: &str) {
+    let full = repo.root().join(path);
+    let mut contents = std::fs::read_to_string(&full).expect("the module exists");
+    contents.push_str(text);
+    std::fs::write(full, contents).expect("written");
+}
+
+fn replace(repo: &Repo, path: &str, from: &str, to: &str) {
+    let full = repo.root().join(path);
+    let contents = std::fs::read_to_string(&full).expect("the module exists");
+    assert!(contents.contains(from), "{path} has `{from}`");
+    std::fs::write(full, contents.replacen(from, to, 1)).expect("written");
+}
+
+/// A leaf edit re-checks one file; a hub edit re-checks its dependents, and more than one;
+/// both equal the whole-project run. Returns the hub run, for the caller's own checks.
+fn leaf_then_hub(repo: &Repo, leaf: &str, hub: &str, hub_from: &str, hub_to: &str) {
+    warm(repo);
+    append(repo, leaf, "\nleaf_edit: int = \"not an int\"\n");
+    let leaf_run = repo.check_finding("pyright");
+    assert_eq!(
+        cached(&leaf_run),
+        files(&leaf_run) - 1,
+        "a leaf edit re-checks the leaf alone"
+    );
+    let after_leaf = ours(&leaf_run, "pyright");
+    assert!(after_leaf.iter().any(|k| k.0 == leaf && k.4.contains("not an int")));
+    assert_eq!(after_leaf, whole_project(repo));
+
+    replace(repo, hub, hub_from, hub_to);
+    let hub_run = repo.check_finding("pyright");
+    let rechecked = files(&hub_run) - cached(&hub_run);
+    assert!(
+        rechecked > 1 && cached(&hub_run) > 0,
+        "a hub edit re-checks its dependents and only them: {rechecked} re-checked, {} cached",
+        cached(&hub_run)
+    );
+    let after_hub = ours(&hub_run, "pyright");
+    assert_eq!(after_hub, whole_project(repo));
+    assert!(
+        after_hub
+            .difference(&after_leaf)
+            .any(|k| k.0 != hub && k.0 != leaf),
+        "the hub edit changed findings in modules that import it"
+    );
+}
+
+/// `--changed` after a hub edit checks the modules importing it, and finds what the edit broke
+/// there, which checking the changed file alone (pre-commit's way) would miss.
+fn changed_finds_what_the_edit_broke_in_dependents(repo: &Repo, hub: &str, from: &str, to: &str) {
+    repo.git(&["commit", "-qam", "edits"]);
+    let before = whole_project(repo);
+    replace(repo, hub, from, to);
+    let out = repo.run(&[
+        "run",
+        "--changed",
+        "--format",
+        "json",
+        "--validators",
+        "pyright",
+    ]);
+    let dependents = out.validator("pyright")["dependents"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("dependents are reported: {}", out.stdout));
+    assert!(dependents > 0, "{}", out.stdout);
+    let now = whole_project(repo);
+    let reported = ours(&out, "pyright");
+    assert!(reported.is_subset(&now));
+    let broken: BTreeSet<_> = now.difference(&before).filter(|k| k.0 != hub).collect();
+    assert!(!broken.is_empty(), "the edit breaks something elsewhere");
+    assert!(
+        broken.iter().all(|k| reported.contains(*k)),
+        "--changed reports what the edit broke in its dependents: {broken:?}"
+    );
+}
+
+#[test]
+fn requests_per_file_results_equal_the_whole_project_after_leaf_and_hub_edits() {
+    let repo = Repo::new();
+    repo.corpus("requests-2.34.2.tar.gz", &[]);
+    replace(
+        &repo,
+        "pyproject.toml",
+        "include = [\"src/requests\"]",
+        "include = [\"src/requests\", \"tests\"]",
+    );
+    let hub = "src/requests/compat.py";
+    leaf_then_hub(
+        &repo,
+        "tests/test_hooks.py",
+        hub,
+        "builtin_str = str",
+        "builtin_str = bytes",
+    );
+    changed_finds_what_the_edit_broke_in_dependents(
+        &repo,
+        hub,
+        "builtin_str = bytes",
+        "builtin_str = int",
+    );
+}
+
+#[test]
+fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edits() {
+    let repo = Repo::new();
+    repo.corpus(
+        "Django-5.2.8.tar.gz",
+        &["django-5.2.8/django/__init__.py", "django-5.2.8/django/utils"],
+    );
+    let hub = "django/utils/functional.py";
+    leaf_then_hub(
+        &repo,
+        "django/utils/archive.py",
+        hub,
+        "class cached_property:",
+        "cached_property = 1\n\n\nclass _cached_property:",
+    );
+    changed_finds_what_the_edit_broke_in_dependents(
+        &repo,
+        hub,
+        "def lazy(func, *resultclasses):",
+        "def lazy(func):",
+    );
+}
