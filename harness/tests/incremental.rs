@@ -64,7 +64,9 @@ fn leaf_then_hub(repo: &Repo, leaf: &str, hub: &str, hub_from: &str, hub_to: &st
         "a leaf edit re-checks the leaf alone"
     );
     let after_leaf = ours(&leaf_run, "pyright");
-    assert!(after_leaf.iter().any(|k| k.0 == leaf && k.4.contains("not an int")));
+    assert!(after_leaf
+        .iter()
+        .any(|k| k.0 == leaf && k.4.contains("not an int")));
     assert_eq!(after_leaf, whole_project(repo));
 
     replace(repo, hub, hub_from, hub_to);
@@ -145,7 +147,10 @@ fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edit
     let repo = Repo::new();
     repo.corpus(
         "Django-5.2.8.tar.gz",
-        &["django-5.2.8/django/__init__.py", "django-5.2.8/django/utils"],
+        &[
+            "django-5.2.8/django/__init__.py",
+            "django-5.2.8/django/utils",
+        ],
     );
     let hub = "django/utils/functional.py";
     leaf_then_hub(

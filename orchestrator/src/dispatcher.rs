@@ -327,7 +327,11 @@ fn apply(report: &mut Report, event: Event) {
             v.dependents = dependents;
             v.dimension = Some(manifest.dimension.to_string());
             v.version = Some(manifest.version);
-            v.tool = manifest.tool.map(|t| format!("{} {}", t.name, t.version));
+            // What follows the version after a `;` is for the cache key (protocol.md).
+            v.tool = manifest.tool.map(|t| {
+                let version = t.version.split(';').next().unwrap_or_default().trim_end();
+                format!("{} {version}", t.name)
+            });
             v.files = files;
         }
         Event::FileResult {

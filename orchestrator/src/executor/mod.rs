@@ -381,7 +381,16 @@ async fn start(
     };
     match session.handshake(hello, clock.deadline()).await {
         Ok(manifest) => {
-            tracing::debug!(validator = %validator.name, version = %manifest.version, "handshake done");
+            let tool = manifest
+                .tool
+                .as_ref()
+                .map(|t| format!("{} {}", t.name, t.version));
+            tracing::debug!(
+                validator = %validator.name,
+                version = %manifest.version,
+                tool = tool.as_deref().unwrap_or("none"),
+                "handshake done"
+            );
             Ok((session, manifest))
         }
         Err(e) => Err((e, Some(session))),
