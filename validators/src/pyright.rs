@@ -2,7 +2,7 @@
 //!
 //! Pyright's results in one file depend on others (types flow through imports), so each
 //! file's result lists as its inputs every file its diagnostics can depend on: its imports,
-//! transitively, from the import graph ([`crate::imports`]). The scope is therefore `per_file`:
+//! transitively, from the import graph (`imports.rs`). The scope is therefore `per_file`:
 //! the coordinator serves each file from its cache while neither the file nor any input
 //! changed, so a change to a leaf module re-checks that module, and a change to a hub re-checks
 //! what imports it. The files that missed are checked together in one pyright run whose
@@ -19,7 +19,7 @@
 //!
 //! Pyright is run as a user runs it, `pyright --outputjson` in the root; the project's
 //! Python environment (the interpreter pyright asks for its search paths, and the packages
-//! installed there; [`crate::environment`]) is part of the tool's version, and so of every
+//! installed there; `environment.rs`) is part of the tool's version, and so of every
 //! cache key. Exit code 0 or 1 with a JSON report is an answer; 2 (fatal), 3 (configuration
 //! error), 4 (bad arguments) or unreadable output is pyright breaking. Parse errors are
 //! findings.
