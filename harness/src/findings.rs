@@ -66,14 +66,22 @@ pub fn ruff(root: &Path, report: &Value) -> BTreeSet<Key> {
         .collect()
 }
 
-/// `pyright --outputjson` output as keys (0-based positions made 1-based).
+/// `pyright --outputjson` output as keys (0-based positions made 1-based; a diagnostic without
+/// a range, such as an import cycle, at line 1, column 1, as the wrapper reports it).
 pub fn pyright(root: &Path, report: &Value) -> BTreeSet<Key> {
     list(&report["generalDiagnostics"])
         .map(|d| {
+            let ranged = d.get("range").is_some();
+            let position = |field| {
+                ranged
+                    .then(|| u64_at(d, &["range", "start", field]))
+                    .unwrap_or(0)
+                    + 1
+            };
             (
                 relative(root, str_at(d, &["file"])),
-                u64_at(d, &["range", "start", "line"]) + 1,
-                u64_at(d, &["range", "start", "character"]) + 1,
+                position("line"),
+                position("character"),
                 d["rule"].as_str().unwrap_or("pyright").to_owned(),
                 str_at(d, &["message"]).to_owned(),
             )

@@ -167,3 +167,95 @@ fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edit
         "def lazy(func):",
     );
 }
+
+/// Import cycles are found by walking every checked file's imports: a configuration that
+/// reports them is checked as a whole project, `-v` says why, and the findings still equal
+/// pyright's own after an edit, each file still cached on its own.
+#[test]
+fn a_configuration_that_reports_import_cycles_checks_the_whole_project_and_says_so() {
+    let repo = Repo::new();
+    repo.write(
+        "pyrightconfig.json",
+        "{\"reportImportCycles\": \"error\"}\n",
+    )
+    .write("pkg/__init__.py", "")
+    .write(
+        "pkg/a.py",
+        "from pkg import b\n\n\ndef f() -> int:\n    return b.g()\n",
+    )
+    .write(
+        "pkg/b.py",
+        "from pkg import a\n\n\ndef g() -> int:\n    return a.f()\n",
+    )
+    .write("pkg/c.py", "x: int = 1\n");
+    warm(&repo);
+    assert!(
+        whole_project(&repo)
+            .iter()
+            .any(|k| k.3 == "reportImportCycles"),
+        "the project has a cycle pyright reports"
+    );
+    append(&repo, "pkg/c.py", "y: str = 2\n");
+    let out = repo.run(&[
+        "-v",
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "pyright",
+    ]);
+    assert!(
+        out.stderr
+            .contains("checking the whole project: pyrightconfig.json turns on reportImportCycles"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(cached(&out), files(&out) - 1);
+    assert_eq!(ours(&out, "pyright"), whole_project(&repo));
+}
+
+/// Installing a package into the environment pyright resolves imports from changes pyright's
+/// cache key: the next run checks again instead of serving diagnostics made without it.
+#[test]
+fn a_package_installed_into_the_environment_makes_pyright_check_again() {
+    let repo = Repo::new();
+    repo.write("app.py", "import json\n\nx: int = json.dumps(1)\n");
+    let venv = tempfile::tempdir().expect("a temporary directory");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(venv.path())
+        .status()
+        .expect("python3 runs");
+    assert!(made.success(), "a virtual environment is made");
+    let path = format!(
+        "{}:{}",
+        venv.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        repo.run_with_env(
+            &[
+                "run",
+                "--all",
+                "--format",
+                "json",
+                "--validators",
+                "pyright",
+            ],
+            &[("PATH", path.as_str())],
+        )
+    };
+    assert_eq!(cached(&run()), 0);
+    assert_eq!(cached(&run()), 1, "nothing changed: served from the cache");
+    let lib = venv.path().join("lib");
+    let python = std::fs::read_dir(&lib)
+        .expect("lib/")
+        .flatten()
+        .next()
+        .expect("lib/pythonX.Y");
+    let site = python.path().join("site-packages");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::create_dir(site.join("newpkg-1.0.dist-info")).expect("an installed package");
+    assert_eq!(cached(&run()), 0, "a new package: checked again");
+}

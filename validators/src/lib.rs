@@ -9,7 +9,7 @@ pub mod bandit;
 mod environment;
 mod imports;
 pub mod pyright;
-mod pyright_include;
+mod pyright_config;
 pub mod ruff;
 pub mod settings;
 pub mod tools;

@@ -28,7 +28,7 @@
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
 use crate::imports::Graph;
-use crate::pyright_include::Include;
+use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
 use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
@@ -105,11 +105,10 @@ impl Validator for Pyright {
             &["off", "basic", "standard", "strict", "all"],
         )?;
         let extra = settings.strings("args")?;
-        let project = Include::of(root);
-        let whole_project = match (&graph, &project) {
-            (None, _) => Some("ruff, which finds the imports, is not installed".to_owned()),
-            (_, Include::Unknown(why)) => Some(format!("{why}, so its include cannot be followed")),
-            _ => project_wide(root, mode.as_deref(), &extra),
+        let project = Config::read(root);
+        let whole_project = match &graph {
+            None => Some("ruff, which finds the imports, is not installed".to_owned()),
+            Some(_) => project_wide(&project, mode.as_deref(), &extra),
         };
         match &whole_project {
             Some(why) => out.log(LogLevel::Info, format!("checking the whole project: {why}"))?,
@@ -138,7 +137,7 @@ impl Validator for Pyright {
             files
                 .iter()
                 .map(|f| f.path.as_str())
-                .filter(|p| project.covers(p))
+                .filter(|p| project.include.covers(p))
                 .collect()
         });
         if include.as_ref().is_some_and(Vec::is_empty) {
@@ -149,7 +148,7 @@ impl Validator for Pyright {
         // own `include` is checked and the findings of the requested files kept.
         let known = graph
             .as_ref()
-            .map_or(0, |g| g.modules_where(|m| project.covers(m)));
+            .map_or(0, |g| g.modules_where(|m| project.include.covers(m)));
         let include = include.filter(|listed| listed.len() * 2 < known);
         if whole_project.is_none() && include.is_none() {
             out.log(
@@ -169,8 +168,11 @@ impl Validator for Pyright {
             args.extend(["--project".to_owned(), overlay.path.display().to_string()]);
         }
         args.extend(extra);
+        let started = std::time::Instant::now();
         let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
         drop(overlay);
+        let took = started.elapsed().as_secs_f64();
+        out.log(LogLevel::Debug, format!("pyright ran for {took:.1} s"))?;
         if !matches!(output.status.code(), Some(0 | 1)) {
             return Err(wrapper::tool_failed("pyright", &output, "failed"));
         }
@@ -197,25 +199,19 @@ impl Validator for Pyright {
 
 /// Why this run must check the whole project, or `None` when files can be checked on their
 /// own: the configuration may report import cycles, or names a project of its own.
-fn project_wide(root: &Path, mode: Option<&str>, args: &[String]) -> Option<String> {
+fn project_wide(config: &Config, mode: Option<&str>, args: &[String]) -> Option<String> {
+    if let Include::Unknown(why) = &config.include {
+        return Some(format!("{why}, so its include cannot be followed"));
+    }
     if mode == Some("all") {
         return Some("typeCheckingMode \"all\" reports import cycles".to_owned());
     }
     if args.iter().any(|a| a == "-p" || a.starts_with("--project")) {
         return Some("`args` name a project of their own".to_owned());
     }
-    ["pyrightconfig.json", "pyproject.toml"]
-        .into_iter()
-        .find(|name| {
-            let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
-            text.contains("reportImportCycles")
-                || text
-                    .lines()
-                    .any(|l| l.contains("typeCheckingMode") && l.contains("\"all\""))
-        })
-        .map(|name| {
-            format!("{name} may turn on reportImportCycles, which looks at every file's imports")
-        })
+    config.reports_cycles.map(|name| {
+        format!("{name} turns on reportImportCycles, which looks at every file's imports")
+    })
 }
 
 /// A configuration file that sets `typeCheckingMode` and `include` on top of the project's own:

@@ -17,10 +17,10 @@ pub use entry::{digest, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 
 use crate::digest::Hash;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Entries hit less than this long ago are not marked hit again, so that a warm run on an
@@ -205,6 +205,9 @@ struct Shared {
     hits: AtomicU64,
     misses: AtomicU64,
     max_age: Option<Duration>,
+    /// Input lists read or written this run: lists are content-addressed, so one known to be
+    /// stored is not written again (results arrive in batches that share most of their lists).
+    lists_stored: Mutex<HashSet<Key>>,
 }
 
 impl Cache {
@@ -236,6 +239,7 @@ impl Cache {
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 max_age,
+                lists_stored: Mutex::default(),
             })),
         }
     }
@@ -310,6 +314,9 @@ impl Cache {
             .zip(self.read(&ids, now, &mut touch))
             .filter_map(|(id, bytes)| Some((*id, Arc::new(InputList::decode(&bytes?)?))))
             .collect();
+        if let Some(mut stored) = self.lists_stored() {
+            stored.extend(lists.keys().copied());
+        }
         if !touch.is_empty() {
             self.with(|s| s.touch(&touch, now));
         }
@@ -373,14 +380,25 @@ impl Cache {
             .iter()
             .map(|(key, entry)| (*key, entry.encode()))
             .collect();
-        let mut lists: Vec<&InputList> = entries
-            .iter()
-            .filter_map(|(_, e)| e.inputs.as_ref().map(|i| i.list.as_ref()))
-            .collect();
-        lists.sort_unstable_by_key(|l| l.id());
-        lists.dedup_by_key(|l| l.id());
-        encoded.extend(lists.into_iter().map(|l| (l.id(), l.encode())));
+        if let Some(mut stored) = self.lists_stored() {
+            for list in entries.iter().filter_map(|(_, e)| e.inputs.as_ref()) {
+                if stored.insert(list.list.id()) {
+                    encoded.push((list.list.id(), list.list.encode()));
+                }
+            }
+        }
         self.with(|s| s.put(&encoded, now_secs()));
+    }
+
+    /// See [`Shared::lists_stored`]; a poisoned lock only means a panic elsewhere.
+    fn lists_stored(&self) -> Option<std::sync::MutexGuard<'_, HashSet<Key>>> {
+        let shared = self.usable()?;
+        Some(
+            shared
+                .lists_stored
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     pub fn file_stats(&self, paths: &[String]) -> Vec<Option<FileStat>> {

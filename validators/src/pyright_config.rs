@@ -1,4 +1,5 @@
-//! Which files the project's own pyright configuration checks: its `include`.
+//! What of the project's own pyright configuration decides how files can be checked: its
+//! `include`, and whether it may report import cycles.
 //!
 //! A whole-project run reports the files of `include` (all of the root when it is not set),
 //! less `exclude`. When pyright is given a list of files instead, the list replaces `include`,
@@ -6,10 +7,14 @@
 //! out (tests, say) would gain findings. `exclude` needs no such care: pyright applies it to
 //! the listed files itself.
 //!
+//! `reportImportCycles` is found by walking every checked file's imports, so a configuration
+//! that may turn it on (the rule set to anything but `none`/`false`, or `typeCheckingMode` set
+//! to `all`) is checked as a whole project.
+//!
 //! The configuration is `pyrightconfig.json` (JSON with comments and trailing commas) or else
-//! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them. One that cannot be read
-//! this way, or that `extends` another, is [`Include::Unknown`], and the run checks the whole
-//! project instead.
+//! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run. One that
+//! cannot be read this way, or that `extends` another, is [`Include::Unknown`], and the run
+//! checks the whole project instead.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::Path;
@@ -25,31 +30,64 @@ pub enum Include {
     Unknown(String),
 }
 
-impl Include {
+/// The parts of the project's configuration that matter here.
+#[derive(Debug)]
+pub struct Config {
+    pub include: Include,
+    /// Where the configuration may turn `reportImportCycles` on, if it does.
+    pub reports_cycles: Option<&'static str>,
+}
+
+impl Config {
     /// Reads the configuration in `root` as pyright finds it.
-    pub fn of(root: &Path) -> Include {
+    pub fn read(root: &Path) -> Config {
+        let unknown = |why: &str| Config {
+            include: Include::Unknown(why.to_owned()),
+            reports_cycles: None,
+        };
         let json = root.join("pyrightconfig.json");
         if json.is_file() {
             let Ok(text) = std::fs::read_to_string(&json) else {
-                return Include::Unknown("pyrightconfig.json is not readable".to_owned());
+                return unknown("pyrightconfig.json is not readable");
             };
             return match serde_json::from_str::<serde_json::Value>(&strip_jsonc(&text)) {
-                Ok(config) => Include::from_table(&config, "pyrightconfig.json"),
-                Err(_) => Include::Unknown("pyrightconfig.json is not JSON".to_owned()),
+                Ok(config) => Config::from_table(&config, "pyrightconfig.json"),
+                Err(_) => unknown("pyrightconfig.json is not JSON"),
             };
         }
         let Ok(text) = std::fs::read_to_string(root.join("pyproject.toml")) else {
-            return Include::Everything;
+            return Config {
+                include: Include::Everything,
+                reports_cycles: None,
+            };
         };
         match toml::from_str::<serde_json::Value>(&text) {
             Ok(pyproject) => match pyproject.get("tool").and_then(|t| t.get("pyright")) {
-                Some(table) => Include::from_table(table, "[tool.pyright]"),
-                None => Include::Everything,
+                Some(table) => Config::from_table(table, "[tool.pyright]"),
+                None => Config {
+                    include: Include::Everything,
+                    reports_cycles: None,
+                },
             },
-            Err(_) => Include::Unknown("pyproject.toml is not TOML".to_owned()),
+            Err(_) => unknown("pyproject.toml is not TOML"),
         }
     }
 
+    fn from_table(table: &serde_json::Value, name: &'static str) -> Config {
+        let cycles = match table.get("reportImportCycles") {
+            Some(serde_json::Value::Bool(on)) => *on,
+            Some(serde_json::Value::String(level)) => level != "none",
+            Some(_) => true,
+            None => table.get("typeCheckingMode").and_then(|m| m.as_str()) == Some("all"),
+        };
+        Config {
+            include: Include::from_table(table, name),
+            reports_cycles: cycles.then_some(name),
+        }
+    }
+}
+
+impl Include {
     fn from_table(config: &serde_json::Value, name: &str) -> Include {
         if config.get("extends").is_some() {
             return Include::Unknown(format!("{name} extends another configuration"));
@@ -142,10 +180,33 @@ fn strip_jsonc(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn include_of(file: &str, text: &str) -> Include {
+    fn config_of(file: &str, text: &str) -> Config {
         let root = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(root.path().join(file), text).expect("written");
-        Include::of(root.path())
+        Config::read(root.path())
+    }
+
+    fn include_of(file: &str, text: &str) -> Include {
+        config_of(file, text).include
+    }
+
+    #[test]
+    fn import_cycles_are_on_when_the_rule_or_mode_all_says_so() {
+        for (text, on) in [
+            ("{\"reportImportCycles\": \"warning\"}", true),
+            ("{\"reportImportCycles\": true}", true),
+            ("{\"reportImportCycles\": \"none\"}", false),
+            ("{\"typeCheckingMode\": \"all\"}", true),
+            ("{\"typeCheckingMode\": \"strict\"}", false),
+        ] {
+            let config = config_of("pyrightconfig.json", text);
+            assert_eq!(config.reports_cycles.is_some(), on, "{text}");
+        }
+        let pyproject = "[tool.pyright]\nreportImportCycles = \"error\"\n";
+        assert_eq!(
+            config_of("pyproject.toml", pyproject).reports_cycles,
+            Some("[tool.pyright]")
+        );
     }
 
     #[test]
