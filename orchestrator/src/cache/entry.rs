@@ -39,20 +39,25 @@ pub struct Inputs {
     pub digest: Hash,
 }
 
-/// A list of input paths, as a result gave it.
+/// A list of input paths, as a result gave it: kept as its stored text (the paths joined by
+/// NUL bytes), since a warm run reads hundreds of thousands of them only to hash their states.
 #[derive(Debug, PartialEq, Eq)]
 pub struct InputList {
     id: Hash,
-    pub paths: Vec<String>,
+    text: String,
 }
 
 impl InputList {
-    pub fn new(paths: Vec<String>) -> InputList {
+    pub fn new(paths: &[String]) -> InputList {
+        InputList::from_text(paths.join("\0"))
+    }
+
+    fn from_text(text: String) -> InputList {
         let id = *blake3::Hasher::new_derive_key("orchestrator 2026 input list")
-            .update(paths.join("\0").as_bytes())
+            .update(text.as_bytes())
             .finalize()
             .as_bytes();
-        InputList { id, paths }
+        InputList { id, text }
     }
 
     /// Where the list is kept: the hash of its encoding, so equal lists are kept once.
@@ -60,21 +65,25 @@ impl InputList {
         self.id
     }
 
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.text.split('\0')
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        self.paths.join("\0").into_bytes()
+        self.text.clone().into_bytes()
     }
 
     /// `None` for bytes that are not a list: the entries that refer to it miss.
-    pub fn decode(bytes: &[u8]) -> Option<InputList> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        Some(InputList::new(
-            text.split('\0').map(str::to_owned).collect(),
-        ))
+    pub fn decode(bytes: Vec<u8>) -> Option<InputList> {
+        String::from_utf8(bytes).ok().map(InputList::from_text)
     }
 }
 
 /// One digest of the state of `paths`: each path with its content hash, or with its absence.
-pub fn digest<'a>(paths: &[String], state: impl Fn(&str) -> Option<&'a Hash>) -> Hash {
+pub fn digest<'a, 'p>(
+    paths: impl IntoIterator<Item = &'p str>,
+    state: impl Fn(&str) -> Option<&'a Hash>,
+) -> Hash {
     let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 input states");
     for path in paths {
         h.update(path.as_bytes());
@@ -91,8 +100,8 @@ impl Entry {
     pub fn new<'a>(mut result: FileResult, state: impl Fn(&str) -> Option<&'a Hash>) -> Entry {
         let paths = std::mem::take(&mut result.inputs);
         let inputs = (!paths.is_empty()).then(|| Inputs {
-            digest: digest(&paths, state),
-            list: Arc::new(InputList::new(paths)),
+            digest: digest(paths.iter().map(String::as_str), state),
+            list: Arc::new(InputList::new(&paths)),
         });
         Entry { result, inputs }
     }
@@ -152,12 +161,12 @@ mod tests {
         let hash = [7; 32];
         let entry = Entry::new(result(), |p| (p == "a.css").then_some(&hash));
         let inputs = entry.inputs.clone().expect("the result had inputs");
-        assert_eq!(inputs.list.paths, ["a.css", "gone.js"]);
+        assert!(inputs.list.paths().eq(["a.css", "gone.js"]));
         assert!(entry.result.inputs.is_empty());
         let (decoded, refers) = Entry::decode(&entry.encode()).expect("an entry");
         assert_eq!(decoded, entry.result);
         assert_eq!(refers, Some((inputs.list.id(), inputs.digest)));
-        let list = InputList::decode(&inputs.list.encode()).expect("a list");
+        let list = InputList::decode(inputs.list.encode()).expect("a list");
         assert_eq!(list, *inputs.list);
         let bytes = entry.encode();
         assert_eq!(Entry::decode(&bytes[..bytes.len() - 1]), None);
@@ -166,15 +175,15 @@ mod tests {
 
     #[test]
     fn the_digest_changes_with_any_input_and_with_absence() {
-        let paths = vec!["a".to_owned(), "b".to_owned()];
+        let paths = ["a", "b"];
         let (one, two) = ([1; 32], [2; 32]);
-        let both = digest(&paths, |_| Some(&one));
+        let both = digest(paths, |_| Some(&one));
         assert_ne!(
             both,
-            digest(&paths, |p| Some(if p == "b" { &two } else { &one }))
+            digest(paths, |p| Some(if p == "b" { &two } else { &one }))
         );
-        assert_ne!(both, digest(&paths, |p| (p == "a").then_some(&one)));
-        assert_eq!(both, digest(&paths, |_| Some(&one)));
+        assert_ne!(both, digest(paths, |p| (p == "a").then_some(&one)));
+        assert_eq!(both, digest(paths, |_| Some(&one)));
     }
 
     #[test]

@@ -312,7 +312,7 @@ impl Cache {
         let lists: HashMap<Key, Arc<InputList>> = ids
             .iter()
             .zip(self.read(&ids, now, &mut touch))
-            .filter_map(|(id, bytes)| Some((*id, Arc::new(InputList::decode(&bytes?)?))))
+            .filter_map(|(id, bytes)| Some((*id, Arc::new(InputList::decode(bytes?)?))))
             .collect();
         if let Some(mut stored) = self.lists_stored() {
             stored.extend(lists.keys().copied());

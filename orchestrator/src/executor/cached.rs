@@ -181,8 +181,8 @@ async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
     for inputs in found.iter().flatten().filter_map(|e| e.inputs.as_ref()) {
         lists.entry(inputs.list.id()).or_insert(&inputs.list);
     }
-    let paths: HashSet<&String> = lists.values().flat_map(|l| &l.paths).collect();
-    let paths: Vec<String> = paths.into_iter().cloned().collect();
+    let paths: HashSet<&str> = lists.values().flat_map(|l| l.paths()).collect();
+    let paths: Vec<String> = paths.into_iter().map(str::to_owned).collect();
     let now: HashMap<String, Option<crate::digest::Hash>> = if paths.is_empty() {
         HashMap::new()
     } else {
@@ -193,7 +193,7 @@ async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> u64 {
         .into_iter()
         .map(|(id, list)| {
             let state = |p: &str| now.get(p).and_then(Option::as_ref);
-            (id, cache::digest(&list.paths, state))
+            (id, cache::digest(list.paths(), state))
         })
         .collect();
     let mut dropped = 0;
