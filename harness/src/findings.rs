@@ -71,12 +71,9 @@ pub fn ruff(root: &Path, report: &Value) -> BTreeSet<Key> {
 pub fn pyright(root: &Path, report: &Value) -> BTreeSet<Key> {
     list(&report["generalDiagnostics"])
         .map(|d| {
-            let ranged = d.get("range").is_some();
-            let position = |field| {
-                ranged
-                    .then(|| u64_at(d, &["range", "start", field]))
-                    .unwrap_or(0)
-                    + 1
+            let position = |field| match d.get("range") {
+                Some(_) => u64_at(d, &["range", "start", field]) + 1,
+                None => 1,
             };
             (
                 relative(root, str_at(d, &["file"])),
