@@ -82,6 +82,55 @@ fn an_unchanged_tree_is_answered_from_the_cache_with_the_same_report() {
 }
 
 #[test]
+fn a_complete_run_is_read_back_whole_until_anything_changes() {
+    // The record of a complete run answers an unchanged tree in one read; any change takes the
+    // per-file path, whose complete run writes the record again.
+    let whole = |out: &Outcome| out.stderr.contains("3 results from the record");
+    let repo = repo(&format!("{LINT}inputs = [\"style.css\"]\n"));
+    repo.write("style.css", "a {}\n");
+    let first = run(&repo, &[]);
+    assert!(!whole(&first), "{}", first.stderr);
+    let second = run(&repo, &["-vv"]);
+    assert!(whole(&second), "{}", second.stderr);
+    assert_eq!(findings(&second), findings(&first));
+    assert_eq!(second.validator("lint")["cached_files"], 3);
+    repo.write("pkg/b.py", "b = 20\n");
+    reset(&repo);
+    let changed = run(&repo, &["-vv"]);
+    assert!(!whole(&changed), "{}", changed.stderr);
+    assert_eq!(requests(&repo), ["pkg/b.py"]);
+    let again = run(&repo, &["-vv"]);
+    assert!(whole(&again), "{}", again.stderr);
+    assert_eq!(findings(&again), findings(&changed));
+    // `--changed` runs keep their record apart: the whole tree's is still there after one.
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(repo.root())
+            .status()
+            .expect("git");
+        assert!(status.success());
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "t",
+    ]);
+    repo.write("a.py", "a = 10\n");
+    let hook = repo.run(&["run", "--changed", "--validators", "lint"]);
+    assert!(matches!(hook.code, Some(0 | 1)), "{}", hook.stderr);
+    repo.write("a.py", "a = 1\n");
+    let whole_again = run(&repo, &["-vv"]);
+    assert!(whole(&whole_again), "{}", whole_again.stderr);
+}
+
+#[test]
 fn a_changed_file_misses_alone() {
     let repo = repo(LINT);
     run(&repo, &[]);
@@ -338,7 +387,8 @@ fn cache_commands_show_clear_and_trim() {
     run(&repo, &[]);
     let stats = repo.run(&["cache", "stats"]);
     assert_eq!(stats.code, Some(0), "{}", stats.stderr);
-    assert!(stats.stdout.contains("entries       3"), "{}", stats.stdout);
+    // Three results and the record of the complete run.
+    assert!(stats.stdout.contains("entries       4"), "{}", stats.stdout);
     assert!(
         stats.stdout.contains("3 hits, 0 misses"),
         "{}",
@@ -347,7 +397,7 @@ fn cache_commands_show_clear_and_trim() {
     let gc = repo.run(&["cache", "gc", "--max-size", "0"]);
     assert_eq!(gc.code, Some(0), "{}", gc.stderr);
     assert!(
-        gc.stdout.contains("removed 3 of 3 entries"),
+        gc.stdout.contains("removed 4 of 4 entries"),
         "{}",
         gc.stdout
     );

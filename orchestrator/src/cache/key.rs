@@ -110,6 +110,27 @@ fn derive(
     *h.finalize().as_bytes()
 }
 
+/// Where the [`super::RunRecord`] of a validator run with these inputs in `root` is kept: one
+/// slot per validator identity and checkout, so that each complete run replaces the last one's
+/// record, and two checkouts sharing a cache do not take each other's. `--changed` runs have a
+/// slot of their own, so that a hook's runs do not displace the record of whole-tree runs.
+pub fn run_slot(inputs: &KeyInputs, root: &std::path::Path, changed: bool) -> Key {
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 run record slot");
+    for version in [KEY_VERSION, protocol::PROTOCOL_VERSION] {
+        h.update(&version.to_le_bytes());
+    }
+    field(&mut h, inputs.validator.as_bytes());
+    field(&mut h, inputs.validator_version.as_bytes());
+    if let Some((name, version)) = &inputs.tool {
+        field(&mut h, name.as_bytes());
+        field(&mut h, version.as_bytes());
+    }
+    field(&mut h, inputs.config.as_bytes());
+    field(&mut h, root.as_os_str().as_encoded_bytes());
+    h.update(&[u8::from(changed)]);
+    *h.finalize().as_bytes()
+}
+
 /// One hash over the sorted (path, content hash) pairs of every input of a `project` validator:
 /// adding, removing, renaming or changing any file changes it.
 pub fn project_inputs(files: &[FileInput]) -> Hash {

@@ -10,11 +10,13 @@ pub mod commands;
 mod config_files;
 mod entry;
 pub mod key;
+mod run;
 pub mod sqlite;
 
 pub use config_files::ConfigFiles;
 pub use entry::{digest, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
+pub use run::{keys_digest, RunRecord};
 
 use crate::digest::Hash;
 use std::collections::{HashMap, HashSet};
@@ -361,6 +363,37 @@ impl Cache {
                 Some(bytes)
             })
             .collect()
+    }
+
+    /// The record of the last complete run kept in `slot` ([`RunRecord`]). A record not hit for
+    /// [`TOUCH_INTERVAL`] is not served, so that once a day the run takes the per-file path and
+    /// marks the entries and lists the record stands for as hit: without that, `max_age` would
+    /// expire them under a record in daily use.
+    pub fn run_record(&self, slot: &Key) -> Option<RunRecord> {
+        let now = now_secs();
+        let mut touch = Vec::new();
+        let bytes = self
+            .read(std::slice::from_ref(slot), now, &mut touch)
+            .pop()??;
+        if !touch.is_empty() {
+            return None;
+        }
+        RunRecord::decode(&bytes)
+    }
+
+    /// Keeps a run's record in `slot`, replacing the one there.
+    pub fn put_run_record(&self, slot: &Key, record: &RunRecord) {
+        if self.enabled() {
+            let encoded = [(*slot, record.encode())];
+            self.with(|s| s.put(&encoded, now_secs()));
+        }
+    }
+
+    /// Counts `n` results served from a run record as hits.
+    pub fn served(&self, n: u64) {
+        if let Some(shared) = self.usable() {
+            shared.hits.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Counts `n` hits of [`Cache::get`] as misses: their recorded inputs have changed.

@@ -1,8 +1,8 @@
 //! One validator's run, from its first process to its [`Outcome`].
 //!
-//! An executor starts the validator (waiting for a `--jobs` permit), learns its manifest,
-//! chooses its files (`files`), lets the cache answer what it can (`cached`), and hands the
-//! rest to `worker`s: one request, or for a `per_file` validator with a batch size, batches
+//! An executor starts the validator, learns its manifest, chooses its files (`files`), lets
+//! the cache answer what it can (`cached`), and hands the rest, once it has a `--jobs`
+//! permit, to `worker`s: one request, or for a `per_file` validator with a batch size, batches
 //! pulled from a shared queue by as many parallel processes as permits allow. Its last event is
 //! always [`Event::Finished`]; if its task dies before sending it (a panic in our code), the
 //! dispatcher reports the validator as crashed.
@@ -214,12 +214,6 @@ async fn attempt(
     started: Instant,
     work: &mut Option<Work>,
 ) -> Result<Outcome, Vec<(Failure, Closed)>> {
-    let permit = ctx
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the run's semaphore is never closed");
     let grace = ctx.config.grace_period;
     let clock = work.as_ref().map_or_else(
         || Clock {
@@ -252,6 +246,14 @@ async fn attempt(
             }
         },
     };
+    // A permit stands for a process at work: the handshake and the cache's answer are cheap
+    // and need none, so a warm run looks up every validator's results at once.
+    let permit = ctx
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the run's semaphore is never closed");
     let worker = Worker::new(
         index,
         validator,
@@ -263,6 +265,9 @@ async fn attempt(
     );
     let ran = worker.run_all(session, permit).await;
     if ran.failures.is_empty() {
+        if let Some(keys) = &work.keys {
+            keys.finish(ctx).await;
+        }
         return Ok(Outcome::plain(Status::Passed, "", Duration::ZERO));
     }
     work.inputs

@@ -161,6 +161,7 @@ impl Worker {
         let results = std::mem::take(staged);
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
+        let keys = self.keys.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // Results share most of their inputs (the modules a package imports): each file is
             // hashed once per batch.
@@ -170,12 +171,13 @@ impl Worker {
                     hashes.insert(path.clone(), hash_file(&root.join(path)).ok());
                 }
             }
+            let state = |p: &str| hashes.get(p).and_then(Option::as_ref);
+            if let Some(keys) = keys {
+                keys.record(results.iter().map(|(_, r)| r.clone()), state);
+            }
             let entries: Vec<(Key, Entry)> = results
                 .into_iter()
-                .map(|(key, result)| {
-                    let entry = Entry::new(result, |p| hashes.get(p).and_then(Option::as_ref));
-                    (key, entry)
-                })
+                .map(|(key, result)| (key, Entry::new(result, state)))
                 .collect();
             cache.put(&entries);
         })
