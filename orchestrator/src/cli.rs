@@ -532,16 +532,27 @@ fn emit(report: &Report, args: &RunArgs) -> Result<(), String> {
         .iter()
         .map(|(f, path)| (*f, Some(path.as_path())));
     for (format, output) in main.chain(extra) {
-        let rendered = format.render(report, colour && output.is_none());
-        for warning in &rendered.warnings {
-            eprintln!("warning: {warning}");
-        }
+        let colour = colour && output.is_none();
         let written = match output {
-            Some(path) => write_atomically(path, &rendered.text)
+            Some(path) => write_atomically_with(path, |out| format.write(report, colour, out))
                 .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
-            None => write_stdout(&rendered.text),
+            None => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                match format
+                    .write(report, colour, &mut out)
+                    .and_then(|warnings| out.flush().map(|()| warnings))
+                {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Vec::new()),
+                    other => other.map_err(|e| format!("cannot write to stdout: {e}")),
+                }
+            }
         };
-        failures.extend(written.err());
+        match written {
+            Ok(warnings) => warnings
+                .iter()
+                .for_each(|warning| eprintln!("warning: {warning}")),
+            Err(e) => failures.push(e),
+        }
     }
     let github = std::iter::once(args.format)
         .chain(args.report.iter().map(|(f, _)| *f))
@@ -573,8 +584,23 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// `/dev/stdout`, a named pipe, a shell's `>(…)` — is written in place: renaming over a device
 /// would replace it, for every program on the machine, with a regular file.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// [`write_atomically`] with the text written by `write`, buffered, as it is produced.
+pub fn write_atomically_with<T>(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let into = |file: std::fs::File| {
+        let mut out = std::io::BufWriter::new(file);
+        let value = write(&mut out)?;
+        out.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        Ok(value)
+    };
     let target = match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return std::fs::write(path, text),
+        Ok(meta) if !meta.is_file() => return into(std::fs::File::create(path)?),
         Ok(_) => std::fs::canonicalize(path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
         Err(e) => return Err(e),
@@ -585,8 +611,9 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<(
     let mut temporary = name.to_owned();
     temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = target.with_file_name(temporary);
-    let written =
-        std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &target));
+    let written = std::fs::File::create(&temporary)
+        .and_then(into)
+        .and_then(|value| std::fs::rename(&temporary, &target).map(|()| value));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }

@@ -15,7 +15,7 @@ struct JsonReport<'a> {
     schema_version: u32,
     status: &'static str,
     validators: Vec<JsonValidator<'a>>,
-    findings: Vec<JsonFinding<'a>>,
+    findings: Findings<'a>,
     warnings: &'a [String],
     fixed_files: &'a [String],
     baselines_written: &'a [String],
@@ -81,12 +81,28 @@ struct JsonArtifact<'a> {
 }
 
 /// The report as pretty-printed JSON, ending in a newline.
+/// The findings, serialised one by one as they are written: a large report is not held twice.
+struct Findings<'a>(&'a [ReportFinding]);
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(finding))
+    }
+}
+
 pub fn render(report: &Report) -> String {
+    let mut text = Vec::new();
+    write(report, &mut text).expect("writing to memory never fails");
+    String::from_utf8(text).expect("serde_json writes UTF-8")
+}
+
+/// [`render`] straight into `out`, for reports of tens of megabytes.
+pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let json = JsonReport {
         schema_version: SCHEMA_VERSION,
         status: report.status().as_str(),
         validators: report.validators.iter().map(validator).collect(),
-        findings: report.findings.iter().map(finding).collect(),
+        findings: Findings(&report.findings),
         warnings: &report.warnings,
         fixed_files: &report.fixed_files,
         baselines_written: &report.baselines_written,
@@ -102,9 +118,8 @@ pub fn render(report: &Report) -> String {
             })
             .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&json).expect("report types always serialise");
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
 }
 
 fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
