@@ -96,6 +96,26 @@ impl FileHashes {
     }
 }
 
+/// Hashes of files as they are now, for a caller that must not trust what was hashed earlier
+/// in the run (a result's inputs: the validator may just have written one, a baseline say) but
+/// asks about the same files again and again (each batch of results names most of the
+/// project's modules). A file is read again only when its stat changed since this memo hashed
+/// it, or was too recent then to be trusted.
+#[derive(Debug, Default)]
+pub struct Rehash(Mutex<HashMap<PathBuf, FileStat>>);
+
+impl Rehash {
+    /// The file's hash, or `None` when it is absent or unreadable.
+    pub fn hash(&self, path: &Path) -> Option<Hash> {
+        let remembered = lock(&self.0).get(path).cloned();
+        let (hash, stat) = hash_with_stat(path, remembered);
+        if let Some(stat) = stat {
+            lock(&self.0).insert(path.to_owned(), stat);
+        }
+        hash.ok()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

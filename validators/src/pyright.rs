@@ -34,6 +34,7 @@ use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Keys of `[validators.pyright]`.
@@ -169,7 +170,23 @@ impl Validator for Pyright {
         }
         args.extend(extra);
         let started = std::time::Instant::now();
-        let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
+        // Each file's import closure is worked out while pyright runs, not after it.
+        let (output, mut inputs) = std::thread::scope(|scope| {
+            let inputs = graph.as_ref().map(|graph| {
+                scope.spawn(|| {
+                    files
+                        .iter()
+                        .map(|f| (f.path.clone(), graph.inputs_of(&f.path)))
+                        .collect::<HashMap<_, _>>()
+                })
+            });
+            let output = wrapper::run(executable, &args, &request.root, files.len(), out);
+            (
+                output,
+                inputs.and_then(|i| i.join().ok()).unwrap_or_default(),
+            )
+        });
+        let output = output?;
         drop(overlay);
         let took = started.elapsed().as_secs_f64();
         out.log(LogLevel::Debug, format!("pyright ran for {took:.1} s"))?;
@@ -189,9 +206,9 @@ impl Validator for Pyright {
             .filter_map(|d| d.into_finding(&request.root))
             .collect();
         match &graph {
-            Some(graph) => {
-                wrapper::report_with_inputs(request, findings, out, |path| graph.inputs_of(path))
-            }
+            Some(graph) => wrapper::report_with_inputs(request, findings, out, |path| {
+                inputs.remove(path).unwrap_or_else(|| graph.inputs_of(path))
+            }),
             None => wrapper::report(request, findings, out),
         }
     }

@@ -214,7 +214,7 @@ pub fn report_with_inputs(
     request: &Validate,
     findings: Vec<Finding>,
     out: &mut Reporter<'_>,
-    inputs_of: impl Fn(&str) -> Vec<String>,
+    mut inputs_of: impl FnMut(&str) -> Vec<String>,
 ) -> Result<(), Error> {
     let mut by_path: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     for finding in findings {

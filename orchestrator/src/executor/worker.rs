@@ -5,8 +5,8 @@
 use super::cached::ResultKeys;
 use super::{close, start, Clock, Context};
 use crate::cache::{Entry, Key};
-use crate::digest::hash_file;
 use crate::event::Event;
+use crate::hashing::Rehash;
 use crate::plan::PlannedValidator;
 use crate::session::Session;
 use crate::verdict::{Closed, Failure};
@@ -33,6 +33,8 @@ pub struct Worker {
     keys: Option<Arc<ResultKeys>>,
     /// The files whose results arrived, so that a retry sends only the others.
     delivered: Arc<Mutex<HashSet<String>>>,
+    /// Hashes of the inputs results listed, shared by the batches.
+    inputs: Arc<Rehash>,
 }
 
 /// What the processes of one attempt did.
@@ -62,6 +64,7 @@ impl Worker {
             clock,
             keys,
             delivered: Arc::default(),
+            inputs: Arc::default(),
         }
     }
 
@@ -162,13 +165,14 @@ impl Worker {
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
         let keys = self.keys.clone();
+        let rehash = self.inputs.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // Results share most of their inputs (the modules a package imports): each file is
-            // hashed once per batch.
+            // looked at once per batch, and read only when it changed since the last batch.
             let mut hashes: HashMap<String, Option<crate::digest::Hash>> = HashMap::new();
             for path in results.iter().flat_map(|(_, r)| &r.inputs) {
                 if !hashes.contains_key(path) {
-                    hashes.insert(path.clone(), hash_file(&root.join(path)).ok());
+                    hashes.insert(path.clone(), rehash.hash(&root.join(path)));
                 }
             }
             let state = |p: &str| hashes.get(p).and_then(Option::as_ref);
