@@ -3,6 +3,7 @@
 //! Nothing past [`crate::plan`] sees a clap type.
 
 use crate::cache::{self, Cache};
+use crate::history::{self, commands::Format as HistoryFormat};
 use crate::hold::{self, Baseline, ChangedLines};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
@@ -71,6 +72,40 @@ pub enum Command {
     Breakers {
         #[command(subcommand)]
         command: Option<BreakersCommand>,
+    },
+    /// List the runs recorded in the history, newest first, or verify its chain.
+    History {
+        #[command(subcommand)]
+        command: Option<HistoryCommand>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Human)]
+        format: HistoryFormat,
+    },
+    /// Per validator, over recent runs: p50, p95 and max duration, timeout and crash rates,
+    /// cache hit rate.
+    Stats {
+        /// The last N runs (default 100).
+        #[arg(long, conflicts_with = "days", value_parser = clap::value_parser!(u32).range(1..))]
+        runs: Option<u32>,
+        /// The runs of the last N days.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: Option<u32>,
+        /// `openmetrics` prints the OpenMetrics text Prometheus reads.
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Human)]
+        format: HistoryFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Check that no recorded run was edited, removed or reordered (exit 1 when one was).
+    Verify {
+        /// A newest hash printed by an earlier `history verify` (and kept elsewhere): check
+        /// that the history still holds it, so that nothing up to it was rewritten.
+        #[arg(long, value_name = "HASH")]
+        pinned: Option<String>,
     },
 }
 
@@ -212,6 +247,9 @@ pub struct RunArgs {
     /// Close every circuit breaker before the run, so that every validator is tried.
     #[arg(long)]
     pub reset_breakers: bool,
+    /// Exit 1 when an `[alerts]` threshold is crossed, even if the run is otherwise clean.
+    #[arg(long)]
+    pub alerts_fail: bool,
     /// The report's format on stdout (or in --output).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -267,6 +305,26 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::History {
+            command,
+            limit,
+            format,
+        } => {
+            let dir = cache::directory(cli.cache_dir);
+            match command {
+                Some(HistoryCommand::Verify { pinned }) => {
+                    history::commands::verify(&dir, pinned.as_deref())
+                }
+                None => history::commands::list(&dir, limit, format),
+            }
+        }
+        Command::Stats { runs, days, format } => {
+            let window = match days {
+                Some(days) => history::Window::Days(days),
+                None => history::Window::Runs(runs.unwrap_or(100)),
+            };
+            history::commands::stats(&cache::directory(cli.cache_dir), window, format)
+        }
         Command::Init { force } => match plan::Workspace::locate(cli.directory.as_deref(), None) {
             Err(e) => usage_error(&e),
             Ok(w) => crate::init::run(&w.root, force),
@@ -399,11 +457,13 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         args.baseline.as_deref(),
         workspace.config.baseline.as_deref(),
     );
+    let alert_settings = workspace.config.alerts;
     // A staged run's workspace is the copy; any other is the one located above.
     let plan = match &snapshot {
         Some(_) => plan::resolve(&request),
         None => plan::resolve_in(workspace, &request),
     };
+    let history = cache::directory(cache_dir.clone());
     let mut report = match plan {
         Ok(plan) => execute(plan, cache_dir, args.no_cache, args.reset_breakers),
         Err(e) => return usage_error(&e),
@@ -423,8 +483,12 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
             Err(e) => return usage_error(&e.into()),
         }
     }
+    let alerts = history::commands::record(&history, &report, &alert_settings);
+    let alerted = !alerts.is_empty();
+    report.warnings.extend(alerts);
     let code = match report.interrupted {
         Some(signal) => signal.exit_code(),
+        None if alerted && args.alerts_fail => report.status().exit_code().max(exit::FINDINGS),
         None => report.status().exit_code(),
     };
     match emit(&report, &args) {

@@ -6,6 +6,7 @@
 //! configuration (every other key), which is passed through as JSON.
 
 use crate::globs::{GlobError, Globs};
+use crate::history::alerts::Alerts;
 use crate::retry::{Cause, Policy};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,8 @@ pub struct Config {
     pub breakers: Breakers,
     /// `baseline`: the saved findings `run` leaves out, relative to the root.
     pub baseline: Option<PathBuf>,
+    /// `[alerts]`.
+    pub alerts: Alerts,
 }
 
 /// `[breakers]`: when a validator that keeps failing to complete is held back (see
@@ -186,6 +189,7 @@ impl Config {
             cache_max_age: None,
             breakers: Breakers::default(),
             baseline: None,
+            alerts: Alerts::default(),
         }
     }
 
@@ -222,6 +226,7 @@ impl Config {
                 "cache",
                 "breakers",
                 "baseline",
+                "alerts",
             ],
         )?;
         let profiles = match table.remove("profiles") {
@@ -293,6 +298,9 @@ impl Config {
             if let Some(v) = breakers.get("cooldown") {
                 config.breakers.cooldown = duration(v, "breakers.cooldown")?;
             }
+        }
+        if let Some(alerts) = table.remove("alerts") {
+            config.alerts = alerts_table(alerts)?;
         }
         if let Some(tools) = table.remove("tools") {
             for (tool, value) in into_table(tools, "tools")? {
@@ -464,6 +472,42 @@ fn globs(value: Value, key: &str) -> Result<Globs, ConfigErrorKind> {
     })
 }
 
+/// `[alerts]`: a factor above 1, two shares between 0 and 1, a window of runs.
+fn alerts_table(value: Value) -> Result<Alerts, ConfigErrorKind> {
+    let table = into_table(value, "alerts")?;
+    let keys = ["p95_regression", "timeout_rate", "hit_rate_below", "window"];
+    check_keys(&table, "alerts", &keys)?;
+    let number = |key: &str| {
+        table
+            .get(key)
+            .map(|v| v.as_float().or(v.as_integer().map(|n| n as f64)))
+    };
+    let mut alerts = Alerts::default();
+    if let Some(factor) = number("p95_regression") {
+        alerts.p95_regression = Some(factor.filter(|f| *f >= 1.0).ok_or_else(|| {
+            wrong(
+                "alerts.p95_regression",
+                "a number of at least 1, such as 1.5",
+            )
+        })?);
+    }
+    for (key, slot) in [
+        ("timeout_rate", &mut alerts.timeout_rate),
+        ("hit_rate_below", &mut alerts.hit_rate_below),
+    ] {
+        if let Some(share) = number(key) {
+            let share = share.filter(|s| (0.0..=1.0).contains(s)).ok_or_else(|| {
+                wrong(&format!("alerts.{key}"), "a share from 0 to 1, such as 0.1")
+            })?;
+            *slot = Some(share);
+        }
+    }
+    if let Some(window) = table.get("window") {
+        alerts.window = positive(window, "alerts.window")?;
+    }
+    Ok(alerts)
+}
+
 fn positive(value: &Value, key: &str) -> Result<u32, ConfigErrorKind> {
     value
         .as_integer()
@@ -627,11 +671,38 @@ mod tests {
     }
 
     #[test]
+    fn alerts_take_a_factor_shares_and_a_window() {
+        let config = parse(
+            "[alerts]\np95_regression = 2\ntimeout_rate = 0.1\nhit_rate_below = 0.5\nwindow = 30",
+        )
+        .expect("valid");
+        assert_eq!(config.alerts.p95_regression, Some(2.0));
+        assert_eq!(config.alerts.timeout_rate, Some(0.1));
+        assert_eq!(config.alerts.hit_rate_below, Some(0.5));
+        assert_eq!(config.alerts.window, 30);
+        assert!(!parse("").expect("empty").alerts.any());
+        for (text, message) in [
+            (
+                "p95_regression = 0.5",
+                "`alerts.p95_regression` must be a number of at least 1",
+            ),
+            (
+                "timeout_rate = 2",
+                "`alerts.timeout_rate` must be a share from 0 to 1",
+            ),
+            ("hit_rate = 0.5", "unknown key `alerts.hit_rate`"),
+        ] {
+            let err = parse(&format!("[alerts]\n{text}")).expect_err(text);
+            assert!(err.contains(message), "{err}");
+        }
+    }
+
+    #[test]
     fn an_unknown_top_level_key_is_named_with_the_known_ones() {
         assert_eq!(
             parse("timeout = 3").expect_err("unknown"),
             "unknown key `timeout`; the known keys are timeouts, grace_period, validators, \
-             profiles, tools, max_fix_rounds, cache, breakers, baseline"
+             profiles, tools, max_fix_rounds, cache, breakers, baseline, alerts"
         );
     }
 

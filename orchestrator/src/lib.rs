@@ -18,6 +18,7 @@ pub mod event;
 pub mod executor;
 pub mod globs;
 pub mod hashing;
+pub mod history;
 pub mod hold;
 pub mod hook;
 pub mod init;

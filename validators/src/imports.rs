@@ -23,6 +23,10 @@ use std::path::Path;
 /// excludes, such as `build/`, skip directories that a module can still import from).
 const FOLLOW_UPS: usize = 8;
 
+/// How many rounds [`Graph::around`] asks ruff for the modules it has not seen yet before it
+/// reads the whole tree instead (each round is one level deeper in the import chains).
+const ROUNDS: usize = 32;
+
 /// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
 #[derive(Debug, Default)]
 pub struct Graph {
@@ -52,6 +56,37 @@ impl Graph {
             }
         }
         Ok(graph)
+    }
+
+    /// The part of the graph that [`Graph::inputs_of`] reads for `files`: ruff is asked about
+    /// them, then about each input they turn out to have that it has not seen, until nothing
+    /// new turns up. For a few changed files that is their import closures rather than the
+    /// whole tree (on Django, a module nothing imports: about a tenth of the whole walk's
+    /// time).
+    pub fn around(
+        ruff: &Path,
+        root: &Path,
+        files: &[String],
+        out: &mut Reporter<'_>,
+    ) -> Result<Graph, Error> {
+        let mut graph = Graph::default();
+        let mut next: Vec<String> = files.to_vec();
+        for _ in 0..ROUNDS {
+            if next.is_empty() {
+                return Ok(graph);
+            }
+            graph.add(ruff, root, &next, out)?;
+            for module in next {
+                graph.imports.entry(module).or_default();
+            }
+            let unseen: BTreeSet<String> = files
+                .iter()
+                .flat_map(|f| graph.inputs_of(f))
+                .filter(|m| !graph.imports.contains_key(m) && root.join(m).is_file())
+                .collect();
+            next = unseen.into_iter().collect();
+        }
+        Graph::build(ruff, root, out)
     }
 
     fn add(

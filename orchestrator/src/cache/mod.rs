@@ -52,11 +52,15 @@ impl Setting {
         if no_cache || off {
             return Setting::Off;
         }
-        Setting::At(
-            dir.or_else(|| std::env::var_os("ORCHESTRATOR_CACHE_DIR").map(PathBuf::from))
-                .unwrap_or_else(default_dir),
-        )
+        Setting::At(directory(dir))
     }
+}
+
+/// The cache directory, on or off: `--cache-dir`, then `ORCHESTRATOR_CACHE_DIR`, then the
+/// per-user cache directory. The run history is kept there too.
+pub fn directory(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("ORCHESTRATOR_CACHE_DIR").map(PathBuf::from))
+        .unwrap_or_else(default_dir)
 }
 
 /// The per-user cache directory: `$XDG_CACHE_HOME/orchestrator/results`, else

@@ -1,0 +1,389 @@
+//! Every run, recorded: each validator's duration, status, attempts, cache use and finding
+//! count, for `orchestrator history`, `orchestrator stats` ([`stats`]) and `[alerts]`
+//! ([`alerts`]), chained into a tamper-evident ledger ([`ledger`]).
+//!
+//! The history is a database of its own, `history.sqlite3` beside the cache's: a cache may
+//! always be emptied or rebuilt (`cache clear`, a new schema), a record of past runs may not.
+//! Like the cache it never fails a run: an error is one warning line and a run not recorded.
+
+pub mod alerts;
+pub mod commands;
+pub mod ledger;
+pub mod stats;
+
+use crate::digest::Hash;
+use crate::report::Report;
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The database file's name, in the cache directory.
+pub const FILE_NAME: &str = "history.sqlite3";
+
+/// Bumped when the table or the summary's encoding changes; an older history is refused rather
+/// than rebuilt, since rebuilding would lose it.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    summary BLOB NOT NULL,
+    prev BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+";
+
+/// How long a run waits for another run's write.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A failure of the history database, naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {detail}")]
+pub struct HistoryError {
+    location: String,
+    detail: String,
+}
+
+/// What is kept of one run. Its encoding ([`Summary::encode`]) is what the ledger hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// When the run ended, in seconds since the Unix epoch.
+    pub ended: i64,
+    pub root: String,
+    /// The run's status as the JSON report gives it.
+    pub status: String,
+    pub duration_ms: u64,
+    /// [`report_hash`] of the run's report, in hex.
+    pub report: String,
+    pub validators: Vec<ValidatorRun>,
+}
+
+/// One validator's part in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorRun {
+    pub name: String,
+    pub status: String,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub files: u32,
+    pub cached_files: u32,
+    pub findings: u32,
+}
+
+impl ValidatorRun {
+    /// Whether it ran at all: a skipped validator has no duration worth counting.
+    pub fn ran(&self) -> bool {
+        self.status != "skipped"
+    }
+}
+
+/// A run as the history holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// Its place in the history: 1 for the first run recorded.
+    pub id: i64,
+    pub summary: Summary,
+    /// Its ledger hash ([`ledger::link`]).
+    pub hash: Hash,
+}
+
+impl Summary {
+    /// The summary of a finished run's report.
+    pub fn of(report: &Report, ended: i64) -> Summary {
+        Summary {
+            ended,
+            root: report.root.display().to_string(),
+            status: report.status().as_str().to_owned(),
+            duration_ms: millis(report.elapsed),
+            report: blake3::Hash::from(report_hash(report)).to_hex().to_string(),
+            validators: report
+                .validators
+                .iter()
+                .map(|v| ValidatorRun {
+                    name: v.name.clone(),
+                    status: v.status.as_str().to_owned(),
+                    duration_ms: millis(v.duration),
+                    attempts: u32::try_from(v.attempts.len()).unwrap_or(u32::MAX),
+                    files: v.files,
+                    cached_files: v.cached_files,
+                    findings: v.findings,
+                })
+                .collect(),
+        }
+    }
+
+    /// JSON with the fields in their declared order: the same summary always gives the same
+    /// bytes, and the stored bytes are what is hashed, never a re-encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a summary always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Summary> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One hash of what a report says, timings aside: each validator's name, status and finding
+/// count, and every finding (validator, path, position, rule, severity, message). Two runs that
+/// reported the same thing have the same hash.
+pub fn report_hash(report: &Report) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 report contents");
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(report.status().as_str().as_bytes());
+    for v in &report.validators {
+        field(v.name.as_bytes());
+        field(v.status.as_str().as_bytes());
+        field(&v.findings.to_le_bytes());
+    }
+    for f in &report.findings {
+        field(f.validator.as_bytes());
+        field(f.finding.path.as_bytes());
+        field(&f.finding.line.to_le_bytes());
+        field(&f.finding.column.to_le_bytes());
+        field(f.finding.rule.as_bytes());
+        field(f.finding.severity.as_str().as_bytes());
+        field(f.finding.message.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Which past runs a question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last N runs.
+    Runs(u32),
+    /// The runs that ended in the last N days.
+    Days(u32),
+}
+
+/// The history database of one cache directory.
+#[derive(Debug)]
+pub struct History {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl History {
+    /// Opens (creating if needed) the history in the cache directory `dir`.
+    pub fn open(dir: &Path) -> Result<History, HistoryError> {
+        let path = dir.join(FILE_NAME);
+        let fail = |e: &dyn std::fmt::Display| HistoryError {
+            location: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| fail(&e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail(&e))?;
+        let history = History { path, conn };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> HistoryError {
+        HistoryError {
+            location: self.path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn migrate(&self) -> Result<(), HistoryError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        match version {
+            SCHEMA_VERSION => Ok(()),
+            0 => {
+                let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+                let again: i64 = tx
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(|e| self.err(e))?;
+                if again == 0 {
+                    tx.execute_batch(SCHEMA).map_err(|e| self.err(e))?;
+                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                        .map_err(|e| self.err(e))?;
+                }
+                tx.commit().map_err(|e| self.err(e))
+            }
+            other => Err(self.err(format!(
+                "a history of version {other}, which this orchestrator (version \
+                 {SCHEMA_VERSION}) cannot read; use the orchestrator that wrote it, or move \
+                 the file away"
+            ))),
+        }
+    }
+
+    /// Appends a run, linked to the last one recorded.
+    pub fn record(&mut self, summary: &Summary) -> Result<Recorded, HistoryError> {
+        let bytes = summary.encode();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| HistoryError {
+                location: self.path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let prev: Hash =
+            match tx.query_row("SELECT hash FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            }) {
+                Ok(bytes) => bytes.try_into().unwrap_or([0; 32]),
+                Err(rusqlite::Error::QueryReturnedNoRows) => [0; 32],
+                Err(e) => {
+                    return Err(HistoryError {
+                        location: self.path.display().to_string(),
+                        detail: e.to_string(),
+                    })
+                }
+            };
+        let hash = ledger::link(&prev, &bytes);
+        tx.execute(
+            "INSERT INTO runs (summary, prev, hash) VALUES (?1, ?2, ?3)",
+            params![bytes, &prev[..], &hash[..]],
+        )
+        .map_err(|e| HistoryError {
+            location: self.path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(|e| HistoryError {
+            location: self.path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Recorded {
+            id,
+            summary: summary.clone(),
+            hash,
+        })
+    }
+
+    /// The runs of a window, oldest first; `now` is the time days are counted back from.
+    pub fn window(&self, window: Window, now: i64) -> Result<Vec<Recorded>, HistoryError> {
+        let rows = self.rows(match window {
+            Window::Runs(n) => Some(i64::from(n)),
+            Window::Days(_) => None,
+        })?;
+        let mut runs: Vec<Recorded> = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(Recorded {
+                    id: row.id,
+                    summary: Summary::decode(&row.summary)?,
+                    hash: row.hash,
+                })
+            })
+            .collect();
+        if let Window::Days(days) = window {
+            let since = now - i64::from(days) * 86_400;
+            runs.retain(|r| r.summary.ended >= since);
+        }
+        Ok(runs)
+    }
+
+    /// Every stored row as it is, oldest first (the newest `limit` only, when given).
+    pub fn rows(&self, limit: Option<i64>) -> Result<Vec<ledger::Row>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, summary, prev, hash FROM (SELECT * FROM runs ORDER BY id DESC \
+                 LIMIT ?1) ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit.unwrap_or(-1)], |r| {
+                // Whatever was written there is read back as bytes, so that a tampered entry is
+                // reported as such rather than as an unreadable history.
+                let bytes = |i: usize| -> rusqlite::Result<Vec<u8>> {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+                        _ => Vec::new(),
+                    })
+                };
+                let hash = |b: Vec<u8>| -> Hash { b.try_into().unwrap_or([0xff; 32]) };
+                Ok(ledger::Row {
+                    id: r.get(0)?,
+                    summary: bytes(1)?,
+                    prev: hash(bytes(2)?),
+                    hash: hash(bytes(3)?),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn summary(ended: i64, validators: &[(&str, &str, u64)]) -> Summary {
+        Summary {
+            ended,
+            root: "/repo".into(),
+            status: "passed".into(),
+            duration_ms: 10,
+            report: "00".into(),
+            validators: validators
+                .iter()
+                .map(|(name, status, ms)| ValidatorRun {
+                    name: (*name).into(),
+                    status: (*status).into(),
+                    duration_ms: *ms,
+                    attempts: 1,
+                    files: 10,
+                    cached_files: 5,
+                    findings: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn runs_are_appended_linked_and_read_back_by_window() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut history = History::open(dir.path()).expect("open");
+        let day = 86_400;
+        let first = history
+            .record(&summary(10 * day, &[("ruff", "passed", 5)]))
+            .expect("record");
+        let second = history
+            .record(&summary(12 * day, &[("ruff", "failed", 7)]))
+            .expect("record");
+        assert_eq!((first.id, second.id), (1, 2));
+        let rows = history.rows(None).expect("rows");
+        assert_eq!(rows[1].prev, first.hash);
+        assert_eq!(ledger::verify(&rows), Ok(Some(second.hash)));
+        let last = history.window(Window::Runs(1), 0).expect("window");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].summary.validators[0].status, "failed");
+        let recent = history.window(Window::Days(1), 12 * day + 5).expect("days");
+        assert_eq!(recent.len(), 1);
+        drop(history);
+        let reopened = History::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.window(Window::Runs(10), 0).expect("all").len(), 2);
+    }
+}
