@@ -370,7 +370,7 @@ impl Cache {
     }
 
     /// The record of the last complete run kept in `slot` ([`RunRecord`]). A record not hit for
-    /// [`TOUCH_INTERVAL`] is not served, so that once a day the run takes the per-file path and
+    /// a day is not served, so that once a day the run takes the per-file path and
     /// marks the entries and lists the record stands for as hit: without that, `max_age` would
     /// expire them under a record in daily use.
     pub fn run_record(&self, slot: &Key) -> Option<RunRecord> {

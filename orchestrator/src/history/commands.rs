@@ -23,6 +23,11 @@ pub enum Format {
 pub fn record(dir: &Path, report: &Report, alerts: &Alerts) -> Vec<String> {
     let mut history = match History::open(dir) {
         Ok(history) => history,
+        // One warning per unusable directory: the cache's (under --no-cache, none).
+        Err(e) if e.no_directory => {
+            tracing::info!("the run is not recorded in the history: {e}");
+            return Vec::new();
+        }
         Err(e) => {
             eprintln!("warning: the run is not recorded in the history: {e}");
             return Vec::new();

@@ -44,6 +44,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct HistoryError {
     location: String,
     detail: String,
+    /// The cache directory itself cannot be made, which the cache has already warned about.
+    pub no_directory: bool,
 }
 
 /// What is kept of one run. Its encoding ([`Summary::encode`]) is what the ledger hashes.
@@ -179,8 +181,12 @@ impl History {
         let fail = |e: &dyn std::fmt::Display| HistoryError {
             location: path.display().to_string(),
             detail: e.to_string(),
+            no_directory: false,
         };
-        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        std::fs::create_dir_all(dir).map_err(|e| HistoryError {
+            no_directory: true,
+            ..fail(&e)
+        })?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -200,6 +206,7 @@ impl History {
         HistoryError {
             location: self.path.display().to_string(),
             detail: e.to_string(),
+            no_directory: false,
         }
     }
 
@@ -233,40 +240,32 @@ impl History {
     /// Appends a run, linked to the last one recorded.
     pub fn record(&mut self, summary: &Summary) -> Result<Recorded, HistoryError> {
         let bytes = summary.encode();
+        let location = self.path.display().to_string();
+        let fail = |e: rusqlite::Error| HistoryError {
+            location: location.clone(),
+            detail: e.to_string(),
+            no_directory: false,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| HistoryError {
-                location: self.path.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            .map_err(fail)?;
         let prev: Hash =
             match tx.query_row("SELECT hash FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
                 r.get::<_, Vec<u8>>(0)
             }) {
                 Ok(bytes) => bytes.try_into().unwrap_or([0; 32]),
                 Err(rusqlite::Error::QueryReturnedNoRows) => [0; 32],
-                Err(e) => {
-                    return Err(HistoryError {
-                        location: self.path.display().to_string(),
-                        detail: e.to_string(),
-                    })
-                }
+                Err(e) => return Err(fail(e)),
             };
         let hash = ledger::link(&prev, &bytes);
         tx.execute(
             "INSERT INTO runs (summary, prev, hash) VALUES (?1, ?2, ?3)",
             params![bytes, &prev[..], &hash[..]],
         )
-        .map_err(|e| HistoryError {
-            location: self.path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        .map_err(fail)?;
         let id = tx.last_insert_rowid();
-        tx.commit().map_err(|e| HistoryError {
-            location: self.path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        tx.commit().map_err(fail)?;
         Ok(Recorded {
             id,
             summary: summary.clone(),
