@@ -463,7 +463,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         Some(_) => plan::resolve(&request),
         None => plan::resolve_in(workspace, &request),
     };
-    let history = cache::directory(cache_dir.clone());
+    let history_dir = cache::directory(cache_dir.clone());
     let mut report = match plan {
         Ok(plan) => execute(plan, cache_dir, args.no_cache, args.reset_breakers),
         Err(e) => return usage_error(&e),
@@ -483,7 +483,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
             Err(e) => return usage_error(&e.into()),
         }
     }
-    let alerts = history::commands::record(&history, &report, &alert_settings);
+    let alerts = history::commands::record(&history_dir, &report, &alert_settings);
     let alerted = !alerts.is_empty();
     report.warnings.extend(alerts);
     let code = match report.interrupted {

@@ -192,6 +192,21 @@ mod tests {
     }
 
     #[test]
+    fn a_rehash_sees_a_file_rewritten_at_once_with_the_same_size() {
+        // A validator writing a baseline twice within one clock tick: the second content must
+        // be seen, however alike the stats.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("baseline.png");
+        let rehash = Rehash::default();
+        std::fs::write(&file, "one").expect("write");
+        assert_eq!(rehash.hash(&file), Some(*blake3::hash(b"one").as_bytes()));
+        std::fs::write(&file, "two").expect("write");
+        assert_eq!(rehash.hash(&file), Some(*blake3::hash(b"two").as_bytes()));
+        std::fs::remove_file(&file).expect("remove");
+        assert_eq!(rehash.hash(&file), None);
+    }
+
+    #[test]
     fn a_trusted_stat_is_not_read_and_a_racy_or_changed_one_is() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("a");

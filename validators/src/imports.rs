@@ -38,23 +38,9 @@ impl Graph {
     pub fn build(ruff: &Path, root: &Path, out: &mut Reporter<'_>) -> Result<Graph, Error> {
         let mut graph = Graph::default();
         graph.add(ruff, root, &[".".to_owned()], out)?;
-        for _ in 0..FOLLOW_UPS {
-            let missing: BTreeSet<String> = graph
-                .imports
-                .values()
-                .flatten()
-                .filter(|m| !graph.imports.contains_key(*m) && root.join(m).is_file())
-                .cloned()
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            let missing: Vec<String> = missing.into_iter().collect();
-            graph.add(ruff, root, &missing, out)?;
-            for module in missing {
-                graph.imports.entry(module).or_default();
-            }
-        }
+        let imported = |g: &Graph| g.imports.values().flatten().cloned().collect();
+        let next = graph.unseen(root, imported(&graph));
+        graph.follow(ruff, root, next, FOLLOW_UPS, imported, out)?;
         Ok(graph)
     }
 
@@ -62,7 +48,7 @@ impl Graph {
     /// them, then about each input they turn out to have that it has not seen, until nothing
     /// new turns up. For a few changed files that is their import closures rather than the
     /// whole tree (on Django, a module nothing imports: about a tenth of the whole walk's
-    /// time).
+    /// time). Chains of imports too deep to follow this way read the whole tree instead.
     pub fn around(
         ruff: &Path,
         root: &Path,
@@ -70,23 +56,45 @@ impl Graph {
         out: &mut Reporter<'_>,
     ) -> Result<Graph, Error> {
         let mut graph = Graph::default();
-        let mut next: Vec<String> = files.to_vec();
-        for _ in 0..ROUNDS {
-            if next.is_empty() {
-                return Ok(graph);
-            }
-            graph.add(ruff, root, &next, out)?;
-            for module in next {
-                graph.imports.entry(module).or_default();
-            }
-            let unseen: BTreeSet<String> = files
-                .iter()
-                .flat_map(|f| graph.inputs_of(f))
-                .filter(|m| !graph.imports.contains_key(m) && root.join(m).is_file())
-                .collect();
-            next = unseen.into_iter().collect();
+        let closures = |g: &Graph| files.iter().flat_map(|f| g.inputs_of(f)).collect();
+        match graph.follow(ruff, root, files.to_vec(), ROUNDS, closures, out)? {
+            true => Ok(graph),
+            false => Graph::build(ruff, root, out),
         }
-        Graph::build(ruff, root, out)
+    }
+
+    /// Asks ruff about `next`, then, round by round, about the existing files `wanted` names
+    /// that it has not been asked about, for at most `rounds` rounds; returns whether nothing
+    /// was left to ask.
+    fn follow(
+        &mut self,
+        ruff: &Path,
+        root: &Path,
+        mut next: Vec<String>,
+        rounds: usize,
+        wanted: impl Fn(&Graph) -> Vec<String>,
+        out: &mut Reporter<'_>,
+    ) -> Result<bool, Error> {
+        for _ in 0..rounds {
+            if next.is_empty() {
+                break;
+            }
+            self.add(ruff, root, &next, out)?;
+            for module in next {
+                self.imports.entry(module).or_default();
+            }
+            next = self.unseen(root, wanted(self));
+        }
+        Ok(next.is_empty())
+    }
+
+    /// Of `modules`, the files that exist and that ruff was not asked about, sorted, once each.
+    fn unseen(&self, root: &Path, modules: Vec<String>) -> Vec<String> {
+        let unseen: BTreeSet<String> = modules
+            .into_iter()
+            .filter(|m| !self.imports.contains_key(m) && root.join(m).is_file())
+            .collect();
+        unseen.into_iter().collect()
     }
 
     fn add(

@@ -107,10 +107,6 @@ impl Entry {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut result = self.result.clone();
-        result.modified = false;
-        result.baselines_written.clear();
-        result.inputs.clear();
         let mut bytes = vec![LAYOUT];
         match &self.inputs {
             Some(inputs) => {
@@ -119,7 +115,7 @@ impl Entry {
             }
             None => bytes.extend_from_slice(&[0; 64]),
         }
-        bytes.extend(protocol::codec::encode(&Response::FileResult(result)));
+        bytes.extend(encode_result(&self.result));
         bytes
     }
 
@@ -132,12 +128,28 @@ impl Entry {
         }
         let list: Hash = rest.get(..32)?.try_into().ok()?;
         let digest: Hash = rest.get(32..64)?.try_into().ok()?;
-        let Ok(Response::FileResult(result)) = protocol::codec::decode::<Response>(&rest[64..])
-        else {
-            return None;
-        };
+        let result = decode_result(&rest[64..])?;
         let inputs = (list != [0; 32]).then_some((list, digest));
         Some((result, inputs))
+    }
+}
+
+/// A result as the cache keeps it: what only its run can say (that it modified the file, the
+/// baselines it wrote) left out, its inputs too (they are kept beside it), encoded as the
+/// protocol encodes a `Response::FileResult`.
+pub fn encode_result(result: &FileResult) -> Vec<u8> {
+    let mut result = result.clone();
+    result.modified = false;
+    result.baselines_written.clear();
+    result.inputs.clear();
+    protocol::codec::encode(&Response::FileResult(result))
+}
+
+/// [`encode_result`]'s bytes back; `None` for anything else.
+pub fn decode_result(bytes: &[u8]) -> Option<FileResult> {
+    match protocol::codec::decode::<Response>(bytes) {
+        Ok(Response::FileResult(result)) => Some(result),
+        _ => None,
     }
 }
 

@@ -81,19 +81,7 @@ fn derive(
     for version in versions {
         h.update(&version.to_le_bytes());
     }
-    field(&mut h, inputs.validator.as_bytes());
-    field(&mut h, inputs.validator_version.as_bytes());
-    match &inputs.tool {
-        None => {
-            h.update(&[0]);
-        }
-        Some((name, version)) => {
-            h.update(&[1]);
-            field(&mut h, name.as_bytes());
-            field(&mut h, version.as_bytes());
-        }
-    }
-    field(&mut h, inputs.config.as_bytes());
+    identity(&mut h, inputs);
     h.update(config_files);
     match subject {
         Subject::File { path, content } => {
@@ -119,13 +107,7 @@ pub fn run_slot(inputs: &KeyInputs, root: &std::path::Path, changed: bool) -> Ke
     for version in [KEY_VERSION, protocol::PROTOCOL_VERSION] {
         h.update(&version.to_le_bytes());
     }
-    field(&mut h, inputs.validator.as_bytes());
-    field(&mut h, inputs.validator_version.as_bytes());
-    if let Some((name, version)) = &inputs.tool {
-        field(&mut h, name.as_bytes());
-        field(&mut h, version.as_bytes());
-    }
-    field(&mut h, inputs.config.as_bytes());
+    identity(&mut h, inputs);
     field(&mut h, root.as_os_str().as_encoded_bytes());
     h.update(&[u8::from(changed)]);
     *h.finalize().as_bytes()
@@ -143,6 +125,24 @@ pub fn project_inputs(files: &[FileInput]) -> Hash {
         h.update(&file.content_hash);
     }
     *h.finalize().as_bytes()
+}
+
+/// What every key of one validator run shares: the validator's name and version, the tool's
+/// name and version or their absence, and the configuration table.
+fn identity(h: &mut blake3::Hasher, inputs: &KeyInputs) {
+    field(h, inputs.validator.as_bytes());
+    field(h, inputs.validator_version.as_bytes());
+    match &inputs.tool {
+        None => {
+            h.update(&[0]);
+        }
+        Some((name, version)) => {
+            h.update(&[1]);
+            field(h, name.as_bytes());
+            field(h, version.as_bytes());
+        }
+    }
+    field(h, inputs.config.as_bytes());
 }
 
 fn field(h: &mut blake3::Hasher, bytes: &[u8]) {

@@ -512,6 +512,28 @@ mod tests {
     }
 
     #[test]
+    fn a_run_record_not_hit_for_a_day_is_not_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
+        let record = RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: vec![result("a.py").result],
+        };
+        let slot = [7; 32];
+        let day_old = now_secs() - TOUCH_INTERVAL - 1;
+        store.put(&[(slot, record.encode())], day_old).expect("put");
+        let cache = Cache::with_store(Box::new(store), None);
+        assert_eq!(
+            cache.run_record(&slot),
+            None,
+            "the per-file path marks its entries hit"
+        );
+        cache.put_run_record(&slot, &record);
+        assert_eq!(cache.run_record(&slot), Some(record));
+    }
+
+    #[test]
     fn an_input_list_shared_by_entries_is_kept_once_and_a_lost_list_is_a_miss() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);

@@ -14,12 +14,13 @@
 //!
 //! Layout: byte 1 (the layout's version), the 32-byte digest of the keys, the number of inputs
 //! (u32, little-endian), each input as its path's length (u32), the path, and 0 (absent) or 1
-//! followed by its 32-byte hash; then each result as its length (u32) and the protocol's
-//! encoding of a `Response::FileResult`.
+//! followed by its 32-byte hash; then each result as its length (u32) and its bytes as an
+//! entry keeps them (`entry::encode_result`).
 
+use super::entry::{decode_result, encode_result};
 use super::Key;
 use crate::digest::Hash;
-use protocol::{FileResult, Response};
+use protocol::FileResult;
 
 const LAYOUT: u8 = 1;
 
@@ -62,11 +63,7 @@ impl RunRecord {
             }
         }
         for result in &self.results {
-            let mut result = result.clone();
-            result.modified = false;
-            result.baselines_written.clear();
-            result.inputs.clear();
-            let encoded = protocol::codec::encode(&Response::FileResult(result));
+            let encoded = encode_result(result);
             push_len(&mut bytes, encoded.len());
             bytes.extend(encoded);
         }
@@ -95,10 +92,7 @@ impl RunRecord {
         let mut results = Vec::new();
         while !r.0.is_empty() {
             let len = r.len()?;
-            let Ok(Response::FileResult(result)) = protocol::codec::decode(r.take(len)?) else {
-                return None;
-            };
-            results.push(result);
+            results.push(decode_result(r.take(len)?)?);
         }
         Some(RunRecord {
             keys,

@@ -42,7 +42,7 @@ struct Assembly {
     /// How many results make the run complete.
     expected: usize,
     results: Vec<FileResult>,
-    inputs: HashMap<String, Option<Hash>>,
+    inputs: States,
     /// An input was seen in two states (it changed during the run): no record is written.
     spoiled: bool,
 }
