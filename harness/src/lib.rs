@@ -6,6 +6,7 @@
 //! every binary of the workspace that has tests; `cargo nextest run --workspace` builds them all.
 
 pub mod findings;
+pub mod servers;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

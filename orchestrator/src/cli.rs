@@ -514,6 +514,7 @@ fn execute(
     let cache = Cache::open(
         &cache::Setting::from_args(no_cache, cache_dir),
         plan.config.cache_max_age,
+        &plan.config.cache_remote,
     );
     if reset_breakers {
         let closed = cache.reset_breakers(None);

@@ -90,6 +90,8 @@ pub struct Config {
     pub max_fix_rounds: u32,
     /// `[cache] max_age`: cached results not hit for longer are not served, and are removed.
     pub cache_max_age: Option<Duration>,
+    /// `[cache.remote]`: the shared level behind the local cache.
+    pub cache_remote: crate::cache::remote::Settings,
     /// `[breakers]`.
     pub breakers: Breakers,
     /// `baseline`: the saved findings `run` leaves out, relative to the root.
@@ -187,6 +189,7 @@ impl Config {
             tools: BTreeMap::new(),
             max_fix_rounds: DEFAULT_MAX_FIX_ROUNDS,
             cache_max_age: None,
+            cache_remote: crate::cache::remote::Settings::default(),
             breakers: Breakers::default(),
             baseline: None,
             alerts: Alerts::default(),
@@ -279,9 +282,12 @@ impl Config {
         }
         if let Some(cache) = table.remove("cache") {
             let cache = into_table(cache, "cache")?;
-            check_keys(&cache, "cache", &["max_age"])?;
+            check_keys(&cache, "cache", &["max_age", "remote"])?;
             if let Some(age) = cache.get("max_age") {
                 config.cache_max_age = Some(duration(age, "cache.max_age")?);
+            }
+            if let Some(remote) = cache.get("remote") {
+                config.cache_remote = remote_table(remote.clone())?;
             }
         }
         if let Some(breakers) = table.remove("breakers") {
@@ -470,6 +476,42 @@ fn globs(value: Value, key: &str) -> Result<Globs, ConfigErrorKind> {
         key: key.to_owned(),
         source,
     })
+}
+
+/// `[cache.remote]`: a URL, whether to only read, an operation's time limit, the end-of-run
+/// budget for writes, and the failures that make a run skip the remote.
+fn remote_table(value: Value) -> Result<crate::cache::remote::Settings, ConfigErrorKind> {
+    let table = into_table(value, "cache.remote")?;
+    check_keys(
+        &table,
+        "cache.remote",
+        &["url", "read_only", "timeout", "write_budget", "failures"],
+    )?;
+    let mut remote = crate::cache::remote::Settings::default();
+    if let Some(url) = table.get("url") {
+        let url = url.as_str().filter(|u| u.contains("://")).ok_or_else(|| {
+            wrong(
+                "cache.remote.url",
+                "a URL such as \"redis://127.0.0.1:6379/0\", \"webdav+https://host/path\" or \"s3://bucket/prefix\"",
+            )
+        })?;
+        remote.url = Some(url.to_owned());
+    }
+    if let Some(v) = table.get("read_only") {
+        remote.read_only = v
+            .as_bool()
+            .ok_or_else(|| wrong("cache.remote.read_only", "true or false"))?;
+    }
+    if let Some(v) = table.get("timeout") {
+        remote.timeout = duration(v, "cache.remote.timeout")?;
+    }
+    if let Some(v) = table.get("write_budget") {
+        remote.write_budget = duration(v, "cache.remote.write_budget")?;
+    }
+    if let Some(v) = table.get("failures") {
+        remote.failures = positive(v, "cache.remote.failures")?;
+    }
+    Ok(remote)
 }
 
 /// `[alerts]`: a factor above 1, two shares between 0 and 1, a window of runs.

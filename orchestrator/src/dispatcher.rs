@@ -231,7 +231,8 @@ where
         tracing::info!(killed, "killed processes left behind by validators");
     }
     hashes.persist().await;
-    let _ = tokio::task::spawn_blocking(move || cache.finish_run()).await;
+    let notes = tokio::task::spawn_blocking(move || cache.finish_run()).await;
+    report.warnings.extend(notes.unwrap_or_default());
     let dimensions = report
         .validators
         .iter()

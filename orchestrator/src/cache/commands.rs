@@ -25,8 +25,15 @@ pub fn stats(setting: &Setting) -> u8 {
             println!("findings size {}", human_bytes(stats.value_bytes));
             println!("on disk       {}", human_bytes(stats.disk_bytes));
             println!("known files   {}", stats.known_files);
-            match stats.last_run {
-                Some((hits, misses)) => {
+            let counted = |name: &str| {
+                stats
+                    .last_run
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| *v)
+            };
+            match (counted("hits"), counted("misses")) {
+                (Some(hits), Some(misses)) => {
                     let total = hits + misses;
                     let rate = if total == 0 {
                         0.0
@@ -35,7 +42,23 @@ pub fn stats(setting: &Setting) -> u8 {
                     };
                     println!("last run      {hits} hits, {misses} misses ({rate:.1}% hit)");
                 }
-                None => println!("last run      none recorded"),
+                _ => println!("last run      none recorded"),
+            }
+            if let Some(remote) = super::remote::Counts::from_named(&stats.last_run) {
+                println!(
+                    "remote        {} hits, {} misses, {} errors, {} rejected; {} read",
+                    remote.hits,
+                    remote.misses,
+                    remote.errors,
+                    remote.rejected,
+                    human_bytes(remote.bytes_read)
+                );
+                println!(
+                    "remote writes {} written ({}), {} not written",
+                    remote.written,
+                    human_bytes(remote.bytes_written),
+                    remote.unwritten
+                );
             }
             exit::CLEAN
         }

@@ -4,12 +4,13 @@
 //! A run talks to a [`Cache`], which never fails: the first time its [`Store`] reports an
 //! error (corrupt, unreadable, read-only or long-locked database), it prints one warning line
 //! and the rest of the run goes uncached. A slower run is acceptable; a failed or wrong one is
-//! not. The store is a trait so that another backend (a shared server, say) can be added.
+//! not. Behind the local store, a [`remote`] level can share results between machines.
 
 pub mod commands;
 mod config_files;
 mod entry;
 pub mod key;
+pub mod remote;
 mod run;
 pub mod sqlite;
 
@@ -129,8 +130,9 @@ pub struct Stats {
     pub value_bytes: u64,
     pub known_files: u64,
     pub disk_bytes: u64,
-    /// Hits and misses of the last run that used this cache.
-    pub last_run: Option<(u64, u64)>,
+    /// What the last run that used this cache counted, by name: `hits` and `misses`, and the
+    /// remote's [`remote::Counts`] if it used one.
+    pub last_run: Vec<(String, u64)>,
 }
 
 /// What `gc` removed.
@@ -169,11 +171,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The remembered stat of each absolute path.
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError>;
     fn put_file_stats(&self, entries: &[(String, FileStat)]) -> Result<(), StoreError>;
-    /// Records a run's hits and misses, and drops entries last hit before `expire_before`.
+    /// Records what a run counted (replacing the last run's counts), and drops entries last
+    /// hit before `expire_before`.
     fn finish_run(
         &self,
-        hits: u64,
-        misses: u64,
+        counts: &[(&str, u64)],
         expire_before: Option<i64>,
     ) -> Result<(), StoreError>;
     /// Size and use, which also proves the store is readable (its health check).
@@ -214,6 +216,11 @@ struct Shared {
     /// Input lists read or written this run: lists are content-addressed, so one known to be
     /// stored is not written again (results arrive in batches that share most of their lists).
     lists_stored: Mutex<HashSet<Key>>,
+    /// The shared level behind this one, for results and input lists (never for run records,
+    /// remembered stats or breakers, which are about this machine).
+    remote: Option<remote::Remote>,
+    /// Warnings for the report from opening the remote.
+    notes: Vec<String>,
 }
 
 impl Cache {
@@ -222,22 +229,40 @@ impl Cache {
         Cache { inner: None }
     }
 
-    /// Opens the cache a setting names; a cache that cannot be opened gives the warning line
-    /// and an uncached run.
-    pub fn open(setting: &Setting, max_age: Option<Duration>) -> Cache {
+    /// Opens the cache a setting names, with the remote level `remote` configures; a cache that
+    /// cannot be opened gives the warning line and an uncached run, a remote that cannot be
+    /// used a warning in the report and a run on the local cache.
+    pub fn open(setting: &Setting, max_age: Option<Duration>, remote: &remote::Settings) -> Cache {
         let Setting::At(dir) = setting else {
             return Cache::off();
         };
-        match sqlite::SqliteStore::open(dir) {
-            Ok(store) => Cache::with_store(Box::new(store), max_age),
+        let store = match sqlite::SqliteStore::open(dir) {
+            Ok(store) => store,
             Err(e) => {
                 warn(&e);
-                Cache::off()
+                return Cache::off();
             }
-        }
+        };
+        let (remote, notes) = match remote
+            .resolve()
+            .and_then(|r| r.map(remote::Remote::open).transpose())
+        {
+            Ok(remote) => (remote, Vec::new()),
+            Err(warning) => (None, vec![warning]),
+        };
+        Cache::build(Box::new(store), max_age, remote, notes)
     }
 
     pub fn with_store(store: Box<dyn Store>, max_age: Option<Duration>) -> Cache {
+        Cache::build(store, max_age, None, Vec::new())
+    }
+
+    fn build(
+        store: Box<dyn Store>,
+        max_age: Option<Duration>,
+        remote: Option<remote::Remote>,
+        notes: Vec<String>,
+    ) -> Cache {
         Cache {
             inner: Some(Arc::new(Shared {
                 store,
@@ -246,6 +271,8 @@ impl Cache {
                 misses: AtomicU64::new(0),
                 max_age,
                 lists_stored: Mutex::default(),
+                remote,
+                notes,
             })),
         }
     }
@@ -303,7 +330,7 @@ impl Cache {
         let now = now_secs();
         let mut touch = Vec::new();
         let decoded: Vec<_> = self
-            .read(keys, now, &mut touch)
+            .read(keys, now, &mut touch, true)
             .into_iter()
             .map(|bytes| Entry::decode(&bytes?))
             .collect();
@@ -317,7 +344,7 @@ impl Cache {
         ids.dedup();
         let lists: HashMap<Key, Arc<InputList>> = ids
             .iter()
-            .zip(self.read(&ids, now, &mut touch))
+            .zip(self.read(&ids, now, &mut touch, true))
             .filter_map(|(id, bytes)| Some((*id, Arc::new(InputList::decode(bytes?)?))))
             .collect();
         if let Some(mut stored) = self.lists_stored() {
@@ -344,8 +371,15 @@ impl Cache {
     }
 
     /// The stored bytes of `keys`, in order, without those that have expired; the keys last hit
-    /// more than [`TOUCH_INTERVAL`] ago are added to `touch`.
-    fn read(&self, keys: &[Key], now: i64, touch: &mut Vec<Key>) -> Vec<Option<Vec<u8>>> {
+    /// more than [`TOUCH_INTERVAL`] ago are added to `touch`. With `shared`, the local misses
+    /// are looked up in the remote level, and its hits kept locally.
+    fn read(
+        &self,
+        keys: &[Key],
+        now: i64,
+        touch: &mut Vec<Key>,
+        shared: bool,
+    ) -> Vec<Option<Vec<u8>>> {
         if keys.is_empty() {
             return Vec::new();
         }
@@ -353,7 +387,7 @@ impl Cache {
         let Some(found) = self.with(|s| s.get(keys)) else {
             return vec![None; keys.len()];
         };
-        found
+        let mut found: Vec<Option<Vec<u8>>> = found
             .into_iter()
             .zip(keys)
             .map(|(stored, key)| {
@@ -366,7 +400,31 @@ impl Cache {
                 }
                 Some(bytes)
             })
-            .collect()
+            .collect();
+        if let Some(remote) = self
+            .usable()
+            .and_then(|s| s.remote.as_ref())
+            .filter(|_| shared)
+        {
+            let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+            if !missing.is_empty() {
+                let asked: Vec<Key> = missing.iter().map(|&i| keys[i]).collect();
+                let fetched: Vec<(Key, Vec<u8>)> = remote
+                    .get(&asked)
+                    .into_iter()
+                    .zip(missing)
+                    .filter_map(|(bytes, i)| {
+                        let bytes = bytes?;
+                        found[i] = Some(bytes.clone());
+                        Some((keys[i], bytes))
+                    })
+                    .collect();
+                if !fetched.is_empty() {
+                    self.with(|s| s.put(&fetched, now));
+                }
+            }
+        }
+        found
     }
 
     /// The record of the last complete run kept in `slot` ([`RunRecord`]). A record not hit for
@@ -377,7 +435,7 @@ impl Cache {
         let now = now_secs();
         let mut touch = Vec::new();
         let bytes = self
-            .read(std::slice::from_ref(slot), now, &mut touch)
+            .read(std::slice::from_ref(slot), now, &mut touch, false)
             .pop()??;
         if !touch.is_empty() {
             return None;
@@ -425,6 +483,9 @@ impl Cache {
             }
         }
         self.with(|s| s.put(&encoded, now_secs()));
+        if let Some(remote) = self.usable().and_then(|s| s.remote.as_ref()) {
+            remote.put(&encoded);
+        }
     }
 
     /// See [`Shared::lists_stored`]; a poisoned lock only means a panic elsewhere.
@@ -447,13 +508,28 @@ impl Cache {
         self.with(|s| s.put_file_stats(entries));
     }
 
-    /// Records the run's hits and misses, and applies `max_age`.
-    pub fn finish_run(&self) {
-        let Some(shared) = self.usable() else { return };
-        let hits = shared.hits.load(Ordering::Relaxed);
-        let misses = shared.misses.load(Ordering::Relaxed);
+    /// Waits for the remote's writes within their budget, records what the run counted, and
+    /// applies `max_age`; returns the warnings the report is to carry about the remote.
+    pub fn finish_run(&self) -> Vec<String> {
+        let Some(shared) = self.inner.as_deref() else {
+            return Vec::new();
+        };
+        let mut notes = shared.notes.clone();
+        let remote = shared.remote.as_ref().map(remote::Remote::finish);
+        if self.usable().is_none() {
+            return notes;
+        }
+        let mut counts = vec![
+            ("hits", shared.hits.load(Ordering::Relaxed)),
+            ("misses", shared.misses.load(Ordering::Relaxed)),
+        ];
+        if let Some((remote_counts, warnings)) = remote {
+            counts.extend(remote_counts.named());
+            notes.extend(warnings);
+        }
         let expire = self.expire_before(now_secs());
-        self.with(|s| s.finish_run(hits, misses, expire));
+        self.with(|s| s.finish_run(&counts, expire));
+        notes
     }
 
     /// The breakers kept, of one validator or of all; none without a usable cache.
@@ -536,7 +612,11 @@ mod tests {
     #[test]
     fn an_input_list_shared_by_entries_is_kept_once_and_a_lost_list_is_a_miss() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        let cache = Cache::open(
+            &Setting::At(dir.path().to_owned()),
+            None,
+            &remote::Settings::default(),
+        );
         let with_inputs = |path: &str| {
             let result = FileResult {
                 inputs: vec!["lib/a.py".into(), "lib/b.pyi".into()],
@@ -560,7 +640,11 @@ mod tests {
     #[test]
     fn hits_return_what_was_put_and_are_counted() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        let cache = Cache::open(
+            &Setting::At(dir.path().to_owned()),
+            None,
+            &remote::Settings::default(),
+        );
         cache.put(&[([1; 32], result("a.py"))]);
         assert_eq!(
             cache.get(&[[1; 32], [2; 32]]),
@@ -568,7 +652,8 @@ mod tests {
         );
         cache.finish_run();
         let stats = cache.with(|s| s.stats()).expect("stats");
-        assert_eq!(stats.last_run, Some((1, 1)));
+        let counted = vec![("hits".to_owned(), 1), ("misses".to_owned(), 1)];
+        assert_eq!(stats.last_run, counted);
         assert_eq!(stats.entries, 1);
     }
 
@@ -576,7 +661,11 @@ mod tests {
     fn a_corrupt_database_gives_an_uncached_run() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join(sqlite::FILE_NAME), vec![0x5a; 8192]).expect("write");
-        let cache = Cache::open(&Setting::At(dir.path().to_owned()), None);
+        let cache = Cache::open(
+            &Setting::At(dir.path().to_owned()),
+            None,
+            &remote::Settings::default(),
+        );
         assert!(!cache.enabled());
         cache.put(&[([1; 32], result("a.py"))]);
         assert_eq!(cache.get(&[[1; 32]]), vec![None]);

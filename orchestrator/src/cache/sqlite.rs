@@ -305,22 +305,23 @@ impl Store for SqliteStore {
 
     fn finish_run(
         &self,
-        hits: u64,
-        misses: u64,
+        counts: &[(&str, u64)],
         expire_before: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM meta WHERE name LIKE 'last_run_%'", [])
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
-                .prepare("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
+                .prepare("INSERT INTO meta (name, value) VALUES (?1, ?2)")
                 .map_err(|e| self.err(e))?;
-            stmt.execute(params!["last_run_hits", hits as i64])
-                .map_err(|e| self.err(e))?;
-            stmt.execute(params!["last_run_misses", misses as i64])
-                .map_err(|e| self.err(e))?;
+            for (name, value) in counts {
+                stmt.execute(params![format!("last_run_{name}"), *value as i64])
+                    .map_err(|e| self.err(e))?;
+            }
         }
         if let Some(before) = expire_before {
             tx.execute("DELETE FROM results WHERE last_hit < ?1", params![before])
@@ -341,14 +342,13 @@ impl Store for SqliteStore {
         let files: i64 = conn
             .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        let meta = |name: &str| -> Result<Option<u64>, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                r.get::<_, i64>(0)
+        let last_run = conn
+            .prepare("SELECT substr(name, 10), value FROM meta WHERE name LIKE 'last_run_%' ORDER BY name")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .optional()
-            .map(|v| v.map(|v| v as u64))
-            .map_err(|e| self.err(e))
-        };
+            .map_err(|e| self.err(e))?;
         let disk = [FILE_NAME, &format!("{FILE_NAME}-wal")]
             .iter()
             .filter_map(|name| std::fs::metadata(self.path.with_file_name(name)).ok())
@@ -360,10 +360,7 @@ impl Store for SqliteStore {
             value_bytes: bytes as u64,
             known_files: files as u64,
             disk_bytes: disk,
-            last_run: match (meta("last_run_hits")?, meta("last_run_misses")?) {
-                (Some(h), Some(m)) => Some((h, m)),
-                _ => None,
-            },
+            last_run,
         })
     }
 
