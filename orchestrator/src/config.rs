@@ -822,6 +822,33 @@ mod tests {
     }
 
     #[test]
+    fn the_remote_cache_table_is_read_and_checked() {
+        let config = parse(
+            "[cache.remote]\nurl = \"redis://127.0.0.1:6379/0\"\nread_only = true\n\
+             timeout = \"2s\"\nwrite_budget = \"30s\"\nfailures = 5",
+        )
+        .expect("valid");
+        let remote = config.cache_remote;
+        assert_eq!(remote.url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert!(remote.read_only);
+        assert_eq!(remote.timeout, Duration::from_secs(2));
+        assert_eq!(remote.write_budget, Duration::from_secs(30));
+        assert_eq!(remote.failures, 5);
+        let err = parse("[cache.remote]\nurl = \"127.0.0.1:6379\"").expect_err("no scheme");
+        assert!(
+            err.starts_with("`cache.remote.url` must be a URL such as"),
+            "{err}"
+        );
+        let err = parse("[cache.remote]\nsecret = \"x\"").expect_err("no secrets in files");
+        assert!(err.contains("unknown key `cache.remote.secret`"), "{err}");
+        let err = parse("[cache.remote]\nfailures = 0").expect_err("zero");
+        assert!(
+            err.contains("`cache.remote.failures` must be a positive"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_wrongly_typed_batch_size_is_named() {
         assert_eq!(
             parse("[validators.b]\nbatch_size = 0").expect_err("zero"),

@@ -92,6 +92,7 @@ impl Remote {
             let _entered = runtime.enter();
             operator(&settings.url)
         }
+        .and_then(|op| probe(&settings.url, settings.timeout).map(|()| op))
         .map_err(|e| format!("remote cache {shown} is not used: {e}"))?;
         let shared = Arc::new(Shared {
             op,
@@ -451,6 +452,51 @@ fn operator(text: &str) -> Result<Operator, String> {
         }
     };
     built.map_err(|e| e.to_string())
+}
+
+/// Whether the server a URL names accepts connections, within `limit` (at most 2 s). A
+/// storage client retries a refused connection for seconds before it fails; asking first
+/// turns a server that is down into one warning at once, not a wait at the first operation.
+/// A URL without a host (S3's default endpoint) is not asked.
+fn probe(text: &str, limit: Duration) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let Ok(url) = url::Url::parse(text) else {
+        return Ok(());
+    };
+    let endpoint = match url.scheme() {
+        "s3" => match url.query_pairs().find(|(name, _)| name == "endpoint") {
+            Some((_, endpoint)) => match url::Url::parse(&endpoint) {
+                Ok(endpoint) => endpoint,
+                Err(_) => return Ok(()),
+            },
+            None => return Ok(()),
+        },
+        _ => url,
+    };
+    let Some(host) = endpoint.host_str() else {
+        return Ok(());
+    };
+    let port = endpoint.port().unwrap_or(match endpoint.scheme() {
+        "redis" | "rediss" => 6379,
+        "http" | "webdav+http" => 80,
+        _ => 443,
+    });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}:{port} ({e})"))?;
+    let limit = limit.min(Duration::from_secs(2));
+    let mut last = None;
+    for address in addresses {
+        match std::net::TcpStream::connect_timeout(&address, limit) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => format!("cannot connect to {host}:{port} ({e})"),
+        None => format!("{host} has no address"),
+    })
 }
 
 /// A percent-decoded URL part.
