@@ -9,6 +9,7 @@ use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
 use crate::report::{github, Format, Report};
 use crate::select::Selection;
+use crate::shard::{self, Shard};
 use crate::staged::Snapshot;
 use crate::{dispatcher, list, process, tools};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -96,6 +97,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = HistoryFormat::Human)]
         format: HistoryFormat,
     },
+    /// Merge the JSON reports of a run's shards (`run --shard K/N`) into the report one
+    /// unsharded run gives, in any format; a missing shard makes it incomplete (exit 3).
+    MergeReports(MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +254,21 @@ pub struct RunArgs {
     /// Exit 1 when an `[alerts]` threshold is crossed, even if the run is otherwise clean.
     #[arg(long)]
     pub alerts_fail: bool,
+    /// Run only part K of N of the work (1 <= K <= N), for N CI machines; put the JSON reports
+    /// back together with `orchestrator merge-reports`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// What the shards of one run share (default: the commit checked out), so that reports of
+    /// different runs are not merged.
+    #[arg(long, value_name = "ID", env = "ORCHESTRATOR_RUN_ID")]
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub out: Outputs,
+}
+
+/// Where a report goes, and in which formats.
+#[derive(Debug, Args)]
+pub struct Outputs {
     /// The report's format on stdout (or in --output).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -259,6 +278,15 @@ pub struct RunArgs {
     /// Also write the report in FORMAT to FILE (repeatable): --report sarif=out.sarif.
     #[arg(long, value_name = "FORMAT=FILE", value_parser = report_arg)]
     pub report: Vec<(Format, PathBuf)>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The JSON reports of `run --shard K/N --format json`, one per shard.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: Outputs,
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +333,7 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::MergeReports(args) => merge_reports(cli.directory, &args),
         Command::History {
             command,
             limit,
@@ -433,7 +462,18 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     } else {
         Selection::All
     };
+    let shard = match &args.shard {
+        None => None,
+        Some(text) => match Shard::parse(text, shard::run_id(args.run_id.clone(), &workspace.root)) {
+            Ok(shard) => Some(shard),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
     let request = plan::Request {
+        shard,
         directory: match &snapshot {
             Some(snapshot) => Some(snapshot.root.clone()),
             None => directory,
@@ -491,7 +531,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None if alerted && args.alerts_fail => report.status().exit_code().max(exit::FINDINGS),
         None => report.status().exit_code(),
     };
-    match emit(&report, &args) {
+    match emit(&report, &args.out) {
         Ok(()) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -588,7 +628,29 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
 /// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
 /// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
 /// is attempted even when one cannot be written.
-fn emit(report: &Report, args: &RunArgs) -> Result<(), String> {
+/// `merge-reports`: the merged report, written as `run` writes one, and its exit status.
+fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
+    let root = match directory {
+        Some(dir) => dir,
+        None => std::env::current_dir().unwrap_or_default(),
+    };
+    let report = match crate::report::merge::merge_files(&args.reports, root) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    match emit(&report, &args.out) {
+        Ok(()) => report.status().exit_code(),
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+fn emit(report: &Report, args: &Outputs) -> Result<(), String> {
     let colour = args.output.is_none() && colour_on(std::io::stdout().is_terminal());
     let mut failures = Vec::new();
     let main = std::iter::once((args.format, args.output.as_deref()));

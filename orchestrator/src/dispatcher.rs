@@ -112,10 +112,12 @@ where
         fix,
         update_baselines: plan.update_baselines && !fix,
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
+        shard: plan.shard.clone().map(Arc::new),
     };
     let names: Vec<String> = plan.validators.iter().map(|v| v.name.clone()).collect();
     let mut state = State {
-        report: Report::new(plan.root.clone(), &names, plan.warnings.clone()),
+        report: Report::new(plan.root.clone(), &names, plan.warnings.clone())
+            .for_shard(plan.shard.clone()),
         progress: Progress::new(names.iter().map(String::as_str)),
         schedule: Schedule::new(&names, &plan.config),
         finished: vec![false; names.len()],
@@ -427,6 +429,7 @@ mod tests {
             update_baselines: false,
             artifacts_dir: root.path().join("artifacts"),
             fail_fast: false,
+            shard: None,
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {

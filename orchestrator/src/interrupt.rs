@@ -15,7 +15,28 @@ pub struct Signal {
     pub number: i32,
 }
 
+/// The signals a run stops for.
+const STOPPING: [Signal; 3] = [
+    Signal {
+        name: "SIGINT",
+        number: libc::SIGINT,
+    },
+    Signal {
+        name: "SIGTERM",
+        number: libc::SIGTERM,
+    },
+    Signal {
+        name: "SIGHUP",
+        number: libc::SIGHUP,
+    },
+];
+
 impl Signal {
+    /// The signal a report names (`SIGINT`), if a run stops for it.
+    pub fn named(name: &str) -> Option<Signal> {
+        STOPPING.into_iter().find(|s| s.name == name)
+    }
+
     /// The conventional exit status of a process stopped by this signal.
     pub fn exit_code(self) -> u8 {
         u8::try_from(128 + self.number).unwrap_or(u8::MAX)
@@ -31,20 +52,15 @@ impl Interrupt {
     /// cannot be listened for are simply not caught.
     pub fn listen() -> Interrupt {
         let (tx, rx) = watch::channel(None);
-        let kinds = [
-            (SignalKind::interrupt(), "SIGINT", libc::SIGINT),
-            (SignalKind::terminate(), "SIGTERM", libc::SIGTERM),
-            (SignalKind::hangup(), "SIGHUP", libc::SIGHUP),
-        ];
-        for (kind, name, number) in kinds {
-            let Ok(mut stream) = signal(kind) else {
+        for stopping in STOPPING {
+            let Ok(mut stream) = signal(SignalKind::from_raw(stopping.number)) else {
                 continue;
             };
             let tx = tx.clone();
             tokio::spawn(async move {
                 if stream.recv().await.is_some() {
-                    tracing::debug!(signal = name, "asked to stop");
-                    let _ = tx.send(Some(Signal { name, number }));
+                    tracing::debug!(signal = stopping.name, "asked to stop");
+                    let _ = tx.send(Some(stopping));
                 }
             });
         }

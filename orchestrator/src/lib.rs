@@ -32,6 +32,7 @@ pub mod retry;
 pub mod schedule;
 pub mod select;
 pub mod session;
+pub mod shard;
 pub mod staged;
 pub mod tools;
 pub mod verdict;

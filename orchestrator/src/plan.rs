@@ -30,6 +30,8 @@ pub struct Request {
     pub artifacts_dir: Option<PathBuf>,
     /// `--fail-fast`.
     pub fail_fast: bool,
+    /// `--shard K/N`.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A validated run: where, with which configuration, which validators, which files.
@@ -55,6 +57,8 @@ pub struct Plan {
     pub artifacts_dir: PathBuf,
     /// `--fail-fast`: stop at the first validator that fails or does not complete.
     pub fail_fast: bool,
+    /// `--shard K/N`: only this shard's part of the work.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
@@ -205,6 +209,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         jobs,
         fix: request.fix,
         fail_fast: request.fail_fast,
+        shard: request.shard.clone(),
     })
 }
 

@@ -58,6 +58,8 @@ pub struct Context {
     pub update_baselines: bool,
     /// Where validators write the artifacts of their findings; absolute.
     pub artifacts_dir: Arc<PathBuf>,
+    /// `--shard K/N`: only this shard's files, and `project` validators only on their shard.
+    pub shard: Option<Arc<crate::shard::Shard>>,
 }
 
 impl Context {
@@ -308,11 +310,27 @@ async fn prepare(
             manifest.suggested_timeout_ms.map(Duration::from_millis),
         ),
     };
-    let chosen = files::choose(validator, manifest, &ctx.files).map_err(|e| {
+    let mut chosen = files::choose(validator, manifest, &ctx.files).map_err(|e| {
         Prepared::Failed(Failure::Protocol(ProtocolError::Malformed(format!(
             "its manifest has an {e}"
         ))))
     })?;
+    if let Some(shard) = &ctx.shard {
+        if manifest.scope == Scope::PerFile {
+            chosen.retain(|f| shard.owns_file(f));
+        } else if !shard.owns_validator(&validator.name) {
+            let why = format!(
+                "it checks the whole project, on another shard of {}",
+                shard.count
+            );
+            let skipped = Status::Skipped(Skip::OtherShard);
+            return Err(Prepared::Decided(Outcome::plain(
+                skipped,
+                why,
+                Duration::ZERO,
+            )));
+        }
+    }
     let dependents = match &ctx.universe {
         Some(universe) if manifest.scope == Scope::PerFile => {
             let chosen: HashSet<&String> = chosen.iter().collect();
@@ -320,6 +338,7 @@ async fn prepare(
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|f| !chosen.contains(f))
+                .filter(|f| ctx.shard.as_ref().is_none_or(|s| s.owns_file(f)))
                 .collect();
             let (others, _) = files::read(&ctx.hashes, others).await;
             Some(cached::dependents(validator, manifest, others, ctx).await)

@@ -301,9 +301,14 @@ fn verdict(out: &mut String, report: &Report, paint: Paint) {
                 .iter()
                 .filter(|v| !v.status.completed())
                 .count();
-            let why = report
+            let mut why = report
                 .interrupted
                 .map_or(String::new(), |s| format!("interrupted by {}; ", s.name));
+            if !report.missing_shards.is_empty() {
+                let shards: Vec<String> =
+                    report.missing_shards.iter().map(u32::to_string).collect();
+                let _ = write!(why, "shard {} missing; ", shards.join(", "));
+            }
             paint.yellow(&format!(
                 "{why}incomplete: {missing} of {} validator{} did not complete; {tally}",
                 report.validators.len(),

@@ -23,6 +23,19 @@ struct JsonReport<'a> {
     duration_ms: u64,
     critical_path: &'a [String],
     suppressed: Vec<JsonSuppressed<'a>>,
+    /// Only in a sharded run's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<JsonShard<'a>>,
+    /// Only in a merged report with shards missing.
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    missing_shards: &'a [u32],
+}
+
+#[derive(Serialize)]
+struct JsonShard<'a> {
+    index: u32,
+    count: u32,
+    run_id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -50,6 +63,10 @@ struct JsonValidator<'a> {
     message: &'a str,
     stderr_tail: Option<&'a str>,
     attempts: Vec<JsonAttempt<'a>>,
+    /// Only in a sharded run's report: the files whose results arrived, which a merged
+    /// report's JUnit cases need.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checked: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]
@@ -101,7 +118,11 @@ pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<(
     let json = JsonReport {
         schema_version: SCHEMA_VERSION,
         status: report.status().as_str(),
-        validators: report.validators.iter().map(validator).collect(),
+        validators: report
+            .validators
+            .iter()
+            .map(|v| validator(v, report.shard.is_some()))
+            .collect(),
         findings: Findings(&report.findings),
         warnings: &report.warnings,
         fixed_files: &report.fixed_files,
@@ -117,12 +138,18 @@ pub fn write(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<(
                 count: s.count,
             })
             .collect(),
+        missing_shards: &report.missing_shards,
+        shard: report.shard.as_ref().map(|s| JsonShard {
+            index: s.index,
+            count: s.count,
+            run_id: &s.run_id,
+        }),
     };
     serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
     out.write_all(b"\n")
 }
 
-fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
+fn validator(v: &ValidatorReport, sharded: bool) -> JsonValidator<'_> {
     JsonValidator {
         name: &v.name,
         dimension: v.dimension.as_deref(),
@@ -151,6 +178,7 @@ fn validator(v: &ValidatorReport) -> JsonValidator<'_> {
                 duration_ms: millis(a.duration),
             })
             .collect(),
+        checked: sharded.then_some(v.checked.as_slice()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod sarif;
 
 use protocol::{exit, Finding, Severity};
@@ -153,6 +154,8 @@ pub enum Skip {
     FailFast,
     /// Its circuit breaker is open after repeated incomplete runs.
     CircuitOpen,
+    /// `run --shard`: a `project` validator, run whole on another shard.
+    OtherShard,
 }
 
 impl Skip {
@@ -164,13 +167,17 @@ impl Skip {
             Skip::Requires => "requires",
             Skip::FailFast => "fail_fast",
             Skip::CircuitOpen => "circuit_open",
+            Skip::OtherShard => "other_shard",
         }
     }
 
     /// Whether a validator skipped this way counts as passed for those that `require` it:
     /// it had nothing to check, which is not a failure.
     pub fn harmless(self) -> bool {
-        matches!(self, Skip::Disabled | Skip::NoFiles | Skip::CannotFix)
+        matches!(
+            self,
+            Skip::Disabled | Skip::NoFiles | Skip::CannotFix | Skip::OtherShard
+        )
     }
 }
 
@@ -305,6 +312,11 @@ pub struct Report {
     pub critical_path: Vec<String>,
     /// Findings left out as not new (`--baseline`, `--new-since`), by each filter applied.
     pub suppressed: Vec<Suppressed>,
+    /// `run --shard`: which part of a run this is (`merge-reports` puts the parts together).
+    pub shard: Option<crate::shard::Shard>,
+    /// `merge-reports`: the shards (1-based) whose reports were not given; the run is
+    /// incomplete without them.
+    pub missing_shards: Vec<u32>,
     /// One per finding, computed on first use (it reads the files findings are in, which a
     /// run that renders no fingerprint need not do); see [`Report::fingerprints`].
     fingerprints: OnceLock<Vec<String>>,
@@ -332,8 +344,15 @@ impl Report {
             elapsed: Duration::ZERO,
             critical_path: Vec::new(),
             suppressed: Vec::new(),
+            shard: None,
+            missing_shards: Vec::new(),
             fingerprints: OnceLock::new(),
         }
+    }
+
+    /// This report as one shard's part of a run.
+    pub fn for_shard(self, shard: Option<crate::shard::Shard>) -> Report {
+        Report { shard, ..self }
     }
 
     /// The fingerprint of each finding, in order ([`fingerprint`]). Computed over every
@@ -394,7 +413,9 @@ impl Report {
             .any(|v| v.status == Status::ConfigError)
         {
             RunStatus::ConfigError
-        } else if self.validators.iter().any(|v| !v.status.completed()) {
+        } else if self.validators.iter().any(|v| !v.status.completed())
+            || !self.missing_shards.is_empty()
+        {
             RunStatus::Incomplete
         } else if self.errors() > 0 {
             RunStatus::Failed
