@@ -464,7 +464,8 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     };
     let shard = match &args.shard {
         None => None,
-        Some(text) => match Shard::parse(text, shard::run_id(args.run_id.clone(), &workspace.root)) {
+        Some(text) => match Shard::parse(text, shard::run_id(args.run_id.clone(), &workspace.root))
+        {
             Ok(shard) => Some(shard),
             Err(e) => {
                 eprintln!("error: {e}");

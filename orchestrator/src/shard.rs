@@ -110,7 +110,11 @@ mod tests {
             let owned = (0..4000)
                 .filter(|i| shard.owns_file(&format!("src/m{i}.py")))
                 .count();
-            assert!((800..1200).contains(&owned), "shard {}: {owned}", shard.index);
+            assert!(
+                (800..1200).contains(&owned),
+                "shard {}: {owned}",
+                shard.index
+            );
         }
     }
 

@@ -20,7 +20,9 @@ pub enum MergeError {
     Unreadable { path: String, error: String },
     #[error("{path}: not an orchestrator JSON report ({detail}); pass the files written by `run --shard K/N --format json`")]
     NotAReport { path: String, detail: String },
-    #[error("{path}: the report of an unsharded run; only reports of `run --shard K/N` are merged")]
+    #[error(
+        "{path}: the report of an unsharded run; only reports of `run --shard K/N` are merged"
+    )]
     NotSharded { path: String },
     #[error("{path}: shard {index} of {count}, but {first} is a shard of {first_count}; merge the shards of one run")]
     Count {
@@ -261,7 +263,8 @@ enum Problem {
 }
 
 fn parse(text: &[u8]) -> Result<Parsed, Problem> {
-    let json: JsonReport = serde_json::from_slice(text).map_err(|e| Problem::Invalid(e.to_string()))?;
+    let json: JsonReport =
+        serde_json::from_slice(text).map_err(|e| Problem::Invalid(e.to_string()))?;
     if json.schema_version != super::json::SCHEMA_VERSION {
         return Err(Problem::Invalid(format!(
             "schema version {}, this orchestrator writes {}",
