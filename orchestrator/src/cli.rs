@@ -543,7 +543,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
 
 /// Runs a plan under the watchdog, and returns its report.
 fn execute(
-    plan: plan::Plan,
+    mut plan: plan::Plan,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     reset_breakers: bool,
@@ -552,6 +552,7 @@ fn execute(
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
     crate::watchdog::start();
+    plan.history = Some(cache::directory(cache_dir.clone()));
     let cache = Cache::open(
         &cache::Setting::from_args(no_cache, cache_dir),
         plan.config.cache_max_age,

@@ -23,6 +23,7 @@ use crate::executor::{self, Context};
 use crate::hashing::FileHashes;
 use crate::interrupt::Interrupt;
 use crate::plan::{Plan, PlannedValidator};
+use crate::priority::Priorities;
 use crate::progress::Progress;
 use crate::report::Skip;
 use crate::report::{Report, ReportFinding, Status};
@@ -113,6 +114,10 @@ where
         update_baselines: plan.update_baselines && !fix,
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
         shard: plan.shard.clone().map(Arc::new),
+        priorities: Arc::new(match &plan.history {
+            Some(dir) => Priorities::from_history(dir.clone()),
+            None => Priorities::none(),
+        }),
     };
     let names: Vec<String> = plan.validators.iter().map(|v| v.name.clone()).collect();
     let mut state = State {
@@ -430,6 +435,7 @@ mod tests {
             artifacts_dir: root.path().join("artifacts"),
             fail_fast: false,
             shard: None,
+            history: None,
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {

@@ -92,11 +92,44 @@ pub fn run(directory: Option<&Path>, cache: &cache::Setting) -> u8 {
         Ok(state) => check(Level::Ok, "cache", state),
         Err(problem) => check(Level::Fail, "cache", problem),
     });
+    let remote = workspace
+        .as_ref()
+        .map(|w| w.config.cache_remote.clone())
+        .unwrap_or_default();
+    checks.extend(remote_cache(&remote));
     if let Some(w) = &workspace {
         checks.push(git(&w.root));
         validators(&w.root, &mut checks);
     }
     print(&checks)
+}
+
+/// The remote cache, when one is configured: whether a run would use it. Its failures only
+/// warn, as they cost a run speed, never results.
+fn remote_cache(settings: &cache::remote::Settings) -> Option<Check> {
+    let what = "remote cache";
+    let resolved = match settings.resolve() {
+        Ok(None) => return None,
+        Ok(Some(resolved)) => resolved,
+        Err(warning) => return Some(check(Level::Warn, what, warning)),
+    };
+    let shown = cache::remote::redact(&resolved.url);
+    let read_only = resolved.read_only;
+    Some(match cache::remote::Remote::open(resolved) {
+        Ok(_) => {
+            let mode = if read_only {
+                "read-only"
+            } else {
+                "read and write"
+            };
+            check(
+                Level::Ok,
+                what,
+                format!("{shown} accepts connections ({mode})"),
+            )
+        }
+        Err(warning) => check(Level::Warn, what, warning),
+    })
 }
 
 fn git(root: &Path) -> Check {

@@ -25,6 +25,7 @@ pub mod init;
 pub mod interrupt;
 pub mod list;
 pub mod plan;
+pub mod priority;
 pub mod process;
 pub mod progress;
 pub mod report;

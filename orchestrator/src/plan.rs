@@ -59,6 +59,9 @@ pub struct Plan {
     pub fail_fast: bool,
     /// `--shard K/N`: only this shard's part of the work.
     pub shard: Option<crate::shard::Shard>,
+    /// The cache directory whose run history estimates how long each validator takes
+    /// ([`crate::priority`]); `None`: no estimates.
+    pub history: Option<PathBuf>,
 }
 
 /// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
@@ -210,6 +213,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         fix: request.fix,
         fail_fast: request.fail_fast,
         shard: request.shard.clone(),
+        history: None,
     })
 }
 

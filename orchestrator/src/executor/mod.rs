@@ -60,6 +60,8 @@ pub struct Context {
     pub artifacts_dir: Arc<PathBuf>,
     /// `--shard K/N`: only this shard's files, and `project` validators only on their shard.
     pub shard: Option<Arc<crate::shard::Shard>>,
+    /// Which validators give way to the one expected to take longest.
+    pub priorities: Arc<crate::priority::Priorities>,
 }
 
 impl Context {
@@ -224,7 +226,7 @@ async fn attempt(
         },
         |w| w.clock,
     );
-    let (session, manifest) = match start(validator, ctx, clock).await {
+    let (session, manifest) = match start(index, validator, ctx, clock).await {
         Ok(started) => started,
         Err((failure, session)) => return Err(vec![(failure, close(session, grace).await)]),
     };
@@ -378,6 +380,7 @@ async fn prepare(
             Duration::ZERO,
         )));
     }
+    ctx.priorities.expect(index, &validator.name, inputs.len());
     let batch_size = match manifest.scope {
         Scope::PerFile => validator.settings.batch_size.or(manifest.batch_size),
         _ => None,
@@ -392,12 +395,14 @@ async fn prepare(
 
 /// Starts a process and completes its handshake.
 async fn start(
+    index: usize,
     validator: &PlannedValidator,
     ctx: &Context,
     clock: Clock,
 ) -> Result<(Session, Manifest), (Failure, Option<Session>)> {
     let mut session = Session::spawn(&validator.launch, &ctx.root, DEFAULT_MAX_FRAME_SIZE)
         .map_err(|e| (Failure::Spawn(e), None))?;
+    ctx.priorities.started(index, session.pgid());
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
         coordinator_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -110,7 +110,7 @@ impl Worker {
 
     /// A helper process for a batched validator: start it, then share the queue.
     async fn run_new_process(self, permit: OwnedSemaphorePermit) -> Option<(Failure, Closed)> {
-        match start(&self.validator, &self.ctx, self.clock).await {
+        match start(self.index, &self.validator, &self.ctx, self.clock).await {
             Ok((session, _)) => self.drain_queue(session, permit).await,
             Err((failure, session)) => {
                 Some((failure, close(session, self.ctx.config.grace_period).await))

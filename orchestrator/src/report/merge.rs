@@ -215,12 +215,11 @@ fn combine(merged: &mut ValidatorReport, part: ValidatorReport) {
 /// The status that tells more: any incomplete one over a complete one, failed over passed.
 fn worse(a: Status, b: Status) -> Status {
     let rank = |s: Status| match s {
-        Status::Skipped(skip) if skip.harmless() => 0,
-        Status::Passed => 1,
-        Status::Skipped(_) => 2,
-        Status::Failed => 3,
         _ if !s.completed() => 4,
-        _ => 2,
+        Status::Failed => 3,
+        Status::Skipped(skip) if !skip.harmless() => 2,
+        Status::Passed => 1,
+        _ => 0,
     };
     if rank(b) > rank(a) {
         b
@@ -481,4 +480,98 @@ struct JsonFinding {
 struct JsonArtifact {
     kind: String,
     path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(status: Status, files: u32, findings: u32) -> ValidatorReport {
+        ValidatorReport {
+            status,
+            files,
+            findings,
+            checked: (0..files).map(|i| format!("f{i}.py")).collect(),
+            attempts: vec![Attempt {
+                status,
+                message: String::new(),
+                duration: Duration::from_millis(u64::from(files)),
+            }],
+            ..ValidatorReport::new("v")
+        }
+    }
+
+    #[test]
+    fn parts_add_up_and_the_worst_status_wins() {
+        let mut merged = part(Status::Passed, 3, 0);
+        combine(&mut merged, part(Status::Failed, 2, 4));
+        combine(&mut merged, part(Status::Skipped(Skip::NoFiles), 0, 0));
+        assert_eq!(merged.status, Status::Failed);
+        assert_eq!((merged.files, merged.findings), (5, 4));
+        assert_eq!(merged.checked.len(), 5);
+        assert_eq!(
+            merged.attempts.len(),
+            1,
+            "the first attempts of every shard are one"
+        );
+        assert_eq!(merged.attempts[0].status, Status::Failed);
+        assert_eq!(merged.duration, Duration::ZERO.max(merged.duration));
+        combine(&mut merged, part(Status::TimedOut, 1, 0));
+        assert_eq!(
+            merged.status,
+            Status::TimedOut,
+            "incomplete wins over failed"
+        );
+    }
+
+    #[test]
+    fn a_shard_with_nothing_to_do_does_not_count() {
+        let mut merged = part(Status::Skipped(Skip::OtherShard), 0, 0);
+        combine(&mut merged, part(Status::Passed, 4, 0));
+        combine(&mut merged, part(Status::Skipped(Skip::OtherShard), 0, 0));
+        assert_eq!(merged.status, Status::Passed);
+        assert_eq!(merged.files, 4);
+        assert_eq!(
+            worse(Status::Passed, Status::Skipped(Skip::NoFiles)),
+            Status::Passed
+        );
+        let open = Status::Skipped(Skip::CircuitOpen);
+        assert_eq!(
+            worse(Status::Failed, open),
+            open,
+            "an open breaker is incomplete"
+        );
+    }
+
+    #[test]
+    fn a_report_that_is_not_a_shard_or_not_json_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path
+        };
+        let garbage = write("garbage.json", "not json");
+        let err = merge_files(&[garbage], PathBuf::new()).expect_err("garbage");
+        assert!(
+            err.to_string().contains("not an orchestrator JSON report"),
+            "{err}"
+        );
+        let missing = dir.path().join("absent.json");
+        let err = merge_files(&[missing], PathBuf::new()).expect_err("absent");
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+        let unsharded = write(
+            "whole.json",
+            &super::super::json::render(&Report::new(
+                PathBuf::new(),
+                &["v".to_owned()],
+                Vec::new(),
+            )),
+        );
+        let err = merge_files(&[unsharded], PathBuf::new()).expect_err("unsharded");
+        assert!(
+            err.to_string().contains("the report of an unsharded run"),
+            "{err}"
+        );
+    }
 }

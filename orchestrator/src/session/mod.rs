@@ -64,6 +64,11 @@ pub struct Session {
 impl Session {
     /// Starts the validator in `root`, as the leader of a new process group, set to die with
     /// the coordinator (see [`crate::watchdog`]).
+    /// The process group of the validator and everything it starts.
+    pub fn pgid(&self) -> Pid {
+        self.pgid
+    }
+
     pub fn spawn(launch: &Launch, root: &Path, max_frame_size: u32) -> io::Result<Session> {
         let mut command = Command::new(&launch.program);
         command

@@ -1,0 +1,225 @@
+//! Which validator gets the processor first when validators run side by side.
+//!
+//! A cold run lasts as long as its longest validator (pyright on a large tree: minutes), and
+//! the others compete with it for the same cores while they run: on Django, on 2 cores,
+//! pyright took 108.7 s beside bandit and 101 s beside bandit at nice 19 (docs/benchmarks.md).
+//! So once a validator knows how many files it must check, its duration is estimated from the
+//! run history, and the processes of every validator except the one expected to take longest
+//! are lowered to nice [`LOWERED`]: they still use whatever the longest one leaves idle, but
+//! give way to it. Raising a priority back needs privileges, so a lowered validator stays
+//! lowered for the rest of its run. Without a history to go by, nothing is lowered.
+
+use crate::history::{History, Window};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// The niceness of the validators that give way.
+pub const LOWERED: i32 = 10;
+
+/// Recent runs the estimates are drawn from.
+const RUNS: u32 = 50;
+
+/// The priorities of one run's validators.
+#[derive(Debug)]
+pub struct Priorities {
+    /// The cache directory, whose history the estimates come from; `None`: no estimates.
+    history: Option<PathBuf>,
+    /// (files checked, duration) of recent complete runs, by validator; read when first needed,
+    /// which a run answered wholly from the cache never does.
+    samples: OnceLock<HashMap<String, Vec<(u32, Duration)>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The expected duration of each validator with files to check, by index.
+    expected: HashMap<usize, Duration>,
+    lowered: HashSet<usize>,
+    /// The process groups each validator has started.
+    groups: HashMap<usize, Vec<i32>>,
+}
+
+impl Priorities {
+    /// Priorities from the history in the cache directory `dir`.
+    pub fn from_history(dir: PathBuf) -> Priorities {
+        Priorities {
+            history: Some(dir),
+            samples: OnceLock::new(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// No estimates: nothing is lowered.
+    pub fn none() -> Priorities {
+        Priorities {
+            history: None,
+            samples: OnceLock::new(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Validator `index` (`name`) is about to check `files` files: estimates how long that
+    /// takes, and lowers every validator expected to end before the longest one.
+    pub fn expect(&self, index: usize, name: &str, files: usize) {
+        let Some(expected) = self.estimate(name, files) else {
+            return;
+        };
+        let mut state = self.lock();
+        state.expected.insert(index, expected);
+        let Some((&longest, _)) = state
+            .expected
+            .iter()
+            .max_by_key(|(i, d)| (**d, usize::MAX - **i))
+        else {
+            return;
+        };
+        let lower: Vec<usize> = state
+            .expected
+            .keys()
+            .copied()
+            .filter(|&i| i != longest && !state.lowered.contains(&i))
+            .collect();
+        for i in lower {
+            tracing::debug!(
+                index = i,
+                longest,
+                "lowering the priority of a validator expected to end first"
+            );
+            state.lowered.insert(i);
+            for &group in state.groups.get(&i).into_iter().flatten() {
+                lower_group(group);
+            }
+        }
+    }
+
+    /// Validator `index` started the process group `pgid`.
+    pub fn started(&self, index: usize, pgid: i32) {
+        let mut state = self.lock();
+        if state.lowered.contains(&index) {
+            lower_group(pgid);
+        }
+        state.groups.entry(index).or_default().push(pgid);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How long checking `files` files took the run of `name` whose number of files was
+    /// nearest (in ratio), scaled to `files`. Durations do not grow in proportion with files
+    /// (a tool's start-up, a type checker's shared imports), so the nearest run is the best
+    /// guide.
+    fn estimate(&self, name: &str, files: usize) -> Option<Duration> {
+        if files == 0 {
+            return None;
+        }
+        let samples = self.samples.get_or_init(|| self.read());
+        let wanted = files as f64;
+        let (checked, took) = samples.get(name)?.iter().min_by(|a, b| {
+            let distance = |n: u32| (f64::from(n) / wanted).ln().abs();
+            distance(a.0).total_cmp(&distance(b.0))
+        })?;
+        Some(took.mul_f64(wanted / f64::from(*checked)))
+    }
+
+    fn read(&self) -> HashMap<String, Vec<(u32, Duration)>> {
+        let mut samples: HashMap<String, Vec<(u32, Duration)>> = HashMap::new();
+        let Some(dir) = &self.history else {
+            return samples;
+        };
+        // Without a history yet, there is nothing to go by; the run records one at its end.
+        if !dir.join(crate::history::FILE_NAME).exists() {
+            return samples;
+        }
+        let runs = History::open(dir)
+            .and_then(|h| h.window(Window::Runs(RUNS), crate::history::now_secs()))
+            .unwrap_or_default();
+        for run in runs {
+            for v in run.summary.validators {
+                let checked = v.files.saturating_sub(v.cached_files);
+                if checked > 0 && matches!(v.status.as_str(), "passed" | "failed") {
+                    let took = Duration::from_millis(v.duration_ms);
+                    samples.entry(v.name).or_default().push((checked, took));
+                }
+            }
+        }
+        samples
+    }
+}
+
+/// Lowers every process of a group; a group that has already ended is no matter.
+fn lower_group(pgid: i32) {
+    let Ok(group) = libc::id_t::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: setpriority only reads its arguments; a bad group is an error return.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PGRP, group, LOWERED) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    fn with(samples: &[(&str, u32, u64)]) -> Priorities {
+        let p = Priorities::none();
+        let mut map: HashMap<String, Vec<(u32, Duration)>> = HashMap::new();
+        for (name, files, ms) in samples {
+            map.entry(name.to_string())
+                .or_default()
+                .push((*files, Duration::from_millis(*ms)));
+        }
+        p.samples.set(map).expect("unset");
+        p
+    }
+
+    #[test]
+    fn the_nearest_run_in_size_is_scaled_to_the_files_at_hand() {
+        let p = with(&[("pyright", 1, 2_000), ("pyright", 2800, 100_000)]);
+        assert_eq!(p.estimate("pyright", 2800), Some(Duration::from_secs(100)));
+        assert_eq!(p.estimate("pyright", 1400), Some(Duration::from_secs(50)));
+        assert_eq!(p.estimate("pyright", 2), Some(Duration::from_secs(4)));
+        assert_eq!(p.estimate("ruff", 10), None, "no history");
+        assert_eq!(p.estimate("pyright", 0), None);
+    }
+
+    #[test]
+    fn all_but_the_longest_are_lowered_and_stay_lowered() {
+        let p = with(&[
+            ("pyright", 100, 90_000),
+            ("bandit", 100, 20_000),
+            ("ruff", 100, 1_000),
+        ]);
+        p.expect(0, "bandit", 100);
+        assert!(p.lock().lowered.is_empty(), "alone, bandit is the longest");
+        p.expect(1, "pyright", 100);
+        p.expect(2, "ruff", 100);
+        p.expect(3, "unknown", 100);
+        let lowered = p.lock().lowered.clone();
+        assert_eq!(lowered, HashSet::from([0, 2]));
+    }
+
+    #[test]
+    fn a_lowered_group_is_lowered_when_it_starts() {
+        let p = with(&[("a", 10, 1_000), ("b", 10, 5_000)]);
+        p.expect(0, "a", 10);
+        p.expect(1, "b", 10);
+        // A child in a group of its own, lowered by its group id.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let pgid = i32::try_from(child.id()).expect("pid");
+        p.started(0, pgid);
+        // SAFETY: getpriority reads its arguments only.
+        let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, child.id()) };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(nice, LOWERED);
+    }
+}
