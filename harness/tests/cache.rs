@@ -387,8 +387,8 @@ fn cache_commands_show_clear_and_trim() {
     run(&repo, &[]);
     let stats = repo.run(&["cache", "stats"]);
     assert_eq!(stats.code, Some(0), "{}", stats.stderr);
-    // Three results and the record of the complete run.
-    assert!(stats.stdout.contains("entries       4"), "{}", stats.stdout);
+    // Three results, and the record of the complete run with its index.
+    assert!(stats.stdout.contains("entries       5"), "{}", stats.stdout);
     assert!(
         stats.stdout.contains("3 hits, 0 misses"),
         "{}",
@@ -397,7 +397,7 @@ fn cache_commands_show_clear_and_trim() {
     let gc = repo.run(&["cache", "gc", "--max-size", "0"]);
     assert_eq!(gc.code, Some(0), "{}", gc.stderr);
     assert!(
-        gc.stdout.contains("removed 4 of 4 entries"),
+        gc.stdout.contains("removed 5 of 5 entries"),
         "{}",
         gc.stdout
     );

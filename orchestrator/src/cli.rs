@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run validators on files and report findings.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show every discovered validator and its manifest.
     List(ListArgs),
     /// Install or show the tools the built-in validators wrap.
@@ -332,7 +332,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let code = match cli.command {
-        Command::Run(args) => run(cli.directory, cli.cache_dir, args),
+        Command::Run(args) => run(cli.directory, cli.cache_dir, *args),
         Command::MergeReports(args) => merge_reports(cli.directory, &args),
         Command::History {
             command,

@@ -135,7 +135,7 @@ impl Priorities {
         if !dir.join(crate::history::FILE_NAME).exists() {
             return samples;
         }
-        let runs = History::open(dir)
+        let runs = History::open_to_read(dir)
             .and_then(|h| h.window(Window::Runs(RUNS), crate::history::now_secs()))
             .unwrap_or_default();
         for run in runs {

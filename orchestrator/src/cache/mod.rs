@@ -17,7 +17,7 @@ pub mod sqlite;
 pub use config_files::ConfigFiles;
 pub use entry::{digest, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
-pub use run::{keys_digest, RunRecord};
+pub use run::{keys_digest, RunIndex, RunRecord};
 
 use crate::digest::Hash;
 use std::collections::{HashMap, HashSet};
@@ -443,10 +443,23 @@ impl Cache {
         RunRecord::decode(&bytes)
     }
 
-    /// Keeps a run's record in `slot`, replacing the one there.
-    pub fn put_run_record(&self, slot: &Key, record: &RunRecord) {
+    /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
+    /// these `keys`.
+    pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<RunIndex> {
+        let mut touch = Vec::new();
+        let bytes = self
+            .read(&[run::index_slot(slot)], now_secs(), &mut touch, false)
+            .pop()??;
+        RunIndex::decode(&bytes).filter(|index| index.keys == *keys)
+    }
+
+    /// Keeps a run's record and its index in `slot`, replacing those there.
+    pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) {
         if self.enabled() {
-            let encoded = [(*slot, record.encode())];
+            let encoded = [
+                (*slot, record.encode()),
+                (run::index_slot(slot), index.encode()),
+            ];
             self.with(|s| s.put(&encoded, now_secs()));
         }
     }
@@ -605,8 +618,18 @@ mod tests {
             None,
             "the per-file path marks its entries hit"
         );
-        cache.put_run_record(&slot, &record);
+        let index = RunIndex {
+            keys: record.keys,
+            results: vec![([2; 32], Vec::new())],
+        };
+        cache.put_run_record(&slot, &record, &index);
         assert_eq!(cache.run_record(&slot), Some(record));
+        assert_eq!(cache.run_index(&slot, &[1; 32]), Some(index));
+        assert_eq!(
+            cache.run_index(&slot, &[9; 32]),
+            None,
+            "another record's index"
+        );
     }
 
     #[test]

@@ -102,6 +102,88 @@ impl RunRecord {
     }
 }
 
+/// Which of a record's results rest on which of its inputs, kept beside the record (in
+/// [`index_slot`]) so that a run with nothing changed never reads it.
+///
+/// When some files changed, the record as a whole no longer answers, but most of its results
+/// still do: those whose key is unchanged and none of whose inputs changed. The index says, for
+/// each result in the record's order, its key and the positions in the record's inputs of the
+/// files it listed, so that a run after a one-file change serves every other file from the
+/// record and asks the per-file entries only about the rest.
+///
+/// Layout: byte 1, the record's 32-byte keys digest, the number of results (u32), then per
+/// result its 32-byte key, the number of its inputs and their positions, ascending, each as
+/// the gap from the previous one (LEB128).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIndex {
+    /// The [`RunRecord::keys`] of the record this indexes.
+    pub keys: Hash,
+    /// Per result of the record, in its order: the result's key, and its inputs' positions.
+    pub results: Vec<(Key, Vec<u32>)>,
+}
+
+/// Where the [`RunIndex`] of the record in `slot` is kept.
+pub fn index_slot(slot: &Key) -> Key {
+    *blake3::Hasher::new_derive_key("orchestrator 2026 run record index")
+        .update(slot)
+        .finalize()
+        .as_bytes()
+}
+
+impl RunIndex {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![LAYOUT];
+        bytes.extend_from_slice(&self.keys);
+        push_len(&mut bytes, self.results.len());
+        for (key, uses) in &self.results {
+            bytes.extend_from_slice(key);
+            push_varint(&mut bytes, uses.len() as u64);
+            let mut last = 0;
+            for &at in uses {
+                push_varint(&mut bytes, u64::from(at - last));
+                last = at;
+            }
+        }
+        bytes
+    }
+
+    /// `None` for bytes that are not an index in this layout, or whose positions are not
+    /// ascending.
+    pub fn decode(bytes: &[u8]) -> Option<RunIndex> {
+        let mut r = Reader(bytes);
+        if r.take(1)? != [LAYOUT] {
+            return None;
+        }
+        let keys: Hash = r.take(32)?.try_into().ok()?;
+        let count = r.len()?;
+        let mut results = Vec::with_capacity(count.min(bytes.len() / 33));
+        for _ in 0..count {
+            let key: Key = r.take(32)?.try_into().ok()?;
+            let n = usize::try_from(r.varint()?).ok()?;
+            let mut uses = Vec::with_capacity(n.min(r.0.len()));
+            let mut at: u32 = 0;
+            for i in 0..n {
+                let gap = u32::try_from(r.varint()?).ok()?;
+                if i > 0 && gap == 0 {
+                    return None;
+                }
+                at = at.checked_add(gap)?;
+                uses.push(at);
+            }
+            results.push((key, uses));
+        }
+        r.0.is_empty().then_some(RunIndex { keys, results })
+    }
+}
+
+fn push_varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
 fn push_len(bytes: &mut Vec<u8>, len: usize) {
     let len = u32::try_from(len).expect("a run record's parts are far below 4 GiB");
     bytes.extend_from_slice(&len.to_le_bytes());
@@ -122,6 +204,18 @@ impl<'a> Reader<'a> {
     fn len(&mut self) -> Option<usize> {
         let bytes: [u8; 4] = self.take(4)?.try_into().ok()?;
         usize::try_from(u32::from_le_bytes(bytes)).ok()
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
     }
 }
 
@@ -153,6 +247,23 @@ mod tests {
         let mut other_layout = bytes.clone();
         other_layout[0] = 9;
         assert_eq!(RunRecord::decode(&other_layout), None);
+    }
+
+    #[test]
+    fn an_index_round_trips_and_damage_is_a_miss() {
+        let index = RunIndex {
+            keys: [3; 32],
+            results: vec![([1; 32], vec![0, 1, 200, 70_000]), ([2; 32], Vec::new())],
+        };
+        let bytes = index.encode();
+        assert_eq!(RunIndex::decode(&bytes), Some(index));
+        for cut in [0, 1, 33, 40, bytes.len() - 1] {
+            assert_eq!(RunIndex::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(RunIndex::decode(&longer), None);
+        assert_ne!(index_slot(&[1; 32]), [1; 32]);
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! the validator can write the baseline it differs from.
 
 use super::Context;
-use crate::cache::{self, ConfigFiles, Entry, InputList, Key, KeyInputs, RunRecord, Subject};
+use crate::cache::{
+    self, ConfigFiles, Entry, InputList, Key, KeyInputs, RunIndex, RunRecord, Subject,
+};
 use crate::digest::Hash;
 use crate::event::Event;
 use crate::plan::PlannedValidator;
@@ -34,87 +36,174 @@ pub struct ResultKeys {
     record: Mutex<Assembly>,
 }
 
-/// A [`RunRecord`] being put together.
+/// A [`RunRecord`] and its [`RunIndex`] being put together.
 #[derive(Debug)]
 struct Assembly {
     slot: Key,
     keys: Hash,
     /// How many results make the run complete.
     expected: usize,
-    results: Vec<FileResult>,
-    inputs: States,
+    /// Each result with its key and the positions in `inputs` of the files it listed.
+    results: Vec<(Key, FileResult, Vec<u32>)>,
+    /// Every input listed, with its state, in the order first seen.
+    inputs: Vec<(String, Option<Hash>)>,
+    /// Positions in `inputs`, by path.
+    at: HashMap<String, u32>,
     /// An input was seen in two states (it changed during the run): no record is written.
     spoiled: bool,
 }
 
+impl Assembly {
+    fn new(slot: Key, keys: Hash, expected: usize) -> Assembly {
+        Assembly {
+            slot,
+            keys,
+            expected,
+            results: Vec::new(),
+            inputs: Vec::new(),
+            at: HashMap::new(),
+            spoiled: false,
+        }
+    }
+
+    /// The position of `path`, added in `state` if new. With `check`, a path already seen in
+    /// another state spoils the record.
+    fn position(&mut self, path: &str, state: Option<Hash>, check: bool) -> u32 {
+        match self.at.get(path) {
+            Some(&at) => {
+                self.spoiled |= check && self.inputs[at as usize].1 != state;
+                at
+            }
+            None => {
+                let at = u32::try_from(self.inputs.len()).unwrap_or(u32::MAX);
+                self.inputs.push((path.to_owned(), state));
+                self.at.insert(path.to_owned(), at);
+                at
+            }
+        }
+    }
+}
+
 impl ResultKeys {
-    /// Adds results to the run's record, `state` giving the hash each of their inputs had
-    /// when it was kept. The results' input lists are taken.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Assembly> {
+        self.record
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds fresh results and their keys to the run's record, `state` giving the hash each of
+    /// their inputs had when it was kept. The results' input lists are taken.
     pub fn record<'a>(
         &self,
-        results: impl IntoIterator<Item = FileResult>,
+        results: impl IntoIterator<Item = (Key, FileResult)>,
         state: impl Fn(&str) -> Option<&'a Hash>,
     ) {
-        let mut record = self
-            .record
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for mut result in results {
-            for path in std::mem::take(&mut result.inputs) {
-                let now = state(&path).copied();
-                let seen = record.inputs.entry(path).or_insert(now);
-                record.spoiled |= *seen != now;
-            }
-            record.results.push(result);
+        let mut record = self.lock();
+        for (key, mut result) in results {
+            let uses = std::mem::take(&mut result.inputs)
+                .iter()
+                .map(|path| record.position(path, state(path).copied(), true))
+                .collect();
+            record.results.push((key, result, uses));
         }
     }
 
-    /// Adds the inputs the lists of cached results name, in the state they were found in.
-    fn record_inputs(&self, lists: &[Arc<InputList>], states: &States) {
-        let mut record = self
-            .record
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen = HashSet::new();
-        for list in lists.iter().filter(|l| seen.insert(l.id())) {
-            for path in list.paths() {
-                if !record.inputs.contains_key(path) {
+    /// Adds results the run record answered, each with the positions in `table` of the inputs
+    /// it listed, whose states are `now`.
+    fn record_recorded(&self, part: &Part) {
+        let mut record = self.lock();
+        let mut renumbered: Vec<Option<u32>> = vec![None; part.table.len()];
+        for (key, result, uses) in part.results.iter().flatten() {
+            let uses = uses
+                .iter()
+                .map(|&u| {
+                    let u = u as usize;
+                    *renumbered[u]
+                        .get_or_insert_with(|| record.position(&part.table[u], part.now[u], false))
+                })
+                .collect();
+            record.results.push((*key, result.clone(), uses));
+        }
+    }
+
+    /// Adds results the cache answered, each with the inputs it listed (in the state `states`
+    /// found them in).
+    fn record_cached<'p>(
+        &self,
+        results: impl IntoIterator<Item = (Key, FileResult, Vec<&'p str>)>,
+        states: &States,
+    ) {
+        let mut record = self.lock();
+        for (key, result, listed) in results {
+            let uses = listed
+                .into_iter()
+                .map(|path| {
                     let now = states.get(path).copied().flatten();
-                    record.inputs.insert(path.to_owned(), now);
-                }
-            }
+                    record.position(path, now, false)
+                })
+                .collect();
+            record.results.push((key, result, uses));
         }
     }
 
-    /// Keeps the run's record once every file has its result; called when a run completed.
+    /// Keeps the run's record and its index once every file has its result; called when a run
+    /// completed.
     pub async fn finish(&self, ctx: &Context) {
-        let record = {
-            let mut assembly = self
-                .record
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (slot, record, index) = {
+            let mut assembly = self.lock();
             if assembly.spoiled || assembly.results.len() != assembly.expected {
                 return;
             }
             let mut results = std::mem::take(&mut assembly.results);
-            results.sort_by(|a, b| a.path.cmp(&b.path));
-            let mut inputs: Vec<_> = std::mem::take(&mut assembly.inputs).into_iter().collect();
-            inputs.sort_unstable();
+            results.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+            let mut order: Vec<u32> = (0..assembly.inputs.len() as u32).collect();
+            order.sort_by(|&a, &b| {
+                assembly.inputs[a as usize]
+                    .0
+                    .cmp(&assembly.inputs[b as usize].0)
+            });
+            let mut renumber = vec![0; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                renumber[old as usize] = new as u32;
+            }
+            let mut taken = std::mem::take(&mut assembly.inputs);
+            let inputs = order
+                .iter()
+                .map(|&old| std::mem::take(&mut taken[old as usize]))
+                .collect();
+            let mut keyed = Vec::with_capacity(results.len());
+            let mut kept = Vec::with_capacity(results.len());
+            for (key, result, uses) in results {
+                let mut uses: Vec<u32> = uses.iter().map(|&u| renumber[u as usize]).collect();
+                uses.sort_unstable();
+                uses.dedup();
+                keyed.push((key, uses));
+                kept.push(result);
+            }
+            let keys = assembly.keys;
             let record = RunRecord {
-                keys: assembly.keys,
+                keys,
                 inputs,
-                results,
+                results: kept,
             };
-            (assembly.slot, record)
+            let index = RunIndex {
+                keys,
+                results: keyed,
+            };
+            (assembly.slot, record, index)
         };
         let cache = ctx.cache.clone();
         let _ =
-            tokio::task::spawn_blocking(move || cache.put_run_record(&record.0, &record.1)).await;
+            tokio::task::spawn_blocking(move || cache.put_run_record(&slot, &record, &index)).await;
     }
 }
 
 /// Sends what the cache holds for these inputs as results; returns the inputs still to check
 /// and the keys their results are to be kept under.
+///
+/// The record of the validator's last complete run answers first: whole when nothing changed,
+/// else for each file whose key and inputs are unchanged. Only the other files are looked up
+/// one by one.
 pub async fn serve(
     index: usize,
     validator: &PlannedValidator,
@@ -139,42 +228,79 @@ pub async fn serve(
         return (Vec::new(), None);
     };
     let digest = cache::keys_digest(&keys);
-    if let Some(results) = from_record(&slot, &digest, ctx).await {
-        tracing::debug!(
-            validator = %validator.name,
-            "{} results from the record of its last complete run",
-            results.len()
-        );
-        ctx.cache.served(results.len() as u64);
-        tell_cached(index, results, ctx).await;
-        return (Vec::new(), None);
-    }
+    let mut part = match Recorded::read(&slot, &keys, &digest, ctx).await {
+        Recorded::Whole(results) => {
+            tracing::debug!(
+                validator = %validator.name,
+                "{} results from the record of its last complete run",
+                results.len()
+            );
+            ctx.cache.served(results.len() as u64);
+            tell_cached(index, results, ctx).await;
+            return (Vec::new(), None);
+        }
+        // A project validator's results hold only all together.
+        Recorded::Part(part) if !all_or_nothing => part,
+        _ => Part::default(),
+    };
+    part.results.resize_with(keys.len(), || None);
+    let served = part.results.iter().filter(|r| r.is_some()).count();
+    let asked: Vec<Key> = keys
+        .iter()
+        .zip(&part.results)
+        .filter(|(_, r)| r.is_none())
+        .map(|(k, _)| *k)
+        .collect();
     let lookup = tokio::task::spawn_blocking(move || {
-        let found = cache.get(&keys);
+        let found = cache.get(&asked);
         (inputs, keys, found)
     });
-    let Ok((inputs, keys, mut found)) = lookup.await else {
+    let Ok((inputs, keys, found)) = lookup.await else {
         return (Vec::new(), None);
     };
+    let mut found = found.into_iter();
+    let mut found: Vec<Option<Entry>> = part
+        .results
+        .iter()
+        .map(|r| {
+            if r.is_some() {
+                None
+            } else {
+                found.next().flatten()
+            }
+        })
+        .collect();
     let (stale, states) = still_true(&mut found, ctx).await;
-    if all_or_nothing && found.iter().any(Option::is_none) {
+    let complete = found
+        .iter()
+        .zip(&part.results)
+        .all(|(f, r)| f.is_some() || r.is_some());
+    if all_or_nothing && !complete {
         found = vec![None; keys.len()];
     }
     ctx.cache.rejected(stale);
+    ctx.cache.served(served as u64);
+    if served > 0 {
+        tracing::debug!(
+            validator = %validator.name,
+            "{served} results from the record of its last complete run, {} looked up one by one",
+            keys.len() - served
+        );
+    }
     let expected = inputs.len();
     let mut hits = Vec::new();
     let mut misses = Vec::new();
     let mut by_path = HashMap::new();
-    let mut listed = Vec::new();
-    for ((input, key), entry) in inputs.into_iter().zip(keys).zip(found) {
-        match entry {
-            Some(entry) => {
-                if let Some(inputs) = entry.inputs {
-                    listed.push(inputs.list);
-                }
-                hits.push(entry.result);
+    let mut cached = Vec::new();
+    for (((input, key), entry), kept) in inputs.into_iter().zip(keys).zip(found).zip(&part.results)
+    {
+        match (entry, kept) {
+            (_, Some((_, result, _))) => hits.push(result.clone()),
+            (Some(entry), None) => {
+                hits.push(entry.result.clone());
+                cached.push((key, entry));
             }
-            None => {
+            (None, None) => {
                 by_path.insert(input.path.clone(), key);
                 misses.push(input);
             }
@@ -183,17 +309,19 @@ pub async fn serve(
     let keys = ResultKeys {
         by_path,
         all_or_nothing,
-        record: Mutex::new(Assembly {
-            slot,
-            keys: digest,
-            expected,
-            results: Vec::new(),
-            inputs: HashMap::new(),
-            spoiled: false,
-        }),
+        record: Mutex::new(Assembly::new(slot, digest, expected)),
     };
-    keys.record(hits.iter().cloned(), |_| None);
-    keys.record_inputs(&listed, &states);
+    keys.record_recorded(&part);
+    keys.record_cached(
+        cached.iter().map(|(key, entry)| {
+            let listed = entry
+                .inputs
+                .as_ref()
+                .map_or_else(Vec::new, |i| i.list.paths().collect());
+            (*key, entry.result.clone(), listed)
+        }),
+        &states,
+    );
     tell_cached(index, hits, ctx).await;
     if misses.is_empty() {
         keys.finish(ctx).await;
@@ -201,34 +329,86 @@ pub async fn serve(
     (misses, Some(Arc::new(keys)))
 }
 
-/// The results of the run record in `slot`, if it is of a run with these keys and is still
-/// true: each of its inputs in the state it recorded, each artifact still on disk, and no
-/// baseline to write.
-async fn from_record(slot: &Key, keys: &Hash, ctx: &Context) -> Option<Vec<FileResult>> {
-    let (cache, slot) = (ctx.cache.clone(), *slot);
-    let record = tokio::task::spawn_blocking(move || cache.run_record(&slot))
-        .await
-        .ok()??;
-    if record.keys != *keys {
-        return None;
-    }
-    let paths: Vec<String> = record.inputs.iter().map(|(p, _)| p.clone()).collect();
-    if !paths.is_empty() {
-        let now = ctx.hashes.of(paths).await;
-        let same = record
+/// What the record of a validator's last complete run answers of this run.
+enum Recorded {
+    /// Every result: a run with the same keys, every input and artifact as recorded.
+    Whole(Vec<FileResult>),
+    Part(Part),
+    Nothing,
+}
+
+/// The results a record answers when some files changed.
+#[derive(Default)]
+struct Part {
+    /// The record's inputs, and their states now.
+    table: Vec<String>,
+    now: Vec<Option<Hash>>,
+    /// Per file in this run's order: its key, the recorded result and the positions in `table`
+    /// of the inputs it listed, where its key is unchanged and none of those inputs changed.
+    results: Vec<Option<(Key, FileResult, Vec<u32>)>>,
+}
+
+impl Recorded {
+    /// Reads the record in `slot`, and its index when the record does not answer whole. A
+    /// result is kept only while every artifact it names exists and, under
+    /// `--update-baselines`, it has no finding.
+    async fn read(slot: &Key, keys: &[Key], digest: &Hash, ctx: &Context) -> Recorded {
+        let (cache, slot) = (ctx.cache.clone(), *slot);
+        let Ok(Some(record)) = tokio::task::spawn_blocking(move || cache.run_record(&slot)).await
+        else {
+            return Recorded::Nothing;
+        };
+        let paths: Vec<String> = record.inputs.iter().map(|(p, _)| p.clone()).collect();
+        let now = if paths.is_empty() {
+            Vec::new()
+        } else {
+            ctx.hashes.of(paths).await
+        };
+        let changed: Vec<bool> = record
             .inputs
             .iter()
             .zip(&now)
-            .all(|((_, then), (_, now))| now.as_ref().ok() == then.as_ref());
-        if !same {
-            return None;
+            .map(|((_, then), (_, now))| now.as_ref().ok() != then.as_ref())
+            .collect();
+        let holds = |r: &FileResult| {
+            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
+        };
+        if record.keys == *digest && !changed.contains(&true) && record.results.iter().all(holds) {
+            return Recorded::Whole(record.results);
         }
+        let (cache, recorded_keys) = (ctx.cache.clone(), record.keys);
+        let Ok(Some(index)) =
+            tokio::task::spawn_blocking(move || cache.run_index(&slot, &recorded_keys)).await
+        else {
+            return Recorded::Nothing;
+        };
+        if index.results.len() != record.results.len() {
+            return Recorded::Nothing;
+        }
+        let by_key: HashMap<&Key, usize> = index
+            .results
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (key, i))
+            .collect();
+        let results = keys
+            .iter()
+            .map(|key| {
+                let &i = by_key.get(key)?;
+                let uses = &index.results[i].1;
+                let unchanged = uses
+                    .iter()
+                    .all(|&u| changed.get(u as usize) == Some(&false));
+                let result = &record.results[i];
+                (unchanged && holds(result)).then(|| (*key, result.clone(), uses.clone()))
+            })
+            .collect();
+        Recorded::Part(Part {
+            table: record.inputs.into_iter().map(|(path, _)| path).collect(),
+            now: now.into_iter().map(|(_, hash)| hash.ok()).collect(),
+            results,
+        })
     }
-    let keep = record
-        .results
-        .iter()
-        .all(|r| artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty()));
-    keep.then_some(record.results)
 }
 
 /// Sends results the cache answered.

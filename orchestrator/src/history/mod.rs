@@ -187,19 +187,47 @@ impl History {
             no_directory: true,
             ..fail(&e)
         })?;
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| fail(&e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(&e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| fail(&e))?;
+        let conn = Self::connect(&path).map_err(|e| fail(&e))?;
         let history = History { path, conn };
         history.migrate()?;
         Ok(history)
+    }
+
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Ok(conn)
+    }
+
+    /// Opens an existing history only to read it: no journal mode set, nothing created or
+    /// migrated, so that reading at the start of a run never contends with another run
+    /// recording its end.
+    pub fn open_to_read(dir: &Path) -> Result<History, HistoryError> {
+        let path = dir.join(FILE_NAME);
+        let fail = |e: &dyn std::fmt::Display| HistoryError {
+            location: path.display().to_string(),
+            detail: e.to_string(),
+            no_directory: false,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| fail(&e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(&e))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| fail(&e))?;
+        if version != SCHEMA_VERSION {
+            return Err(fail(&format!("a history of version {version}")));
+        }
+        Ok(History { path, conn })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> HistoryError {
@@ -218,7 +246,13 @@ impl History {
         match version {
             SCHEMA_VERSION => Ok(()),
             0 => {
-                let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+                // Taking the write lock first: a read lock upgraded while another run creates
+                // the table fails at once instead of waiting.
+                let tx = rusqlite::Transaction::new_unchecked(
+                    &self.conn,
+                    rusqlite::TransactionBehavior::Immediate,
+                )
+                .map_err(|e| self.err(e))?;
                 let again: i64 = tx
                     .pragma_query_value(None, "user_version", |r| r.get(0))
                     .map_err(|e| self.err(e))?;
