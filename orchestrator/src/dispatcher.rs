@@ -109,6 +109,7 @@ where
         hashes: FileHashes::new(&plan.root, cache.clone()),
         cache: cache.clone(),
         permits: Arc::new(Semaphore::new(plan.jobs)),
+        wanting: Arc::default(),
         events,
         fix,
         update_baselines: plan.update_baselines && !fix,

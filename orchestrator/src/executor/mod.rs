@@ -34,6 +34,7 @@ use protocol::{
 };
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -51,6 +52,9 @@ pub struct Context {
     pub hashes: FileHashes,
     pub cache: Cache,
     pub permits: Arc<Semaphore>,
+    /// Validators waiting for a permit for their first process: helper processes of batched
+    /// validators give theirs up between batches while any wait.
+    pub wanting: Arc<AtomicUsize>,
     pub events: mpsc::Sender<Event>,
     /// A fixing round: validators that cannot fix stop after their handshake.
     pub fix: bool,
@@ -252,12 +256,17 @@ async fn attempt(
     };
     // A permit stands for a process at work: the handshake and the cache's answer are cheap
     // and need none, so a warm run looks up every validator's results at once.
-    let permit = ctx
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the run's semaphore is never closed");
+    let permit = match ctx.permits.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let _wanting = Wanting::new(&ctx.wanting);
+            ctx.permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the run's semaphore is never closed")
+        }
+    };
     let worker = Worker::new(
         index,
         validator,
@@ -277,6 +286,23 @@ async fn attempt(
     work.inputs
         .retain(|input| !ran.delivered.contains(&input.path));
     Err(ran.failures)
+}
+
+/// A validator counted in [`Context::wanting`] while it waits, however the wait ends (an
+/// aborted run drops it too).
+struct Wanting<'a>(&'a AtomicUsize);
+
+impl<'a> Wanting<'a> {
+    fn new(count: &'a AtomicUsize) -> Wanting<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Wanting(count)
+    }
+}
+
+impl Drop for Wanting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why the first attempt ends before any file is sent.

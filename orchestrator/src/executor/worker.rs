@@ -69,10 +69,16 @@ impl Worker {
     }
 
     /// Drains the queue with the first process and as many helper processes as there are
-    /// batches waiting and permits free.
+    /// batches waiting and permits free. A helper gives its permit up, between batches, to any
+    /// validator still waiting to start its first process: otherwise the helpers of a
+    /// validator that started first hold every core until its queue is empty, and a longer
+    /// validator waits for them.
     pub async fn run_all(self, session: Session, permit: OwnedSemaphorePermit) -> Ran {
         let mut helpers = JoinSet::new();
         for _ in 0..self.lock_queue().len().saturating_sub(1) {
+            if self.others_wait() {
+                break;
+            }
             let Ok(extra) = self.ctx.permits.clone().try_acquire_owned() else {
                 break;
             };
@@ -80,7 +86,7 @@ impl Worker {
             helpers.spawn(async move { helper.run_new_process(extra).await });
         }
         let mut failures: Vec<(Failure, Closed)> = self
-            .drain_queue(session, permit)
+            .drain_queue(session, permit, false)
             .await
             .into_iter()
             .collect();
@@ -111,21 +117,32 @@ impl Worker {
     /// A helper process for a batched validator: start it, then share the queue.
     async fn run_new_process(self, permit: OwnedSemaphorePermit) -> Option<(Failure, Closed)> {
         match start(self.index, &self.validator, &self.ctx, self.clock).await {
-            Ok((session, _)) => self.drain_queue(session, permit).await,
+            Ok((session, _)) => self.drain_queue(session, permit, true).await,
             Err((failure, session)) => {
                 Some((failure, close(session, self.ctx.config.grace_period).await))
             }
         }
     }
 
-    /// Sends batches until the queue is empty or something goes wrong, then ends the process.
+    /// Whether another validator waits for a permit for its first process.
+    fn others_wait(&self) -> bool {
+        self.ctx.wanting.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Sends batches until the queue is empty or something goes wrong, then ends the process;
+    /// a `helper` also ends when another validator waits for its first process.
     async fn drain_queue(
         &self,
         mut session: Session,
         permit: OwnedSemaphorePermit,
+        helper: bool,
     ) -> Option<(Failure, Closed)> {
         let mut failure = None;
         loop {
+            if helper && self.others_wait() {
+                tracing::debug!(validator = %self.validator.name, "a helper process gives way to a validator waiting to start");
+                break;
+            }
             let batch = self.lock_queue().pop_front();
             let Some(batch) = batch else { break };
             if let Err(f) = self.request(&mut session, batch).await {
