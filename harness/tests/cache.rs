@@ -83,8 +83,9 @@ fn an_unchanged_tree_is_answered_from_the_cache_with_the_same_report() {
 
 #[test]
 fn a_complete_run_is_read_back_whole_until_anything_changes() {
-    // The record of a complete run answers an unchanged tree in one read; any change takes the
-    // per-file path, whose complete run writes the record again.
+    // The record of a complete run answers an unchanged tree in one read; after a change it
+    // answers the files whose keys and inputs did not change, the others take the per-file
+    // path, and the complete run writes the record again.
     let whole = |out: &Outcome| out.stderr.contains("3 results from the record");
     let repo = repo(&format!("{LINT}inputs = [\"style.css\"]\n"));
     repo.write("style.css", "a {}\n");
@@ -98,6 +99,9 @@ fn a_complete_run_is_read_back_whole_until_anything_changes() {
     reset(&repo);
     let changed = run(&repo, &["-vv"]);
     assert!(!whole(&changed), "{}", changed.stderr);
+    // The other two files are still answered by the record, which no longer answers whole.
+    let part = "2 results from the record of its last complete run, 1 looked up one by one";
+    assert!(changed.stderr.contains(part), "{}", changed.stderr);
     assert_eq!(requests(&repo), ["pkg/b.py"]);
     let again = run(&repo, &["-vv"]);
     assert!(whole(&again), "{}", again.stderr);
