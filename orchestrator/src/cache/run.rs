@@ -103,7 +103,7 @@ impl RunRecord {
 }
 
 /// Which of a record's results rest on which of its inputs, kept beside the record (in
-/// [`index_slot`]) so that a run with nothing changed never reads it.
+/// `index_slot`) so that a run with nothing changed never reads it.
 ///
 /// When some files changed, the record as a whole no longer answers, but most of its results
 /// still do: those whose key is unchanged and none of whose inputs changed. The index says, for
