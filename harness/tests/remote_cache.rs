@@ -254,3 +254,43 @@ fn read_only_and_secretless_machines_write_nothing() {
     run(&reader, &url, Some(SECRET));
     assert_eq!(requests(&reader), 0);
 }
+
+#[test]
+fn doctor_says_whether_a_run_would_use_the_remote() {
+    let mut redis = server!(Redis::start(&[]));
+    let url = redis.url();
+    let repo = machine("");
+    let line = |env: &[(&str, &str)]| {
+        let out = repo.run_with_env(&["doctor"], env);
+        out.stdout
+            .lines()
+            .find(|l| l.contains("remote cache"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no remote cache line:\n{}", out.stdout))
+    };
+    let with_secret = [
+        ("ORCHESTRATOR_REMOTE_CACHE", url.as_str()),
+        ("ORCHESTRATOR_CACHE_SECRET", SECRET),
+    ];
+    let ok = line(&with_secret);
+    assert!(
+        ok.starts_with("ok") && ok.contains("accepts connections (read and write)"),
+        "{ok}"
+    );
+    let secretless = line(&[("ORCHESTRATOR_REMOTE_CACHE", url.as_str())]);
+    assert!(
+        secretless.starts_with("warn") && secretless.contains("is not set"),
+        "{secretless}"
+    );
+    redis.kill();
+    let down = line(&with_secret);
+    assert!(
+        down.starts_with("warn") && down.contains("cannot connect"),
+        "{down}"
+    );
+    let none = repo.run(&["doctor"]);
+    assert!(
+        !none.stdout.contains("remote cache"),
+        "not configured, not listed"
+    );
+}
