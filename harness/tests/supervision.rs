@@ -558,3 +558,47 @@ fn a_validators_log_lines_show_at_their_level() {
         verbose.stderr
     );
 }
+
+#[test]
+fn a_batched_validators_helper_gives_its_slot_to_a_validator_waiting_to_start() {
+    // `busy` checks 12 files one at a time with two processes (both `--jobs` slots); `late`
+    // finishes its handshake a second later and must not wait for `busy`'s whole queue.
+    let repo = Repo::new();
+    for i in 0..12 {
+        repo.write(&format!("m{i}.py"), "x = 1\n");
+    }
+    repo.fake("busy");
+    let late = repo.root().join("late.sh");
+    std::fs::write(
+        &late,
+        format!(
+            "#!/bin/bash\nsleep 1\nexec -a validator-late {} \"$@\"\n",
+            harness::binary("fake-validator").display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&late, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    repo.validator("late", &late)
+        .config("[validators.busy]\nbatch_size = 1\nsleep = \"400ms\"\n[validators.late]\n");
+    let out = repo.run(&[
+        "run",
+        "--all",
+        "--jobs",
+        "2",
+        "--format",
+        "json",
+        "--validators",
+        "busy,late",
+        "-vv",
+    ]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("a helper process gives way to a validator waiting to start"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.validator("busy")["files_done"], 12);
+    assert_eq!(out.validator("late")["files_done"], 12);
+}

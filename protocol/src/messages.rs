@@ -284,6 +284,13 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Error, Severity::Warning, Severity::Info];
+
+    /// The severity a report names, by [`Severity::as_str`].
+    pub fn named(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The lowercase name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {

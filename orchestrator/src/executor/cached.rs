@@ -228,7 +228,7 @@ pub async fn serve(
         return (Vec::new(), None);
     };
     let digest = cache::keys_digest(&keys);
-    let mut part = match Recorded::read(&slot, &keys, &digest, ctx).await {
+    let mut part = match Recorded::read(&slot, &keys, &digest, !all_or_nothing, ctx).await {
         Recorded::Whole(results) => {
             tracing::debug!(
                 validator = %validator.name,
@@ -239,9 +239,8 @@ pub async fn serve(
             tell_cached(index, results, ctx).await;
             return (Vec::new(), None);
         }
-        // A project validator's results hold only all together.
-        Recorded::Part(part) if !all_or_nothing => part,
-        _ => Part::default(),
+        Recorded::Part(part) => part,
+        Recorded::Nothing => Part::default(),
     };
     part.results.resize_with(keys.len(), || None);
     let served = part.results.iter().filter(|r| r.is_some()).count();
@@ -349,10 +348,17 @@ struct Part {
 }
 
 impl Recorded {
-    /// Reads the record in `slot`, and its index when the record does not answer whole. A
-    /// result is kept only while every artifact it names exists and, under
-    /// `--update-baselines`, it has no finding.
-    async fn read(slot: &Key, keys: &[Key], digest: &Hash, ctx: &Context) -> Recorded {
+    /// Reads the record in `slot`, and its index when the record does not answer whole and
+    /// `in_part` (a `project` validator's results hold only all together). A result is kept
+    /// only while every artifact it names exists and, under `--update-baselines`, it has no
+    /// finding.
+    async fn read(
+        slot: &Key,
+        keys: &[Key],
+        digest: &Hash,
+        in_part: bool,
+        ctx: &Context,
+    ) -> Recorded {
         let (cache, slot) = (ctx.cache.clone(), *slot);
         let Ok(Some(record)) = tokio::task::spawn_blocking(move || cache.run_record(&slot)).await
         else {
@@ -375,6 +381,9 @@ impl Recorded {
         };
         if record.keys == *digest && !changed.contains(&true) && record.results.iter().all(holds) {
             return Recorded::Whole(record.results);
+        }
+        if !in_part {
+            return Recorded::Nothing;
         }
         let (cache, recorded_keys) = (ctx.cache.clone(), record.keys);
         let Ok(Some(index)) =

@@ -38,6 +38,16 @@ CREATE TABLE runs (
 /// How long a run waits for another run's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+impl HistoryError {
+    fn at(path: &Path, detail: impl std::fmt::Display) -> HistoryError {
+        HistoryError {
+            location: path.display().to_string(),
+            detail: detail.to_string(),
+            no_directory: false,
+        }
+    }
+}
+
 /// A failure of the history database, naming it.
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {detail}")]
@@ -178,11 +188,7 @@ impl History {
     /// Opens (creating if needed) the history in the cache directory `dir`.
     pub fn open(dir: &Path) -> Result<History, HistoryError> {
         let path = dir.join(FILE_NAME);
-        let fail = |e: &dyn std::fmt::Display| HistoryError {
-            location: path.display().to_string(),
-            detail: e.to_string(),
-            no_directory: false,
-        };
+        let fail = |e: &dyn std::fmt::Display| HistoryError::at(&path, e);
         std::fs::create_dir_all(dir).map_err(|e| HistoryError {
             no_directory: true,
             ..fail(&e)
@@ -210,11 +216,7 @@ impl History {
     /// recording its end.
     pub fn open_to_read(dir: &Path) -> Result<History, HistoryError> {
         let path = dir.join(FILE_NAME);
-        let fail = |e: &dyn std::fmt::Display| HistoryError {
-            location: path.display().to_string(),
-            detail: e.to_string(),
-            no_directory: false,
-        };
+        let fail = |e: &dyn std::fmt::Display| HistoryError::at(&path, e);
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -231,11 +233,7 @@ impl History {
     }
 
     fn err(&self, e: impl std::fmt::Display) -> HistoryError {
-        HistoryError {
-            location: self.path.display().to_string(),
-            detail: e.to_string(),
-            no_directory: false,
-        }
+        HistoryError::at(&self.path, e)
     }
 
     fn migrate(&self) -> Result<(), HistoryError> {
@@ -274,12 +272,8 @@ impl History {
     /// Appends a run, linked to the last one recorded.
     pub fn record(&mut self, summary: &Summary) -> Result<Recorded, HistoryError> {
         let bytes = summary.encode();
-        let location = self.path.display().to_string();
-        let fail = |e: rusqlite::Error| HistoryError {
-            location: location.clone(),
-            detail: e.to_string(),
-            no_directory: false,
-        };
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| HistoryError::at(&path, e);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

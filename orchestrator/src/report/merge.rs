@@ -277,7 +277,7 @@ fn parse(text: &[u8]) -> Result<Parsed, Problem> {
         .validators
         .into_iter()
         .map(|v| {
-            let status = parse_status(&v.status, v.skip_reason.as_deref())
+            let status = Status::named(&v.status, v.skip_reason.as_deref())
                 .ok_or_else(|| invalid(format!("unknown status `{}`", v.status)))?;
             // An attempt is skipped for the validator's reason.
             let attempts = v
@@ -285,7 +285,7 @@ fn parse(text: &[u8]) -> Result<Parsed, Problem> {
                 .into_iter()
                 .map(|a| {
                     Ok(Attempt {
-                        status: parse_status(&a.status, v.skip_reason.as_deref())
+                        status: Status::named(&a.status, v.skip_reason.as_deref())
                             .ok_or_else(|| invalid(format!("unknown status `{}`", a.status)))?,
                         message: a.message,
                         duration: Duration::from_millis(a.duration_ms),
@@ -315,12 +315,8 @@ fn parse(text: &[u8]) -> Result<Parsed, Problem> {
         .findings
         .into_iter()
         .map(|f| {
-            let severity = match f.severity.as_str() {
-                "error" => Severity::Error,
-                "warning" => Severity::Warning,
-                "info" => Severity::Info,
-                other => return Err(invalid(format!("unknown severity `{other}`"))),
-            };
+            let severity = Severity::named(&f.severity)
+                .ok_or_else(|| invalid(format!("unknown severity `{}`", f.severity)))?;
             Ok(ReportFinding {
                 validator: f.validator,
                 finding: Finding {
@@ -375,34 +371,6 @@ fn parse(text: &[u8]) -> Result<Parsed, Problem> {
             count: shard.count,
             run_id: shard.run_id,
         },
-    })
-}
-
-/// A status as the JSON report writes it.
-fn parse_status(text: &str, skip: Option<&str>) -> Option<Status> {
-    Some(match text {
-        "passed" => Status::Passed,
-        "failed" => Status::Failed,
-        "timed_out" => Status::TimedOut,
-        "crashed" => Status::Crashed,
-        "protocol_error" => Status::ProtocolError,
-        "not_installed" => Status::NotInstalled,
-        "config_error" => Status::ConfigError,
-        "interrupted" => Status::Interrupted,
-        "skipped" => Status::Skipped(
-            [
-                Skip::Disabled,
-                Skip::NoFiles,
-                Skip::CannotFix,
-                Skip::Requires,
-                Skip::FailFast,
-                Skip::CircuitOpen,
-                Skip::OtherShard,
-            ]
-            .into_iter()
-            .find(|s| Some(s.as_str()) == skip)?,
-        ),
-        _ => return None,
     })
 }
 

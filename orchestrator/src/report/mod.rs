@@ -110,6 +110,27 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status but `Skipped`, whose reason is named apart.
+    const UNSKIPPED: [Status; 8] = [
+        Status::Passed,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Crashed,
+        Status::ProtocolError,
+        Status::NotInstalled,
+        Status::ConfigError,
+        Status::Interrupted,
+    ];
+
+    /// The status a report names, by [`Status::as_str`] and, for `skipped`, [`Skip::as_str`].
+    pub fn named(name: &str, skip: Option<&str>) -> Option<Status> {
+        if name == "skipped" {
+            let skip = Skip::ALL.into_iter().find(|s| Some(s.as_str()) == skip)?;
+            return Some(Status::Skipped(skip));
+        }
+        Status::UNSKIPPED.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Passed => "passed",
@@ -159,6 +180,16 @@ pub enum Skip {
 }
 
 impl Skip {
+    pub const ALL: [Skip; 7] = [
+        Skip::Disabled,
+        Skip::NoFiles,
+        Skip::CannotFix,
+        Skip::Requires,
+        Skip::FailFast,
+        Skip::CircuitOpen,
+        Skip::OtherShard,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Skip::Disabled => "disabled",
