@@ -29,7 +29,7 @@ use crate::report::Skip;
 use crate::report::{Report, ReportFinding, Status};
 use crate::schedule::{Next, Schedule};
 use crate::verdict::{Closed, Failure, Outcome};
-use protocol::Severity;
+use protocol::{FileResult, Severity};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -343,26 +343,14 @@ fn apply(report: &mut Report, event: Event) {
             });
             v.files = files;
         }
-        Event::FileResult {
+        Event::Results {
             index,
-            result,
+            results,
             cached,
         } => {
-            let v = &mut report.validators[index];
-            v.cached_files += u32::from(cached);
-            report.baselines_written.extend(result.baselines_written);
-            if result.modified && !report.fixed_files.contains(&result.path) {
-                report.fixed_files.push(result.path.clone());
+            for result in results {
+                add_result(report, index, result, cached);
             }
-            v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
-            let name = v.name.clone();
-            report
-                .findings
-                .extend(result.findings.into_iter().map(|finding| ReportFinding {
-                    validator: name.clone(),
-                    finding,
-                }));
-            report.validators[index].checked.push(result.path);
         }
         Event::Progress { .. } => {}
         Event::Unreadable { warnings, .. } => {
@@ -374,6 +362,24 @@ fn apply(report: &mut Report, event: Event) {
         }
         Event::Finished { index, outcome } => finish(report, index, outcome),
     }
+}
+
+fn add_result(report: &mut Report, index: usize, result: FileResult, cached: bool) {
+    let v = &mut report.validators[index];
+    v.cached_files += u32::from(cached);
+    report.baselines_written.extend(result.baselines_written);
+    if result.modified && !report.fixed_files.contains(&result.path) {
+        report.fixed_files.push(result.path.clone());
+    }
+    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
+    let name = v.name.clone();
+    report
+        .findings
+        .extend(result.findings.into_iter().map(|finding| ReportFinding {
+            validator: name.clone(),
+            finding,
+        }));
+    report.validators[index].checked.push(result.path);
 }
 
 fn finish(report: &mut Report, index: usize, outcome: Outcome) {

@@ -17,10 +17,11 @@ pub enum Event {
         files: u32,
         dependents: Option<u32>,
     },
-    /// A file's findings arrived, from the validator or from the cache.
-    FileResult {
+    /// Files' findings arrived, from the validator (one at a time) or from the cache (all it
+    /// answered at once: one event, not thousands, for a run that checks nothing).
+    Results {
         index: usize,
-        result: FileResult,
+        results: Vec<FileResult>,
         cached: bool,
     },
     /// The validator's own count of files done (a `project` validator sends no results until

@@ -28,6 +28,9 @@ pub struct FileHashes {
     known: Arc<Mutex<Known>>,
     /// Stats of files hashed this run, to be recorded by [`FileHashes::persist`].
     fresh: Arc<Mutex<Vec<(String, FileStat)>>>,
+    /// Held while files are examined: validators starting together ask for mostly the same
+    /// files, and the later ones find them known instead of examining them again.
+    turn: Arc<Mutex<()>>,
 }
 
 impl FileHashes {
@@ -37,6 +40,7 @@ impl FileHashes {
             cache,
             known: Arc::default(),
             fresh: Arc::default(),
+            turn: Arc::default(),
         }
     }
 
@@ -56,6 +60,7 @@ impl FileHashes {
     }
 
     fn of_blocking(&self, paths: Vec<String>) -> Vec<(String, Result<Hash, String>)> {
+        let turn = lock(&self.turn);
         let todo: Vec<&String> = {
             let known = lock(&self.known);
             paths.iter().filter(|p| !known.contains_key(*p)).collect()
@@ -66,18 +71,16 @@ impl FileHashes {
                 .map(|p| self.root.join(p).to_string_lossy().into_owned())
                 .collect();
             let remembered = self.cache.file_stats(&absolute);
-            let mut fresh = Vec::new();
-            let mut hashed = Vec::with_capacity(todo.len());
-            for ((path, abs), entry) in todo.into_iter().zip(absolute).zip(remembered) {
+            let work: Vec<_> = todo.into_iter().zip(absolute).zip(remembered).collect();
+            let examined = on_every_core(work, |((path, abs), entry)| {
                 let (hash, stat) = hash_with_stat(Path::new(&abs), entry);
-                if let Some(stat) = stat {
-                    fresh.push((abs, stat));
-                }
-                hashed.push((path.clone(), hash));
-            }
+                ((path.clone(), hash), stat.map(|stat| (abs, stat)))
+            });
+            let (hashed, fresh): (Vec<_>, Vec<_>) = examined.into_iter().unzip();
             lock(&self.known).extend(hashed);
-            lock(&self.fresh).extend(fresh);
+            lock(&self.fresh).extend(fresh.into_iter().flatten());
         }
+        drop(turn);
         let known = lock(&self.known);
         paths
             .into_iter()
@@ -114,6 +117,42 @@ impl Rehash {
         }
         hash.ok()
     }
+}
+
+/// `f` of every item, in order, spread over the cores: examining thousands of files is
+/// thousands of system calls, which wait on the kernel, not on each other.
+fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    /// Fewer items are not worth a thread.
+    const LEAST: usize = 256;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / LEAST).max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -189,6 +228,33 @@ mod tests {
             hash,
             written_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec() + age_ns,
         }
+    }
+
+    #[test]
+    fn work_spread_over_the_cores_comes_back_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let doubled = on_every_core(items, |n| n * 2);
+        assert_eq!(doubled, (0..1000).map(|n| n * 2).collect::<Vec<_>>());
+        assert_eq!(on_every_core(vec![3], |n: i32| n + 1), [4]);
+        assert!(on_every_core(Vec::<u8>::new(), |n| n).is_empty());
+    }
+
+    #[tokio::test]
+    async fn many_files_hash_as_one_by_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..600).map(|i| format!("f{i}")).collect();
+        for name in &names {
+            std::fs::write(dir.path().join(name), name).expect("write");
+        }
+        let hashes = FileHashes::new(dir.path(), Cache::off());
+        let mut asked = names.clone();
+        asked.push("absent".into());
+        let got = hashes.of(asked).await;
+        for (name, (path, hash)) in names.iter().zip(&got) {
+            assert_eq!(path, name);
+            assert_eq!(hash, &Ok(*blake3::hash(name.as_bytes()).as_bytes()));
+        }
+        assert!(got[600].1.is_err());
     }
 
     #[test]

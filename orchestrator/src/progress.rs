@@ -58,7 +58,9 @@ impl Progress {
         }
         match event {
             Event::Started { index, files, .. } => self.lines[*index].total = Some(*files),
-            Event::FileResult { index, .. } => self.lines[*index].done += 1,
+            Event::Results { index, results, .. } => {
+                self.lines[*index].done += u32::try_from(results.len()).unwrap_or(u32::MAX);
+            }
             Event::Progress { index, done, total } => {
                 let line = &mut self.lines[*index];
                 line.done = line.done.max(*done);

@@ -15,6 +15,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 /// How files are chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,26 +56,10 @@ pub enum SelectError {
 pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected, SelectError> {
     let in_git = || git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
     let mut selected = Selected::default();
-    let mut raw: Vec<Vec<u8>> = match selection {
+    let mut raw: Vec<Listed> = match selection {
         // One git process on the common path: only when listing fails is it worth asking
         // whether this is a work tree at all (outside one, walk honouring .gitignore files).
-        Selection::All => {
-            let listed = git_list(
-                root,
-                &[
-                    "ls-files",
-                    "-z",
-                    "--cached",
-                    "--others",
-                    "--exclude-standard",
-                ],
-            );
-            match listed {
-                Ok(list) => list,
-                Err(_) if !in_git() => walk(root, root)?,
-                Err(e) => return Err(e),
-            }
-        }
+        Selection::All => everything(root, in_git)?,
         Selection::Changed { .. } if !in_git() => return Err(SelectError::NotGit(root.to_owned())),
         Selection::Changed { base } => {
             let mut changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
@@ -89,7 +74,7 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
                 root,
                 &["ls-files", "-z", "--others", "--exclude-standard"],
             )?);
-            changed
+            changed.into_iter().map(Listed::unknown).collect()
         }
         Selection::Paths(paths) => {
             let root_abs = root
@@ -112,19 +97,20 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
                             root: root.to_owned(),
                         })?;
                 if abs.is_dir() {
-                    raw.extend(walk(&root_abs, &abs)?);
+                    raw.extend(walk(&root_abs, &abs)?.files);
                 } else {
-                    raw.push(relative.as_os_str().as_bytes().to_vec());
+                    raw.push(Listed::unknown(relative.as_os_str().as_bytes().to_vec()));
                 }
             }
             raw
         }
     };
-    raw.sort();
-    raw.dedup();
+    // A name listed twice (walked and tracked) is kept once, as the walk saw it.
+    raw.sort_unstable_by(|a, b| a.name.cmp(&b.name).then(b.regular.cmp(&a.regular)));
+    raw.dedup_by(|later, first| later.name == first.name);
     let root_abs = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    for bytes in raw {
-        let os = OsStr::from_bytes(&bytes);
+    for Listed { name, regular } in raw {
+        let os = OsStr::from_bytes(&name);
         let Some(path) = os.to_str() else {
             selected.warnings.push(format!(
                 "{}: the name is not valid UTF-8, so no validator can be told about it; skipped",
@@ -132,6 +118,10 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
             ));
             continue;
         };
+        if regular {
+            selected.files.push(path.to_owned());
+            continue;
+        }
         match classify(&root_abs, &root.join(os)) {
             Entry::File => selected.files.push(path.to_owned()),
             Entry::Ignored => {}
@@ -183,30 +173,136 @@ fn classify(root: &Path, full: &Path) -> Entry {
     }
 }
 
-/// Files under `dir` honouring ignore files, as paths relative to `root`.
-fn walk(root: &Path, dir: &Path) -> Result<Vec<Vec<u8>>, SelectError> {
-    let mut found = Vec::new();
-    let walker = ignore::WalkBuilder::new(dir)
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(|e| SelectError::Walk {
-            path: dir.to_owned(),
-            message: e.to_string(),
-        })?;
-        // Links are listed too, for the selection to check or explain (they are not followed).
-        if entry
-            .file_type()
-            .is_some_and(|t| t.is_file() || t.is_symlink())
-        {
-            if let Ok(relative) = entry.path().strip_prefix(root) {
-                found.push(relative.as_os_str().as_bytes().to_vec());
-            }
+/// A name a listing gave, relative to the root.
+#[derive(Debug)]
+struct Listed {
+    name: Vec<u8>,
+    /// The listing saw a regular file (a directory entry's type), so it need not be examined.
+    regular: bool,
+}
+
+impl Listed {
+    fn unknown(name: Vec<u8>) -> Listed {
+        Listed {
+            name,
+            regular: false,
         }
     }
-    Ok(found)
+}
+
+/// Every file of the tree at `root` that git does not ignore.
+///
+/// The tree is walked in parallel, honouring ignore files as git does, while git lists the
+/// tracked files: a tracked file stays selected even where an ignore rule matches it, and one
+/// deleted since is listed, to be dropped. The walk and the small tracked list together cost
+/// about half of `git ls-files --others`, which reads every directory on one thread; that
+/// listing was a fifth of a warm run. Outside a work tree the walk alone answers.
+fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Vec<Listed>, SelectError> {
+    let (tracked, walked) = std::thread::scope(|scope| {
+        let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
+        let walked = walk(root, root);
+        let tracked = tracked.join().unwrap_or_else(|_| {
+            Err(SelectError::Git {
+                command: "git ls-files --cached".into(),
+                stderr: "the thread reading its output stopped".into(),
+            })
+        });
+        (tracked, walked)
+    });
+    let mut walked = walked?;
+    match tracked {
+        Ok(tracked) => {
+            walked.leave_out_nested_repositories();
+            walked
+                .files
+                .extend(tracked.into_iter().map(Listed::unknown));
+            Ok(walked.files)
+        }
+        Err(_) if !in_git() => Ok(walked.files),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+struct Walked {
+    files: Vec<Listed>,
+    /// Directories below the walk's start that hold a repository of their own.
+    repositories: Vec<Vec<u8>>,
+}
+
+impl Walked {
+    /// Drops the files of nested repositories: git lists neither them nor a submodule's files,
+    /// which belong to another project.
+    fn leave_out_nested_repositories(&mut self) {
+        if self.repositories.is_empty() {
+            return;
+        }
+        let inside = |name: &[u8]| {
+            self.repositories.iter().any(|repo| {
+                name.len() > repo.len() && name.starts_with(repo) && name[repo.len()] == b'/'
+            })
+        };
+        let files = std::mem::take(&mut self.files);
+        self.files = files.into_iter().filter(|f| !inside(&f.name)).collect();
+    }
+}
+
+/// Files under `dir` honouring ignore files, as names relative to `root`, on as many threads
+/// as there are cores.
+fn walk(root: &Path, dir: &Path) -> Result<Walked, SelectError> {
+    let found = Mutex::new(Walked::default());
+    let failure = Mutex::new(None);
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        // `.ignore` files are ripgrep's, not git's.
+        .ignore(false)
+        .require_git(false)
+        .build_parallel();
+    walker.run(|| {
+        Box::new(|entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    lock(&failure).get_or_insert(e.to_string());
+                    return ignore::WalkState::Quit;
+                }
+            };
+            let Ok(relative) = entry.path().strip_prefix(root) else {
+                return ignore::WalkState::Continue;
+            };
+            let name = relative.as_os_str().as_bytes();
+            if entry.file_name() == ".git" {
+                if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    lock(&found)
+                        .repositories
+                        .push(parent.as_os_str().as_bytes().to_vec());
+                }
+                return ignore::WalkState::Skip;
+            }
+            // Links are listed too, for the selection to check or explain (they are not
+            // followed).
+            match entry.file_type() {
+                Some(t) if t.is_file() || t.is_symlink() => lock(&found).files.push(Listed {
+                    name: name.to_vec(),
+                    regular: t.is_file(),
+                }),
+                _ => {}
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    if let Some(message) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(SelectError::Walk {
+            path: dir.to_owned(),
+            message,
+        });
+    }
+    Ok(found.into_inner().unwrap_or_else(PoisonError::into_inner))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// NUL-separated output of a git command, as raw names.
@@ -371,6 +467,43 @@ mod tests {
         run_git(dir.path(), &["commit", "-qm", "one"]);
         let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
         assert_eq!(got.files, [".gitignore", "a.py", "new.py"]);
+    }
+
+    #[test]
+    fn in_git_the_walk_agrees_with_git_on_what_is_listed() {
+        // A tracked file an ignore rule matches stays selected; a deleted one goes; a nested
+        // repository's files are another project's; ripgrep's `.ignore` files mean nothing
+        // to git.
+        let dir = tree(&[
+            ".gitignore",
+            "a.py",
+            "gone.py",
+            "logs/kept.log",
+            "logs/new.log",
+            "nested/.git/HEAD",
+            "nested/inner.py",
+            "sub/.ignore",
+            "sub/b.py",
+        ]);
+        fs::write(dir.path().join(".gitignore"), "*.log\n").expect("write");
+        fs::write(dir.path().join("sub/.ignore"), "b.py\n").expect("write");
+        run_git(dir.path(), &["init", "-q"]);
+        run_git(dir.path(), &["add", ".gitignore", "a.py", "gone.py", "sub"]);
+        run_git(dir.path(), &["add", "-f", "logs/kept.log"]);
+        run_git(dir.path(), &["commit", "-qm", "one"]);
+        fs::remove_file(dir.path().join("gone.py")).expect("rm");
+        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        assert_eq!(
+            got.files,
+            [
+                ".gitignore",
+                "a.py",
+                "logs/kept.log",
+                "sub/.ignore",
+                "sub/b.py"
+            ]
+        );
+        assert!(got.warnings.is_empty(), "{:?}", got.warnings);
     }
 
     #[test]

@@ -58,6 +58,62 @@ CREATE TABLE breakers (
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Connections that only read, used while `conn` is busy: the validators of a warm run
+    /// each read their record at the same moment, and WAL lets readers run side by side.
+    spares: Mutex<Vec<Connection>>,
+}
+
+/// A connection to read with, and where it goes back to.
+enum Reading<'a> {
+    Main(std::sync::MutexGuard<'a, Connection>),
+    Spare(&'a SqliteStore, Option<Connection>),
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Reading::Main(conn) => conn,
+            Reading::Spare(_, conn) => conn.as_ref().expect("a spare is held until dropped"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reading<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match self {
+            Reading::Main(conn) => conn,
+            Reading::Spare(_, conn) => conn.as_mut().expect("a spare is held until dropped"),
+        }
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if let Reading::Spare(store, conn) = self {
+            if let Some(conn) = conn.take() {
+                lock(&store.spares).push(conn);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection to the database at `path`, read-write (`extra` may add creating it), with the
+/// store's busy timeout and page cache.
+fn connect(path: &Path, extra: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A warm run looks up thousands of keys: keep the pages it reads cached.
+    conn.pragma_update(None, "cache_size", -16_000i64)?;
+    Ok(conn)
 }
 
 impl SqliteStore {
@@ -84,23 +140,14 @@ impl SqliteStore {
     fn open_once(dir: &Path) -> Result<SqliteStore, (StoreError, bool)> {
         let path = dir.join(FILE_NAME);
         let err = |e: rusqlite::Error| (classify(&path, &e), is_busy(&e));
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let conn = connect(&path, OpenFlags::SQLITE_OPEN_CREATE).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
-        // A warm run looks up thousands of keys: keep the pages it reads cached.
-        conn.pragma_update(None, "cache_size", -16_000i64)
-            .map_err(err)?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            spares: Mutex::default(),
             path,
         };
         store.migrate().map_err(|e| {
@@ -138,9 +185,25 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.conn)
+    }
+
+    /// A connection for reading: the main one when it is free, else a spare, opened when none
+    /// is left.
+    fn reading(&self) -> Result<Reading<'_>, StoreError> {
+        match self.conn.try_lock() {
+            Ok(conn) => return Ok(Reading::Main(conn)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                return Ok(Reading::Main(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        let spare = lock(&self.spares).pop();
+        let conn = match spare {
+            Some(conn) => conn,
+            None => connect(&self.path, OpenFlags::empty()).map_err(|e| self.err(e))?,
+        };
+        Ok(Reading::Spare(self, Some(conn)))
     }
 
     /// Creates the tables of a new database, rebuilds an older one, refuses a newer one.
@@ -214,7 +277,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 impl Store for SqliteStore {
     fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError> {
         // One read transaction for the whole batch: one lock, and a page cache that lasts.
-        let mut conn = self.conn();
+        let mut conn = self.reading()?;
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let found = {
             let mut stmt = tx
@@ -249,7 +312,7 @@ impl Store for SqliteStore {
     }
 
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.reading()?;
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let mut stmt = tx
             .prepare(
@@ -527,6 +590,21 @@ mod tests {
         let store = SqliteStore::open(dir.path()).expect("reopen");
         let got = store.get(&[[1; 32], [2; 32]]).expect("get");
         assert_eq!(got, vec![Some((b"one".to_vec(), 10)), None]);
+    }
+
+    #[test]
+    fn a_read_while_the_main_connection_is_busy_takes_a_spare_and_gives_it_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store.put(&[([1; 32], b"one".to_vec())], 10).expect("put");
+        let busy = store.conn();
+        for _ in 0..2 {
+            let got = store.get(&[[1; 32], [2; 32]]).expect("get");
+            assert_eq!(got, vec![Some((b"one".to_vec(), 10)), None]);
+        }
+        assert_eq!(lock(&store.spares).len(), 1, "one spare, used twice");
+        drop(busy);
+        assert!(store.get(&[[1; 32]]).expect("get")[0].is_some());
     }
 
     #[test]

@@ -218,6 +218,11 @@ pub async fn serve(
     let declared = manifest.config_files.clone();
     let all_or_nothing = manifest.scope != Scope::PerFile;
     let slot = cache::key::run_slot(&base, &ctx.root, ctx.universe.is_some());
+    // The record is read while the keys are computed: neither needs the other.
+    let record = {
+        let cache = ctx.cache.clone();
+        tokio::task::spawn_blocking(move || cache.run_record(&slot))
+    };
     let root = ctx.root.clone();
     let cache = ctx.cache.clone();
     let keys = tokio::task::spawn_blocking(move || {
@@ -228,7 +233,8 @@ pub async fn serve(
         return (Vec::new(), None);
     };
     let digest = cache::keys_digest(&keys);
-    let mut part = match Recorded::read(&slot, &keys, &digest, !all_or_nothing, ctx).await {
+    let record = record.await.ok().flatten();
+    let mut part = match Recorded::of(record, &slot, &keys, &digest, !all_or_nothing, ctx).await {
         Recorded::Whole(results) => {
             tracing::debug!(
                 validator = %validator.name,
@@ -348,22 +354,22 @@ struct Part {
 }
 
 impl Recorded {
-    /// Reads the record in `slot`, and its index when the record does not answer whole and
-    /// `in_part` (a `project` validator's results hold only all together). A result is kept
-    /// only while every artifact it names exists and, under `--update-baselines`, it has no
-    /// finding.
-    async fn read(
+    /// What `record`, read from `slot`, answers; its index is read when the record does not
+    /// answer whole and `in_part` (a `project` validator's results hold only all together).
+    /// A result is kept only while every artifact it names exists and, under
+    /// `--update-baselines`, it has no finding.
+    async fn of(
+        record: Option<RunRecord>,
         slot: &Key,
         keys: &[Key],
         digest: &Hash,
         in_part: bool,
         ctx: &Context,
     ) -> Recorded {
-        let (cache, slot) = (ctx.cache.clone(), *slot);
-        let Ok(Some(record)) = tokio::task::spawn_blocking(move || cache.run_record(&slot)).await
-        else {
+        let Some(record) = record else {
             return Recorded::Nothing;
         };
+        let slot = *slot;
         let paths: Vec<String> = record.inputs.iter().map(|(p, _)| p.clone()).collect();
         let now = if paths.is_empty() {
             Vec::new()
@@ -422,14 +428,16 @@ impl Recorded {
 
 /// Sends results the cache answered.
 async fn tell_cached(index: usize, results: Vec<FileResult>, ctx: &Context) {
-    for result in results {
-        let event = Event::FileResult {
-            index,
-            result,
-            cached: true,
-        };
-        ctx.tell(event).await;
+    if results.is_empty() {
+        return;
     }
+    let cached = true;
+    ctx.tell(Event::Results {
+        index,
+        results,
+        cached,
+    })
+    .await;
 }
 
 /// The keys of `inputs`' results, in order.

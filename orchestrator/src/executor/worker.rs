@@ -242,9 +242,9 @@ impl Worker {
                     let index = self.index;
                     let cached = false;
                     self.ctx
-                        .tell(Event::FileResult {
+                        .tell(Event::Results {
                             index,
-                            result,
+                            results: vec![result],
                             cached,
                         })
                         .await;

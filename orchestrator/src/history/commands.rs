@@ -20,38 +20,70 @@ pub enum Format {
 
 /// Records a finished run in the history of the cache directory `dir`, and returns the alerts
 /// it raises. A history that cannot be used costs one warning, never the run.
-pub fn record(dir: &Path, report: &Report, alerts: &Alerts) -> Vec<String> {
-    let mut history = match History::open(dir) {
-        Ok(history) => history,
+///
+/// Without alerts to raise nothing waits for the history: it is written on a thread of its own
+/// while the report is, and [`Recording::wait`] ends that before the process does.
+pub fn record(dir: &Path, report: &Report, alerts: &Alerts) -> (Vec<String>, Recording) {
+    let summary = Summary::of(report, super::now_secs());
+    if !alerts.any() {
+        let dir = dir.to_owned();
+        let writing = std::thread::spawn(move || {
+            if let Some(mut history) = open_to_record(&dir) {
+                write(&mut history, &summary);
+            }
+        });
+        return (Vec::new(), Recording(Some(writing)));
+    }
+    let Some(mut history) = open_to_record(dir) else {
+        return (Vec::new(), Recording(None));
+    };
+    let raised = match history.window(Window::Runs(alerts.window), 0) {
+        Ok(earlier) => {
+            let earlier: Vec<Summary> = earlier.into_iter().map(|r| r.summary).collect();
+            alerts.check(&earlier, &summary)
+        }
+        Err(e) => {
+            eprintln!("warning: alerts not checked: cannot read the history: {e}");
+            Vec::new()
+        }
+    };
+    write(&mut history, &summary);
+    (raised, Recording(None))
+}
+
+/// A run being written to the history.
+#[derive(Debug)]
+#[must_use = "the history may not be written until `wait` returns"]
+pub struct Recording(Option<std::thread::JoinHandle<()>>);
+
+impl Recording {
+    /// Waits until the run is in the history (or its warning printed).
+    pub fn wait(self) {
+        if let Some(writing) = self.0 {
+            let _ = writing.join();
+        }
+    }
+}
+
+fn open_to_record(dir: &Path) -> Option<History> {
+    match History::open(dir) {
+        Ok(history) => Some(history),
         // One warning per unusable directory: the cache's (under --no-cache, none).
         Err(e) if e.no_directory => {
             tracing::info!("the run is not recorded in the history: {e}");
-            return Vec::new();
+            None
         }
         Err(e) => {
             eprintln!("warning: the run is not recorded in the history: {e}");
-            return Vec::new();
+            None
         }
-    };
-    let summary = Summary::of(report, super::now_secs());
-    let raised = if alerts.any() {
-        match history.window(Window::Runs(alerts.window), 0) {
-            Ok(earlier) => {
-                let earlier: Vec<Summary> = earlier.into_iter().map(|r| r.summary).collect();
-                alerts.check(&earlier, &summary)
-            }
-            Err(e) => {
-                eprintln!("warning: alerts not checked: cannot read the history: {e}");
-                Vec::new()
-            }
-        }
-    } else {
-        Vec::new()
-    };
-    if let Err(e) = history.record(&summary) {
+    }
+}
+
+fn write(history: &mut History, summary: &Summary) {
+    if let Err(e) = history.record(summary) {
         eprintln!("warning: the run is not recorded in the history: {e}");
     }
-    raised
 }
 
 fn open(dir: &Path) -> Result<History, u8> {

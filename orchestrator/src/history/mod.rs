@@ -145,10 +145,14 @@ fn millis(d: Duration) -> u64 {
 /// count, and every finding (validator, path, position, rule, severity, message). Two runs that
 /// reported the same thing have the same hash.
 pub fn report_hash(report: &Report) -> Hash {
+    use std::io::Write;
     let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 report contents");
+    // Hundreds of thousands of small fields: gathered into blocks, which the hasher takes
+    // several times faster than one call per field.
+    let mut blocks = std::io::BufWriter::with_capacity(1 << 16, &mut h);
     let mut field = |bytes: &[u8]| {
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+        let _ = blocks.write_all(&(bytes.len() as u64).to_le_bytes());
+        let _ = blocks.write_all(bytes);
     };
     field(report.status().as_str().as_bytes());
     for v in &report.validators {
@@ -165,6 +169,9 @@ pub fn report_hash(report: &Report) -> Hash {
         field(f.finding.severity.as_str().as_bytes());
         field(f.finding.message.as_bytes());
     }
+    // Writing into a hasher never fails.
+    let _ = blocks.flush();
+    drop(blocks);
     *h.finalize().as_bytes()
 }
 
