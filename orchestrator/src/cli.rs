@@ -746,11 +746,47 @@ pub fn write_atomically_with<T>(
     let temporary = target.with_file_name(temporary);
     let written = std::fs::File::create(&temporary)
         .and_then(into)
-        .and_then(|value| std::fs::rename(&temporary, &target).map(|()| value));
+        .and_then(|value| replace(&temporary, &target).map(|()| value));
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
     written
+}
+
+/// Puts `temporary` in the place of `target` at once. Where the target exists the two are
+/// exchanged, and the old file, now under the temporary name, removed: a rename over an
+/// existing file makes ext4 start writing the new one out (`auto_da_alloc`), and the next run's
+/// rename then waits for that write before it can free it, 15 ms of a warm run.
+fn replace(temporary: &std::path::Path, target: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if exchange(temporary, target).is_ok() {
+        let _ = std::fs::remove_file(temporary);
+        return Ok(());
+    }
+    std::fs::rename(temporary, target)
+}
+
+/// Swaps two existing files' names (`renameat2` with `RENAME_EXCHANGE`); fails where either is
+/// missing or the filesystem cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    let swapped = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    match swapped {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }
 
 /// Prints a command's output and returns its exit code, or 2 if stdout cannot be written.
@@ -818,6 +854,11 @@ mod tests {
         write_atomically(&report, "new").expect("replaced");
         assert_eq!(std::fs::read_to_string(&report).expect("readable"), "new");
         assert_eq!(std::fs::read_dir(dir.path()).expect("listable").count(), 1);
+        // A file that is not there yet has nothing to be exchanged with.
+        let fresh = dir.path().join("fresh.json");
+        write_atomically(&fresh, "first").expect("created");
+        assert_eq!(std::fs::read_to_string(&fresh).expect("readable"), "first");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("listable").count(), 2);
     }
 
     #[test]

@@ -373,12 +373,16 @@ fn add_result(report: &mut Report, index: usize, result: FileResult, cached: boo
     }
     v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
     let name = v.name.clone();
-    report
+    let mut found: Vec<ReportFinding> = result
         .findings
-        .extend(result.findings.into_iter().map(|finding| ReportFinding {
+        .into_iter()
+        .map(|finding| ReportFinding {
             validator: name.clone(),
             finding,
-        }));
+        })
+        .collect();
+    crate::report::sort_findings(&mut found);
+    report.findings.append(&mut found);
     report.validators[index].checked.push(result.path);
 }
 

@@ -215,6 +215,9 @@ impl History {
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // No flush to the disk per run: a power cut may lose the last runs, never the ledger's
+        // consistency, and a flush per run cost the run's report, written meanwhile, its speed.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(conn)
     }
 
