@@ -566,10 +566,13 @@ fn execute(
         let closed = cache.reset_breakers(None);
         tracing::debug!(closed, "closed the circuit breakers (--reset-breakers)");
     }
-    let report = crate::runtime().block_on(async {
+    let runtime = crate::runtime();
+    let report = runtime.block_on(async {
         let interrupt = Interrupt::listen();
         dispatcher::run(plan, cache, interrupt).await
     });
+    // Every task has ended: the idle threads need not be waited for one by one.
+    runtime.shutdown_background();
     crate::watchdog::finish();
     report
 }

@@ -115,6 +115,7 @@ where
         update_baselines: plan.update_baselines && !fix,
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
         shard: plan.shard.clone().map(Arc::new),
+        probes: Arc::default(),
         priorities: Arc::new(match &plan.history {
             Some(dir) => Priorities::from_history(dir.clone()),
             None => Priorities::none(),

@@ -5,6 +5,48 @@
 use crate::digest::Hash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// What a run found at each path a configuration file could be at, shared by its validators:
+/// they mostly declare the same names (`pyproject.toml`) and look in the same directories, and
+/// each look is a failed `open` in nearly every directory of the tree.
+#[derive(Debug, Default)]
+pub struct Probes(Mutex<HashMap<PathBuf, Probe>>);
+
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    /// Absent, or a directory of that name.
+    Absent,
+    /// Present but unreadable, which must not hash as absent.
+    Unreadable,
+    Content(Hash),
+}
+
+impl Probes {
+    fn probe(&self, path: &Path) -> Probe {
+        let known = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .copied();
+        if let Some(probe) = known {
+            return probe;
+        }
+        let probe = match std::fs::read(path) {
+            Ok(bytes) => Probe::Content(*blake3::hash(&bytes).as_bytes()),
+            // Absent is the common case.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Probe::Absent,
+            Err(_) if !path.is_dir() => Probe::Unreadable,
+            Err(_) => Probe::Absent,
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_owned(), probe);
+        probe
+    }
+}
 
 /// Memoised hashes of the declared configuration files, per directory.
 #[derive(Debug)]
@@ -12,16 +54,19 @@ pub struct ConfigFiles {
     /// Declared names, sorted, so the declaration order does not matter.
     names: Vec<String>,
     by_dir: HashMap<PathBuf, Hash>,
+    probes: Arc<Probes>,
 }
 
 impl ConfigFiles {
-    pub fn new(declared: &[String]) -> ConfigFiles {
+    /// The hashes of `declared` files, looked for through the run's `probes`.
+    pub fn new(declared: &[String], probes: Arc<Probes>) -> ConfigFiles {
         let mut names = declared.to_vec();
         names.sort();
         names.dedup();
         ConfigFiles {
             names,
             by_dir: HashMap::new(),
+            probes,
         }
     }
 
@@ -39,21 +84,18 @@ impl ConfigFiles {
         let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 config files");
         h.update(&parent);
         for name in &self.names {
-            let path = dir.join(name);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
+            match self.probes.probe(&dir.join(name)) {
+                Probe::Content(hash) => {
                     h.update(&[1]);
                     h.update(&(name.len() as u64).to_le_bytes());
                     h.update(name.as_bytes());
-                    h.update(blake3::hash(&bytes).as_bytes());
+                    h.update(&hash);
                 }
-                // Absent is the common case; present but unreadable must not equal absent.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) if !path.is_dir() => {
+                Probe::Unreadable => {
                     h.update(&[2]);
                     h.update(name.as_bytes());
                 }
-                Err(_) => {}
+                Probe::Absent => {}
             }
         }
         let hash = *h.finalize().as_bytes();
@@ -96,8 +138,11 @@ mod tests {
     }
 
     fn hash_of(root: &Path) -> Hash {
-        ConfigFiles::new(&["pyproject.toml".into(), "ruff.toml".into()])
-            .for_file(root, "pkg/sub/a.py")
+        ConfigFiles::new(
+            &["pyproject.toml".into(), "ruff.toml".into()],
+            Arc::default(),
+        )
+        .for_file(root, "pkg/sub/a.py")
     }
 
     #[test]
@@ -121,6 +166,25 @@ mod tests {
         std::fs::remove_file(dir.path().join("pkg/ruff.toml")).expect("rm");
         std::fs::write(dir.path().join("pkg/sub/ruff.toml"), "x").expect("write");
         assert_ne!(hash_of(dir.path()), in_pkg);
+    }
+
+    #[test]
+    fn validators_sharing_probes_see_only_their_own_names() {
+        let dir = setup();
+        std::fs::write(dir.path().join("ruff.toml"), "x").expect("write");
+        std::fs::write(dir.path().join("pkg/pyproject.toml"), "y").expect("write");
+        let probes = Arc::new(Probes::default());
+        let ruff = |probes| {
+            ConfigFiles::new(&["pyproject.toml".into(), "ruff.toml".into()], probes)
+                .for_file(dir.path(), "pkg/sub/a.py")
+        };
+        let pyright = |probes| {
+            ConfigFiles::new(&["pyproject.toml".into()], probes)
+                .for_file(dir.path(), "pkg/sub/a.py")
+        };
+        assert_eq!(ruff(probes.clone()), ruff(Arc::default()));
+        assert_eq!(pyright(probes.clone()), pyright(Arc::default()));
+        assert_ne!(ruff(probes.clone()), pyright(probes));
     }
 
     #[test]

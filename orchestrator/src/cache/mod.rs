@@ -14,7 +14,7 @@ pub mod remote;
 mod run;
 pub mod sqlite;
 
-pub use config_files::ConfigFiles;
+pub use config_files::{ConfigFiles, Probes};
 pub use entry::{digest, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use run::{keys_digest, RunIndex, RunRecord};

@@ -215,7 +215,7 @@ pub async fn serve(
         return (inputs, None);
     }
     let base = KeyInputs::new(manifest, &validator.settings.settings_json());
-    let declared = manifest.config_files.clone();
+    let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
     let all_or_nothing = manifest.scope != Scope::PerFile;
     let slot = cache::key::run_slot(&base, &ctx.root, ctx.universe.is_some());
     // The record is read while the keys are computed: neither needs the other.
@@ -226,7 +226,7 @@ pub async fn serve(
     let root = ctx.root.clone();
     let cache = ctx.cache.clone();
     let keys = tokio::task::spawn_blocking(move || {
-        let keys = keys_of(&base, &declared, &root, &inputs, all_or_nothing);
+        let keys = keys_of(&base, config_files, &root, &inputs, all_or_nothing);
         (inputs, keys)
     });
     let Ok((inputs, keys)) = keys.await else {
@@ -443,12 +443,11 @@ async fn tell_cached(index: usize, results: Vec<FileResult>, ctx: &Context) {
 /// The keys of `inputs`' results, in order.
 fn keys_of(
     base: &KeyInputs,
-    declared: &[String],
+    mut config_files: ConfigFiles,
     root: &Path,
     inputs: &[FileInput],
     all_or_nothing: bool,
 ) -> Vec<Key> {
-    let mut config_files = ConfigFiles::new(declared);
     if all_or_nothing {
         let all = cache::key::project_inputs(inputs);
         let config = config_files.for_project(root, inputs.iter().map(|f| f.path.as_str()));
@@ -491,10 +490,10 @@ pub async fn dependents(
         return Vec::new();
     }
     let base = KeyInputs::new(manifest, &validator.settings.settings_json());
-    let declared = manifest.config_files.clone();
+    let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
     let (root, cache) = (ctx.root.clone(), ctx.cache.clone());
     let lookup = tokio::task::spawn_blocking(move || {
-        let keys = keys_of(&base, &declared, &root, &others, false);
+        let keys = keys_of(&base, config_files, &root, &others, false);
         let found = cache.peek(&keys);
         (others, found)
     });

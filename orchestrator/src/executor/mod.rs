@@ -66,6 +66,8 @@ pub struct Context {
     pub shard: Option<Arc<crate::shard::Shard>>,
     /// Which validators give way to the one expected to take longest.
     pub priorities: Arc<crate::priority::Priorities>,
+    /// The configuration files found so far, for every validator's keys.
+    pub probes: Arc<crate::cache::Probes>,
 }
 
 impl Context {
