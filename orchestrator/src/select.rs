@@ -59,7 +59,11 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
     let mut raw: Vec<Listed> = match selection {
         // One git process on the common path: only when listing fails is it worth asking
         // whether this is a work tree at all (outside one, walk honouring .gitignore files).
-        Selection::All => everything(root, in_git)?,
+        Selection::All => {
+            let walked = everything(root, in_git)?;
+            selected.warnings.extend(walked.warnings);
+            walked.files
+        }
         Selection::Changed { .. } if !in_git() => return Err(SelectError::NotGit(root.to_owned())),
         Selection::Changed { base } => {
             let mut changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
@@ -97,7 +101,9 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
                             root: root.to_owned(),
                         })?;
                 if abs.is_dir() {
-                    raw.extend(walk(&root_abs, &abs)?.files);
+                    let walked = walk(&root_abs, &abs);
+                    selected.warnings.extend(walked.warnings);
+                    raw.extend(walked.files);
                 } else {
                     raw.push(Listed::unknown(relative.as_os_str().as_bytes().to_vec()));
                 }
@@ -197,8 +203,8 @@ impl Listed {
 /// deleted since is listed, to be dropped. The walk and the small tracked list together cost
 /// about half of `git ls-files --others`, which reads every directory on one thread; that
 /// listing was a fifth of a warm run. Outside a work tree the walk alone answers.
-fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Vec<Listed>, SelectError> {
-    let (tracked, walked) = std::thread::scope(|scope| {
+fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Walked, SelectError> {
+    let (tracked, mut walked) = std::thread::scope(|scope| {
         let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
         let walked = walk(root, root);
         let tracked = tracked.join().unwrap_or_else(|_| {
@@ -209,16 +215,15 @@ fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Vec<Listed>, Sel
         });
         (tracked, walked)
     });
-    let mut walked = walked?;
     match tracked {
         Ok(tracked) => {
             walked.leave_out_nested_repositories();
             walked
                 .files
                 .extend(tracked.into_iter().map(Listed::unknown));
-            Ok(walked.files)
+            Ok(walked)
         }
-        Err(_) if !in_git() => Ok(walked.files),
+        Err(_) if !in_git() => Ok(walked),
         Err(e) => Err(e),
     }
 }
@@ -229,6 +234,9 @@ struct Walked {
     files: Vec<Listed>,
     /// Directories below the walk's start that hold a repository of their own.
     repositories: Vec<Vec<u8>>,
+    /// What could not be walked (an unreadable directory, a broken ignore file), as git warns
+    /// of it and goes on.
+    warnings: Vec<String>,
 }
 
 impl Walked {
@@ -250,9 +258,8 @@ impl Walked {
 
 /// Files under `dir` honouring ignore files, as names relative to `root`, on as many threads
 /// as there are cores.
-fn walk(root: &Path, dir: &Path) -> Result<Walked, SelectError> {
+fn walk(root: &Path, dir: &Path) -> Walked {
     let found = Mutex::new(Walked::default());
-    let failure = Mutex::new(None);
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
         // `.ignore` files are ripgrep's, not git's.
@@ -264,8 +271,10 @@ fn walk(root: &Path, dir: &Path) -> Result<Walked, SelectError> {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    lock(&failure).get_or_insert(e.to_string());
-                    return ignore::WalkState::Quit;
+                    lock(&found)
+                        .warnings
+                        .push(format!("{e}; what it holds is not checked"));
+                    return ignore::WalkState::Continue;
                 }
             };
             let Ok(relative) = entry.path().strip_prefix(root) else {
@@ -292,13 +301,9 @@ fn walk(root: &Path, dir: &Path) -> Result<Walked, SelectError> {
             ignore::WalkState::Continue
         })
     });
-    if let Some(message) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        return Err(SelectError::Walk {
-            path: dir.to_owned(),
-            message,
-        });
-    }
-    Ok(found.into_inner().unwrap_or_else(PoisonError::into_inner))
+    let mut walked = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    walked.warnings.sort();
+    walked
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -504,6 +509,26 @@ mod tests {
             ]
         );
         assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_a_warning_and_the_rest_is_selected() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tree(&["a.py", "locked/b.py"]);
+        let locked = dir.path().join("locked");
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+        if fs::read_dir(&locked).is_ok() {
+            // Root reads any directory; restore and leave the case to other users.
+            fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod");
+            eprintln!("skipped: this user reads directories without permission");
+            return;
+        }
+        let got = select(dir.path(), dir.path(), &Selection::All);
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let got = got.expect("selects");
+        assert_eq!(got.files, ["a.py"]);
+        assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
+        assert!(got.warnings[0].contains("locked"), "{:?}", got.warnings);
     }
 
     #[test]
