@@ -461,3 +461,26 @@ fn a_result_is_served_only_while_the_inputs_it_listed_are_unchanged() {
     assert_eq!(requests(&repo), Vec::<String>::new());
     assert_eq!(out.validator("lint")["cached_files"], 3);
 }
+
+#[test]
+fn inputs_changed_and_changed_back_are_answered_from_the_cache() {
+    // A change undone, or a branch checked out again: the results made with the inputs as they
+    // were are still kept, though checking with the changed inputs replaced them.
+    let repo = repo(&format!("{LINT}inputs = [\"style.css\"]\n"));
+    repo.write("style.css", "a { color: red }\n");
+    let first = run(&repo, &[]);
+    repo.write("style.css", "a { color: blue }\n");
+    reset(&repo);
+    run(&repo, &[]);
+    assert_eq!(
+        requests(&repo),
+        ["a.py,pkg/b.py,pkg/c.py"],
+        "a changed input"
+    );
+    repo.write("style.css", "a { color: red }\n");
+    reset(&repo);
+    let back = run(&repo, &[]);
+    assert_eq!(requests(&repo), Vec::<String>::new(), "the input as it was");
+    assert_eq!(back.validator("lint")["cached_files"], 3);
+    assert_eq!(findings(&back), findings(&first));
+}

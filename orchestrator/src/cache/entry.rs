@@ -79,6 +79,19 @@ impl InputList {
     }
 }
 
+/// Where the entry of `key` made with its inputs in the state `digest` is kept besides `key`
+/// itself. Checking a file again with other inputs (a module it imports changed) replaces the
+/// entry under `key`; this copy still answers when those inputs come back as they were (the
+/// change undone, a branch checked out again), instead of a whole re-check of every module
+/// that imports the one changed.
+pub fn variant_key(key: &Hash, digest: &Hash) -> Hash {
+    *blake3::Hasher::new_derive_key("orchestrator 2026 entry variant")
+        .update(key)
+        .update(digest)
+        .finalize()
+        .as_bytes()
+}
+
 /// One digest of the state of `paths`: each path with its content hash, or with its absence.
 pub fn digest<'a, 'p>(
     paths: impl IntoIterator<Item = &'p str>,

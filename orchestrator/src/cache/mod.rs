@@ -15,7 +15,7 @@ mod run;
 pub mod sqlite;
 
 pub use config_files::{ConfigFiles, Probes};
-pub use entry::{digest, Entry, InputList};
+pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use run::{keys_digest, RunIndex, RunRecord};
 
@@ -484,10 +484,14 @@ impl Cache {
         if entries.is_empty() || !self.enabled() {
             return;
         }
-        let mut encoded: Vec<(Key, Vec<u8>)> = entries
-            .iter()
-            .map(|(key, entry)| (*key, entry.encode()))
-            .collect();
+        let mut encoded: Vec<(Key, Vec<u8>)> = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            let bytes = entry.encode();
+            if let Some(inputs) = &entry.inputs {
+                encoded.push((variant_key(key, &inputs.digest), bytes.clone()));
+            }
+            encoded.push((*key, bytes));
+        }
         if let Some(mut stored) = self.lists_stored() {
             for list in entries.iter().filter_map(|(_, e)| e.inputs.as_ref()) {
                 if stored.insert(list.list.id()) {
@@ -654,8 +658,17 @@ mod tests {
             vec![Some(one.clone()), Some(two)]
         );
         let stats = cache.with(|s| s.stats()).expect("stats");
-        assert_eq!(stats.entries, 3, "two results and one list");
-        let list = one.inputs.as_ref().expect("inputs").list.id();
+        assert_eq!(
+            stats.entries, 5,
+            "two results, each also under its inputs' state, and one list"
+        );
+        let inputs = one.inputs.as_ref().expect("inputs");
+        assert_eq!(
+            cache.get(&[variant_key(&[1; 32], &inputs.digest)]),
+            vec![Some(one.clone())],
+            "the variant"
+        );
+        let list = inputs.list.id();
         cache.with(|s| s.put(&[(list, vec![0xff])], now_secs()));
         assert_eq!(cache.get(&[[1; 32]]), vec![None]);
     }

@@ -275,7 +275,7 @@ pub async fn serve(
             }
         })
         .collect();
-    let (stale, states) = still_true(&mut found, ctx).await;
+    let (stale, states) = still_true(&keys, &mut found, ctx).await;
     let complete = found
         .iter()
         .zip(&part.results)
@@ -495,9 +495,9 @@ pub async fn dependents(
     let lookup = tokio::task::spawn_blocking(move || {
         let keys = keys_of(&base, config_files, &root, &others, false);
         let found = cache.peek(&keys);
-        (others, found)
+        (others, keys, found)
     });
-    let Ok((others, mut found)) = lookup.await else {
+    let Ok((others, keys, mut found)) = lookup.await else {
         return Vec::new();
     };
     let unknown = found.iter().filter(|e| e.is_none()).count();
@@ -515,7 +515,7 @@ pub async fn dependents(
         }
     }
     let listed: Vec<bool> = found.iter().map(Option::is_some).collect();
-    still_true(&mut found, ctx).await;
+    still_true(&keys, &mut found, ctx).await;
     others
         .into_iter()
         .zip(listed)
@@ -525,11 +525,13 @@ pub async fn dependents(
         .collect()
 }
 
-/// Drops the hits that are no longer true (an input changed, an artifact is gone, or a baseline
-/// may need writing); returns how many were dropped, and the state of every input listed.
+/// Drops the hits (of `keys`) that are no longer true (an input changed, an artifact is gone, or
+/// a baseline may need writing); returns how many were dropped, and the state of every input
+/// listed. A hit whose inputs changed is replaced by the variant kept for their state now
+/// ([`cache::variant_key`]) where there is one.
 ///
 /// Every file any list names is hashed once, and each distinct list's digest computed once.
-async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> (u64, States) {
+async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) -> (u64, States) {
     let mut lists: HashMap<Hash, &InputList> = HashMap::new();
     for inputs in found.iter().flatten().filter_map(|e| e.inputs.as_ref()) {
         lists.entry(inputs.list.id()).or_insert(&inputs.list);
@@ -549,19 +551,48 @@ async fn still_true(found: &mut [Option<Entry>], ctx: &Context) -> (u64, States)
             (id, cache::digest(list.paths(), state))
         })
         .collect();
+    let holds = |result: &FileResult| {
+        artifacts_exist(result, &ctx.root) && (!ctx.update_baselines || result.findings.is_empty())
+    };
     let mut dropped = 0;
-    for slot in found.iter_mut() {
+    // Entries whose inputs changed, with their list and its digest now: a variant kept for
+    // that state may answer instead.
+    let mut changed = Vec::new();
+    for (at, slot) in found.iter_mut().enumerate() {
         let Some(entry) = slot else { continue };
-        let inputs_same = entry
-            .inputs
-            .as_ref()
-            .is_none_or(|i| digests.get(&i.list.id()) == Some(&i.digest));
-        let keep = inputs_same
-            && artifacts_exist(&entry.result, &ctx.root)
-            && (!ctx.update_baselines || entry.result.findings.is_empty());
-        if !keep {
+        let moved = entry.inputs.as_ref().and_then(|i| {
+            let now = digests.get(&i.list.id())?;
+            (*now != i.digest).then_some((i.list.id(), *now))
+        });
+        if let Some((list, now)) = moved {
+            changed.push((at, list, now));
+            *slot = None;
+        } else if !holds(&entry.result) {
             *slot = None;
             dropped += 1;
+        }
+    }
+    if !changed.is_empty() {
+        let variants: Vec<Key> = changed
+            .iter()
+            .map(|(at, _, now)| cache::variant_key(&keys[*at], now))
+            .collect();
+        let asked = variants.len();
+        let cache = ctx.cache.clone();
+        let variants = tokio::task::spawn_blocking(move || cache.peek(&variants))
+            .await
+            .unwrap_or_else(|_| vec![None; asked]);
+        for ((at, list, now), variant) in changed.into_iter().zip(variants) {
+            let fits = |v: &Entry| {
+                v.inputs
+                    .as_ref()
+                    .is_some_and(|i| i.list.id() == list && i.digest == now)
+                    && holds(&v.result)
+            };
+            match variant.filter(fits) {
+                Some(variant) => found[at] = Some(variant),
+                None => dropped += 1,
+            }
         }
     }
     (dropped, now)
