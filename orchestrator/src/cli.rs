@@ -634,9 +634,6 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
     }
 }
 
-/// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
-/// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
-/// is attempted even when one cannot be written.
 /// `merge-reports`: the merged report, written as `run` writes one, and its exit status.
 fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
     let root = match directory {
@@ -659,6 +656,9 @@ fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
     }
 }
 
+/// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
+/// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
+/// is attempted even when one cannot be written.
 fn emit(report: &Report, args: &Outputs) -> Result<(), String> {
     let colour = args.output.is_none() && colour_on(std::io::stdout().is_terminal());
     let mut failures = Vec::new();

@@ -55,7 +55,6 @@ impl From<String> for Rendered {
 }
 
 impl Format {
-    /// Renders `report`; `colour` applies to the human format only.
     /// [`Format::render`] into `out`; returns the warnings rendering gave. The JSON report is
     /// written as it is serialised, so a large one is never held whole in memory.
     pub fn write(
@@ -73,6 +72,7 @@ impl Format {
         Ok(rendered.warnings)
     }
 
+    /// Renders `report`; `colour` applies to the human format only.
     pub fn render(self, report: &Report, colour: bool) -> Rendered {
         match self {
             Format::Human => human::render(report, colour).into(),
