@@ -1,9 +1,11 @@
 //! Which files a run looks at: all of them, the given paths, or what changed.
 //!
-//! Git knows best what is ignored, so inside a work tree it is asked (`git ls-files`,
-//! `git diff`); outside one, the `ignore` crate walks the tree honouring `.gitignore` files the
-//! same way. Paths come out relative to the root, `/`-separated, sorted and unique. Files whose
-//! names are not UTF-8 cannot be named in the protocol and are left out with a warning.
+//! The whole tree is walked on every core by the `ignore` crate, honouring `.gitignore` files,
+//! `.git/info/exclude` and the global excludes as git does; inside a work tree git adds its
+//! tracked files (`git ls-files --cached`), which stay selected where an ignore rule matches
+//! them. What changed is git's to say (`git diff`). Paths come out relative to the root,
+//! `/`-separated, sorted and unique. Files whose names are not UTF-8 cannot be named in the
+//! protocol and are left out with a warning.
 //!
 //! A symbolic link is checked as the file it points to, under the link's own path, when that is
 //! a regular file inside the root. Any other link (dangling, to a directory, to a file outside
@@ -58,7 +60,7 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
     let mut selected = Selected::default();
     let mut raw: Vec<Listed> = match selection {
         // One git process on the common path: only when listing fails is it worth asking
-        // whether this is a work tree at all (outside one, walk honouring .gitignore files).
+        // whether this is a work tree at all (outside one, the walk alone answers).
         Selection::All => {
             let walked = everything(root, in_git)?;
             selected.warnings.extend(walked.warnings);
