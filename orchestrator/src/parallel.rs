@@ -1,0 +1,52 @@
+//! Work spread over the cores, for the few places a warm run has thousands of independent
+//! items: files to examine (thousands of system calls, which wait on the kernel, not on each
+//! other) and a run record's results to decode.
+
+/// `f` of every item, in order, spread over the cores.
+pub fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    /// Fewer items are not worth a thread.
+    const LEAST: usize = 256;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / LEAST).max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_spread_over_the_cores_comes_back_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let doubled = on_every_core(items, |n| n * 2);
+        assert_eq!(doubled, (0..1000).map(|n| n * 2).collect::<Vec<_>>());
+        assert_eq!(on_every_core(vec![3], |n: i32| n + 1), [4]);
+        assert!(on_every_core(Vec::<u8>::new(), |n| n).is_empty());
+    }
+}
