@@ -374,16 +374,14 @@ fn add_result(report: &mut Report, index: usize, result: FileResult, cached: boo
     }
     v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
     let name = v.name.clone();
-    let mut found: Vec<ReportFinding> = result
+    let from = report.findings.len();
+    report
         .findings
-        .into_iter()
-        .map(|finding| ReportFinding {
+        .extend(result.findings.into_iter().map(|finding| ReportFinding {
             validator: name.clone(),
             finding,
-        })
-        .collect();
-    crate::report::sort_findings(&mut found);
-    report.findings.append(&mut found);
+        }));
+    crate::report::sort_findings(&mut report.findings[from..]);
     report.validators[index].checked.push(result.path);
 }
 

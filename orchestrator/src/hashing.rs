@@ -8,6 +8,7 @@
 
 use crate::cache::{Cache, FileStat};
 use crate::digest::{hash_file, Hash};
+use crate::locks::lock;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -117,10 +118,6 @@ impl Rehash {
         }
         hash.ok()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A file's hash, from its remembered stat when that can be trusted, else by reading it; and

@@ -24,6 +24,7 @@ pub mod hook;
 pub mod init;
 pub mod interrupt;
 pub mod list;
+pub mod locks;
 pub mod parallel;
 pub mod plan;
 pub mod priority;

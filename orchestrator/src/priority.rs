@@ -104,9 +104,7 @@ impl Priorities {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::locks::lock(&self.state)
     }
 
     /// How long checking `files` files took the run of `name` whose number of files was

@@ -13,6 +13,7 @@
 //! something outside the project, and a file the user expects checked must never vanish from a
 //! run without a word. A file listed but gone (deleted since the last commit) is not a warning.
 
+use crate::locks::lock;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -306,10 +307,6 @@ fn walk(root: &Path, dir: &Path) -> Walked {
     let mut walked = found.into_inner().unwrap_or_else(PoisonError::into_inner);
     walked.warnings.sort();
     walked
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// NUL-separated output of a git command, as raw names.

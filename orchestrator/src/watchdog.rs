@@ -165,9 +165,7 @@ pub fn finish() {
 
 impl Watchdog {
     fn lock_pipe(&self) -> std::sync::MutexGuard<'_, Option<std::fs::File>> {
-        self.pipe
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::locks::lock(&self.pipe)
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::digest::Hash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// What a run found at each path a configuration file could be at, shared by its validators:
 /// they mostly declare the same names (`pyproject.toml`) and look in the same directories, and
@@ -24,12 +24,7 @@ enum Probe {
 
 impl Probes {
     fn probe(&self, path: &Path) -> Probe {
-        let known = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(path)
-            .copied();
+        let known = crate::locks::lock(&self.0).get(path).copied();
         if let Some(probe) = known {
             return probe;
         }
@@ -40,10 +35,7 @@ impl Probes {
             Err(_) if !path.is_dir() => Probe::Unreadable,
             Err(_) => Probe::Absent,
         };
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(path.to_owned(), probe);
+        crate::locks::lock(&self.0).insert(path.to_owned(), probe);
         probe
     }
 }

@@ -508,12 +508,7 @@ impl Cache {
     /// See [`Shared::lists_stored`]; a poisoned lock only means a panic elsewhere.
     fn lists_stored(&self) -> Option<std::sync::MutexGuard<'_, HashSet<Key>>> {
         let shared = self.usable()?;
-        Some(
-            shared
-                .lists_stored
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        Some(crate::locks::lock(&shared.lists_stored))
     }
 
     pub fn file_stats(&self, paths: &[String]) -> Vec<Option<FileStat>> {

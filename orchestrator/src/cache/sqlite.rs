@@ -6,6 +6,7 @@
 //! one is refused, so that an older orchestrator never damages a newer one's cache.
 
 use super::{BreakerRow, Collected, FileStat, Key, Stats, Store, StoreError, Stored};
+use crate::locks::lock;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -97,10 +98,6 @@ impl Drop for Reading<'_> {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A connection to the database at `path`, read-write (`extra` may add creating it), with the

@@ -86,9 +86,7 @@ impl Assembly {
 
 impl ResultKeys {
     fn lock(&self) -> std::sync::MutexGuard<'_, Assembly> {
-        self.record
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::locks::lock(&self.record)
     }
 
     /// Adds fresh results and their keys to the run's record, `state` giving the hash each of

@@ -96,12 +96,7 @@ impl Worker {
                 Err(e) => failures.push((Failure::from_join(e), Closed::nothing())),
             }
         }
-        let delivered = std::mem::take(
-            &mut *self
-                .delivered
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let delivered = std::mem::take(&mut *crate::locks::lock(&self.delivered));
         Ran {
             failures,
             delivered,
@@ -109,9 +104,7 @@ impl Worker {
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Vec<FileInput>>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::locks::lock(&self.queue)
     }
 
     /// A helper process for a batched validator: start it, then share the queue.
@@ -227,10 +220,7 @@ impl Worker {
                 Response::FileResult(result) => {
                     check_file_result(&result, &mut pending, Asked::of(&self.ctx))
                         .map_err(Failure::Protocol)?;
-                    self.delivered
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(result.path.clone());
+                    crate::locks::lock(&self.delivered).insert(result.path.clone());
                     if let Some(keys) = &self.keys {
                         if let Some(key) = keys.by_path.get(&result.path) {
                             staged.push((*key, result.clone()));

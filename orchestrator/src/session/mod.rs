@@ -241,11 +241,7 @@ impl Session {
             }
         }
         tracing::debug!(pgid = self.pgid, ?stopped, "reaped validator");
-        let stderr_tail = self
-            .stderr
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .text();
+        let stderr_tail = crate::locks::lock(&self.stderr).text();
         Closed {
             stopped,
             stderr_tail,

@@ -49,10 +49,7 @@ pub async fn drain<R: AsyncRead + Unpin>(mut stream: R, tail: SharedTail) {
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => tail
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(&buf[..n]),
+            Ok(n) => crate::locks::lock(&tail).push(&buf[..n]),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::seal::Seal;
 use super::{redact, Counts, Resolved, MAX_OBJECT_BYTES};
 use crate::cache::Key;
+use crate::locks::lock;
 use backon::BackoffBuilder;
 use opendal::{ErrorKind, Operator};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -371,12 +372,6 @@ async fn write_all(shared: Arc<Shared>, mut queue: mpsc::Receiver<(String, Vec<u
         while writes.try_join_next().is_some() {}
     }
     while writes.join_next().await.is_some() {}
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The operator for a remote URL. Schemes: `redis://` and `rediss://` (database in the path,
