@@ -602,3 +602,29 @@ fn a_batched_validators_helper_gives_its_slot_to_a_validator_waiting_to_start() 
     assert_eq!(out.validator("busy")["files_done"], 12);
     assert_eq!(out.validator("late")["files_done"], 12);
 }
+
+/// A `--all` run walks the tree while its validators start (`selected.rs`): when git cannot
+/// list the tree, the validators already started are stopped and the run ends as a usage
+/// error would, with one line naming the problem, no report and no process left.
+#[test]
+fn a_tree_git_cannot_list_stops_the_started_validators_and_says_why() {
+    let repo = repo(
+        2,
+        &["lint", "stuck"],
+        "[validators.stuck]\nspawn = \"setsid\"\nsleep = \"5s\"\n",
+    );
+    repo.git(&["init", "-q"]);
+    std::fs::write(repo.root().join(".git/index"), "garbage").expect("write");
+    let out = run(&repo, "lint,stuck");
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    assert_within(&out, Duration::from_secs(4));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("error: `git ls-files")
+            && lines[0].contains("index file smaller than expected"),
+        "{}",
+        lines[0]
+    );
+    assert!(out.stdout.is_empty(), "no report: {}", out.stdout);
+}

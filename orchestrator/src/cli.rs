@@ -8,7 +8,7 @@ use crate::hold::{self, Baseline, ChangedLines};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, PlanError};
 use crate::report::{github, Format, Report};
-use crate::select::Selection;
+use crate::select::{SelectError, Selection};
 use crate::shard::{self, Shard};
 use crate::staged::Snapshot;
 use crate::{dispatcher, list, process, tools};
@@ -505,8 +505,10 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None => plan::resolve_in(workspace, &request),
     };
     let history_dir = cache::directory(cache_dir.clone());
-    let mut report = match plan {
-        Ok(plan) => execute(plan, cache_dir, args.no_cache, args.reset_breakers),
+    let ran = plan.map(|plan| execute(plan, cache_dir, args.no_cache, args.reset_breakers));
+    let mut report = match ran {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return usage_error(&e.into()),
         Err(e) => return usage_error(&e),
     };
     if let Some(file) = baseline {
@@ -545,13 +547,14 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
-/// Runs a plan under the watchdog, and returns its report.
+/// Runs a plan under the watchdog, and returns its report, or why its files could not be
+/// listed.
 fn execute(
     mut plan: plan::Plan,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     reset_breakers: bool,
-) -> Report {
+) -> Result<Report, SelectError> {
     if !process::become_subreaper() {
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
@@ -603,8 +606,11 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
         profile: args.choice.profile,
         ..plan::Request::default()
     };
-    let report = match plan::resolve_in(workspace, &request) {
-        Ok(plan) => execute(plan, cache_dir, false, false),
+    let ran =
+        plan::resolve_in(workspace, &request).map(|plan| execute(plan, cache_dir, false, false));
+    let report = match ran {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return usage_error(&e.into()),
         Err(e) => return usage_error(&e),
     };
     let incomplete = report.incomplete();

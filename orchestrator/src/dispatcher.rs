@@ -28,6 +28,8 @@ use crate::progress::Progress;
 use crate::report::Skip;
 use crate::report::{Report, ReportFinding, Status};
 use crate::schedule::{Next, Schedule};
+use crate::select::SelectError;
+use crate::selected::{Finding, Found};
 use crate::verdict::{Closed, Failure, Outcome};
 use protocol::{FileResult, Severity};
 use std::collections::{BTreeSet, HashMap};
@@ -41,19 +43,21 @@ use tokio::time::Instant;
 /// How long the final sweep may spend killing leftover processes.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 
-/// Runs a plan to its end, or until `interrupt` fires.
-pub async fn run(plan: Plan, cache: Cache, interrupt: Interrupt) -> Report {
+/// Runs a plan to its end, or until `interrupt` fires; fails only when the files of a `--all`
+/// run cannot be listed ([`crate::selected`]), after stopping what had started.
+pub async fn run(plan: Plan, cache: Cache, interrupt: Interrupt) -> Result<Report, SelectError> {
+    let files = plan.files.start();
     if !plan.fix {
-        return round(&plan, false, cache, interrupt).await;
+        return round(&plan, &files, false, cache, interrupt).await;
     }
     let mut fixed = BTreeSet::new();
     let mut notes = Vec::new();
     let rounds = plan.config.max_fix_rounds;
     for number in 1..=rounds {
-        let mut fixing = round(&plan, true, Cache::off(), interrupt.clone()).await;
+        let mut fixing = round(&plan, &files, true, Cache::off(), interrupt.clone()).await?;
         if fixing.interrupted.is_some() {
             fixing.fixed_files.sort();
-            return fixing;
+            return Ok(fixing);
         }
         for v in fixing.validators.iter().filter(|v| !v.status.completed()) {
             notes.push(format!(
@@ -77,25 +81,32 @@ pub async fn run(plan: Plan, cache: Cache, interrupt: Interrupt) -> Report {
             ));
         }
     }
-    let mut report = round(&plan, false, cache, interrupt).await;
+    let mut report = round(&plan, &files, false, cache, interrupt).await?;
     report.warnings.extend(notes);
     report.fixed_files = fixed.into_iter().collect();
-    report
+    Ok(report)
 }
 
-/// Runs every validator of the plan once; `fix` makes it a fixing round.
-async fn round(plan: &Plan, fix: bool, cache: Cache, interrupt: Interrupt) -> Report {
-    round_with(plan, fix, cache, interrupt, executor::execute).await
+/// Runs every validator of the plan once, on `files`; `fix` makes it a fixing round.
+async fn round(
+    plan: &Plan,
+    files: &Finding,
+    fix: bool,
+    cache: Cache,
+    interrupt: Interrupt,
+) -> Result<Report, SelectError> {
+    round_with(plan, files, fix, cache, interrupt, executor::execute).await
 }
 
 /// [`round`] with the function that runs one validator given (tests give one that fails).
 async fn round_with<F, Fut>(
     plan: &Plan,
+    files: &Finding,
     fix: bool,
     cache: Cache,
     mut interrupt: Interrupt,
     execute: F,
-) -> Report
+) -> Result<Report, SelectError>
 where
     F: Fn(usize, PlannedValidator, Context) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -103,8 +114,7 @@ where
     let (events, mut inbox) = mpsc::channel(256);
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
-        files: plan.files.clone(),
-        universe: plan.universe.clone(),
+        files: files.clone(),
         config: plan.config.clone(),
         hashes: FileHashes::new(&plan.root, cache.clone()),
         cache: cache.clone(),
@@ -123,8 +133,7 @@ where
     };
     let names: Vec<String> = plan.validators.iter().map(|v| v.name.clone()).collect();
     let mut state = State {
-        report: Report::new(plan.root.clone(), &names, plan.warnings.clone())
-            .for_shard(plan.shard.clone()),
+        report: Report::new(plan.root.clone(), &names, Vec::new()).for_shard(plan.shard.clone()),
         progress: Progress::new(names.iter().map(String::as_str)),
         schedule: Schedule::new(&names, &plan.config),
         finished: vec![false; names.len()],
@@ -138,6 +147,9 @@ where
     let mut running: JoinSet<()> = JoinSet::new();
     let mut tasks: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut deaths = Vec::new();
+    // Known once the files are found; an error ends the round.
+    let mut selected = false;
+    let mut unselectable = None;
     // The events channel does not close while `ctx` can still start validators: the round
     // ends when every validator has finished, or on a signal.
     loop {
@@ -178,6 +190,14 @@ where
                 Err(e) => deaths.push((tasks[&e.id()], Failure::from_join(e))),
                 Ok(_) => {}
             },
+            found = files.result(), if !selected => {
+                selected = true;
+                unselectable = take_found(&mut state.report, found);
+                if unselectable.is_some() {
+                    running.abort_all();
+                    break;
+                }
+            },
             signal = interrupt.fired() => {
                 state.report.interrupted = Some(signal);
                 // Dropping a session kills its process group.
@@ -200,6 +220,11 @@ where
                 }
             }
         }
+    }
+    // Validators that all ended before their files were needed (disabled, say) still owe the
+    // report selection's warnings, or its error.
+    if !selected && state.report.interrupted.is_none() {
+        unselectable = take_found(&mut state.report, files.result().await);
     }
     while running.join_next().await.is_some() {}
     let hashes = ctx.hashes.clone();
@@ -248,8 +273,23 @@ where
         .filter_map(|v| v.dimension.as_deref());
     let unused = plan.config.unused_timeouts(dimensions);
     report.warnings.extend(unused);
+    if let Some(e) = unselectable {
+        return Err(e);
+    }
     report.sort();
-    report
+    Ok(report)
+}
+
+/// Puts selection's warnings at the head of the report, as when selection came before the run;
+/// returns its error instead when it failed.
+fn take_found(report: &mut Report, found: Result<Arc<Found>, SelectError>) -> Option<SelectError> {
+    match found {
+        Ok(found) => {
+            report.warnings.splice(0..0, found.warnings.iter().cloned());
+            None
+        }
+        Err(e) => Some(e),
+    }
 }
 
 /// What a round knows while it runs.
@@ -414,6 +454,7 @@ fn finish(report: &mut Report, index: usize, outcome: Outcome) {
 mod tests {
     use super::*;
     use crate::config::{Config, ValidatorConfig};
+    use crate::selected::Files;
     use crate::session::Launch;
 
     fn validator(name: &str) -> PlannedValidator {
@@ -435,9 +476,7 @@ mod tests {
         let plan = Plan {
             root: root.path().to_owned(),
             config: Arc::new(Config::defaults()),
-            files: Arc::new(Vec::new()),
-            universe: None,
-            warnings: Vec::new(),
+            files: Files::Found(Arc::default()),
             validators: vec![validator("a"), validator("b")],
             jobs: 1,
             fix: false,
@@ -453,7 +492,17 @@ mod tests {
             }
             executor::execute(index, v, ctx).await;
         };
-        let report = round_with(&plan, false, Cache::off(), Interrupt::never(), execute).await;
+        let files = plan.files.start();
+        let report = round_with(
+            &plan,
+            &files,
+            false,
+            Cache::off(),
+            Interrupt::never(),
+            execute,
+        )
+        .await
+        .expect("no files to find");
         let a = &report.validators[0];
         assert_eq!(a.status, Status::Crashed);
         assert_eq!(a.message, "internal error: injected failure in a");

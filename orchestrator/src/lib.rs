@@ -34,6 +34,7 @@ pub mod report;
 pub mod retry;
 pub mod schedule;
 pub mod select;
+pub mod selected;
 pub mod session;
 pub mod shard;
 pub mod staged;

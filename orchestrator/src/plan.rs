@@ -2,11 +2,14 @@
 //! profile, validator discovery and file selection into a validated [`Plan`].
 //!
 //! Everything a user can get wrong is caught here, before any validator starts, and reported
-//! as one [`PlanError`] line. The dispatcher and executors only ever see a `Plan`.
+//! as one [`PlanError`] line; only the walk of a `--all` run happens later, beside the
+//! validators' starts ([`crate::selected`]). The dispatcher and executors only ever see a
+//! `Plan`.
 
 use crate::config::{self, Config, ConfigError, ValidatorConfig};
 use crate::discovery::{self, Discovered};
 use crate::select::{self, SelectError, Selection};
+use crate::selected::{Files, Found};
 use crate::session::Launch;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,13 +42,8 @@ pub struct Request {
 pub struct Plan {
     pub root: PathBuf,
     pub config: Arc<Config>,
-    /// Selected files, relative to the root.
-    pub files: Arc<Vec<String>>,
-    /// With `--changed`, every file of the tree: those whose cached results list a changed file
-    /// as an input are checked too. `None` otherwise.
-    pub universe: Option<Arc<Vec<String>>>,
-    /// What selection left out and why.
-    pub warnings: Vec<String>,
+    /// Selected files, or (`--all`) the walk that finds them when the run starts.
+    pub files: Files,
     /// Sorted by name.
     pub validators: Vec<PlannedValidator>,
     /// Validator processes allowed at once.
@@ -185,13 +183,26 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let selection = request.selection.clone().unwrap_or(Selection::All);
-    let selected = select::select(&workspace.root, &workspace.start, &selection)?;
-    let universe = match selection {
-        Selection::Changed { .. } => {
-            let all = select::select(&workspace.root, &workspace.start, &Selection::All)?;
-            Some(Arc::new(all.files))
+    let files = match selection {
+        Selection::All => Files::Everything {
+            root: workspace.root.clone(),
+            cwd: workspace.start.clone(),
+        },
+        selection => {
+            let selected = select::select(&workspace.root, &workspace.start, &selection)?;
+            let universe = match selection {
+                Selection::Changed { .. } => {
+                    let all = select::select(&workspace.root, &workspace.start, &Selection::All)?;
+                    Some(all.files)
+                }
+                _ => None,
+            };
+            Files::Found(Arc::new(Found {
+                files: selected.files,
+                universe,
+                warnings: selected.warnings,
+            }))
         }
-        _ => None,
     };
     let artifacts_dir = match &request.artifacts_dir {
         Some(dir) => std::path::absolute(dir).map_err(|source| PlanError::Directory {
@@ -205,9 +216,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         artifacts_dir,
         root: workspace.root,
         config: Arc::new(workspace.config),
-        files: Arc::new(selected.files),
-        universe,
-        warnings: selected.warnings,
+        files,
         validators,
         jobs,
         fix: request.fix,

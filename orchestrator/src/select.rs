@@ -39,7 +39,7 @@ pub struct Selected {
 }
 
 /// Why files could not be selected.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SelectError {
     #[error("--changed needs a git repository, and {0} is not in one; use --all or name paths")]
     NotGit(PathBuf),

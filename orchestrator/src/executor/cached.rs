@@ -197,7 +197,8 @@ impl ResultKeys {
 }
 
 /// Sends what the cache holds for these inputs as results; returns the inputs still to check
-/// and the keys their results are to be kept under.
+/// and the keys their results are to be kept under. A `changed` (`--changed`) run's record has
+/// a slot of its own.
 ///
 /// The record of the validator's last complete run answers first: whole when nothing changed,
 /// else for each file whose key and inputs are unchanged. Only the other files are looked up
@@ -207,6 +208,7 @@ pub async fn serve(
     validator: &PlannedValidator,
     manifest: &Manifest,
     inputs: Vec<FileInput>,
+    changed: bool,
     ctx: &Context,
 ) -> (Vec<FileInput>, Option<Arc<ResultKeys>>) {
     if ctx.fix || !ctx.cache.enabled() {
@@ -215,7 +217,7 @@ pub async fn serve(
     let base = KeyInputs::new(manifest, &validator.settings.settings_json());
     let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
     let all_or_nothing = manifest.scope != Scope::PerFile;
-    let slot = cache::key::run_slot(&base, &ctx.root, ctx.universe.is_some());
+    let slot = cache::key::run_slot(&base, &ctx.root, changed);
     // The record is read while the keys are computed: neither needs the other.
     let record = {
         let cache = ctx.cache.clone();

@@ -26,6 +26,7 @@ use crate::event::Event;
 use crate::hashing::FileHashes;
 use crate::plan::PlannedValidator;
 use crate::report::{Attempt, Skip, Status};
+use crate::selected::Finding;
 use crate::session::{Deadline, Session};
 use crate::verdict::{Closed, Failure, Limit, Outcome};
 use cached::ResultKeys;
@@ -45,9 +46,8 @@ use worker::Worker;
 #[derive(Debug, Clone)]
 pub struct Context {
     pub root: Arc<PathBuf>,
-    pub files: Arc<Vec<String>>,
-    /// See [`crate::plan::Plan::universe`].
-    pub universe: Option<Arc<Vec<String>>>,
+    /// The run's files, which a `--all` run may still be finding as validators start.
+    pub files: Finding,
     pub config: Arc<Config>,
     pub hashes: FileHashes,
     pub cache: Cache,
@@ -340,7 +340,17 @@ async fn prepare(
             manifest.suggested_timeout_ms.map(Duration::from_millis),
         ),
     };
-    let mut chosen = files::choose(validator, manifest, &ctx.files).map_err(|e| {
+    // Selection failing ends the run (the dispatcher reports it): this outcome is not kept.
+    let Some(found) = ctx.files.files().await else {
+        let skipped = Status::Skipped(Skip::NoFiles);
+        let why = "the files could not be listed";
+        return Err(Prepared::Decided(Outcome::plain(
+            skipped,
+            why,
+            Duration::ZERO,
+        )));
+    };
+    let mut chosen = files::choose(validator, manifest, &found.files).map_err(|e| {
         Prepared::Failed(Failure::Protocol(ProtocolError::Malformed(format!(
             "its manifest has an {e}"
         ))))
@@ -361,7 +371,7 @@ async fn prepare(
             )));
         }
     }
-    let dependents = match &ctx.universe {
+    let dependents = match &found.universe {
         Some(universe) if manifest.scope == Scope::PerFile => {
             let chosen: HashSet<&String> = chosen.iter().collect();
             let others = files::choose(validator, manifest, universe)
@@ -400,7 +410,8 @@ async fn prepare(
             Duration::ZERO,
         )));
     }
-    let (inputs, keys) = cached::serve(index, validator, manifest, inputs, ctx).await;
+    let changed = found.universe.is_some();
+    let (inputs, keys) = cached::serve(index, validator, manifest, inputs, changed, ctx).await;
     if inputs.is_empty() {
         return Err(Prepared::Decided(Outcome::plain(
             Status::Passed,
