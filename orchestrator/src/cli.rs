@@ -526,7 +526,7 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
             Err(e) => return usage_error(&e.into()),
         }
     }
-    let (alerts, recording) = history::commands::record(&history_dir, &report, &alert_settings);
+    let alerts = history::commands::alerts(&history_dir, &report, &alert_settings);
     let alerted = !alerts.is_empty();
     report.warnings.extend(alerts);
     let code = match report.interrupted {
@@ -534,8 +534,11 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None if alerted && args.alerts_fail => report.status().exit_code().max(exit::FINDINGS),
         None => report.status().exit_code(),
     };
-    let emitted = emit(&report, &args.out);
-    recording.wait();
+    // The history is written while the report is; both are done before the process ends.
+    let emitted = std::thread::scope(|scope| {
+        scope.spawn(|| history::commands::record(&history_dir, &report));
+        emit(&report, &args.out)
+    });
     // Tens of thousands of findings are freed faster by the exit than one by one.
     std::mem::forget(report);
     match emitted {

@@ -18,50 +18,34 @@ pub enum Format {
     Openmetrics,
 }
 
-/// Records a finished run in the history of the cache directory `dir`, and returns the alerts
-/// it raises. A history that cannot be used costs one warning, never the run.
-///
-/// Without alerts to raise nothing waits for the history: it is written on a thread of its own
-/// while the report is, and [`Recording::wait`] ends that before the process does.
-pub fn record(dir: &Path, report: &Report, alerts: &Alerts) -> (Vec<String>, Recording) {
-    let summary = Summary::of(report, super::now_secs());
+/// The alerts a finished run raises against the history of the cache directory `dir`: warnings
+/// for its report, which must hold them before it is written. Without `[alerts]` the history is
+/// not read.
+pub fn alerts(dir: &Path, report: &Report, alerts: &Alerts) -> Vec<String> {
     if !alerts.any() {
-        let dir = dir.to_owned();
-        let writing = std::thread::spawn(move || {
-            if let Some(mut history) = open_to_record(&dir) {
-                write(&mut history, &summary);
-            }
-        });
-        return (Vec::new(), Recording(Some(writing)));
+        return Vec::new();
     }
-    let Some(mut history) = open_to_record(dir) else {
-        return (Vec::new(), Recording(None));
-    };
-    let raised = match history.window(Window::Runs(alerts.window), 0) {
-        Ok(earlier) => {
-            let earlier: Vec<Summary> = earlier.into_iter().map(|r| r.summary).collect();
-            alerts.check(&earlier, &summary)
-        }
-        Err(e) => {
+    // No history yet (or none that can be opened, which recording the run warns of) is no
+    // earlier run: the alerts that need none still apply.
+    let earlier = match History::open_to_read(dir).map(|h| h.window(Window::Runs(alerts.window), 0))
+    {
+        Err(_) => Vec::new(),
+        Ok(Ok(earlier)) => earlier.into_iter().map(|r| r.summary).collect(),
+        Ok(Err(e)) => {
             eprintln!("warning: alerts not checked: cannot read the history: {e}");
-            Vec::new()
+            return Vec::new();
         }
     };
-    write(&mut history, &summary);
-    (raised, Recording(None))
+    alerts.check(&earlier, &Summary::unhashed(report, super::now_secs()))
 }
 
-/// A run being written to the history.
-#[derive(Debug)]
-#[must_use = "the history may not be written until `wait` returns"]
-pub struct Recording(Option<std::thread::JoinHandle<()>>);
-
-impl Recording {
-    /// Waits until the run is in the history (or its warning printed).
-    pub fn wait(self) {
-        if let Some(writing) = self.0 {
-            let _ = writing.join();
-        }
+/// Records a finished run in the history of the cache directory `dir`. A history that cannot
+/// be used costs one warning, never the run. `run` calls it on a thread of its own while the
+/// report is written: hashing tens of thousands of findings need not wait for that, nor it for
+/// the hash.
+pub fn record(dir: &Path, report: &Report) {
+    if let Some(mut history) = open_to_record(dir) {
+        write(&mut history, &Summary::of(report, super::now_secs()));
     }
 }
 
