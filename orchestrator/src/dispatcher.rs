@@ -9,6 +9,10 @@
 //! leaves its validator `crashed` with "internal error" and the panic's message, so a run can
 //! never pass a validator that did not run.
 //!
+//! The files of a `--all` run are still being found when the round starts
+//! ([`crate::selected`]): selection's warnings join the report when they arrive, and a tree that
+//! cannot be listed ends the round at once, its executors stopped, as an error of the whole run.
+//!
 //! A signal ([`Interrupt`]) ends a round early: every executor still running is aborted, which
 //! kills its validators' process groups, the tree is swept as always, and the validators that
 //! had not finished are reported `interrupted`, with the results they had sent.
