@@ -8,6 +8,7 @@
 pub mod bandit;
 mod environment;
 mod imports;
+mod node_heap;
 pub mod pyright;
 mod pyright_config;
 pub mod ruff;

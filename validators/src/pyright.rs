@@ -17,12 +17,12 @@
 //! the coordinator logs (`-v`). Cached results stay right there too: a cycle through a file
 //! runs through its inputs.
 //!
-//! Pyright is run as a user runs it, `pyright --outputjson` in the root; the project's
-//! Python environment (the interpreter pyright asks for its search paths, and the packages
-//! installed there; `environment.rs`) is part of the tool's version, and so of every
-//! cache key. Exit code 0 or 1 with a JSON report is an answer; 2 (fatal), 3 (configuration
-//! error), 4 (bad arguments) or unreadable output is pyright breaking. Parse errors are
-//! findings.
+//! Pyright is run as a user runs it, `pyright --outputjson` in the root, with room to grow
+//! its heap on a large tree (`node_heap.rs`); the project's Python environment (the
+//! interpreter pyright asks for its search paths, and the packages installed there;
+//! `environment.rs`) is part of the tool's version, and so of every cache key. Exit code 0 or
+//! 1 with a JSON report is an answer; 2 (fatal), 3 (configuration error), 4 (bad arguments)
+//! or unreadable output is pyright breaking. Parse errors are findings.
 //!
 //! Pyright positions are 0-based; findings are 1-based. Diagnostics without a rule (syntax
 //! errors, unresolvable configuration) get the rule id `pyright`.
@@ -188,7 +188,12 @@ impl Validator for Pyright {
                         .collect::<HashMap<_, _>>()
                 })
             });
-            let output = wrapper::run(executable, &args, &request.root, files.len(), out);
+            let env: Vec<(&str, String)> = crate::node_heap::node_options()
+                .map(|options| ("NODE_OPTIONS", options))
+                .into_iter()
+                .collect();
+            let output =
+                wrapper::run_with_env(executable, &args, &env, &request.root, files.len(), out);
             (
                 output,
                 inputs.and_then(|i| i.join().ok()).unwrap_or_default(),

@@ -82,12 +82,25 @@ pub fn run(
     files: usize,
     out: &mut Reporter<'_>,
 ) -> Result<Output, Error> {
-    run_beating(executable, args, root, files, out, HEARTBEAT)
+    run_with_env(executable, args, &[], root, files, out)
+}
+
+/// [`run`] with `env` added to the tool's environment.
+pub fn run_with_env(
+    executable: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    root: &str,
+    files: usize,
+    out: &mut Reporter<'_>,
+) -> Result<Output, Error> {
+    run_beating(executable, args, env, root, files, out, HEARTBEAT)
 }
 
 fn run_beating(
     executable: &Path,
     args: &[String],
+    env: &[(&str, String)],
     root: &str,
     files: usize,
     out: &mut Reporter<'_>,
@@ -97,6 +110,7 @@ fn run_beating(
         |e: std::io::Error| Error::failed(format!("cannot run {}: {e}", executable.display()));
     let mut child = Command::new(executable)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -268,6 +282,7 @@ mod tests {
         let output = run_beating(
             Path::new("/bin/sh"),
             &args,
+            &[],
             "/",
             3,
             &mut out,

@@ -1,0 +1,108 @@
+//! Node's heap limit for pyright: what a type check of a large tree needs.
+//!
+//! Node caps its heap near 4 GiB by default, whatever the machine has. Pyright keeps every
+//! module it loads, and on some ten thousand modules (four copies of Django side by side,
+//! `docs/benchmarks.md`) it runs near that cap: it empties its type cache again and again,
+//! which slows it, and past the cap it dies. So pyright gets half the memory this process may
+//! use (the machine's, or less where a cgroup on the way up sets `memory.max`), when that is
+//! more than node's default and `NODE_OPTIONS` sets no limit of its own. The limit is a
+//! ceiling, not a reservation: a small project uses what it used before.
+
+/// Node's default limit on 64-bit machines, in MiB: a "raise" below it would lower it.
+const NODE_DEFAULT_MIB: u64 = 4096;
+
+/// `NODE_OPTIONS` for pyright, or `None` to leave the environment as it is.
+pub fn node_options() -> Option<String> {
+    let current = std::env::var("NODE_OPTIONS").unwrap_or_default();
+    with_heap(&current, available_bytes()?)
+}
+
+/// `current` options with a heap limit of half of `available` bytes, if that is worth setting.
+fn with_heap(current: &str, available: u64) -> Option<String> {
+    if current.contains("--max-old-space-size") {
+        return None;
+    }
+    let mib = available / 2 / (1 << 20);
+    (mib > NODE_DEFAULT_MIB).then(|| {
+        format!("{current} --max-old-space-size={mib}")
+            .trim_start()
+            .to_owned()
+    })
+}
+
+/// The memory this process may use, in bytes.
+fn available_bytes() -> Option<u64> {
+    let total = mem_total(&std::fs::read_to_string("/proc/meminfo").ok()?)?;
+    Some(cgroup_limit().map_or(total, |limit| limit.min(total)))
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The lowest `memory.max` of this process's cgroup (v2) and its ancestors, if any sets one.
+fn cgroup_limit() -> Option<u64> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let relative = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2").then(|| left.split_whitespace().nth(4))?
+    })?;
+    let mut dir = std::path::Path::new(mount).join(relative.trim_start_matches('/'));
+    let mut lowest: Option<u64> = None;
+    loop {
+        let max = std::fs::read_to_string(dir.join("memory.max")).ok();
+        if let Some(limit) = max.as_deref().and_then(|m| m.trim().parse::<u64>().ok()) {
+            lowest = Some(lowest.map_or(limit, |l| l.min(limit)));
+        }
+        if dir == std::path::Path::new(mount) || !dir.pop() {
+            return lowest;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn half_the_memory_is_given_when_it_is_more_than_nodes_default() {
+        assert_eq!(
+            with_heap("", 24 * GIB).as_deref(),
+            Some("--max-old-space-size=12288")
+        );
+        assert_eq!(
+            with_heap("--enable-source-maps", 24 * GIB).as_deref(),
+            Some("--enable-source-maps --max-old-space-size=12288")
+        );
+        // 8 GiB: half is node's default, which is left alone.
+        assert_eq!(with_heap("", 8 * GIB), None);
+    }
+
+    #[test]
+    fn a_limit_the_user_set_is_kept() {
+        assert_eq!(with_heap("--max-old-space-size=2048", 64 * GIB), None);
+    }
+
+    #[test]
+    fn the_machines_memory_is_read_from_meminfo() {
+        let meminfo = "MemTotal:       24576000 kB\nMemFree:        1000 kB\n";
+        assert_eq!(mem_total(meminfo), Some(24_576_000 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        // This machine's own figures are readable, and no cgroup limit exceeds them.
+        let available = available_bytes().expect("/proc/meminfo is readable");
+        assert!(available > 0);
+    }
+}
