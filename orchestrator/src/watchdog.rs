@@ -181,16 +181,8 @@ fn tell(line: &str) {
 /// A new child cgroup of ours for the validators, if cgroup v2 is mounted and ours is
 /// writable.
 fn make_cgroup() -> Option<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let relative = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2").then(|| left.split_whitespace().nth(4))?
-    })?;
-    let dir = Path::new(mount)
-        .join(relative.trim_start_matches('/'))
-        .join(format!("orchestrator-{}", std::process::id()));
+    let (own, _) = protocol::sdk::cgroup_dir()?;
+    let dir = own.join(format!("orchestrator-{}", std::process::id()));
     match std::fs::create_dir(&dir) {
         Ok(()) => Some(dir),
         Err(e) => {

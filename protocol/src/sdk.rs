@@ -331,6 +331,21 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// This process's cgroup (v2) directory, from `/proc/self/cgroup` and the mount table, and the
+/// mount's root; `None` without cgroup v2. A wrapper finds the memory it may use there; the
+/// coordinator makes its validators' cgroup under it.
+pub fn cgroup_dir() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let relative = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2").then(|| left.split_whitespace().nth(4))?
+    })?;
+    let mount = std::path::PathBuf::from(mount);
+    Some((mount.join(relative.trim_start_matches('/')), mount))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,7 +85,7 @@ impl Validator for Bandit {
         // paths are matched as given, so this keeps `exclude_dirs` and `.bandit` excludes
         // meaning what they mean when bandit is run on the project.
         args.extend(files.iter().map(|f| format!("./{}", f.path)));
-        let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
+        let output = wrapper::run(executable, &args, &[], &request.root, files.len(), out)?;
         let report: Option<Report> = serde_json::from_slice(&output.stdout).ok();
         let report = match (output.status.code(), report) {
             (Some(0 | 1), Some(report)) => report,

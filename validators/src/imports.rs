@@ -109,7 +109,7 @@ impl Graph {
             .to_vec();
         args.extend(paths.iter().cloned());
         let root_text = root.to_string_lossy();
-        let output = crate::wrapper::run(ruff, &args, &root_text, 0, out)?;
+        let output = crate::wrapper::run(ruff, &args, &[], &root_text, 0, out)?;
         if !output.status.success() {
             return Err(crate::wrapper::tool_failed(
                 "ruff analyze graph",

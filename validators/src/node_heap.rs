@@ -51,21 +51,14 @@ fn mem_total(meminfo: &str) -> Option<u64> {
 
 /// The lowest `memory.max` of this process's cgroup (v2) and its ancestors, if any sets one.
 fn cgroup_limit() -> Option<u64> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let relative = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2").then(|| left.split_whitespace().nth(4))?
-    })?;
-    let mut dir = std::path::Path::new(mount).join(relative.trim_start_matches('/'));
+    let (mut dir, mount) = protocol::sdk::cgroup_dir()?;
     let mut lowest: Option<u64> = None;
     loop {
         let max = std::fs::read_to_string(dir.join("memory.max")).ok();
         if let Some(limit) = max.as_deref().and_then(|m| m.trim().parse::<u64>().ok()) {
             lowest = Some(lowest.map_or(limit, |l| l.min(limit)));
         }
-        if dir == std::path::Path::new(mount) || !dir.pop() {
+        if dir == mount || !dir.pop() {
             return lowest;
         }
     }

@@ -192,8 +192,7 @@ impl Validator for Pyright {
                 .map(|options| ("NODE_OPTIONS", options))
                 .into_iter()
                 .collect();
-            let output =
-                wrapper::run_with_env(executable, &args, &env, &request.root, files.len(), out);
+            let output = wrapper::run(executable, &args, &env, &request.root, files.len(), out);
             (
                 output,
                 inputs.and_then(|i| i.join().ok()).unwrap_or_default(),

@@ -74,7 +74,7 @@ impl Validator for Ruff {
         args.extend(settings.strings("args")?);
         args.push("--".into());
         args.extend(files.iter().map(|f| f.path.clone()));
-        let output = wrapper::run(executable, &args, &request.root, files.len(), out)?;
+        let output = wrapper::run(executable, &args, &[], &request.root, files.len(), out)?;
         if !matches!(output.status.code(), Some(0 | 1)) {
             return Err(wrapper::tool_failed("ruff", &output, "failed"));
         }

@@ -73,20 +73,10 @@ impl Located {
 /// a tool busy for minutes, and these heartbeats tell the coordinator it is working.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Runs a tool in `root` and collects its output, sending a [`Progress`](protocol::Progress)
-/// heartbeat through `out` every [`HEARTBEAT`] while it runs.
+/// Runs a tool in `root`, with `env` added to its environment, and collects its output,
+/// sending a [`Progress`](protocol::Progress) heartbeat through `out` every [`HEARTBEAT`] while
+/// it runs.
 pub fn run(
-    executable: &Path,
-    args: &[String],
-    root: &str,
-    files: usize,
-    out: &mut Reporter<'_>,
-) -> Result<Output, Error> {
-    run_with_env(executable, args, &[], root, files, out)
-}
-
-/// [`run`] with `env` added to the tool's environment.
-pub fn run_with_env(
     executable: &Path,
     args: &[String],
     env: &[(&str, String)],
