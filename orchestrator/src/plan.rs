@@ -189,14 +189,18 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
             cwd: workspace.start.clone(),
         },
         selection => {
-            let selected = select::select(&workspace.root, &workspace.start, &selection)?;
-            let universe = match selection {
-                Selection::Changed { .. } => {
-                    let all = select::select(&workspace.root, &workspace.start, &Selection::All)?;
-                    Some(all.files)
-                }
-                _ => None,
-            };
+            let (root, start) = (&workspace.root, &workspace.start);
+            // With `--changed`, what changed and the whole tree are listed at once.
+            let (selected, universe) = std::thread::scope(|scope| {
+                let universe = matches!(selection, Selection::Changed { .. })
+                    .then(|| scope.spawn(|| select::select(root, start, &Selection::All)));
+                let selected = select::select(root, start, &selection);
+                let universe =
+                    universe.map(|u| u.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                (selected, universe)
+            });
+            let selected = selected?;
+            let universe = universe.transpose()?.map(|all| all.files);
             Files::Found(Arc::new(Found {
                 files: selected.files,
                 universe,

@@ -69,18 +69,28 @@ pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected
         }
         Selection::Changed { .. } if !in_git() => return Err(SelectError::NotGit(root.to_owned())),
         Selection::Changed { base } => {
-            let mut changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
-                .map_err(|e| match e {
-                    SelectError::Git { stderr, .. } if stderr.contains("unknown revision") || stderr.contains("bad revision") => SelectError::Git {
-                        command: format!("git diff {base}"),
-                        stderr: format!("unknown revision `{base}`; pass an existing commit, branch or tag to --base"),
-                    },
-                    other => other,
-                })?;
-            changed.extend(git_list(
-                root,
-                &["ls-files", "-z", "--others", "--exclude-standard"],
-            )?);
+            // The changes and the untracked files are listed at once; each git takes a core.
+            let (changed, untracked) = std::thread::scope(|scope| {
+                let untracked = scope.spawn(|| {
+                    git_list(root, &["ls-files", "-z", "--others", "--exclude-standard"])
+                });
+                let changed = git_list(root, &["diff", "-z", "--name-only", "--relative", base, "--"])
+                    .map_err(|e| match e {
+                        SelectError::Git { stderr, .. } if stderr.contains("unknown revision") || stderr.contains("bad revision") => SelectError::Git {
+                            command: format!("git diff {base}"),
+                            stderr: format!("unknown revision `{base}`; pass an existing commit, branch or tag to --base"),
+                        },
+                        other => other,
+                    });
+                (
+                    changed,
+                    untracked
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                )
+            });
+            let mut changed = changed?;
+            changed.extend(untracked?);
             changed.into_iter().map(Listed::unknown).collect()
         }
         Selection::Paths(paths) => {
