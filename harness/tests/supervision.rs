@@ -628,3 +628,24 @@ fn a_tree_git_cannot_list_stops_the_started_validators_and_says_why() {
     );
     assert!(out.stdout.is_empty(), "no report: {}", out.stdout);
 }
+
+/// Selection's warnings reach the report of a `--all` run, whose walk ends while validators
+/// start, at its head as before; also when the only validator ended before it needed the files
+/// (its handshake broken).
+#[test]
+fn what_the_walk_leaves_out_is_said_in_the_report_of_a_run_that_walked_beside_it() {
+    let repo = repo(
+        2,
+        &["lint", "broken"],
+        "[validators.lint]\nfindings = 1\n[validators.broken]\ngarbage = true\n",
+    );
+    std::os::unix::fs::symlink("missing.py", repo.root().join("src/broken.py")).expect("link");
+    let skipped = "src/broken.py: a symbolic link to missing.py, which does not exist; skipped";
+    let out = run(&repo, "lint");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.json()["warnings"][0], skipped);
+    assert_eq!(out.validator("lint")["files"], 2);
+    let out = run(&repo, "broken");
+    assert_eq!(out.validator("broken")["status"], "protocol_error");
+    assert_eq!(out.json()["warnings"][0], skipped);
+}

@@ -55,21 +55,15 @@ impl Files {
             Files::Everything { root, cwd } => {
                 let (tx, rx) = watch::channel(None);
                 let (root, cwd) = (root.clone(), cwd.clone());
-                let walk = tokio::task::spawn_blocking(move || {
-                    select::select(&root, &cwd, &Selection::All).map(|selected| Found {
-                        files: selected.files,
-                        universe: None,
-                        warnings: selected.warnings,
-                    })
-                });
-                tokio::spawn(async move {
-                    let found = match walk.await {
-                        Ok(found) => found.map(Arc::new),
-                        Err(e) => Err(SelectError::Walk {
-                            path: PathBuf::from("."),
-                            message: format!("internal error: {e}"),
-                        }),
-                    };
+                // A walk that panics drops `tx` unsent, which `result` reports.
+                tokio::task::spawn_blocking(move || {
+                    let found = select::select(&root, &cwd, &Selection::All).map(|selected| {
+                        Arc::new(Found {
+                            files: selected.files,
+                            universe: None,
+                            warnings: selected.warnings,
+                        })
+                    });
                     let _ = tx.send(Some(found));
                 });
                 Finding(rx)
@@ -82,7 +76,6 @@ impl Finding {
     /// The files once found, or why they could not be.
     pub async fn result(&self) -> Result<Arc<Found>, SelectError> {
         let mut rx = self.0.clone();
-        // The task that sends ends only after sending: a closed channel does not happen.
         let outcome = match rx.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone(),
             Err(_) => None,
@@ -90,7 +83,7 @@ impl Finding {
         outcome.unwrap_or_else(|| {
             Err(SelectError::Walk {
                 path: PathBuf::from("."),
-                message: "internal error: the file walk ended without an answer".to_owned(),
+                message: "internal error: the file walk stopped without an answer".to_owned(),
             })
         })
     }

@@ -265,6 +265,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tool_gets_the_environment_it_is_given() {
+        let mut frames = Vec::new();
+        let mut out = Reporter::new(&mut frames, protocol::DEFAULT_MAX_FRAME_SIZE);
+        let args = ["-c".to_owned(), "echo \"$NODE_OPTIONS\"".to_owned()];
+        let env = [("NODE_OPTIONS", "--max-old-space-size=12288".to_owned())];
+        let output = run(Path::new("/bin/sh"), &args, &env, "/", 1, &mut out).expect("sh runs");
+        assert_eq!(output.stdout, b"--max-old-space-size=12288\n");
+    }
+
+    #[test]
     fn a_running_tool_is_reported_alive_and_its_output_kept() {
         let mut frames = Vec::new();
         let mut out = Reporter::new(&mut frames, protocol::DEFAULT_MAX_FRAME_SIZE);
