@@ -391,8 +391,8 @@ fn cache_commands_show_clear_and_trim() {
     run(&repo, &[]);
     let stats = repo.run(&["cache", "stats"]);
     assert_eq!(stats.code, Some(0), "{}", stats.stderr);
-    // Three results, and the record of the complete run with its index.
-    assert!(stats.stdout.contains("entries       5"), "{}", stats.stdout);
+    // Three results, and the record of the complete run (head and body) with its index.
+    assert!(stats.stdout.contains("entries       6"), "{}", stats.stdout);
     assert!(
         stats.stdout.contains("3 hits, 0 misses"),
         "{}",
@@ -401,7 +401,7 @@ fn cache_commands_show_clear_and_trim() {
     let gc = repo.run(&["cache", "gc", "--max-size", "0"]);
     assert_eq!(gc.code, Some(0), "{}", gc.stderr);
     assert!(
-        gc.stdout.contains("removed 5 of 5 entries"),
+        gc.stdout.contains("removed 6 of 6 entries"),
         "{}",
         gc.stdout
     );
@@ -412,8 +412,11 @@ fn cache_commands_show_clear_and_trim() {
         "{}",
         bad.stderr
     );
+    let kept = repo.cache_dir().join("rendered");
+    assert!(kept.is_dir(), "the report's findings were kept");
     let cleared = repo.run(&["cache", "clear"]);
     assert!(cleared.stdout.contains("cleared"), "{}", cleared.stdout);
+    assert!(!kept.exists(), "cache clear removes the kept findings");
     let stats = repo.run(&["cache", "stats"]);
     assert!(stats.stdout.contains("no cache"), "{}", stats.stdout);
 }
@@ -483,4 +486,93 @@ fn inputs_changed_and_changed_back_are_answered_from_the_cache() {
     assert_eq!(requests(&repo), Vec::<String>::new(), "the input as it was");
     assert_eq!(back.validator("lint")["cached_files"], 3);
     assert_eq!(findings(&back), findings(&first));
+}
+
+#[test]
+fn the_last_reports_findings_are_copied_while_their_records_answer_and_read_when_not() {
+    let repo = Repo::new();
+    repo.write("a.py", "a = 1\n").write("pkg/b.py", "b = 2\n");
+    repo.fake("lint").fake("style");
+    let config = |style: u32| {
+        format!(
+            "[validators.lint]\nfindings = 1\n\n[validators.style]\nfindings = {style}\n\
+             severity = \"warning\"\n"
+        )
+    };
+    repo.config(&config(1));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--all",
+            "--format",
+            "json",
+            "--validators",
+            "lint,style",
+        ];
+        args.extend_from_slice(extra);
+        let out = repo.run(&args);
+        assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+        out
+    };
+    let unread = |out: &Outcome, name: &str| {
+        out.stderr.lines().any(|line| {
+            line.contains("results from the record")
+                && line.contains(&format!("validator={name}"))
+                && line.contains("unread=true")
+        })
+    };
+    let fresh = |out: &Outcome| {
+        let uncached = run(&["--no-cache"]);
+        assert_eq!(findings(out), findings(&uncached), "{}", out.stderr);
+        for name in ["lint", "style"] {
+            for field in ["status", "findings", "files_done"] {
+                assert_eq!(out.validator(name)[field], uncached.validator(name)[field]);
+            }
+        }
+    };
+    let cold = run(&["-vv"]);
+    assert!(!unread(&cold, "lint"), "{}", cold.stderr);
+    // Nothing changed: both validators' findings are those kept, and are not read.
+    let warm = run(&["-vv"]);
+    assert!(
+        unread(&warm, "lint") && unread(&warm, "style"),
+        "{}",
+        warm.stderr
+    );
+    assert_eq!(findings(&warm).as_array().map(Vec::len), Some(4));
+    assert_eq!(warm.validator("lint")["status"], "failed");
+    assert_eq!(warm.validator("style")["status"], "passed");
+    assert_eq!(warm.validator("style")["cached_files"], 2);
+    fresh(&warm);
+    // style's configuration changed: lint's record still answers and is left unread at first,
+    // but the findings are no longer those kept, so it is read before the report is written.
+    repo.config(&config(2));
+    let mixed = run(&["-vv"]);
+    assert!(unread(&mixed, "lint"), "{}", mixed.stderr);
+    assert!(!unread(&mixed, "style"), "{}", mixed.stderr);
+    assert_eq!(findings(&mixed).as_array().map(Vec::len), Some(6));
+    fresh(&mixed);
+    // That run kept its findings in turn.
+    let again = run(&["-vv"]);
+    assert!(
+        unread(&again, "lint") && unread(&again, "style"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(findings(&again), findings(&mixed));
+    // A report in another format needs every finding: nothing is left unread.
+    let sarif = repo.root().join("report.sarif");
+    let sarif_arg = format!("sarif={}", sarif.display());
+    let both = run(&["-vv", "--report", &sarif_arg]);
+    assert!(!unread(&both, "lint"), "{}", both.stderr);
+    assert_eq!(findings(&both), findings(&mixed));
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif).expect("sarif")).expect("json");
+    assert_eq!(
+        log["runs"].as_array().map(|runs| runs
+            .iter()
+            .map(|r| r["results"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()),
+        Some(6)
+    );
 }

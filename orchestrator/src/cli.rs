@@ -11,12 +11,13 @@ use crate::report::{github, Format, Report};
 use crate::select::{SelectError, Selection};
 use crate::shard::{self, Shard};
 use crate::staged::Snapshot;
-use crate::{dispatcher, list, process, tools};
+use crate::{dispatcher, list, process, rendered, tools};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use protocol::exit;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs code validators and reports what they find.
 #[derive(Debug, Parser)]
@@ -505,7 +506,28 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None => plan::resolve_in(workspace, &request),
     };
     let history_dir = cache::directory(cache_dir.clone());
-    let ran = plan.map(|plan| execute(plan, cache_dir, args.no_cache, args.reset_breakers));
+    // A report rendered only as JSON, with its findings as the validators gave them, may copy
+    // the findings kept from the last one ([`rendered`]). Not a `--staged` run's, whose root is
+    // a new copy each time.
+    let reuse = std::iter::once(args.out.format)
+        .chain(args.out.report.iter().map(|(f, _)| *f))
+        .all(|f| f == Format::Json)
+        && baseline.is_none()
+        && args.new_since.is_none()
+        && !args.fix
+        && !args.update_baselines
+        && !args.staged
+        && args.shard.is_none();
+    let ran = plan.map(|plan| {
+        let rendered = reuse
+            .then(|| rendered::Rendered::open(&history_dir, &plan.root))
+            .flatten();
+        let plan = plan::Plan {
+            rendered: rendered.map(Arc::new),
+            ..plan
+        };
+        execute(plan, cache_dir, args.no_cache, args.reset_breakers)
+    });
     let mut report = match ran {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return usage_error(&e.into()),
@@ -534,11 +556,25 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None if alerted && args.alerts_fail => report.status().exit_code().max(exit::FINDINGS),
         None => report.status().exit_code(),
     };
+    // Findings made of run records are kept for the next run made the same way.
+    let mut keeping = match (&report.makings, &report.reused) {
+        (Some(makings), None) if reuse && !makings.is_empty() => {
+            let hash = history::findings_hash(&report.findings);
+            let counts = protocol::Severity::ALL.map(|s| report.count(s));
+            rendered::Keeping::start(&history_dir, &report.root, makings, &hash, counts).ok()
+        }
+        _ => None,
+    };
     // The history is written while the report is; both are done before the process ends.
     let emitted = std::thread::scope(|scope| {
         scope.spawn(|| history::commands::record(&history_dir, &report));
-        emit(&report, &args.out)
+        emit(&report, &args.out, &mut keeping)
     });
+    if let (Ok(()), Some(keeping)) = (&emitted, keeping) {
+        if let Err(e) = keeping.keep() {
+            tracing::debug!("the report's findings were not kept for the next run: {e}");
+        }
+    }
     // Tens of thousands of findings are freed faster by the exit than one by one.
     std::mem::forget(report);
     match emitted {
@@ -656,7 +692,7 @@ fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    match emit(&report, &args.out) {
+    match emit(&report, &args.out, &mut None) {
         Ok(()) => report.status().exit_code(),
         Err(message) => {
             eprintln!("error: {message}");
@@ -668,7 +704,13 @@ fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
 /// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
 /// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
 /// is attempted even when one cannot be written.
-fn emit(report: &Report, args: &Outputs) -> Result<(), String> {
+/// Writes the report in each format asked for; the first JSON one also writes its findings into
+/// `keep`.
+fn emit(
+    report: &Report,
+    args: &Outputs,
+    keep: &mut Option<rendered::Keeping>,
+) -> Result<(), String> {
     let colour = args.output.is_none() && colour_on(std::io::stdout().is_terminal());
     let mut failures = Vec::new();
     let main = std::iter::once((args.format, args.output.as_deref()));
@@ -676,18 +718,31 @@ fn emit(report: &Report, args: &Outputs) -> Result<(), String> {
         .report
         .iter()
         .map(|(f, path)| (*f, Some(path.as_path())));
+    let mut json_written = false;
     for (format, output) in main.chain(extra) {
         let colour = colour && output.is_none();
+        let mut none = None;
+        let keep = match format == Format::Json && !json_written {
+            true => &mut *keep,
+            false => &mut none,
+        };
+        json_written |= format == Format::Json;
         let written = match output {
-            Some(path) => write_atomically_with(path, |out| format.write(report, colour, out))
-                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+            Some(path) => {
+                write_atomically_with(path, |out| format.write(report, colour, out, keep))
+                    .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+            }
             None => {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 match format
-                    .write(report, colour, &mut out)
+                    .write(report, colour, &mut out, keep)
                     .and_then(|warnings| out.flush().map(|()| warnings))
                 {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Vec::new()),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        // Findings cut short are not kept.
+                        *keep = None;
+                        Ok(Vec::new())
+                    }
                     other => other.map_err(|e| format!("cannot write to stdout: {e}")),
                 }
             }

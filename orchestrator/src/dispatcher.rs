@@ -21,16 +21,18 @@
 //! not used) until a round changes nothing or `max_fix_rounds` is reached, then one ordinary
 //! round whose report is the answer: every finding in it is about the files as they now are.
 
-use crate::cache::Cache;
-use crate::event::Event;
+use crate::cache::{Cache, RecordHead};
+use crate::digest::Hash;
+use crate::event::{Event, Unread};
 use crate::executor::{self, Context};
 use crate::hashing::FileHashes;
 use crate::interrupt::Interrupt;
 use crate::plan::{Plan, PlannedValidator};
 use crate::priority::Priorities;
 use crate::progress::Progress;
+use crate::rendered::{Makings, Rendered};
 use crate::report::Skip;
-use crate::report::{Report, ReportFinding, Status};
+use crate::report::{Report, ReportFinding, Status, ValidatorReport};
 use crate::schedule::{Next, Schedule};
 use crate::select::SelectError;
 use crate::selected::{Finding, Found};
@@ -130,6 +132,7 @@ where
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
         shard: plan.shard.clone().map(Arc::new),
         probes: Arc::default(),
+        rendered: plan.rendered.clone(),
         priorities: Arc::new(match &plan.history {
             Some(dir) => Priorities::from_history(dir.clone()),
             None => Priorities::none(),
@@ -146,6 +149,8 @@ where
         stopped_by: None,
         fail_fast: plan.fail_fast,
         pending: Vec::new(),
+        recorded: vec![None; names.len()],
+        unread: Vec::new(),
     };
     state.pending = state.schedule.begin();
     let mut running: JoinSet<()> = JoinSet::new();
@@ -244,8 +249,18 @@ where
         finished,
         ends,
         started,
+        recorded,
+        unread,
         ..
     } = state;
+    settle(
+        &mut report,
+        &recorded,
+        unread,
+        plan.rendered.as_ref(),
+        &cache,
+    )
+    .await;
     if let Some(signal) = report.interrupted {
         for (v, done) in report.validators.iter_mut().zip(&finished) {
             if !done {
@@ -284,6 +299,76 @@ where
     Ok(report)
 }
 
+/// Says what the report's findings were made of, and whether the kept findings are them: then
+/// the results left unread stay unread, else they are read now.
+async fn settle(
+    report: &mut Report,
+    recorded: &[Option<Hash>],
+    unread: Vec<(usize, Box<Unread>)>,
+    rendered: Option<&Arc<Rendered>>,
+    cache: &Cache,
+) {
+    let makings = report
+        .validators
+        .iter()
+        .zip(recorded)
+        .filter(|(v, _)| v.findings > 0)
+        .map(|(v, body)| body.map(|body| (v.name.clone(), body)))
+        .collect::<Option<Vec<_>>>()
+        .map(Makings::new);
+    let unread: Vec<_> = unread
+        .into_iter()
+        .filter(|(_, u)| u.head.findings > 0)
+        .collect();
+    if !unread.is_empty() {
+        match (rendered, &makings) {
+            // Every finding is unread, and the kept ones were made the same way.
+            (Some(kept), Some(makings)) if report.findings.is_empty() && kept.answers(makings) => {
+                report.reused = Some(kept.clone());
+            }
+            _ => read_unread(report, unread, cache).await,
+        }
+    }
+    report.makings = makings;
+}
+
+/// Reads the results left unread into the report. A validator whose record another run
+/// replaced meanwhile has no findings to give: it did not complete.
+async fn read_unread(report: &mut Report, unread: Vec<(usize, Box<Unread>)>, cache: &Cache) {
+    let indexes: Vec<usize> = unread.iter().map(|(i, _)| *i).collect();
+    let cache = cache.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        unread
+            .into_iter()
+            .map(|(_, u)| cache.run_results(&u.slot, &u.head))
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|_| vec![None; indexes.len()]);
+    for (index, results) in indexes.into_iter().zip(read) {
+        match results {
+            Some(results) => {
+                for result in results {
+                    add_findings(report, index, result.findings);
+                }
+            }
+            None => {
+                let v = &mut report.validators[index];
+                v.status = Status::Crashed;
+                v.message = "its results were in the cache when the run began and were replaced \
+                             by another run before the report read them; run again"
+                    .to_owned();
+                v.findings = 0;
+                v.cached_files = 0;
+                v.checked.clear();
+                if let Some(last) = v.attempts.last_mut() {
+                    last.status = Status::Crashed;
+                }
+            }
+        }
+    }
+}
+
 /// Puts selection's warnings at the head of the report, as when selection came before the run;
 /// returns its error instead when it failed.
 fn take_found(report: &mut Report, found: Result<Arc<Found>, SelectError>) -> Option<SelectError> {
@@ -311,6 +396,10 @@ struct State {
     fail_fast: bool,
     /// What the schedule said to do and was not done yet.
     pending: Vec<Next>,
+    /// Per validator, the record body its results all came from, when they did.
+    recorded: Vec<Option<Hash>>,
+    /// Results left unread, by validator.
+    unread: Vec<(usize, Box<Unread>)>,
 }
 
 impl State {
@@ -323,7 +412,27 @@ impl State {
             Event::Finished { index, .. } => Some(index),
             _ => None,
         };
-        apply(&mut self.report, event);
+        match event {
+            Event::Recorded {
+                index,
+                body,
+                unread,
+            } => {
+                self.recorded[index] = Some(body);
+                if let Some(unread) = unread {
+                    count_unread(&mut self.report.validators[index], &unread.head);
+                    self.unread.push((index, unread));
+                }
+            }
+            Event::Finished { index, outcome } => {
+                let unread_errors = self
+                    .unread
+                    .iter()
+                    .any(|(i, u)| *i == index && u.head.errors > 0);
+                finish(&mut self.report, index, outcome, unread_errors);
+            }
+            event => apply(&mut self.report, event),
+        }
         let Some(index) = ended else {
             return false;
         };
@@ -397,7 +506,6 @@ fn apply(report: &mut Report, event: Event) {
                 add_result(report, index, result, cached);
             }
         }
-        Event::Progress { .. } => {}
         Event::Unreadable { warnings, .. } => {
             for w in warnings {
                 if !report.warnings.contains(&w) {
@@ -405,8 +513,16 @@ fn apply(report: &mut Report, event: Event) {
                 }
             }
         }
-        Event::Finished { index, outcome } => finish(report, index, outcome),
+        // Folded by the state, which keeps what they say beyond the report.
+        Event::Progress { .. } | Event::Recorded { .. } | Event::Finished { .. } => {}
     }
+}
+
+/// Counts results left unread as [`add_result`] counts those read.
+fn count_unread(v: &mut ValidatorReport, head: &RecordHead) {
+    v.cached_files += u32::try_from(head.paths.len()).unwrap_or(u32::MAX);
+    v.findings += head.findings;
+    v.checked.extend(head.paths.iter().cloned());
 }
 
 fn add_result(report: &mut Report, index: usize, result: FileResult, cached: bool) {
@@ -417,20 +533,26 @@ fn add_result(report: &mut Report, index: usize, result: FileResult, cached: boo
         report.fixed_files.push(result.path.clone());
     }
     v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
-    let name = v.name.clone();
+    v.checked.push(result.path);
+    add_findings(report, index, result.findings);
+}
+
+/// Adds a result's findings, sorted among themselves.
+fn add_findings(report: &mut Report, index: usize, findings: Vec<protocol::Finding>) {
+    let name = &report.validators[index].name;
     let from = report.findings.len();
     report
         .findings
-        .extend(result.findings.into_iter().map(|finding| ReportFinding {
+        .extend(findings.into_iter().map(|finding| ReportFinding {
             validator: name.clone(),
             finding,
         }));
     crate::report::sort_findings(&mut report.findings[from..]);
-    report.validators[index].checked.push(result.path);
 }
 
-fn finish(report: &mut Report, index: usize, outcome: Outcome) {
-    let has_errors = {
+/// `unread_errors`: results left unread hold error findings.
+fn finish(report: &mut Report, index: usize, outcome: Outcome, unread_errors: bool) {
+    let has_errors = unread_errors || {
         let name = &report.validators[index].name;
         report
             .findings
@@ -489,6 +611,7 @@ mod tests {
             fail_fast: false,
             shard: None,
             history: None,
+            rendered: None,
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {

@@ -2,6 +2,8 @@
 //! into the report and the progress line draws them; neither needs anything else from an
 //! executor.
 
+use crate::cache::{Key, RecordHead};
+use crate::digest::Hash;
 use crate::verdict::Outcome;
 use protocol::{FileResult, Manifest};
 
@@ -24,6 +26,16 @@ pub enum Event {
         results: Vec<FileResult>,
         cached: bool,
     },
+    /// Every result of the validator's run is a result of its run record, whose body has the
+    /// digest `body` ([`RecordHead::body`]): what the report's findings were made of, for the
+    /// next run to reuse them ([`crate::rendered`]). Sent before `Finished`, after the results
+    /// when they were sent; `unread` instead of them when they were left unread, because the
+    /// last rendered findings already hold them.
+    Recorded {
+        index: usize,
+        body: Hash,
+        unread: Option<Box<Unread>>,
+    },
     /// The validator's own count of files done (a `project` validator sends no results until
     /// the end, so this is how its progress shows).
     Progress { index: usize, done: u32, total: u32 },
@@ -32,4 +44,12 @@ pub enum Event {
     /// The validator's run is over. An executor's last event; one whose task dies without
     /// sending it is judged by the dispatcher.
     Finished { index: usize, outcome: Outcome },
+}
+
+/// Results a run record answered and nobody read: their head, and where their body is should
+/// the report need them after all.
+#[derive(Debug)]
+pub struct Unread {
+    pub slot: Key,
+    pub head: RecordHead,
 }

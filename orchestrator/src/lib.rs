@@ -30,6 +30,7 @@ pub mod plan;
 pub mod priority;
 pub mod process;
 pub mod progress;
+pub mod rendered;
 pub mod report;
 pub mod retry;
 pub mod schedule;

@@ -60,6 +60,9 @@ pub struct Plan {
     /// The cache directory whose run history estimates how long each validator takes
     /// ([`crate::priority`]); `None`: no estimates.
     pub history: Option<PathBuf>,
+    /// The findings kept from this root's last JSON report, when this run's report may copy
+    /// them ([`crate::rendered`]); `None`: every result is read.
+    pub rendered: Option<Arc<crate::rendered::Rendered>>,
 }
 
 /// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
@@ -227,6 +230,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         fail_fast: request.fail_fast,
         shard: request.shard.clone(),
         history: None,
+        rendered: None,
     })
 }
 

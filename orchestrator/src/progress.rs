@@ -66,7 +66,15 @@ impl Progress {
                 line.done = line.done.max(*done);
                 line.total = Some(*total);
             }
-            Event::Unreadable { .. } => return,
+            Event::Recorded {
+                index,
+                unread: Some(unread),
+                ..
+            } => {
+                let done = unread.head.paths.len();
+                self.lines[*index].done += u32::try_from(done).unwrap_or(u32::MAX);
+            }
+            Event::Unreadable { .. } | Event::Recorded { .. } => return,
             Event::Finished { index, outcome } => {
                 self.lines[*index].finished = Some(outcome.status);
             }

@@ -148,7 +148,7 @@ impl ToolSpec {
 }
 
 /// A name for the exact installed state of an executable, or `None` if it cannot be examined.
-pub(crate) fn fingerprint(executable: &Path) -> Option<String> {
+pub fn fingerprint(executable: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let real = executable.canonicalize().ok()?;
     let mut h = blake3::Hasher::new();

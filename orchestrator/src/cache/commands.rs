@@ -86,6 +86,14 @@ pub fn clear(setting: &Setting) -> u8 {
             }
         }
     }
+    match crate::rendered::clear(dir) {
+        Ok(true) => removed += 1,
+        Ok(false) => {}
+        Err(e) => {
+            eprintln!("error: {e}; check its permissions");
+            return exit::USAGE;
+        }
+    }
     if removed == 0 {
         println!("no cache at {}; nothing to clear", dir.display());
     } else {

@@ -17,7 +17,7 @@ pub mod sqlite;
 pub use config_files::{ConfigFiles, Probes};
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
-pub use run::{keys_digest, RunIndex, RunRecord};
+pub use run::{keys_digest, RecordHead, RunIndex, RunRecord};
 
 use crate::digest::Hash;
 use std::collections::{HashMap, HashSet};
@@ -427,11 +427,11 @@ impl Cache {
         found
     }
 
-    /// The record of the last complete run kept in `slot` ([`RunRecord`]). A record not hit for
-    /// a day is not served, so that once a day the run takes the per-file path and
-    /// marks the entries and lists the record stands for as hit: without that, `max_age` would
-    /// expire them under a record in daily use.
-    pub fn run_record(&self, slot: &Key) -> Option<RunRecord> {
+    /// The head of the record of the last complete run kept in `slot` ([`RunRecord`]). A
+    /// record not hit for a day is not served, so that once a day the run takes the per-file
+    /// path and marks the entries and lists the record stands for as hit: without that,
+    /// `max_age` would expire them under a record in daily use.
+    pub fn run_record(&self, slot: &Key) -> Option<RecordHead> {
         let now = now_secs();
         let mut touch = Vec::new();
         let bytes = self
@@ -440,7 +440,17 @@ impl Cache {
         if !touch.is_empty() {
             return None;
         }
-        RunRecord::decode(&bytes)
+        RecordHead::decode(&bytes)
+    }
+
+    /// The results of the record in `slot` whose head is `head`; `None` when its body is gone
+    /// or is another record's.
+    pub fn run_results(&self, slot: &Key, head: &RecordHead) -> Option<Vec<protocol::FileResult>> {
+        let mut touch = Vec::new();
+        let bytes = self
+            .read(&[run::body_slot(slot)], now_secs(), &mut touch, false)
+            .pop()??;
+        head.results(&bytes)
     }
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
@@ -453,15 +463,20 @@ impl Cache {
         RunIndex::decode(&bytes).filter(|index| index.keys == *keys)
     }
 
-    /// Keeps a run's record and its index in `slot`, replacing those there.
-    pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) {
-        if self.enabled() {
-            let encoded = [
-                (*slot, record.encode()),
-                (run::index_slot(slot), index.encode()),
-            ];
-            self.with(|s| s.put(&encoded, now_secs()));
+    /// Keeps a run's record and its index in `slot`, replacing those there; returns the
+    /// digest of its body ([`RecordHead::body`]) once kept.
+    pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) -> Option<Hash> {
+        if !self.enabled() {
+            return None;
         }
+        let (head, body) = record.encode();
+        let digest = run::body_digest(&body)?;
+        let encoded = [
+            (*slot, head),
+            (run::body_slot(slot), body),
+            (run::index_slot(slot), index.encode()),
+        ];
+        self.with(|s| s.put(&encoded, now_secs())).map(|()| digest)
     }
 
     /// Counts `n` results served from a run record as hits.
@@ -610,7 +625,9 @@ mod tests {
         };
         let slot = [7; 32];
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
-        store.put(&[(slot, record.encode())], day_old).expect("put");
+        let (head, body) = record.encode();
+        let parts = [(slot, head), (run::body_slot(&slot), body)];
+        store.put(&parts, day_old).expect("put");
         let cache = Cache::with_store(Box::new(store), None);
         assert_eq!(
             cache.run_record(&slot),
@@ -622,7 +639,12 @@ mod tests {
             results: vec![([2; 32], Vec::new())],
         };
         cache.put_run_record(&slot, &record, &index);
-        assert_eq!(cache.run_record(&slot), Some(record));
+        let head = cache.run_record(&slot).expect("a record just kept");
+        assert_eq!(head.keys, record.keys);
+        assert_eq!(
+            cache.run_results(&slot, &head),
+            Some(record.results.clone())
+        );
         assert_eq!(cache.run_index(&slot, &[1; 32]), Some(index));
         assert_eq!(
             cache.run_index(&slot, &[9; 32]),

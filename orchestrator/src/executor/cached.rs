@@ -13,10 +13,10 @@
 
 use super::Context;
 use crate::cache::{
-    self, ConfigFiles, Entry, InputList, Key, KeyInputs, RunIndex, RunRecord, Subject,
+    self, ConfigFiles, Entry, InputList, Key, KeyInputs, RecordHead, RunIndex, RunRecord, Subject,
 };
 use crate::digest::Hash;
-use crate::event::Event;
+use crate::event::{Event, Unread};
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
 use std::collections::{HashMap, HashSet};
@@ -29,6 +29,8 @@ type States = HashMap<String, Option<Hash>>;
 /// Where the results of the files sent to a validator are to be kept.
 #[derive(Debug)]
 pub struct ResultKeys {
+    /// The validator's place in the plan.
+    validator: usize,
     pub by_path: HashMap<String, Key>,
     /// `project` scope: keep results only once the whole run is done.
     pub all_or_nothing: bool,
@@ -144,8 +146,8 @@ impl ResultKeys {
         }
     }
 
-    /// Keeps the run's record and its index once every file has its result; called when a run
-    /// completed.
+    /// Keeps the run's record and its index once every file has its result, and tells the
+    /// dispatcher the run's results are the record's; called when a run completed.
     pub async fn finish(&self, ctx: &Context) {
         let (slot, record, index) = {
             let mut assembly = self.lock();
@@ -191,8 +193,17 @@ impl ResultKeys {
             (assembly.slot, record, index)
         };
         let cache = ctx.cache.clone();
-        let _ =
+        let kept =
             tokio::task::spawn_blocking(move || cache.put_run_record(&slot, &record, &index)).await;
+        if let Ok(Some(body)) = kept {
+            let index = self.validator;
+            ctx.tell(Event::Recorded {
+                index,
+                body,
+                unread: None,
+            })
+            .await;
+        }
     }
 }
 
@@ -235,15 +246,49 @@ pub async fn serve(
     let digest = cache::keys_digest(&keys);
     let record = record.await.ok().flatten();
     let mut part = match Recorded::of(record, &slot, &keys, &digest, !all_or_nothing, ctx).await {
-        Recorded::Whole(results) => {
-            tracing::debug!(
-                validator = %validator.name,
-                "{} results from the record of its last complete run",
-                results.len()
-            );
-            ctx.cache.served(results.len() as u64);
-            tell_cached(index, results, ctx).await;
-            return (Vec::new(), None);
+        Recorded::Whole(head) => {
+            let served = head.paths.len();
+            let body = head.body;
+            // Findings the last rendered report already holds are not read, nor are none.
+            let unread = head.findings == 0
+                || ctx
+                    .rendered
+                    .as_ref()
+                    .is_some_and(|r| r.lists(&validator.name, &body));
+            let answer = if unread {
+                Some(Answer::Unread(Box::new(Unread { slot, head })))
+            } else {
+                let cache = ctx.cache.clone();
+                let read = tokio::task::spawn_blocking(move || cache.run_results(&slot, &head));
+                read.await.ok().flatten().map(Answer::Read)
+            };
+            // A body gone since its head was read (another run replaced the record) leaves
+            // the per-file path.
+            match answer {
+                Some(results) => {
+                    tracing::debug!(
+                        validator = %validator.name,
+                        unread,
+                        "{served} results from the record of its last complete run",
+                    );
+                    ctx.cache.served(served as u64);
+                    let unread = match results {
+                        Answer::Read(results) => {
+                            tell_cached(index, results, ctx).await;
+                            None
+                        }
+                        Answer::Unread(unread) => Some(unread),
+                    };
+                    ctx.tell(Event::Recorded {
+                        index,
+                        body,
+                        unread,
+                    })
+                    .await;
+                    return (Vec::new(), None);
+                }
+                None => Part::default(),
+            }
         }
         Recorded::Part(part) => part,
         Recorded::Nothing => Part::default(),
@@ -312,6 +357,7 @@ pub async fn serve(
         }
     }
     let keys = ResultKeys {
+        validator: index,
         by_path,
         all_or_nothing,
         record: Mutex::new(Assembly::new(slot, digest, expected)),
@@ -337,9 +383,15 @@ pub async fn serve(
 /// What the record of a validator's last complete run answers of this run.
 enum Recorded {
     /// Every result: a run with the same keys, every input and artifact as recorded.
-    Whole(Vec<FileResult>),
+    Whole(RecordHead),
     Part(Part),
     Nothing,
+}
+
+/// A record's whole answer: its results, or their head alone.
+enum Answer {
+    Read(Vec<FileResult>),
+    Unread(Box<Unread>),
 }
 
 /// The results a record answers when some files changed.
@@ -359,45 +411,55 @@ impl Recorded {
     /// A result is kept only while every artifact it names exists and, under
     /// `--update-baselines`, it has no finding.
     async fn of(
-        record: Option<RunRecord>,
+        head: Option<RecordHead>,
         slot: &Key,
         keys: &[Key],
         digest: &Hash,
         in_part: bool,
         ctx: &Context,
     ) -> Recorded {
-        let Some(record) = record else {
+        let Some(head) = head else {
             return Recorded::Nothing;
         };
         let slot = *slot;
-        let paths: Vec<String> = record.inputs.iter().map(|(p, _)| p.clone()).collect();
+        let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
         let now = if paths.is_empty() {
             Vec::new()
         } else {
             ctx.hashes.of(paths).await
         };
-        let changed: Vec<bool> = record
+        let changed: Vec<bool> = head
             .inputs
             .iter()
             .zip(&now)
             .map(|((_, then), (_, now))| now.as_ref().ok() != then.as_ref())
             .collect();
-        let holds = |r: &FileResult| {
-            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
-        };
-        if record.keys == *digest && !changed.contains(&true) && record.results.iter().all(holds) {
-            return Recorded::Whole(record.results);
+        let artifacts_there = head.artifacts.iter().all(|a| ctx.root.join(a).is_file());
+        if head.keys == *digest
+            && !changed.contains(&true)
+            && artifacts_there
+            && (!ctx.update_baselines || head.findings == 0)
+        {
+            return Recorded::Whole(head);
         }
         if !in_part {
             return Recorded::Nothing;
         }
-        let (cache, recorded_keys) = (ctx.cache.clone(), record.keys);
-        let Ok(Some(index)) =
-            tokio::task::spawn_blocking(move || cache.run_index(&slot, &recorded_keys)).await
+        let holds = |r: &FileResult| {
+            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
+        };
+        let cache = ctx.cache.clone();
+        let recorded_keys = head.keys;
+        let Ok(Some((head, results, index))) = tokio::task::spawn_blocking(move || {
+            let index = cache.run_index(&slot, &recorded_keys)?;
+            let results = cache.run_results(&slot, &head)?;
+            Some((head, results, index))
+        })
+        .await
         else {
             return Recorded::Nothing;
         };
-        if index.results.len() != record.results.len() {
+        if index.results.len() != results.len() {
             return Recorded::Nothing;
         }
         let by_key: HashMap<&Key, usize> = index
@@ -414,12 +476,12 @@ impl Recorded {
                 let unchanged = uses
                     .iter()
                     .all(|&u| changed.get(u as usize) == Some(&false));
-                let result = &record.results[i];
+                let result = &results[i];
                 (unchanged && holds(result)).then(|| (*key, result.clone(), uses.clone()))
             })
             .collect();
         Recorded::Part(Part {
-            table: record.inputs.into_iter().map(|(path, _)| path).collect(),
+            table: head.inputs.into_iter().map(|(path, _)| path).collect(),
             now: now.into_iter().map(|(_, hash)| hash.ok()).collect(),
             results,
         })

@@ -68,6 +68,8 @@ pub struct Context {
     pub priorities: Arc<crate::priority::Priorities>,
     /// The configuration files found so far, for every validator's keys.
     pub probes: Arc<crate::cache::Probes>,
+    /// Findings already rendered, which results need not be read for ([`crate::rendered`]).
+    pub rendered: Option<Arc<crate::rendered::Rendered>>,
 }
 
 impl Context {

@@ -12,7 +12,7 @@ pub mod ledger;
 pub mod stats;
 
 use crate::digest::Hash;
-use crate::report::Report;
+use crate::report::{Report, ReportFinding};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
@@ -150,17 +150,13 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// One hash of what a report says, timings aside: each validator's name, status and finding
-/// count, and every finding (validator, path, position, rule, severity, message). Two runs that
-/// reported the same thing have the same hash.
+/// count, and its findings' [`findings_hash`]. Two runs that reported the same thing have the
+/// same hash.
 pub fn report_hash(report: &Report) -> Hash {
-    use std::io::Write;
     let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 report contents");
-    // Hundreds of thousands of small fields: gathered into blocks, which the hasher takes
-    // several times faster than one call per field.
-    let mut blocks = std::io::BufWriter::with_capacity(1 << 16, &mut h);
     let mut field = |bytes: &[u8]| {
-        let _ = blocks.write_all(&(bytes.len() as u64).to_le_bytes());
-        let _ = blocks.write_all(bytes);
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
     };
     field(report.status().as_str().as_bytes());
     for v in &report.validators {
@@ -168,7 +164,27 @@ pub fn report_hash(report: &Report) -> Hash {
         field(v.status.as_str().as_bytes());
         field(&v.findings.to_le_bytes());
     }
-    for f in &report.findings {
+    // Findings copied from those kept come with their hash.
+    let findings = match &report.reused {
+        Some(kept) => kept.findings_hash,
+        None => findings_hash(&report.findings),
+    };
+    field(&findings);
+    *h.finalize().as_bytes()
+}
+
+/// One hash of findings: each one's validator, path, position, rule, severity and message.
+pub fn findings_hash(findings: &[ReportFinding]) -> Hash {
+    use std::io::Write;
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 report findings");
+    // Hundreds of thousands of small fields: gathered into blocks, which the hasher takes
+    // several times faster than one call per field.
+    let mut blocks = std::io::BufWriter::with_capacity(1 << 16, &mut h);
+    let mut field = |bytes: &[u8]| {
+        let _ = blocks.write_all(&(bytes.len() as u64).to_le_bytes());
+        let _ = blocks.write_all(bytes);
+    };
+    for f in findings {
         field(f.validator.as_bytes());
         field(f.finding.path.as_bytes());
         field(&f.finding.line.to_le_bytes());

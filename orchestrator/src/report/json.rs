@@ -4,6 +4,7 @@
 //! internal types cannot silently change what scripts read.
 
 use super::{Report, ReportFinding, Status, ValidatorReport};
+use crate::rendered::Keeping;
 use serde::Serialize;
 use std::io::Write;
 
@@ -106,13 +107,19 @@ struct JsonArtifact<'a> {
 /// The report as pretty-printed JSON, ending in a newline.
 pub fn render(report: &Report) -> String {
     let mut text = Vec::new();
-    write(report, &mut text).expect("writing to memory never fails");
+    write(report, &mut text, &mut None).expect("writing to memory never fails");
     String::from_utf8(text).expect("serde_json writes UTF-8")
 }
 
 /// [`render`] straight into `out`, for reports of tens of megabytes: the findings are written
-/// as they are serialised, never held whole.
-pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+/// as they are serialised, never held whole. The findings array is also written into `keep`,
+/// if given, which is dropped should writing there fail; a report that reuses kept findings
+/// ([`Report::reused`]) copies them.
+pub fn write(
+    report: &Report,
+    out: &mut dyn Write,
+    keep: &mut Option<Keeping>,
+) -> std::io::Result<()> {
     // The rest of the report is small; the findings go where it has an empty array.
     let rest =
         serde_json::to_vec_pretty(&document(report, [(); 0])).map_err(std::io::Error::from)?;
@@ -123,7 +130,10 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let mut blocks = Blocks::new(out);
     blocks.write_all(&rest[..at + FINDINGS.len() - 2])?;
     blocks.hand_on()?;
-    write_findings_beside(blocks.sink, &report.findings)?;
+    match &report.reused {
+        Some(kept) => kept.copy_to(blocks.sink)?,
+        None => write_findings_beside(blocks.sink, &report.findings, keep)?,
+    }
     blocks.write_all(&rest[at + FINDINGS.len()..])?;
     blocks.write_all(b"\n")?;
     blocks.flush()
@@ -136,7 +146,11 @@ const QUEUED: usize = 4;
 /// [`write_findings`] into `out`, serialised on a thread of its own while the blocks before are
 /// written: on a 16 MB report each half of the work took about as long as the other. Written
 /// blocks go back to the serialising thread to be filled again.
-fn write_findings_beside(out: &mut dyn Write, findings: &[ReportFinding]) -> std::io::Result<()> {
+fn write_findings_beside(
+    out: &mut dyn Write,
+    findings: &[ReportFinding],
+    keep: &mut Option<Keeping>,
+) -> std::io::Result<()> {
     let (full, filled) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED);
     let (empty, emptied) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED);
     std::thread::scope(|scope| {
@@ -150,6 +164,9 @@ fn write_findings_beside(out: &mut dyn Write, findings: &[ReportFinding]) -> std
             written = out.write_all(&block);
             if written.is_err() {
                 break;
+            }
+            if keep.as_mut().is_some_and(|k| k.write_all(&block).is_err()) {
+                *keep = None;
             }
             block.clear();
             // The serialising thread may have finished: a block it no longer wants is freed.
@@ -486,7 +503,8 @@ mod tests {
             });
         }
         for room in [10, 2 * BLOCK + 100] {
-            let error = write(&report, &mut Full { room }).expect_err("the disk is full");
+            let error =
+                write(&report, &mut Full { room }, &mut None).expect_err("the disk is full");
             assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
         }
     }

@@ -56,15 +56,17 @@ impl From<String> for Rendered {
 
 impl Format {
     /// [`Format::render`] into `out`; returns the warnings rendering gave. The JSON report is
-    /// written as it is serialised, so a large one is never held whole in memory.
+    /// written as it is serialised, so a large one is never held whole in memory, and its
+    /// findings also go to `keep` ([`json::write`]).
     pub fn write(
         self,
         report: &Report,
         colour: bool,
         out: &mut dyn std::io::Write,
+        keep: &mut Option<crate::rendered::Keeping>,
     ) -> std::io::Result<Vec<String>> {
         if self == Format::Json {
-            json::write(report, out)?;
+            json::write(report, out, keep)?;
             return Ok(Vec::new());
         }
         let rendered = self.render(report, colour);
@@ -372,6 +374,12 @@ pub struct Report {
     /// One per finding, computed on first use (it reads the files findings are in, which a
     /// run that renders no fingerprint need not do); see [`Report::fingerprints`].
     fingerprints: OnceLock<Vec<String>>,
+    /// What the findings were made of, when every validator that found something had as its
+    /// results those of a run record ([`crate::rendered`]).
+    pub makings: Option<crate::rendered::Makings>,
+    /// The kept findings that are this report's: `findings` is then empty, and the JSON report
+    /// copies them. Only in a run that renders nothing else from its findings.
+    pub reused: Option<std::sync::Arc<crate::rendered::Rendered>>,
 }
 
 /// Findings a run found but does not report, because they are not new.
@@ -399,6 +407,8 @@ impl Report {
             shard: None,
             missing_shards: Vec::new(),
             fingerprints: OnceLock::new(),
+            makings: None,
+            reused: None,
         }
     }
 
@@ -471,6 +481,9 @@ impl Report {
 
     /// Number of findings of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
+        if let Some(kept) = &self.reused {
+            return kept.count(severity);
+        }
         self.findings
             .iter()
             .filter(|f| f.finding.severity == severity)
