@@ -46,6 +46,9 @@ pub struct ConfigFiles {
     /// Declared names, sorted, so the declaration order does not matter.
     names: Vec<String>,
     by_dir: HashMap<PathBuf, Hash>,
+    /// The last directory asked about and its hash: files come sorted by path, so most are
+    /// in the directory of the one before, and comparing bytes is cheaper than hashing a path.
+    last: Option<(PathBuf, Hash)>,
     probes: Arc<Probes>,
 }
 
@@ -58,6 +61,7 @@ impl ConfigFiles {
         ConfigFiles {
             names,
             by_dir: HashMap::new(),
+            last: None,
             probes,
         }
     }
@@ -98,7 +102,15 @@ impl ConfigFiles {
     /// The hash for a file given relative to `root`.
     pub fn for_file(&mut self, root: &Path, path: &str) -> Hash {
         let file = root.join(path);
-        self.for_dir(file.parent().unwrap_or(root))
+        let dir = file.parent().unwrap_or(root);
+        if let Some((last, hash)) = &self.last {
+            if last.as_os_str() == dir.as_os_str() {
+                return *hash;
+            }
+        }
+        let hash = self.for_dir(dir);
+        self.last = Some((dir.to_owned(), hash));
+        hash
     }
 
     /// One hash for a `project` validator: the declared files seen from every directory that
@@ -177,6 +189,26 @@ mod tests {
         assert_eq!(ruff(probes.clone()), ruff(Arc::default()));
         assert_eq!(pyright(probes.clone()), pyright(Arc::default()));
         assert_ne!(ruff(probes.clone()), pyright(probes));
+    }
+
+    #[test]
+    fn files_one_after_another_each_get_their_own_directorys_hash() {
+        let dir = setup();
+        std::fs::write(dir.path().join("pkg/sub/b.py"), "y = 1\n").expect("write");
+        std::fs::write(dir.path().join("pkg/c.py"), "z = 1\n").expect("write");
+        std::fs::write(dir.path().join("pkg/sub/ruff.toml"), "x").expect("write");
+        let alone = |path: &str| {
+            ConfigFiles::new(&["ruff.toml".into()], Arc::default()).for_file(dir.path(), path)
+        };
+        let mut one = ConfigFiles::new(&["ruff.toml".into()], Arc::default());
+        let paths = ["pkg/sub/a.py", "pkg/sub/b.py", "pkg/c.py", "pkg/sub/a.py"];
+        let hashes: Vec<Hash> = paths.iter().map(|p| one.for_file(dir.path(), p)).collect();
+        let expected: Vec<Hash> = paths.iter().map(|p| alone(p)).collect();
+        assert_eq!(hashes, expected);
+        assert_ne!(
+            hashes[1], hashes[2],
+            "pkg/sub has a ruff.toml, pkg has none"
+        );
     }
 
     #[test]
