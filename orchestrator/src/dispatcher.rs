@@ -320,21 +320,27 @@ async fn settle(
         .into_iter()
         .filter(|(_, u)| u.head.findings > 0)
         .collect();
+    let mut complete = true;
     if !unread.is_empty() {
         match (rendered, &makings) {
             // Every finding is unread, and the kept ones were made the same way.
             (Some(kept), Some(makings)) if report.findings.is_empty() && kept.answers(makings) => {
                 report.reused = Some(kept.clone());
             }
-            _ => read_unread(report, unread, cache).await,
+            _ => complete = read_unread(report, unread, cache).await,
         }
     }
-    report.makings = makings;
+    // Findings missing a validator's are not what the records make, and are not kept.
+    report.makings = makings.filter(|_| complete);
 }
 
-/// Reads the results left unread into the report. A validator whose record another run
-/// replaced meanwhile has no findings to give: it did not complete.
-async fn read_unread(report: &mut Report, unread: Vec<(usize, Box<Unread>)>, cache: &Cache) {
+/// Reads the results left unread into the report; returns whether all were read. A validator
+/// whose record another run replaced meanwhile has no findings to give: it did not complete.
+async fn read_unread(
+    report: &mut Report,
+    unread: Vec<(usize, Box<Unread>)>,
+    cache: &Cache,
+) -> bool {
     let indexes: Vec<usize> = unread.iter().map(|(i, _)| *i).collect();
     let cache = cache.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -345,7 +351,9 @@ async fn read_unread(report: &mut Report, unread: Vec<(usize, Box<Unread>)>, cac
     })
     .await
     .unwrap_or_else(|_| vec![None; indexes.len()]);
+    let mut complete = true;
     for (index, results) in indexes.into_iter().zip(read) {
+        complete &= results.is_some();
         match results {
             Some(results) => {
                 for result in results {
@@ -367,6 +375,7 @@ async fn read_unread(report: &mut Report, unread: Vec<(usize, Box<Unread>)>, cac
             }
         }
     }
+    complete
 }
 
 /// Puts selection's warnings at the head of the report, as when selection came before the run;
@@ -594,6 +603,83 @@ mod tests {
             // Disabled: the real executor reports it without starting anything.
             disabled: true,
         }
+    }
+
+    #[tokio::test]
+    async fn results_left_unread_are_read_unless_kept_and_a_record_gone_meanwhile_is_said() {
+        use crate::cache::{RunIndex, RunRecord, Setting};
+        use protocol::Finding as Found;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(
+            &Setting::At(dir.path().to_owned()),
+            None,
+            &Default::default(),
+        );
+        let error = |rule: &str| Found::new("a.py", 1, 1, rule, Severity::Error, "m");
+        let record = |rule: &str| RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: vec![FileResult::new("a.py", vec![error(rule)])],
+        };
+        let index = RunIndex {
+            keys: [1; 32],
+            results: vec![([2; 32], Vec::new())],
+        };
+        let (lint_slot, style_slot) = ([7; 32], [8; 32]);
+        let lint_body = cache.put_run_record(&lint_slot, &record("L1"), &index);
+        let style_body = cache.put_run_record(&style_slot, &record("S1"), &index);
+        let head = |slot: &[u8; 32]| cache.run_record(slot).expect("a head");
+        let unread = |report: &mut Report, heads: Vec<(usize, [u8; 32], RecordHead)>| {
+            heads
+                .into_iter()
+                .map(|(i, slot, head)| {
+                    count_unread(&mut report.validators[i], &head);
+                    report.validators[i].status = Status::Failed;
+                    (i, Box::new(Unread { slot, head }))
+                })
+                .collect::<Vec<_>>()
+        };
+        let names = ["lint".to_owned(), "style".to_owned()];
+        let recorded = [lint_body, style_body];
+
+        let mut read = Report::new(dir.path().to_owned(), &names, Vec::new());
+        let parts = unread(
+            &mut read,
+            vec![
+                (0, lint_slot, head(&lint_slot)),
+                (1, style_slot, head(&style_slot)),
+            ],
+        );
+        settle(&mut read, &recorded, parts, None, &cache).await;
+        let rules: Vec<&str> = read
+            .findings
+            .iter()
+            .map(|f| f.finding.rule.as_str())
+            .collect();
+        assert_eq!(
+            rules,
+            ["L1", "S1"],
+            "nothing was kept, so everything is read"
+        );
+        assert!(read.reused.is_none());
+        assert!(read.makings.is_some());
+
+        // style's record replaced by another run after its head was read.
+        let mut gone = Report::new(dir.path().to_owned(), &names, Vec::new());
+        let stale = head(&style_slot);
+        cache.put_run_record(&style_slot, &record("S2"), &index);
+        let parts = unread(
+            &mut gone,
+            vec![(0, lint_slot, head(&lint_slot)), (1, style_slot, stale)],
+        );
+        settle(&mut gone, &recorded, parts, None, &cache).await;
+        assert_eq!(gone.findings.len(), 1);
+        assert_eq!(gone.validators[1].status, Status::Crashed);
+        assert_eq!(gone.validators[1].findings, 0);
+        assert!(
+            gone.makings.is_none(),
+            "findings missing style's are not kept"
+        );
     }
 
     #[tokio::test]
