@@ -285,12 +285,18 @@ impl Repo {
 
     /// [`Repo::run`] with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-        self.run_full(args, env, None)
+        self.run_full(args, env, None, false)
     }
 
     /// [`Repo::run`], sending `signal` to the coordinator `after` it started.
     pub fn run_signalled(&self, args: &[&str], after: Duration, signal: i32) -> Outcome {
-        self.run_full(args, &[], Some((after, signal)))
+        self.run_full(args, &[], Some((after, signal)), false)
+    }
+
+    /// [`Repo::run`] with its stdout a pipe nobody reads, closed from the start (`| true`);
+    /// the outcome's stdout is empty.
+    pub fn run_with_stdout_closed(&self, args: &[&str]) -> Outcome {
+        self.run_full(args, &[], None, true)
     }
 
     fn run_full(
@@ -298,6 +304,7 @@ impl Repo {
         args: &[&str],
         env: &[(&str, &str)],
         signal: Option<(Duration, i32)>,
+        stdout_closed: bool,
     ) -> Outcome {
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let marker = format!(
@@ -335,7 +342,8 @@ impl Repo {
         }
         let started = Instant::now();
         let mut child = command.spawn().expect("orchestrator starts");
-        let stdout = read_in_background(child.stdout.take().expect("piped"));
+        let stdout = child.stdout.take().expect("piped");
+        let stdout = (!stdout_closed).then(|| read_in_background(stdout));
         let stderr = read_in_background(child.stderr.take().expect("piped"));
         let mut signal = signal;
         let status = loop {
@@ -359,7 +367,7 @@ impl Repo {
         let elapsed = started.elapsed();
         Outcome {
             code: status.code(),
-            stdout: stdout.join().expect("reader"),
+            stdout: stdout.map_or_else(String::new, |s| s.join().expect("reader")),
             stderr: stderr.join().expect("reader"),
             elapsed,
             max_rss_kib: children_max_rss_kib(),

@@ -576,3 +576,26 @@ fn the_last_reports_findings_are_copied_while_their_records_answer_and_read_when
         Some(6)
     );
 }
+
+#[test]
+fn findings_a_closed_stdout_cut_short_are_not_kept() {
+    // Enough findings that the report outgrows the output buffer, so the write that fails is
+    // one of the findings'.
+    let repo = repo(LINT);
+    for i in 0..60 {
+        repo.write(&format!("more/m{i}.py"), "m = 1\n");
+    }
+    let args = ["run", "--all", "--format", "json", "--validators", "lint"];
+    let cut = repo.run_with_stdout_closed(&args);
+    assert_eq!(
+        cut.code,
+        Some(1),
+        "a closed stdout is not an error: {}",
+        cut.stderr
+    );
+    // The next run reads its findings, whole, instead of copying what the cut run wrote.
+    let warm = run(&repo, &["-vv"]);
+    assert!(!warm.stderr.contains("unread=true"), "{}", warm.stderr);
+    assert_eq!(findings(&warm).as_array().map(Vec::len), Some(63));
+    assert_eq!(findings(&warm), findings(&run(&repo, &["--no-cache"])));
+}

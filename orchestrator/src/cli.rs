@@ -559,8 +559,8 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     // Findings made of run records are kept for the next run made the same way.
     let mut keeping = match (&report.makings, &report.reused) {
         (Some(makings), None) if reuse && !makings.is_empty() => {
-            let hash = history::findings_hash(&report.findings);
             let counts = protocol::Severity::ALL.map(|s| report.count(s));
+            let hash = report.findings_hash();
             rendered::Keeping::start(&history_dir, &report.root, makings, &hash, counts).ok()
         }
         _ => None,
@@ -702,10 +702,9 @@ fn merge_reports(directory: Option<PathBuf>, args: &MergeArgs) -> u8 {
 }
 
 /// Writes the report where it was asked for: stdout or `--output`, and each `--report`. A
-/// closed stdout is the reader's choice, not an error (`orchestrator run | head`). Every file
-/// is attempted even when one cannot be written.
-/// Writes the report in each format asked for; the first JSON one also writes its findings into
-/// `keep`.
+/// closed stdout is the reader's choice, not an error (`orchestrator run | head`), but the
+/// findings it cut short are not kept. Every file is attempted even when one cannot be
+/// written. The first JSON report also writes its findings into `keep`.
 fn emit(
     report: &Report,
     args: &Outputs,

@@ -434,7 +434,7 @@ impl Recorded {
             .zip(&now)
             .map(|((_, then), (_, now))| now.as_ref().ok() != then.as_ref())
             .collect();
-        let artifacts_there = head.artifacts.iter().all(|a| ctx.root.join(a).is_file());
+        let artifacts_there = head.artifacts.iter().all(|a| artifact_exists(&ctx.root, a));
         if head.keys == *digest
             && !changed.contains(&true)
             && artifacts_there
@@ -669,5 +669,10 @@ fn artifacts_exist(result: &FileResult, root: &Path) -> bool {
         .findings
         .iter()
         .flat_map(|f| &f.artifacts)
-        .all(|a| root.join(&a.path).is_file())
+        .all(|a| artifact_exists(root, &a.path))
+}
+
+/// An artifact's path is relative to the root when under it, else absolute.
+fn artifact_exists(root: &Path, path: &str) -> bool {
+    root.join(path).is_file()
 }

@@ -164,12 +164,7 @@ pub fn report_hash(report: &Report) -> Hash {
         field(v.status.as_str().as_bytes());
         field(&v.findings.to_le_bytes());
     }
-    // Findings copied from those kept come with their hash.
-    let findings = match &report.reused {
-        Some(kept) => kept.findings_hash,
-        None => findings_hash(&report.findings),
-    };
-    field(&findings);
+    field(&report.findings_hash());
     *h.finalize().as_bytes()
 }
 

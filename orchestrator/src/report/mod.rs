@@ -374,6 +374,8 @@ pub struct Report {
     /// One per finding, computed on first use (it reads the files findings are in, which a
     /// run that renders no fingerprint need not do); see [`Report::fingerprints`].
     fingerprints: OnceLock<Vec<String>>,
+    /// [`Report::findings_hash`], computed once: the history and the kept findings both need it.
+    findings_hash: OnceLock<crate::digest::Hash>,
     /// What the findings were made of, when every validator that found something had as its
     /// results those of a run record ([`crate::rendered`]).
     pub makings: Option<crate::rendered::Makings>,
@@ -407,6 +409,7 @@ impl Report {
             shard: None,
             missing_shards: Vec::new(),
             fingerprints: OnceLock::new(),
+            findings_hash: OnceLock::new(),
             makings: None,
             reused: None,
         }
@@ -426,6 +429,17 @@ impl Report {
         })
     }
 
+    /// [`crate::history::findings_hash`] of the findings as they now are (those kept come with
+    /// theirs).
+    pub fn findings_hash(&self) -> crate::digest::Hash {
+        match &self.reused {
+            Some(kept) => kept.findings_hash,
+            None => *self
+                .findings_hash
+                .get_or_init(|| crate::history::findings_hash(&self.findings)),
+        }
+    }
+
     /// Keeps only the findings `keep` says are to be reported, counting the rest as suppressed
     /// `by` what is named, and brings each validator's count and verdict in line: one whose
     /// error findings were all left out has passed.
@@ -434,6 +448,7 @@ impl Report {
         let mut prints = self.fingerprints().to_vec();
         retain_by(&mut prints, &keep);
         self.fingerprints = OnceLock::from(prints);
+        self.findings_hash = OnceLock::new();
         let before = self.findings.len();
         retain_by(&mut self.findings, &keep);
         let count = before - self.findings.len();
@@ -454,6 +469,7 @@ impl Report {
     pub fn sort(&mut self) {
         self.baselines_written.sort();
         sort_findings(&mut self.findings);
+        self.findings_hash = OnceLock::new();
     }
 
     pub fn status(&self) -> RunStatus {
