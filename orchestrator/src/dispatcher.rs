@@ -346,7 +346,7 @@ async fn read_unread(
     let read = tokio::task::spawn_blocking(move || {
         unread
             .into_iter()
-            .map(|(_, u)| cache.run_results(&u.slot, &u.head))
+            .map(|(_, u)| cache.run_results(&u.slot, &u.head.body, u.head.paths.len()))
             .collect()
     })
     .await

@@ -443,14 +443,19 @@ impl Cache {
         RecordHead::decode(&bytes)
     }
 
-    /// The results of the record in `slot` whose head is `head`; `None` when its body is gone
-    /// or is another record's.
-    pub fn run_results(&self, slot: &Key, head: &RecordHead) -> Option<Vec<protocol::FileResult>> {
+    /// The `count` results of the record in `slot` whose body's digest is `body`
+    /// ([`RecordHead::body`]); `None` when that body is gone or is another record's.
+    pub fn run_results(
+        &self,
+        slot: &Key,
+        body: &Hash,
+        count: usize,
+    ) -> Option<Vec<protocol::FileResult>> {
         let mut touch = Vec::new();
         let bytes = self
             .read(&[run::body_slot(slot)], now_secs(), &mut touch, false)
             .pop()??;
-        head.results(&bytes)
+        run::decode_body(&bytes, body, count)
     }
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
@@ -642,7 +647,7 @@ mod tests {
         let head = cache.run_record(&slot).expect("a record just kept");
         assert_eq!(head.keys, record.keys);
         assert_eq!(
-            cache.run_results(&slot, &head),
+            cache.run_results(&slot, &head.body, head.paths.len()),
             Some(record.results.clone())
         );
         assert_eq!(cache.run_index(&slot, &[1; 32]), Some(index));

@@ -171,23 +171,28 @@ impl RecordHead {
 
     /// The results in `body`, if it is the body this head describes.
     pub fn results(&self, body: &[u8]) -> Option<Vec<FileResult>> {
-        let mut r = Reader(body);
-        if r.take(1)? != [LAYOUT] || r.take(32)? != self.body {
-            return None;
-        }
-        let mut encoded = Vec::with_capacity(self.paths.len());
-        while !r.0.is_empty() {
-            let len = r.len()?;
-            encoded.push(r.take(len)?);
-        }
-        if encoded.len() != self.paths.len() {
-            return None;
-        }
-        // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
-        crate::parallel::on_every_core(encoded, decode_result)
-            .into_iter()
-            .collect()
+        decode_body(body, &self.body, self.paths.len())
     }
+}
+
+/// The `count` results in `body`, if it is the body whose digest is `digest`.
+pub fn decode_body(body: &[u8], digest: &Hash, count: usize) -> Option<Vec<FileResult>> {
+    let mut r = Reader(body);
+    if r.take(1)? != [LAYOUT] || r.take(32)? != digest {
+        return None;
+    }
+    let mut encoded = Vec::with_capacity(count);
+    while !r.0.is_empty() {
+        let len = r.len()?;
+        encoded.push(r.take(len)?);
+    }
+    if encoded.len() != count {
+        return None;
+    }
+    // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
+    crate::parallel::on_every_core(encoded, decode_result)
+        .into_iter()
+        .collect()
 }
 
 /// Which of a record's results rest on which of its inputs, kept beside the record (in

@@ -17,11 +17,13 @@ use crate::cache::{
 };
 use crate::digest::Hash;
 use crate::event::{Event, Unread};
+use crate::locks::lock;
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
 
 /// Files and their hashes (`None`: absent or unreadable).
 type States = HashMap<String, Option<Hash>>;
@@ -31,11 +33,15 @@ type States = HashMap<String, Option<Hash>>;
 pub struct ResultKeys {
     /// The validator's place in the plan.
     validator: usize,
-    pub by_path: HashMap<String, Key>,
+    /// The key of each file sent to the validator.
+    by_path: Mutex<HashMap<String, Key>>,
     /// `project` scope: keep results only once the whole run is done.
     pub all_or_nothing: bool,
     /// The run's [`RunRecord`], filled as results are served and kept.
     record: Mutex<Assembly>,
+    /// The record's results being served while the validator checks the other files; it
+    /// gives the files they turned out not to answer.
+    pending: Mutex<Option<JoinHandle<Vec<FileInput>>>>,
 }
 
 /// A [`RunRecord`] and its [`RunIndex`] being put together.
@@ -88,7 +94,7 @@ impl Assembly {
 
 impl ResultKeys {
     fn lock(&self) -> std::sync::MutexGuard<'_, Assembly> {
-        crate::locks::lock(&self.record)
+        lock(&self.record)
     }
 
     /// Adds fresh results and their keys to the run's record, `state` giving the hash each of
@@ -110,20 +116,123 @@ impl ResultKeys {
 
     /// Adds results the run record answered, each with the positions in `table` of the inputs
     /// it listed, whose states are `now`.
-    fn record_recorded(&self, part: Part) {
+    fn record_recorded(
+        &self,
+        table: &[String],
+        now: &[Option<Hash>],
+        results: Vec<(Key, FileResult, Vec<u32>)>,
+    ) {
         let mut record = self.lock();
-        let mut renumbered: Vec<Option<u32>> = vec![None; part.table.len()];
-        for (key, result, uses) in part.results.into_iter().flatten() {
+        let mut renumbered: Vec<Option<u32>> = vec![None; table.len()];
+        for (key, result, uses) in results {
             let uses = uses
                 .iter()
                 .map(|&u| {
                     let u = u as usize;
-                    *renumbered[u]
-                        .get_or_insert_with(|| record.position(&part.table[u], part.now[u], false))
+                    *renumbered[u].get_or_insert_with(|| record.position(&table[u], now[u], false))
                 })
                 .collect();
             record.results.push((key, result, uses));
         }
+    }
+
+    /// The key the result for `path` is kept under, if `path` was sent to the validator.
+    pub fn key_of(&self, path: &str) -> Option<Key> {
+        lock(&self.by_path).get(path).copied()
+    }
+
+    /// Waits until the results the record answers are served; returns the files they turned
+    /// out not to answer, which the validator must check too. Called before the run's record
+    /// is kept, and before its outcome is told.
+    pub async fn settle(&self) -> Vec<FileInput> {
+        let pending = lock(&self.pending).take();
+        let Some(pending) = pending else {
+            return Vec::new();
+        };
+        match pending.await {
+            Ok(left) => left,
+            // A panic in our code: the executor's task dies with it, and the dispatcher
+            // reports the validator crashed.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Records and sends what a lookup found; returns the files it did not answer, whose
+    /// results are to be kept under their keys.
+    async fn take_looked(&self, looked: Looked, ctx: &Context) -> Vec<FileInput> {
+        let results = looked.hits.iter().map(|(_, e)| e.result.clone()).collect();
+        self.record_cached(
+            looked.hits.iter().map(|(key, entry)| {
+                let listed = entry
+                    .inputs
+                    .as_ref()
+                    .map_or_else(Vec::new, |i| i.list.paths().collect());
+                (*key, entry.result.clone(), listed)
+            }),
+            &looked.states,
+        );
+        tell_cached(self.validator, results, ctx).await;
+        let mut by_path = lock(&self.by_path);
+        looked
+            .misses
+            .into_iter()
+            .map(|(input, key)| {
+                by_path.insert(input.path.clone(), key);
+                input
+            })
+            .collect()
+    }
+
+    /// Serves the results `part` answers (`later`): read from the record, or, when its body
+    /// was replaced by another run's meanwhile, looked up one by one. Returns the files left
+    /// without a result.
+    async fn answer(
+        self: Arc<Self>,
+        part: Part,
+        later: Vec<Later>,
+        ctx: Context,
+    ) -> Vec<FileInput> {
+        let results = match part.results {
+            Results::Read(results) => Some(results),
+            Results::Unread { slot, body, count } => {
+                let cache = ctx.cache.clone();
+                tokio::task::spawn_blocking(move || cache.run_results(&slot, &body, count))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|results| results.into_iter().map(Some).collect())
+            }
+        };
+        let mut served = Vec::with_capacity(later.len());
+        let mut left = Vec::new();
+        let mut results = results.unwrap_or_default();
+        for Later {
+            input,
+            key,
+            at,
+            uses,
+        } in later
+        {
+            match results.get_mut(at).and_then(Option::take) {
+                Some(result) => served.push((key, result, uses)),
+                None => left.push((input, key)),
+            }
+        }
+        drop(results);
+        ctx.cache.served(served.len() as u64);
+        let hits = served.iter().map(|(_, result, _)| result.clone()).collect();
+        self.record_recorded(&part.table, &part.now, served);
+        tell_cached(self.validator, hits, &ctx).await;
+        if left.is_empty() {
+            return Vec::new();
+        }
+        tracing::debug!(
+            "{} results of the record of the last complete run are gone; looked up one by one",
+            left.len()
+        );
+        let looked = look_up(left, self.all_or_nothing, &ctx).await;
+        self.take_looked(looked, &ctx).await
     }
 
     /// Adds results the cache answered, each with the inputs it listed (in the state `states`
@@ -213,7 +322,9 @@ impl ResultKeys {
 ///
 /// The record of the validator's last complete run answers first: whole when nothing changed,
 /// else for each file whose key and inputs are unchanged. Only the other files are looked up
-/// one by one.
+/// one by one. Which files the record answers is known from its head and index alone, so the
+/// validator starts on the others at once while the record's results are read
+/// ([`ResultKeys::settle`]): on ten copies of Django that read is two seconds.
 pub async fn serve(
     index: usize,
     validator: &PlannedValidator,
@@ -235,7 +346,6 @@ pub async fn serve(
         tokio::task::spawn_blocking(move || cache.run_record(&slot))
     };
     let root = ctx.root.clone();
-    let cache = ctx.cache.clone();
     let keys = tokio::task::spawn_blocking(move || {
         let keys = keys_of(&base, config_files, &root, &inputs, all_or_nothing);
         (inputs, keys)
@@ -247,137 +357,161 @@ pub async fn serve(
     let record = record.await.ok().flatten();
     let mut part = match Recorded::of(record, &slot, &keys, &digest, !all_or_nothing, ctx).await {
         Recorded::Whole(head) => {
-            let served = head.paths.len();
-            let body = head.body;
-            // Findings the last rendered report already holds are not read, nor are none.
-            let unread = head.findings == 0
-                || ctx
-                    .rendered
-                    .as_ref()
-                    .is_some_and(|r| r.lists(&validator.name, &body));
-            let answer = if unread {
-                Some(Answer::Unread(Box::new(Unread { slot, head })))
-            } else {
-                let cache = ctx.cache.clone();
-                let read = tokio::task::spawn_blocking(move || cache.run_results(&slot, &head));
-                read.await.ok().flatten().map(Answer::Read)
-            };
+            if serve_whole(index, validator, slot, head, ctx).await {
+                return (Vec::new(), None);
+            }
             // A body gone since its head was read (another run replaced the record) leaves
             // the per-file path.
-            match answer {
-                Some(results) => {
-                    tracing::debug!(
-                        validator = %validator.name,
-                        unread,
-                        "{served} results from the record of its last complete run",
-                    );
-                    ctx.cache.served(served as u64);
-                    let unread = match results {
-                        Answer::Read(results) => {
-                            tell_cached(index, results, ctx).await;
-                            None
-                        }
-                        Answer::Unread(unread) => Some(unread),
-                    };
-                    ctx.tell(Event::Recorded {
-                        index,
-                        body,
-                        unread,
-                    })
-                    .await;
-                    return (Vec::new(), None);
-                }
-                None => Part::default(),
-            }
+            None
         }
-        Recorded::Part(part) => part,
-        Recorded::Nothing => Part::default(),
+        Recorded::Part(part) => Some(part),
+        Recorded::Nothing => None,
     };
-    part.results.resize_with(keys.len(), || None);
-    let served = part.results.iter().filter(|r| r.is_some()).count();
-    let asked: Vec<Key> = keys
-        .iter()
-        .zip(&part.results)
-        .filter(|(_, r)| r.is_none())
-        .map(|(k, _)| *k)
-        .collect();
-    let lookup = tokio::task::spawn_blocking(move || {
-        let found = cache.get(&asked);
-        (inputs, keys, found)
-    });
-    let Ok((inputs, keys, found)) = lookup.await else {
-        return (Vec::new(), None);
-    };
-    let mut found = found.into_iter();
-    let mut found: Vec<Option<Entry>> = part
-        .results
-        .iter()
-        .map(|r| {
-            if r.is_some() {
-                None
-            } else {
-                found.next().flatten()
-            }
-        })
-        .collect();
-    let (stale, states) = still_true(&keys, &mut found, ctx).await;
-    let complete = found
-        .iter()
-        .zip(&part.results)
-        .all(|(f, r)| f.is_some() || r.is_some());
-    if all_or_nothing && !complete {
-        found = vec![None; keys.len()];
+    let expected = inputs.len();
+    let mut answers = part
+        .as_mut()
+        .map(|p| std::mem::take(&mut p.answers))
+        .unwrap_or_default();
+    answers.resize_with(keys.len(), || None);
+    let mut later = Vec::new();
+    let mut asked = Vec::new();
+    for ((input, key), answer) in inputs.into_iter().zip(keys).zip(answers) {
+        match answer {
+            Some((at, uses)) => later.push(Later {
+                input,
+                key,
+                at,
+                uses,
+            }),
+            None => asked.push((input, key)),
+        }
     }
-    ctx.cache.rejected(stale);
-    ctx.cache.served(served as u64);
-    if served > 0 {
+    if !later.is_empty() {
         tracing::debug!(
             validator = %validator.name,
-            "{served} results from the record of its last complete run, {} looked up one by one",
-            keys.len() - served
+            "{} results from the record of its last complete run, {} looked up one by one",
+            later.len(),
+            asked.len()
         );
     }
-    let expected = inputs.len();
-    let mut hits = Vec::new();
-    let mut misses = Vec::new();
-    let mut by_path = HashMap::new();
-    let mut cached = Vec::new();
-    for (((input, key), entry), kept) in inputs.into_iter().zip(keys).zip(found).zip(&part.results)
-    {
-        match (entry, kept) {
-            (_, Some((_, result, _))) => hits.push(result.clone()),
-            (Some(entry), None) => {
-                hits.push(entry.result.clone());
-                cached.push((key, entry));
-            }
-            (None, None) => {
-                by_path.insert(input.path.clone(), key);
-                misses.push(input);
-            }
-        }
-    }
-    let keys = ResultKeys {
+    let looked = look_up(asked, all_or_nothing, ctx).await;
+    let keys = Arc::new(ResultKeys {
         validator: index,
-        by_path,
+        by_path: Mutex::new(HashMap::new()),
         all_or_nothing,
         record: Mutex::new(Assembly::new(slot, digest, expected)),
-    };
-    keys.record_recorded(part);
-    keys.record_cached(
-        cached.iter().map(|(key, entry)| {
-            let listed = entry
-                .inputs
-                .as_ref()
-                .map_or_else(Vec::new, |i| i.list.paths().collect());
-            (*key, entry.result.clone(), listed)
-        }),
-        &states,
-    );
-    tell_cached(index, hits, ctx).await;
+        pending: Mutex::new(None),
+    });
+    let mut misses = keys.take_looked(looked, ctx).await;
+    if let Some(part) = part {
+        let answering = keys.clone().answer(part, later, ctx.clone());
+        if misses.is_empty() {
+            misses = answering.await;
+        } else {
+            *lock(&keys.pending) = Some(tokio::spawn(answering));
+        }
+    }
     if misses.is_empty() {
         keys.finish(ctx).await;
     }
-    (misses, Some(Arc::new(keys)))
+    (misses, Some(keys))
+}
+
+/// Serves a record that answers every file; `false` when its body is gone.
+async fn serve_whole(
+    index: usize,
+    validator: &PlannedValidator,
+    slot: Key,
+    head: RecordHead,
+    ctx: &Context,
+) -> bool {
+    let served = head.paths.len();
+    let body = head.body;
+    // Findings the last rendered report already holds are not read, nor are none.
+    let unread = head.findings == 0
+        || ctx
+            .rendered
+            .as_ref()
+            .is_some_and(|r| r.lists(&validator.name, &body));
+    let answer = if unread {
+        Some(Answer::Unread(Box::new(Unread { slot, head })))
+    } else {
+        let cache = ctx.cache.clone();
+        let read = tokio::task::spawn_blocking(move || cache.run_results(&slot, &body, served));
+        read.await.ok().flatten().map(Answer::Read)
+    };
+    let Some(answer) = answer else {
+        return false;
+    };
+    tracing::debug!(
+        validator = %validator.name,
+        unread,
+        "{served} results from the record of its last complete run",
+    );
+    ctx.cache.served(served as u64);
+    let unread = match answer {
+        Answer::Read(results) => {
+            tell_cached(index, results, ctx).await;
+            None
+        }
+        Answer::Unread(unread) => Some(unread),
+    };
+    ctx.tell(Event::Recorded {
+        index,
+        body,
+        unread,
+    })
+    .await;
+    true
+}
+
+/// A file the record of the last complete run answers, and where its result is in the record.
+struct Later {
+    input: FileInput,
+    key: Key,
+    /// The result's position in the record.
+    at: usize,
+    /// The positions in the record's inputs of the files the result listed.
+    uses: Vec<u32>,
+}
+
+/// What the per-file entries answer of some files.
+struct Looked {
+    hits: Vec<(Key, Entry)>,
+    misses: Vec<(FileInput, Key)>,
+    /// The state of every input the hits listed.
+    states: States,
+}
+
+/// Looks `asked` up one entry per file. A `project` validator's results (`all_or_nothing`)
+/// are served only when every file hits, since each file's key covers every input.
+async fn look_up(asked: Vec<(FileInput, Key)>, all_or_nothing: bool, ctx: &Context) -> Looked {
+    let keys: Vec<Key> = asked.iter().map(|(_, key)| *key).collect();
+    let mut found = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let (cache, wanted) = (ctx.cache.clone(), keys.clone());
+        tokio::task::spawn_blocking(move || cache.get(&wanted))
+            .await
+            .unwrap_or_else(|_| vec![None; keys.len()])
+    };
+    let (stale, states) = still_true(&keys, &mut found, ctx).await;
+    if all_or_nothing && found.iter().any(Option::is_none) {
+        found.fill(None);
+    }
+    ctx.cache.rejected(stale);
+    let mut looked = Looked {
+        hits: Vec::new(),
+        misses: Vec::new(),
+        states,
+    };
+    for ((input, key), entry) in asked.into_iter().zip(found) {
+        match entry {
+            Some(entry) => looked.hits.push((key, entry)),
+            None => looked.misses.push((input, key)),
+        }
+    }
+    looked
 }
 
 /// What the record of a validator's last complete run answers of this run.
@@ -395,14 +529,24 @@ enum Answer {
 }
 
 /// The results a record answers when some files changed.
-#[derive(Default)]
 struct Part {
     /// The record's inputs, and their states now.
     table: Vec<String>,
     now: Vec<Option<Hash>>,
-    /// Per file in this run's order: its key, the recorded result and the positions in `table`
-    /// of the inputs it listed, where its key is unchanged and none of those inputs changed.
-    results: Vec<Option<(Key, FileResult, Vec<u32>)>>,
+    /// Per file in this run's order, where its key is unchanged and none of the inputs its
+    /// result listed changed: the result's position in the record, and the positions in
+    /// `table` of those inputs.
+    answers: Vec<Option<(usize, Vec<u32>)>>,
+    results: Results,
+}
+
+/// A record's results, where a [`Part`] gets them.
+enum Results {
+    /// Read before deciding which files the record answers, since some results might not
+    /// hold (an artifact gone, or `--update-baselines`): those are `None`.
+    Read(Vec<Option<FileResult>>),
+    /// To be read while the validator checks the other files.
+    Unread { slot: Key, body: Hash, count: usize },
 }
 
 impl Recorded {
@@ -435,58 +579,64 @@ impl Recorded {
             .map(|((_, then), (_, now))| now.as_ref().ok() != then.as_ref())
             .collect();
         let artifacts_there = head.artifacts.iter().all(|a| artifact_exists(&ctx.root, a));
-        if head.keys == *digest
-            && !changed.contains(&true)
-            && artifacts_there
-            && (!ctx.update_baselines || head.findings == 0)
-        {
+        let all_hold = artifacts_there && (!ctx.update_baselines || head.findings == 0);
+        if head.keys == *digest && !changed.contains(&true) && all_hold {
             return Recorded::Whole(head);
         }
         if !in_part {
             return Recorded::Nothing;
         }
-        let holds = |r: &FileResult| {
-            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
-        };
         let cache = ctx.cache.clone();
-        let recorded_keys = head.keys;
-        let Ok(Some((head, results, index))) = tokio::task::spawn_blocking(move || {
+        let (recorded_keys, body, count) = (head.keys, head.body, head.paths.len());
+        // Results that all hold need not be read to know which files they answer.
+        let Ok(Some((mut index, read))) = tokio::task::spawn_blocking(move || {
             let index = cache.run_index(&slot, &recorded_keys)?;
-            let results = cache.run_results(&slot, &head)?;
-            Some((head, results, index))
+            let read = match all_hold {
+                true => None,
+                false => Some(cache.run_results(&slot, &body, count)?),
+            };
+            Some((index, read))
         })
         .await
         else {
             return Recorded::Nothing;
         };
-        if index.results.len() != results.len() {
+        if index.results.len() != count {
             return Recorded::Nothing;
         }
-        let by_key: HashMap<&Key, usize> = index
+        let holds = |r: &FileResult| {
+            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
+        };
+        let read: Option<Vec<Option<FileResult>>> =
+            read.map(|results| results.into_iter().map(Some).collect());
+        let by_key: HashMap<Key, usize> = index
             .results
             .iter()
             .enumerate()
-            .map(|(i, (key, _))| (key, i))
+            .map(|(i, (key, _))| (*key, i))
             .collect();
-        // Each result moves to the one file whose key is its own: on ten copies of Django the
-        // results hold 270,000 findings, and every copy of them counts.
-        let mut results: Vec<Option<FileResult>> = results.into_iter().map(Some).collect();
-        let results = keys
+        let answers = keys
             .iter()
             .map(|key| {
                 let &i = by_key.get(key)?;
-                let uses = &index.results[i].1;
+                let uses = std::mem::take(&mut index.results[i].1);
                 let unchanged = uses
                     .iter()
                     .all(|&u| changed.get(u as usize) == Some(&false));
-                let result = results[i].take_if(|r| unchanged && holds(r))?;
-                Some((*key, result, uses.clone()))
+                let holding = read
+                    .as_ref()
+                    .is_none_or(|read| read[i].as_ref().is_some_and(&holds));
+                (unchanged && holding).then_some((i, uses))
             })
             .collect();
         Recorded::Part(Part {
             table: head.inputs.into_iter().map(|(path, _)| path).collect(),
             now: now.into_iter().map(|(_, hash)| hash.ok()).collect(),
-            results,
+            answers,
+            results: match read {
+                Some(read) => Results::Read(read),
+                None => Results::Unread { slot, body, count },
+            },
         })
     }
 }
@@ -675,4 +825,172 @@ fn artifacts_exist(result: &FileResult, root: &Path) -> bool {
 /// An artifact's path is relative to the root when under it, else absolute.
 fn artifact_exists(root: &Path, path: &str) -> bool {
     root.join(path).is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Cache, RunIndex, Setting};
+    use crate::config::Config;
+    use crate::hashing::FileHashes;
+    use crate::priority::Priorities;
+    use crate::selected::{Files, Found};
+    use protocol::{Finding, Severity};
+    use std::path::PathBuf;
+    use tokio::sync::{mpsc, Semaphore};
+
+    fn context(root: &Path, cache: Cache) -> (Context, mpsc::Receiver<Event>) {
+        let (events, inbox) = mpsc::channel(16);
+        let ctx = Context {
+            root: Arc::new(root.to_owned()),
+            files: Files::Found(Arc::new(Found::default())).start(),
+            config: Arc::new(Config::defaults()),
+            hashes: FileHashes::new(root, cache.clone()),
+            cache,
+            permits: Arc::new(Semaphore::new(1)),
+            wanting: Arc::default(),
+            events,
+            fix: false,
+            update_baselines: false,
+            artifacts_dir: Arc::new(PathBuf::from("/nonexistent")),
+            shard: None,
+            priorities: Arc::new(Priorities::none()),
+            probes: Arc::default(),
+            rendered: None,
+        };
+        (ctx, inbox)
+    }
+
+    fn result(path: &str) -> FileResult {
+        let finding = Finding::new(path, 1, 1, "R1", Severity::Error, "m");
+        FileResult::new(path, vec![finding])
+    }
+
+    fn input(path: &str) -> FileInput {
+        FileInput {
+            path: path.into(),
+            content_hash: [0; 32],
+        }
+    }
+
+    fn later(path: &str, key: Key, at: usize) -> Later {
+        Later {
+            input: input(path),
+            key,
+            at,
+            uses: Vec::new(),
+        }
+    }
+
+    fn result_keys(expected: usize) -> Arc<ResultKeys> {
+        Arc::new(ResultKeys {
+            validator: 0,
+            by_path: Mutex::new(HashMap::new()),
+            all_or_nothing: false,
+            record: Mutex::new(Assembly::new([7; 32], [1; 32], expected)),
+            pending: Mutex::new(None),
+        })
+    }
+
+    fn part(results: Results) -> Part {
+        Part {
+            table: Vec::new(),
+            now: Vec::new(),
+            answers: Vec::new(),
+            results,
+        }
+    }
+
+    /// The paths of the cached results told so far.
+    fn told(inbox: &mut mpsc::Receiver<Event>) -> Vec<String> {
+        let mut paths = Vec::new();
+        while let Ok(event) = inbox.try_recv() {
+            if let Event::Results {
+                results,
+                cached: true,
+                ..
+            } = event
+            {
+                paths.extend(results.into_iter().map(|r| r.path));
+            }
+        }
+        paths.sort();
+        paths
+    }
+
+    #[tokio::test]
+    async fn results_a_record_answers_are_read_while_the_validator_works() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(
+            &Setting::At(dir.path().join("cache")),
+            None,
+            &Default::default(),
+        );
+        let (slot, a, b) = ([7; 32], [2; 32], [3; 32]);
+        let record = RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: vec![result("a.py"), result("b.py")],
+        };
+        let index = RunIndex {
+            keys: [1; 32],
+            results: vec![(a, Vec::new()), (b, Vec::new())],
+        };
+        let body = cache.put_run_record(&slot, &record, &index).expect("kept");
+        let (ctx, mut inbox) = context(dir.path(), cache);
+        let keys = result_keys(2);
+        let results = Results::Unread {
+            slot,
+            body,
+            count: 2,
+        };
+        let pending = tokio::spawn(keys.clone().answer(
+            part(results),
+            vec![later("a.py", a, 0), later("b.py", b, 1)],
+            ctx.clone(),
+        ));
+        *lock(&keys.pending) = Some(pending);
+        assert!(keys.settle().await.is_empty(), "nothing is left to check");
+        assert!(keys.settle().await.is_empty(), "settling twice waits once");
+        assert_eq!(told(&mut inbox), ["a.py", "b.py"]);
+        assert_eq!(keys.lock().results.len(), 2, "both go into the next record");
+    }
+
+    #[tokio::test]
+    async fn a_record_replaced_meanwhile_is_answered_one_file_at_a_time_and_the_rest_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(
+            &Setting::At(dir.path().join("cache")),
+            None,
+            &Default::default(),
+        );
+        let (a, b) = ([2; 32], [3; 32]);
+        // `a.py` has its own entry; `b.py` has none.
+        cache.put(&[(a, Entry::new(result("a.py"), |_| None))]);
+        let (ctx, mut inbox) = context(dir.path(), cache);
+        let keys = result_keys(2);
+        // No body under this slot: another run replaced the record after its index was read.
+        let results = Results::Unread {
+            slot: [9; 32],
+            body: [4; 32],
+            count: 2,
+        };
+        let left = keys
+            .clone()
+            .answer(
+                part(results),
+                vec![later("a.py", a, 0), later("b.py", b, 1)],
+                ctx,
+            )
+            .await;
+        assert_eq!(left, [input("b.py")], "checked by the validator after all");
+        assert_eq!(
+            keys.key_of("b.py"),
+            Some(b),
+            "its result is kept under its key"
+        );
+        assert_eq!(keys.key_of("a.py"), None);
+        assert_eq!(told(&mut inbox), ["a.py"]);
+        assert_eq!(keys.lock().results.len(), 1);
+    }
 }

@@ -199,6 +199,10 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
                 tokio::time::sleep(delay).await;
             }
             None => {
+                // The results the record answers reach the report before the outcome does.
+                if let Some(keys) = work.as_ref().and_then(|w| w.keys.as_ref()) {
+                    keys.settle().await;
+                }
                 outcome.attempts = attempts;
                 return outcome;
             }
@@ -227,69 +231,78 @@ async fn attempt(
     work: &mut Option<Work>,
 ) -> Result<Outcome, Vec<(Failure, Closed)>> {
     let grace = ctx.config.grace_period;
-    let clock = work.as_ref().map_or_else(
-        || Clock {
-            started,
-            limits: ctx.config.handshake_limits(&validator.name),
-        },
-        |w| w.clock,
-    );
-    let (session, manifest) = match start(index, validator, ctx, clock).await {
-        Ok(started) => started,
-        Err((failure, session)) => return Err(vec![(failure, close(session, grace).await)]),
-    };
-    if manifest.name != validator.name {
-        let failure = Failure::Protocol(ProtocolError::NameMismatch {
-            manifest: manifest.name.clone(),
-            executable: validator.name.clone(),
-        });
-        return Err(vec![(failure, session.stop(grace).await)]);
-    }
-    let work = match work {
-        Some(work) => work,
-        None => match prepare(index, validator, ctx, started, &manifest).await {
-            Ok(prepared) => work.insert(prepared),
-            Err(Prepared::Decided(outcome)) => {
-                session.finish(grace).await;
-                return Ok(outcome);
-            }
-            Err(Prepared::Failed(failure)) => {
-                return Err(vec![(failure, session.stop(grace).await)]);
-            }
-        },
-    };
-    // A permit stands for a process at work: the handshake and the cache's answer are cheap
-    // and need none, so a warm run looks up every validator's results at once.
-    let permit = match ctx.permits.clone().try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(_) => {
-            let _wanting = Wanting::new(&ctx.wanting);
-            ctx.permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the run's semaphore is never closed")
+    loop {
+        let clock = work.as_ref().map_or_else(
+            || Clock {
+                started,
+                limits: ctx.config.handshake_limits(&validator.name),
+            },
+            |w| w.clock,
+        );
+        let (session, manifest) = match start(index, validator, ctx, clock).await {
+            Ok(started) => started,
+            Err((failure, session)) => return Err(vec![(failure, close(session, grace).await)]),
+        };
+        if manifest.name != validator.name {
+            let failure = Failure::Protocol(ProtocolError::NameMismatch {
+                manifest: manifest.name.clone(),
+                executable: validator.name.clone(),
+            });
+            return Err(vec![(failure, session.stop(grace).await)]);
         }
-    };
-    let worker = Worker::new(
-        index,
-        validator,
-        ctx,
-        work.clock,
-        work.keys.clone(),
-        work.inputs.clone(),
-        work.batch_size,
-    );
-    let ran = worker.run_all(session, permit).await;
-    if ran.failures.is_empty() {
+        let work = match work {
+            Some(work) => work,
+            None => match prepare(index, validator, ctx, started, &manifest).await {
+                Ok(prepared) => work.insert(prepared),
+                Err(Prepared::Decided(outcome)) => {
+                    session.finish(grace).await;
+                    return Ok(outcome);
+                }
+                Err(Prepared::Failed(failure)) => {
+                    return Err(vec![(failure, session.stop(grace).await)]);
+                }
+            },
+        };
+        // A permit stands for a process at work: the handshake and the cache's answer are
+        // cheap and need none, so a warm run looks up every validator's results at once.
+        let permit = match ctx.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let _wanting = Wanting::new(&ctx.wanting);
+                ctx.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the run's semaphore is never closed")
+            }
+        };
+        let worker = Worker::new(
+            index,
+            validator,
+            ctx,
+            work.clock,
+            work.keys.clone(),
+            work.inputs.clone(),
+            work.batch_size,
+        );
+        let ran = worker.run_all(session, permit).await;
+        if !ran.failures.is_empty() {
+            work.inputs
+                .retain(|input| !ran.delivered.contains(&input.path));
+            return Err(ran.failures);
+        }
         if let Some(keys) = &work.keys {
+            // Files the record was to answer and did not (another run replaced it
+            // meanwhile) are checked by another process.
+            let left = keys.settle().await;
+            if !left.is_empty() {
+                work.inputs = left;
+                continue;
+            }
             keys.finish(ctx).await;
         }
         return Ok(Outcome::plain(Status::Passed, "", Duration::ZERO));
     }
-    work.inputs
-        .retain(|input| !ran.delivered.contains(&input.path));
-    Err(ran.failures)
 }
 
 /// A validator counted in [`Context::wanting`] while it waits, however the wait ends (an

@@ -222,8 +222,8 @@ impl Worker {
                         .map_err(Failure::Protocol)?;
                     crate::locks::lock(&self.delivered).insert(result.path.clone());
                     if let Some(keys) = &self.keys {
-                        if let Some(key) = keys.by_path.get(&result.path) {
-                            staged.push((*key, result.clone()));
+                        if let Some(key) = keys.key_of(&result.path) {
+                            staged.push((key, result.clone()));
                         }
                         if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
                             self.keep(staged).await;
