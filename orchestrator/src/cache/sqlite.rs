@@ -8,6 +8,7 @@
 use super::{BreakerRow, Collected, FileStat, Key, Stats, Store, StoreError, Stored};
 use crate::locks::lock;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -308,9 +309,56 @@ impl Store for SqliteStore {
         )
     }
 
+    /// Many paths under one directory (a whole tree's) are read in one ordered scan of that
+    /// directory's rows, a fifth of the cost of as many lookups. The scan stops after
+    /// [`SCAN_PER_PATH`] rows per path asked, so that a few paths in a large tree cost no more
+    /// than lookups; what it did not reach is looked up.
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
         let mut conn = self.reading()?;
         let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let row = |r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<Option<FileStat>> {
+            let hash: Vec<u8> = r.get(at + 4)?;
+            let stat = FileStat {
+                size: r.get(at)?,
+                mtime_ns: r.get(at + 1)?,
+                ctime_ns: r.get(at + 2)?,
+                inode: r.get(at + 3)?,
+                hash: [0; 32],
+                written_ns: r.get(at + 5)?,
+            };
+            // A hash of the wrong length is damage: treat the entry as absent.
+            Ok(<[u8; 32]>::try_from(hash)
+                .ok()
+                .map(|hash| FileStat { hash, ..stat }))
+        };
+        let mut scanned: HashMap<String, FileStat> = HashMap::new();
+        let mut reached: Option<String> = None;
+        if let Some((from, to)) = scan_range(paths) {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT path, size, mtime_ns, ctime_ns, inode, hash, written_ns FROM files \
+                     WHERE path >= ?1 AND path < ?2 ORDER BY path LIMIT ?3",
+                )
+                .map_err(|e| self.err(e))?;
+            let limit = paths.len().saturating_mul(SCAN_PER_PATH);
+            let mut rows = stmt
+                .query(params![from, to, i64::try_from(limit).unwrap_or(i64::MAX)])
+                .map_err(|e| self.err(e))?;
+            let mut count = 0;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let path: String = r.get(0).map_err(|e| self.err(e))?;
+                if let Some(stat) = row(r, 1).map_err(|e| self.err(e))? {
+                    scanned.insert(path.clone(), stat);
+                }
+                count += 1;
+                if count == limit {
+                    reached = Some(path);
+                }
+            }
+            if count < limit {
+                reached = Some(to);
+            }
+        }
         let mut stmt = tx
             .prepare(
                 "SELECT size, mtime_ns, ctime_ns, inode, hash, written_ns FROM files WHERE path = ?1",
@@ -319,24 +367,13 @@ impl Store for SqliteStore {
         let found = paths
             .iter()
             .map(|path| {
-                stmt.query_row(params![path], |r| {
-                    let hash: Vec<u8> = r.get(4)?;
-                    let stat = FileStat {
-                        size: r.get(0)?,
-                        mtime_ns: r.get(1)?,
-                        ctime_ns: r.get(2)?,
-                        inode: r.get(3)?,
-                        hash: [0; 32],
-                        written_ns: r.get(5)?,
-                    };
-                    // A hash of the wrong length is damage: treat the entry as absent.
-                    Ok(<[u8; 32]>::try_from(hash)
-                        .ok()
-                        .map(|hash| FileStat { hash, ..stat }))
-                })
-                .optional()
-                .map(Option::flatten)
-                .map_err(|e| self.err(e))
+                if reached.as_ref().is_some_and(|reached| path < reached) {
+                    return Ok(scanned.get(path).cloned());
+                }
+                stmt.query_row(params![path], |r| row(r, 0))
+                    .optional()
+                    .map(Option::flatten)
+                    .map_err(|e| self.err(e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
@@ -574,6 +611,32 @@ impl Store for SqliteStore {
     }
 }
 
+/// How many rows a scan of file stats reads per path asked, at most.
+const SCAN_PER_PATH: usize = 4;
+
+/// Below this many paths, file stats are looked up one by one.
+const SCAN_FROM: usize = 64;
+
+/// The rows to scan for `paths`' stats: those of the deepest directory holding them all, as a
+/// half-open range of paths (`/` is followed by `0` in byte order). `None` for too few paths to
+/// be worth a scan.
+fn scan_range(paths: &[String]) -> Option<(String, String)> {
+    if paths.len() < SCAN_FROM {
+        return None;
+    }
+    let first = paths.iter().min()?;
+    let last = paths.iter().max()?;
+    let common = first
+        .bytes()
+        .zip(last.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let directory = first[..common].rfind('/')?;
+    let from = first[..=directory].to_owned();
+    let to = format!("{}0", &first[..directory]);
+    Some((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +718,52 @@ mod tests {
             hash: [hash; 32],
             written_ns: 1,
         }
+    }
+
+    #[test]
+    fn many_stats_are_read_in_a_scan_and_what_it_does_not_reach_is_looked_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        // A tree of 1,000 files, of which every other one has a stat, and a sibling directory
+        // whose name sorts right after `/r/t` in byte order.
+        let path = |i: usize| format!("/r/t/{i:04}.py");
+        let kept: Vec<(String, FileStat)> = (0..1000)
+            .step_by(2)
+            .map(|i| (path(i), stat((i % 251) as u8)))
+            .chain([
+                ("/r/t0/x.py".to_owned(), stat(9)),
+                ("/r/t.py".to_owned(), stat(8)),
+            ])
+            .collect();
+        store.put_file_stats(&kept).expect("put");
+        let expect = |asked: &[String]| -> Vec<Option<FileStat>> {
+            asked
+                .iter()
+                .map(|p| kept.iter().find(|(k, _)| k == p).map(|(_, s)| s.clone()))
+                .collect()
+        };
+        // Every file: one scan answers all.
+        let all: Vec<String> = (0..1000).rev().map(path).collect();
+        assert_eq!(store.file_stats(&all).expect("stats"), expect(&all));
+        // 100 files spread over the tree: the scan stops after 400 rows, and the rest are
+        // looked up.
+        let spread: Vec<String> = (0..1000).step_by(10).map(path).collect();
+        assert_eq!(store.file_stats(&spread).expect("stats"), expect(&spread));
+        // Paths in two directories, and outside the tree.
+        let mixed: Vec<String> = (0..100)
+            .map(path)
+            .chain([
+                "/r/t0/x.py".to_owned(),
+                "/r/t.py".to_owned(),
+                "/q.py".to_owned(),
+            ])
+            .collect();
+        assert_eq!(store.file_stats(&mixed).expect("stats"), expect(&mixed));
+        assert_eq!(
+            scan_range(&mixed[..99]),
+            Some(("/r/t/".into(), "/r/t0".into()))
+        );
+        assert_eq!(scan_range(&mixed[..10]), None, "too few to scan");
     }
 
     #[test]
