@@ -58,6 +58,7 @@ impl Files {
                 // A walk that panics drops `tx` unsent, which `result` reports.
                 tokio::task::spawn_blocking(move || {
                     let found = select::select(&root, &cwd, &Selection::All).map(|selected| {
+                        tracing::debug!("{} files found", selected.files.len());
                         Arc::new(Found {
                             files: selected.files,
                             universe: None,

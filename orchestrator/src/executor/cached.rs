@@ -302,8 +302,15 @@ impl ResultKeys {
             (assembly.slot, record, index)
         };
         let cache = ctx.cache.clone();
+        let started = std::time::Instant::now();
+        let count = record.results.len();
         let kept =
             tokio::task::spawn_blocking(move || cache.put_run_record(&slot, &record, &index)).await;
+        tracing::debug!(
+            index = self.validator,
+            "kept the record of {count} results in {:?}",
+            started.elapsed()
+        );
         if let Ok(Some(body)) = kept {
             let index = self.validator;
             ctx.tell(Event::Recorded {
