@@ -311,7 +311,7 @@ impl Store for SqliteStore {
 
     /// Many paths under one directory (a whole tree's) are read in one ordered scan of that
     /// directory's rows, a fifth of the cost of as many lookups. The scan stops after
-    /// [`SCAN_PER_PATH`] rows per path asked, so that a few paths in a large tree cost no more
+    /// `SCAN_PER_PATH` rows per path asked, so that a few paths in a large tree cost no more
     /// than lookups; what it did not reach is looked up.
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
         let mut conn = self.reading()?;
