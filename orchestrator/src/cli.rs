@@ -599,6 +599,10 @@ fn execute(
     }
     crate::watchdog::start();
     plan.history = Some(cache::directory(cache_dir.clone()));
+    if let crate::selected::Files::Everything { kept, .. } = &mut plan.files {
+        // The listing is a cache like any other: `--no-cache` walks the tree.
+        *kept = (!no_cache).then(|| cache::directory(cache_dir.clone()));
+    }
     let cache = Cache::open(
         &cache::Setting::from_args(no_cache, cache_dir),
         plan.config.cache_max_age,

@@ -21,7 +21,7 @@ pub fn run(root: &Path, force: bool) -> u8 {
         );
         return exit::USAGE;
     }
-    let files = match select::select(root, root, &Selection::All) {
+    let files = match select::select(root, root, &Selection::All, None) {
         Ok(selected) => selected.files,
         Err(e) => {
             eprintln!("error: {e}");

@@ -190,14 +190,15 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         Selection::All => Files::Everything {
             root: workspace.root.clone(),
             cwd: workspace.start.clone(),
+            kept: None,
         },
         selection => {
             let (root, start) = (&workspace.root, &workspace.start);
             // With `--changed`, what changed and the whole tree are listed at once.
             let (selected, universe) = std::thread::scope(|scope| {
                 let universe = matches!(selection, Selection::Changed { .. })
-                    .then(|| scope.spawn(|| select::select(root, start, &Selection::All)));
-                let selected = select::select(root, start, &selection);
+                    .then(|| scope.spawn(|| select::select(root, start, &Selection::All, None)));
+                let selected = select::select(root, start, &selection, None);
                 let universe =
                     universe.map(|u| u.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
                 (selected, universe)

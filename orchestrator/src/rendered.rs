@@ -14,9 +14,7 @@
 //! records' bodies unread ([`crate::event::Unread`]), and if what it ends with is made the same
 //! way, its report copies the kept findings; otherwise the unread results are read after all.
 //!
-//! One file per root in the cache directory, `rendered/<digest of the root>`, replaced by a
-//! rename: a run holding it open keeps reading the file it opened, whatever another run
-//! writes meanwhile.
+//! One file per root in the cache directory, `rendered/<digest of the root>` ([`crate::kept`]).
 //!
 //! Layout: the 8 bytes `orchfnd2`, the 32-byte id, the 32-byte digest of the findings
 //! ([`crate::history::findings_hash`]), how many findings there are of each severity (u32,
@@ -25,6 +23,7 @@
 //! the JSON report writes it, and last its length (u64), by which a file cut short is known.
 
 use crate::digest::Hash;
+use crate::kept::{self, Kind};
 use protocol::Severity;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -66,23 +65,6 @@ fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
     h.update(bytes);
 }
 
-/// Where the findings rendered for `root` are kept in the cache directory `dir`.
-fn file_for(dir: &Path, root: &Path) -> PathBuf {
-    let digest = blake3::hash(root.as_os_str().as_encoded_bytes());
-    dir.join("rendered").join(&digest.to_hex()[..32])
-}
-
-/// Removes every root's kept findings from the cache directory `dir` (`cache clear`); returns
-/// whether there were any.
-pub fn clear(dir: &Path) -> Result<bool, String> {
-    let kept = dir.join("rendered");
-    match std::fs::remove_dir_all(&kept) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(format!("cannot remove {}: {e}", kept.display())),
-    }
-}
-
 /// Kept findings, open.
 #[derive(Debug)]
 pub struct Rendered {
@@ -108,7 +90,7 @@ impl Rendered {
     /// The findings kept for `root` in the cache directory `dir`, if any were kept by this
     /// coordinator; anything unreadable or damaged is as good as none.
     pub fn open(dir: &Path, root: &Path) -> Option<Rendered> {
-        let mut file = File::open(file_for(dir, root)).ok()?;
+        let mut file = File::open(kept::file_for(dir, Kind::Rendered, root)).ok()?;
         // The head is small; a file too short for its head is damaged.
         let mut head = vec![0; 64 * 1024];
         let len = read_up_to(&mut file, &mut head).ok()?;
@@ -226,11 +208,8 @@ impl Keeping {
         let id = makings
             .id(root)
             .ok_or_else(|| std::io::Error::other("the coordinator cannot name itself"))?;
-        let target = file_for(dir, root);
-        std::fs::create_dir_all(target.parent().unwrap_or(dir))?;
-        let mut name = target.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".{}.tmp", std::process::id()));
-        let temporary = target.with_file_name(name);
+        let target = kept::file_for(dir, Kind::Rendered, root);
+        let temporary = kept::temporary_for(&target)?;
         let mut file = std::io::BufWriter::with_capacity(1 << 16, File::create(&temporary)?);
         file.write_all(MAGIC)?;
         file.write_all(&id)?;
@@ -335,7 +314,7 @@ mod tests {
             0
         );
         keep(dir.path(), root, &makings, b"[]");
-        let path = file_for(dir.path(), root);
+        let path = kept::file_for(dir.path(), Kind::Rendered, root);
         let bytes = std::fs::read(&path).expect("read");
         for cut in [0, 8, 40, 75, 80, 90, bytes.len() - 9, bytes.len() - 1] {
             std::fs::write(&path, &bytes[..cut]).expect("write");

@@ -55,15 +55,22 @@ pub enum SelectError {
     Walk { path: PathBuf, message: String },
 }
 
-/// Selects files under `root`; relative `Paths` are taken from `cwd`.
-pub fn select(root: &Path, cwd: &Path, selection: &Selection) -> Result<Selected, SelectError> {
+/// Selects files under `root`; relative `Paths` are taken from `cwd`. With `kept` (the cache
+/// directory), a whole tree's listing is kept there and reused while the tree is unchanged
+/// ([`crate::listing`]).
+pub fn select(
+    root: &Path,
+    cwd: &Path,
+    selection: &Selection,
+    kept: Option<&Path>,
+) -> Result<Selected, SelectError> {
     let in_git = || git(root, &["rev-parse", "--is-inside-work-tree"]).is_ok();
     let mut selected = Selected::default();
     let mut raw: Vec<Listed> = match selection {
         // One git process on the common path: only when listing fails is it worth asking
         // whether this is a work tree at all (outside one, the walk alone answers).
         Selection::All => {
-            let walked = everything(root, in_git)?;
+            let walked = everything(root, in_git, kept)?;
             selected.warnings.extend(walked.warnings);
             walked.files
         }
@@ -193,11 +200,11 @@ fn classify(root: &Path, full: &Path) -> Entry {
 }
 
 /// A name a listing gave, relative to the root.
-#[derive(Debug)]
-struct Listed {
-    name: Vec<u8>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    pub(crate) name: Vec<u8>,
     /// The listing saw a regular file (a directory entry's type), so it need not be examined.
-    regular: bool,
+    pub(crate) regular: bool,
 }
 
 impl Listed {
@@ -215,11 +222,24 @@ impl Listed {
 /// tracked files: a tracked file stays selected even where an ignore rule matches it, and one
 /// deleted since is listed, to be dropped. The walk and the small tracked list together cost
 /// about half of `git ls-files --others`, which reads every directory on one thread; that
-/// listing was a fifth of a warm run. Outside a work tree the walk alone answers.
-fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Walked, SelectError> {
+/// listing was a fifth of a warm run. Outside a work tree the walk alone answers. With `kept`,
+/// the walk is skipped while the tree is as a kept listing found it.
+fn everything(
+    root: &Path,
+    in_git: impl Fn() -> bool,
+    kept: Option<&Path>,
+) -> Result<Walked, SelectError> {
     let (tracked, mut walked) = std::thread::scope(|scope| {
         let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
-        let walked = walk(root, root);
+        let walked = match kept {
+            Some(dir) => crate::listing::reuse(dir, root).unwrap_or_else(|| {
+                let started = std::time::SystemTime::now();
+                let walked = walk(root, root);
+                crate::listing::keep(dir, root, started, &walked);
+                walked
+            }),
+            None => walk(root, root),
+        };
         let tracked = tracked.join().unwrap_or_else(|_| {
             Err(SelectError::Git {
                 command: "git ls-files --cached".into(),
@@ -243,13 +263,15 @@ fn everything(root: &Path, in_git: impl Fn() -> bool) -> Result<Walked, SelectEr
 
 /// What a walk found.
 #[derive(Debug, Default)]
-struct Walked {
-    files: Vec<Listed>,
+pub(crate) struct Walked {
+    pub(crate) files: Vec<Listed>,
     /// Directories below the walk's start that hold a repository of their own.
-    repositories: Vec<Vec<u8>>,
+    pub(crate) repositories: Vec<Vec<u8>>,
+    /// The directories it read, the start (`""`) among them.
+    pub(crate) dirs: Vec<Vec<u8>>,
     /// What could not be walked (an unreadable directory, a broken ignore file), as git warns
     /// of it and goes on.
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Walked {
@@ -271,7 +293,7 @@ impl Walked {
 
 /// Files under `dir` honouring ignore files, as names relative to `root`, on as many threads
 /// as there are cores.
-fn walk(root: &Path, dir: &Path) -> Walked {
+pub(crate) fn walk(root: &Path, dir: &Path) -> Walked {
     let found = Mutex::new(Walked::default());
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
@@ -309,6 +331,7 @@ fn walk(root: &Path, dir: &Path) -> Walked {
                     name: name.to_vec(),
                     regular: t.is_file(),
                 }),
+                Some(t) if t.is_dir() => lock(&found).dirs.push(name.to_vec()),
                 _ => {}
             }
             ignore::WalkState::Continue
@@ -432,11 +455,15 @@ mod tests {
     #[test]
     fn links_are_checked_inside_the_root_and_explained_otherwise() {
         let (dir, _outside) = links();
-        assert_links_explained(&select(dir.path(), dir.path(), &Selection::All).expect("walk"));
+        assert_links_explained(
+            &select(dir.path(), dir.path(), &Selection::All, None).expect("walk"),
+        );
         run_git(dir.path(), &["init", "-q"]);
         run_git(dir.path(), &["add", "-A"]);
         run_git(dir.path(), &["commit", "-qm", "links"]);
-        assert_links_explained(&select(dir.path(), dir.path(), &Selection::All).expect("git"));
+        assert_links_explained(
+            &select(dir.path(), dir.path(), &Selection::All, None).expect("git"),
+        );
     }
 
     #[test]
@@ -446,6 +473,7 @@ mod tests {
             dir.path(),
             dir.path(),
             &Selection::Paths(vec!["dangling.py".into()]),
+            None,
         )
         .expect_err("dangling");
         assert_eq!(
@@ -465,7 +493,7 @@ mod tests {
             ".hidden/d.py",
         ]);
         fs::write(dir.path().join(".gitignore"), "build/\n").expect("write");
-        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        let got = select(dir.path(), dir.path(), &Selection::All, None).expect("selects");
         assert_eq!(
             got.files,
             [".gitignore", ".hidden/d.py", "a.py", "src/c.py"]
@@ -479,7 +507,7 @@ mod tests {
         run_git(dir.path(), &["init", "-q"]);
         run_git(dir.path(), &["add", "a.py", ".gitignore"]);
         run_git(dir.path(), &["commit", "-qm", "one"]);
-        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        let got = select(dir.path(), dir.path(), &Selection::All, None).expect("selects");
         assert_eq!(got.files, [".gitignore", "a.py", "new.py"]);
     }
 
@@ -506,7 +534,7 @@ mod tests {
         run_git(dir.path(), &["add", "-f", "logs/kept.log"]);
         run_git(dir.path(), &["commit", "-qm", "one"]);
         fs::remove_file(dir.path().join("gone.py")).expect("rm");
-        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        let got = select(dir.path(), dir.path(), &Selection::All, None).expect("selects");
         assert_eq!(
             got.files,
             [
@@ -532,7 +560,7 @@ mod tests {
             eprintln!("skipped: this user reads directories without permission");
             return;
         }
-        let got = select(dir.path(), dir.path(), &Selection::All);
+        let got = select(dir.path(), dir.path(), &Selection::All, None);
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod");
         let got = got.expect("selects");
         assert_eq!(got.files, ["a.py"]);
@@ -552,7 +580,7 @@ mod tests {
         let changed = Selection::Changed {
             base: "HEAD".into(),
         };
-        let got = select(dir.path(), dir.path(), &changed).expect("selects");
+        let got = select(dir.path(), dir.path(), &changed, None).expect("selects");
         assert_eq!(got.files, ["a.py", "new.py"]);
     }
 
@@ -563,7 +591,7 @@ mod tests {
         let changed = Selection::Changed {
             base: "nope".into(),
         };
-        let err = select(dir.path(), dir.path(), &changed).expect_err("bad base");
+        let err = select(dir.path(), dir.path(), &changed, None).expect_err("bad base");
         assert!(err.to_string().contains("unknown revision `nope`"), "{err}");
     }
 
@@ -571,18 +599,29 @@ mod tests {
     fn paths_are_taken_from_the_working_directory_and_must_be_inside_the_root() {
         let dir = tree(&["src/a.py", "src/b.py", "other.py"]);
         let src = dir.path().join("src");
-        let got =
-            select(dir.path(), &src, &Selection::Paths(vec!["a.py".into()])).expect("selects");
+        let got = select(
+            dir.path(),
+            &src,
+            &Selection::Paths(vec!["a.py".into()]),
+            None,
+        )
+        .expect("selects");
         assert_eq!(got.files, ["src/a.py"]);
         let got = select(
             dir.path(),
             dir.path(),
             &Selection::Paths(vec!["src".into()]),
+            None,
         )
         .expect("selects");
         assert_eq!(got.files, ["src/a.py", "src/b.py"]);
-        let err = select(&src, dir.path(), &Selection::Paths(vec!["other.py".into()]))
-            .expect_err("outside");
+        let err = select(
+            &src,
+            dir.path(),
+            &Selection::Paths(vec!["other.py".into()]),
+            None,
+        )
+        .expect_err("outside");
         assert!(matches!(err, SelectError::OutsideRoot { .. }), "{err}");
     }
 
@@ -591,7 +630,7 @@ mod tests {
         let dir = tree(&["ok.py"]);
         let name = OsStr::from_bytes(b"bad\xff.py");
         fs::write(dir.path().join(name), "x").expect("write");
-        let got = select(dir.path(), dir.path(), &Selection::All).expect("selects");
+        let got = select(dir.path(), dir.path(), &Selection::All, None).expect("selects");
         assert_eq!(got.files, ["ok.py"]);
         assert_eq!(got.warnings.len(), 1);
         assert!(

@@ -18,10 +18,12 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub enum Files {
     Found(Arc<Found>),
-    /// Every file under `root`, walked when the run starts ([`Files::start`]).
+    /// Every file under `root`, walked when the run starts ([`Files::start`]), its listing
+    /// kept in the cache directory `kept` if there is one ([`crate::listing`]).
     Everything {
         root: PathBuf,
         cwd: PathBuf,
+        kept: Option<PathBuf>,
     },
 }
 
@@ -52,19 +54,21 @@ impl Files {
                 let (_, rx) = watch::channel(Some(Ok(found.clone())));
                 Finding(rx)
             }
-            Files::Everything { root, cwd } => {
+            Files::Everything { root, cwd, kept } => {
                 let (tx, rx) = watch::channel(None);
-                let (root, cwd) = (root.clone(), cwd.clone());
+                let (root, cwd, kept) = (root.clone(), cwd.clone(), kept.clone());
                 // A walk that panics drops `tx` unsent, which `result` reports.
                 tokio::task::spawn_blocking(move || {
-                    let found = select::select(&root, &cwd, &Selection::All).map(|selected| {
-                        tracing::debug!("{} files found", selected.files.len());
-                        Arc::new(Found {
-                            files: selected.files,
-                            universe: None,
-                            warnings: selected.warnings,
-                        })
-                    });
+                    let found = select::select(&root, &cwd, &Selection::All, kept.as_deref()).map(
+                        |selected| {
+                            tracing::debug!("{} files found", selected.files.len());
+                            Arc::new(Found {
+                                files: selected.files,
+                                universe: None,
+                                warnings: selected.warnings,
+                            })
+                        },
+                    );
                     let _ = tx.send(Some(found));
                 });
                 Finding(rx)
@@ -110,10 +114,11 @@ mod tests {
         let files = Files::Everything {
             root: root.clone(),
             cwd: root.clone(),
+            kept: None,
         };
         let finding = files.start();
         let found = finding.result().await.expect("found");
-        let direct = select::select(&root, &root, &Selection::All).expect("select");
+        let direct = select::select(&root, &root, &Selection::All, None).expect("select");
         assert_eq!(found.files, direct.files);
         assert_eq!(found.files, ["a.py", "pkg/b.py"]);
         // Every waiter gets the same answer.
@@ -136,6 +141,7 @@ mod tests {
         let files = Files::Everything {
             root: root.clone(),
             cwd: root,
+            kept: None,
         };
         let finding = files.start();
         let error = finding

@@ -86,7 +86,7 @@ pub fn clear(setting: &Setting) -> u8 {
             }
         }
     }
-    match crate::rendered::clear(dir) {
+    match crate::kept::clear(dir) {
         Ok(true) => removed += 1,
         Ok(false) => {}
         Err(e) => {
