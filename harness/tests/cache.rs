@@ -599,3 +599,60 @@ fn findings_a_closed_stdout_cut_short_are_not_kept() {
     assert_eq!(findings(&warm).as_array().map(Vec::len), Some(63));
     assert_eq!(findings(&warm), findings(&run(&repo, &["--no-cache"])));
 }
+
+#[test]
+fn the_trees_listing_is_reused_until_an_entry_or_an_ignore_rule_changes() {
+    // A listing is kept only when every directory and ignore file is older than the walk by
+    // two seconds, so the tree is left to age. The fake records nothing: a file it wrote into
+    // the root would change the root.
+    let repo = repo("[validators.lint]\nfindings = 1\n");
+    repo.write(".gitignore", "*.log\n")
+        .write("pkg/old.log", "x\n");
+    let age = || std::thread::sleep(std::time::Duration::from_millis(2500));
+    let walked = |out: &Outcome| !out.stderr.contains("not walked");
+    let files = |out: &Outcome| out.validator("lint")["files"].clone();
+    age();
+    let first = run(&repo, &["-vv"]);
+    assert!(walked(&first), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("kept the tree's listing"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(files(&first), 3, "{}", first.stdout);
+    let second = run(&repo, &["-vv"]);
+    assert!(!walked(&second), "{}", second.stderr);
+    assert_eq!(findings(&second), findings(&first));
+    // A new file in a directory below the root.
+    repo.write("pkg/new.py", "n = 1\n");
+    let added = run(&repo, &["-vv"]);
+    assert!(walked(&added), "{}", added.stderr);
+    assert_eq!(files(&added), 4, "{}", added.stdout);
+    // An ignore file edited in place: no directory changes, the rule does.
+    age();
+    let kept = run(&repo, &["-vv"]);
+    assert!(
+        kept.stderr.contains("kept the tree's listing"),
+        "{}",
+        kept.stderr
+    );
+    repo.write(".gitignore", "*.log\npkg/new.py\n");
+    let ignored = run(&repo, &["-vv"]);
+    assert!(walked(&ignored), "{}", ignored.stderr);
+    assert_eq!(files(&ignored), 3, "{}", ignored.stdout);
+    // `--no-cache` walks and keeps nothing.
+    age();
+    let uncached = run(&repo, &["-vv", "--no-cache"]);
+    assert!(walked(&uncached), "{}", uncached.stderr);
+    assert!(
+        !uncached.stderr.contains("kept the tree's listing"),
+        "{}",
+        uncached.stderr
+    );
+    let cleared = repo.run(&["cache", "clear"]);
+    assert_eq!(cleared.code, Some(0), "{}", cleared.stderr);
+    assert!(
+        !repo.cache_dir().join("listing").exists(),
+        "cache clear removes the listing"
+    );
+}

@@ -171,11 +171,16 @@ pub(crate) fn keep(dir: &Path, root: &Path, started: SystemTime, walked: &Walked
                     let _ = std::fs::remove_file(&temporary);
                 })
             });
-            if let Err(e) = written {
-                tracing::debug!(
+            match written {
+                Ok(()) => tracing::debug!(
+                    "kept the tree's listing: {} directories, {} files",
+                    walked.dirs.len(),
+                    walked.files.len()
+                ),
+                Err(e) => tracing::debug!(
                     "the listing was not kept: cannot write {}: {e}",
                     target.display()
-                );
+                ),
             }
         }
         Err(why) => tracing::debug!("the listing was not kept: {why}"),

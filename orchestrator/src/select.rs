@@ -232,12 +232,16 @@ fn everything(
     let (tracked, mut walked) = std::thread::scope(|scope| {
         let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
         let walked = match kept {
-            Some(dir) => crate::listing::reuse(dir, root).unwrap_or_else(|| {
-                let started = std::time::SystemTime::now();
-                let walked = walk(root, root);
-                crate::listing::keep(dir, root, started, &walked);
-                walked
-            }),
+            Some(dir) => crate::listing::reuse(dir, root)
+                .inspect(|_| {
+                    tracing::debug!("the tree is as its kept listing found it: not walked")
+                })
+                .unwrap_or_else(|| {
+                    let started = std::time::SystemTime::now();
+                    let walked = walk(root, root);
+                    crate::listing::keep(dir, root, started, &walked);
+                    walked
+                }),
             None => walk(root, root),
         };
         let tracked = tracked.join().unwrap_or_else(|_| {
