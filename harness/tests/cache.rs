@@ -601,7 +601,7 @@ fn findings_a_closed_stdout_cut_short_are_not_kept() {
 }
 
 #[test]
-fn the_trees_listing_is_reused_until_an_entry_or_an_ignore_rule_changes() {
+fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
     // A listing is kept only when every directory and ignore file is older than the walk by
     // two seconds, so the tree is left to age. The fake records nothing: a file it wrote into
     // the root would change the root.
@@ -623,11 +623,29 @@ fn the_trees_listing_is_reused_until_an_entry_or_an_ignore_rule_changes() {
     let second = run(&repo, &["-vv"]);
     assert!(!walked(&second), "{}", second.stderr);
     assert_eq!(findings(&second), findings(&first));
-    // A new file in a directory below the root.
+    // A new file in a directory below the root: that directory alone is read again.
     repo.write("pkg/new.py", "n = 1\n");
     let added = run(&repo, &["-vv"]);
-    assert!(walked(&added), "{}", added.stderr);
+    assert!(
+        added.stderr.contains("1 changed directories read again"),
+        "{}",
+        added.stderr
+    );
     assert_eq!(files(&added), 4, "{}", added.stdout);
+    // A report written into the tree changes the root, which is read again (with `pkg`,
+    // too recent to have been kept).
+    let out = repo.root().join("report.json");
+    let out = out.to_str().expect("utf-8");
+    run(&repo, &["--output", out]);
+    let again = run(&repo, &["-vv", "--output", out]);
+    assert!(
+        again.stderr.contains("2 changed directories read again"),
+        "{}",
+        again.stderr
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).expect("report")).expect("json");
+    assert_eq!(report["validators"][0]["files"], 4, "{report:#}");
     // An ignore file edited in place: no directory changes, the rule does.
     age();
     let kept = run(&repo, &["-vv"]);

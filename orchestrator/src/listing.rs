@@ -25,7 +25,9 @@
 
 use crate::digest::Hash;
 use crate::kept::{self, Kind};
-use crate::select::{Listed, Walked};
+use crate::select::{self, Listed, Walked};
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,10 @@ const MAGIC: &[u8; 8] = b"orchlst1";
 
 /// How much older than the walk every stamp must be for the listing to be kept.
 const SETTLED: Duration = Duration::from_secs(2);
+
+/// How many changed directories are read again, each alone, before walking the whole tree is
+/// the cheaper way.
+const MOST_RELISTED: usize = 64;
 
 /// What a path was when stamped: enough to know that a directory's entries or a file's
 /// contents have not changed since.
@@ -64,8 +70,15 @@ impl Stamp {
         })
     }
 
-    fn older_than(&self, nanos: i64) -> bool {
-        self.modified < nanos && self.changed < nanos
+    /// The stamp of `path` if it is older than `settled` (or the path does not exist): a
+    /// stamp that can vouch for what was read before it was taken.
+    fn settled(path: &Path, settled: i64) -> Result<Option<Stamp>, String> {
+        match Stamp::of(path) {
+            Some(s) if s.modified >= settled || s.changed >= settled => {
+                Err(format!("{} changed during the walk", path.display()))
+            }
+            s => Ok(s),
+        }
     }
 
     fn put(stamp: Option<&Stamp>, out: &mut Vec<u8>) {
@@ -100,9 +113,352 @@ impl Stamp {
     }
 }
 
-/// The listing kept for `root` in the cache directory `dir`, when every stamp in it still
-/// holds; anything missing, damaged or kept by another coordinator is as good as none.
-pub(crate) fn reuse(dir: &Path, root: &Path) -> Option<Walked> {
+/// A listing as kept: the stamps that decide whether it holds, and what the walk found.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The files that decide what is ignored, absolute.
+    watched: Vec<(PathBuf, Option<Stamp>)>,
+    /// The directories read, relative to the root (`""` is the root).
+    dirs: Vec<(Vec<u8>, Stamp)>,
+    files: Vec<Listed>,
+    repositories: Vec<Vec<u8>>,
+}
+
+impl Listing {
+    fn into_walked(self) -> Walked {
+        Walked {
+            files: self.files,
+            repositories: self.repositories,
+            dirs: self.dirs.into_iter().map(|(name, _)| name).collect(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// How a listing came about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// Every stamp held.
+    Kept,
+    /// These many changed directories were read again.
+    Updated(usize),
+    /// The tree was walked.
+    Walked,
+}
+
+/// Every file of the tree at `root` that ignore files leave in, as [`select::walk`] finds
+/// them: from the listing kept in the cache directory `dir` while it holds; with the
+/// directories that changed since read again, when they are few and no ignore file changed;
+/// otherwise walked, and the listing kept for the next run.
+pub(crate) fn list(dir: &Path, root: &Path) -> Walked {
+    let (walked, source) = list_at(dir, root, SystemTime::now());
+    match source {
+        Source::Kept => tracing::debug!("the tree is as its kept listing found it: not walked"),
+        Source::Updated(n) => tracing::debug!(
+            "{n} changed directories read again, the rest of the tree as its kept listing found it"
+        ),
+        Source::Walked => {}
+    }
+    walked
+}
+
+/// [`list`], for a walk that starts at `started`.
+fn list_at(dir: &Path, root: &Path, started: SystemTime) -> (Walked, Source) {
+    let settled = started
+        .checked_sub(SETTLED)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|t| i64::try_from(t.as_nanos()).ok());
+    if let Some(kept) = load(dir, root) {
+        let fresh = restamp(root, &kept);
+        let watched_hold = kept
+            .watched
+            .iter()
+            .zip(&fresh.watched)
+            .all(|((_, then), now)| then == now);
+        let changed: Vec<usize> = (0..kept.dirs.len())
+            .filter(|&at| fresh.dirs[at] != Some(kept.dirs[at].1))
+            .collect();
+        if watched_hold && changed.is_empty() {
+            return (kept.into_walked(), Source::Kept);
+        }
+        if watched_hold && changed.len() <= MOST_RELISTED {
+            match update(root, kept, &changed, settled) {
+                Ok((listing, keepable)) => {
+                    match keepable {
+                        Ok(()) => store(dir, root, &listing),
+                        Err(why) => tracing::debug!("the listing was not kept: {why}"),
+                    }
+                    return (listing.into_walked(), Source::Updated(changed.len()));
+                }
+                Err(why) => tracing::debug!("the tree is walked: {why}"),
+            }
+        }
+    }
+    let walked = select::walk(root, root);
+    match settled
+        .ok_or_else(|| "the clock is before 1970".to_owned())
+        .and_then(|settled| stamp_walk(root, settled, &walked))
+    {
+        Ok(listing) => store(dir, root, &listing),
+        Err(why) => tracing::debug!("the listing was not kept: {why}"),
+    }
+    (walked, Source::Walked)
+}
+
+/// The stamps of a kept listing's paths as they are now.
+struct Fresh {
+    watched: Vec<Option<Stamp>>,
+    dirs: Vec<Option<Stamp>>,
+}
+
+/// Takes the stamps again on every core: on Django, 3,300 `stat` calls.
+fn restamp(root: &Path, kept: &Listing) -> Fresh {
+    let paths: Vec<PathBuf> = kept
+        .watched
+        .iter()
+        .map(|(path, _)| path.clone())
+        .chain(
+            kept.dirs
+                .iter()
+                .map(|(name, _)| root.join(OsStr::from_bytes(name))),
+        )
+        .collect();
+    let mut stamps = crate::parallel::on_every_core(paths, |path| Stamp::of(&path));
+    let dirs = stamps.split_off(kept.watched.len());
+    Fresh {
+        watched: stamps,
+        dirs,
+    }
+}
+
+/// The kept listing with the directories at `changed` read again (each alone, and the whole
+/// of any directory new since), and whether it may be kept: every stamp taken for it settled.
+/// An error says why the tree must be walked instead: a changed directory that now has an
+/// ignore file of its own, holds or is inside a nested repository, or cannot be read.
+fn update(
+    root: &Path,
+    kept: Listing,
+    changed: &[usize],
+    settled: Option<i64>,
+) -> Result<(Listing, Result<(), String>), String> {
+    let mut changed: Vec<Vec<u8>> = changed.iter().map(|&at| kept.dirs[at].0.clone()).collect();
+    changed.sort_by_key(|name| (depth(name), name.clone()));
+    let watched: HashSet<PathBuf> = kept.watched.iter().map(|(p, _)| p.clone()).collect();
+    let changed_set: HashSet<&[u8]> = changed.iter().map(Vec::as_slice).collect();
+    // The stamps of the unchanged directories, which still hold; `None` is stamped again.
+    let mut dirs: BTreeMap<Vec<u8>, Option<Stamp>> = kept
+        .dirs
+        .into_iter()
+        .map(|(name, stamp)| {
+            let fresh = (!changed_set.contains(name.as_slice())).then_some(stamp);
+            (name, fresh)
+        })
+        .collect();
+    let mut files: BTreeMap<Vec<u8>, bool> = kept
+        .files
+        .into_iter()
+        .map(|f| (f.name, f.regular))
+        .collect();
+    let inside = |name: &[u8], dir: &[u8]| {
+        name.len() > dir.len()
+            && name.starts_with(dir)
+            && (dir.is_empty() || name[dir.len()] == b'/')
+    };
+    for d in &changed {
+        if !dirs.contains_key(d) {
+            continue; // gone with a changed directory above it
+        }
+        let name = String::from_utf8_lossy(d);
+        if kept.repositories.iter().any(|r| r == d || inside(d, r)) {
+            return Err(format!("{name} is in a nested repository"));
+        }
+        let path = root.join(OsStr::from_bytes(d));
+        let ignore = path.join(".gitignore");
+        if ignore.exists() && !watched.contains(&ignore) {
+            return Err(format!("{} is new", ignore.display()));
+        }
+        if path.join(".git").is_file() {
+            return Err(format!(
+                "{name}/.git is a file (a linked work tree or a submodule)"
+            ));
+        }
+        let relisted = select::walk_to(root, &path, Some(1));
+        if let Some(warning) = relisted.warnings.first() {
+            return Err(format!("reading {name} again warned ({warning})"));
+        }
+        if !relisted.repositories.is_empty() {
+            return Err(format!("{name} holds a repository"));
+        }
+        let is_child = |n: &[u8]| inside(n, d) && !n[d.len()..].iter().skip(1).any(|b| *b == b'/');
+        files.retain(|n, _| !is_child(n));
+        let now: HashSet<&[u8]> = relisted.dirs.iter().map(Vec::as_slice).collect();
+        let before: Vec<Vec<u8>> = dirs.keys().filter(|n| is_child(n)).cloned().collect();
+        for gone in before.iter().filter(|c| !now.contains(c.as_slice())) {
+            dirs.retain(|n, _| n != gone && !inside(n, gone));
+            files.retain(|n, _| !inside(n, gone));
+        }
+        files.extend(relisted.files.into_iter().map(|f| (f.name, f.regular)));
+        for child in relisted
+            .dirs
+            .iter()
+            .filter(|c| c.as_slice() != d.as_slice())
+        {
+            if dirs.contains_key(child) {
+                continue;
+            }
+            let new = select::walk_to(root, &root.join(OsStr::from_bytes(child)), None);
+            if let Some(warning) = new.warnings.first() {
+                return Err(format!(
+                    "walking {} warned ({warning})",
+                    String::from_utf8_lossy(child)
+                ));
+            }
+            if !new.repositories.is_empty() {
+                return Err(format!(
+                    "{} holds a repository",
+                    String::from_utf8_lossy(child)
+                ));
+            }
+            files.extend(new.files.into_iter().map(|f| (f.name, f.regular)));
+            dirs.extend(new.dirs.into_iter().map(|n| (n, None)));
+        }
+        dirs.insert(d.clone(), None);
+    }
+    // The stamps of what was read again, then those of new ignore files.
+    let mut listing = Listing {
+        watched: kept.watched,
+        dirs: Vec::with_capacity(dirs.len()),
+        files: files
+            .into_iter()
+            .map(|(name, regular)| Listed { name, regular })
+            .collect(),
+        repositories: kept.repositories,
+    };
+    let mut keepable = settled.ok_or_else(|| "the clock is before 1970".to_owned());
+    for (name, stamp) in dirs {
+        let stamp = match stamp {
+            Some(stamp) => stamp,
+            None => {
+                let path = root.join(OsStr::from_bytes(&name));
+                let ignore = path.join(".gitignore");
+                if !watched.contains(&ignore) && ignore.exists() {
+                    let stamp = keepable
+                        .as_ref()
+                        .ok()
+                        .and_then(|&s| Stamp::settled(&ignore, s).ok()?);
+                    listing.watched.push((ignore, stamp));
+                }
+                match Stamp::of(&path) {
+                    Some(stamp) => {
+                        if let Ok(s) = keepable {
+                            keepable = Stamp::settled(&path, s).map(|_| s);
+                        }
+                        stamp
+                    }
+                    None => return Err(format!("{} is gone", path.display())),
+                }
+            }
+        };
+        listing.dirs.push((name, stamp));
+    }
+    Ok((listing, keepable.map(|_| ())))
+}
+
+fn depth(name: &[u8]) -> usize {
+    if name.is_empty() {
+        0
+    } else {
+        1 + name.iter().filter(|b| **b == b'/').count()
+    }
+}
+
+/// The listing of a walk of `root`, with every stamp taken now and required to be settled.
+fn stamp_walk(root: &Path, settled: i64, walked: &Walked) -> Result<Listing, String> {
+    if let Some(warning) = walked.warnings.first() {
+        return Err(format!("the walk warned ({warning})"));
+    }
+    let stamped = crate::parallel::on_every_core(walked.dirs.clone(), |name| {
+        let path = root.join(OsStr::from_bytes(&name));
+        let ignore = path.join(".gitignore");
+        let ignore = ignore.exists().then_some(ignore);
+        let stamp = Stamp::settled(&path, settled)
+            .and_then(|s| s.ok_or_else(|| format!("{} is gone", path.display())));
+        (name, stamp, ignore)
+    });
+    let mut listing = Listing {
+        files: walked.files.clone(),
+        repositories: walked.repositories.clone(),
+        ..Listing::default()
+    };
+    let mut ignores = Vec::new();
+    for (name, stamp, ignore) in stamped {
+        listing.dirs.push((name, stamp?));
+        ignores.extend(ignore);
+    }
+    for path in ignores.into_iter().chain(watched_outside(root)?) {
+        let stamp = Stamp::settled(&path, settled)?;
+        listing.watched.push((path, stamp));
+    }
+    Ok(listing)
+}
+
+/// Writes `listing` for `root` in the cache directory `dir`, in place of the one kept.
+fn store(dir: &Path, root: &Path, listing: &Listing) {
+    let Some(bytes) = encode(root, listing) else {
+        tracing::debug!("the listing was not kept: the coordinator cannot name itself");
+        return;
+    };
+    let target = kept::file_for(dir, Kind::Listing, root);
+    let written = kept::temporary_for(&target).and_then(|temporary| {
+        std::fs::write(&temporary, &bytes)?;
+        std::fs::rename(&temporary, &target).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
+    });
+    match written {
+        Ok(()) => tracing::debug!(
+            "kept the tree's listing: {} directories, {} files",
+            listing.dirs.len(),
+            listing.files.len()
+        ),
+        Err(e) => tracing::debug!(
+            "the listing was not kept: cannot write {}: {e}",
+            target.display()
+        ),
+    }
+}
+
+fn encode(root: &Path, listing: &Listing) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64 * (listing.files.len() + listing.dirs.len()));
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&id(root)?);
+    put_count(listing.watched.len(), &mut out);
+    for (path, stamp) in &listing.watched {
+        put_bytes(path.as_os_str().as_bytes(), &mut out);
+        Stamp::put(stamp.as_ref(), &mut out);
+    }
+    put_count(listing.dirs.len(), &mut out);
+    for (name, stamp) in &listing.dirs {
+        put_bytes(name, &mut out);
+        Stamp::put(Some(stamp), &mut out);
+    }
+    put_count(listing.files.len(), &mut out);
+    for file in &listing.files {
+        put_bytes(&file.name, &mut out);
+        out.push(u8::from(file.regular));
+    }
+    put_count(listing.repositories.len(), &mut out);
+    for repository in &listing.repositories {
+        put_bytes(repository, &mut out);
+    }
+    let digest = blake3::hash(&out);
+    out.extend_from_slice(digest.as_bytes());
+    Some(out)
+}
+
+/// The listing kept for `root` in the cache directory `dir`; anything missing, damaged or
+/// kept by another coordinator is as good as none.
+fn load(dir: &Path, root: &Path) -> Option<Listing> {
     let bytes = std::fs::read(kept::file_for(dir, Kind::Listing, root)).ok()?;
     let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != digest {
@@ -112,144 +468,33 @@ pub(crate) fn reuse(dir: &Path, root: &Path) -> Option<Walked> {
     if r.take(8)? != MAGIC || r.take(32)? != id(root)? {
         return None;
     }
-    let mut stamped = Vec::new();
+    let mut listing = Listing::default();
     for _ in 0..r.count()? {
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(r.bytes()?));
-        stamped.push((path, Stamp::take(&mut r)?));
+        let path = PathBuf::from(OsStr::from_bytes(r.bytes()?));
+        listing.watched.push((path, Stamp::take(&mut r)?));
     }
     for _ in 0..r.count()? {
-        let name = r.bytes()?;
-        let path = root.join(std::ffi::OsStr::from_bytes(name));
-        stamped.push((path, Stamp::take(&mut r)?));
+        let name = r.bytes()?.to_vec();
+        listing.dirs.push((name, Stamp::take(&mut r)??));
     }
-    if !all_hold(&stamped) {
-        return None;
-    }
-    let mut walked = Walked::default();
     for _ in 0..r.count()? {
         let name = r.bytes()?.to_vec();
         let regular = r.take(1)?[0] == 1;
-        walked.files.push(Listed { name, regular });
+        listing.files.push(Listed { name, regular });
     }
     for _ in 0..r.count()? {
-        walked.repositories.push(r.bytes()?.to_vec());
+        listing.repositories.push(r.bytes()?.to_vec());
     }
-    r.0.is_empty().then_some(walked)
+    r.0.is_empty().then_some(listing)
 }
 
-/// Whether every path is as stamped, checked on every core: on Django, 3,300 `stat` calls.
-fn all_hold(stamped: &[(PathBuf, Option<Stamp>)]) -> bool {
-    let holds = |part: &[(PathBuf, Option<Stamp>)]| {
-        part.iter().all(|(path, stamp)| Stamp::of(path) == *stamp)
-    };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if cores < 2 || stamped.len() < 512 {
-        return holds(stamped);
-    }
-    let size = stamped.len().div_ceil(cores);
-    std::thread::scope(|scope| {
-        let others: Vec<_> = stamped[size..]
-            .chunks(size)
-            .map(|part| scope.spawn(move || holds(part)))
-            .collect();
-        let first = holds(&stamped[..size]);
-        others
-            .into_iter()
-            .fold(first, |all, part| part.join().unwrap_or(false) && all)
-    })
-}
-
-/// Keeps what a walk of `root` that started at `started` found, for [`reuse`], in the cache
-/// directory `dir`, if it can be trusted; says why not at debug level.
-pub(crate) fn keep(dir: &Path, root: &Path, started: SystemTime, walked: &Walked) {
-    match encode(root, started, walked) {
-        Ok(bytes) => {
-            let target = kept::file_for(dir, Kind::Listing, root);
-            let written = kept::temporary_for(&target).and_then(|temporary| {
-                std::fs::write(&temporary, &bytes)?;
-                std::fs::rename(&temporary, &target).inspect_err(|_| {
-                    let _ = std::fs::remove_file(&temporary);
-                })
-            });
-            match written {
-                Ok(()) => tracing::debug!(
-                    "kept the tree's listing: {} directories, {} files",
-                    walked.dirs.len(),
-                    walked.files.len()
-                ),
-                Err(e) => tracing::debug!(
-                    "the listing was not kept: cannot write {}: {e}",
-                    target.display()
-                ),
-            }
-        }
-        Err(why) => tracing::debug!("the listing was not kept: {why}"),
-    }
-}
-
-fn encode(root: &Path, started: SystemTime, walked: &Walked) -> Result<Vec<u8>, String> {
-    if let Some(warning) = walked.warnings.first() {
-        return Err(format!("the walk warned ({warning})"));
-    }
-    let settled = started
-        .checked_sub(SETTLED)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|t| i64::try_from(t.as_nanos()).ok())
-        .ok_or("the clock is before 1970")?;
-    let id = id(root).ok_or("the coordinator cannot name itself")?;
-    let stamp = |path: &Path| -> Result<Option<Stamp>, String> {
-        match Stamp::of(path) {
-            Some(s) if !s.older_than(settled) => {
-                Err(format!("{} changed during the walk", path.display()))
-            }
-            s => Ok(s),
-        }
-    };
-    let mut out = Vec::with_capacity(64 * (walked.files.len() + walked.dirs.len()));
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&id);
-    let watched = watched(root, &walked.dirs)?;
-    put_count(watched.len(), &mut out);
-    for path in &watched {
-        put_bytes(path.as_os_str().as_bytes(), &mut out);
-        Stamp::put(stamp(path)?.as_ref(), &mut out);
-    }
-    put_count(walked.dirs.len(), &mut out);
-    for name in &walked.dirs {
-        let path = root.join(std::ffi::OsStr::from_bytes(name));
-        let s = stamp(&path)?.ok_or_else(|| format!("{} is gone", path.display()))?;
-        put_bytes(name, &mut out);
-        Stamp::put(Some(&s), &mut out);
-    }
-    put_count(walked.files.len(), &mut out);
-    for file in &walked.files {
-        put_bytes(&file.name, &mut out);
-        out.push(u8::from(file.regular));
-    }
-    put_count(walked.repositories.len(), &mut out);
-    for repository in &walked.repositories {
-        put_bytes(repository, &mut out);
-    }
-    let digest = blake3::hash(&out);
-    out.extend_from_slice(digest.as_bytes());
-    Ok(out)
-}
-
-/// The files whose contents decide what a walk of `root` leaves out, as the `ignore` crate
-/// reads them: the `.gitignore` files of the directories walked and of every directory above
-/// the root, the `.git/info/exclude` of the root and of any repository above it, git's
-/// global and system configuration and the excludes file they name. Those in the tree are
-/// listed only where they exist: one appearing changes its directory's stamp.
-fn watched(root: &Path, dirs: &[Vec<u8>]) -> Result<Vec<PathBuf>, String> {
+/// The files outside the walked directories whose contents decide what a walk of `root`
+/// leaves out, as the `ignore` crate reads them: the `.gitignore` of every directory above the
+/// root, the `.git/info/exclude` of the root and of any repository above it, git's global and
+/// system configuration and the excludes file they name. (Those of the directories walked are
+/// listed where they exist: one appearing changes its directory's stamp.)
+fn watched_outside(root: &Path) -> Result<Vec<PathBuf>, String> {
     let mut watched = Vec::new();
-    for name in dirs {
-        let ignore = root
-            .join(std::ffi::OsStr::from_bytes(name))
-            .join(".gitignore");
-        if ignore.exists() {
-            watched.push(ignore);
-        }
-    }
     let canonical = root
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
@@ -265,9 +510,8 @@ fn watched(root: &Path, dirs: &[Vec<u8>]) -> Result<Vec<PathBuf>, String> {
             watched.push(dir.join(".gitignore"));
             watched.push(git.clone());
         }
-        if git.is_dir() {
-            watched.push(git.join("info/exclude"));
-        }
+        // Watched even where there is no repository yet: `git init` makes one.
+        watched.push(git.join("info/exclude"));
     }
     let env_path = |var: &str| {
         std::env::var_os(var)
@@ -341,9 +585,8 @@ mod tests {
     use crate::select::walk;
     use std::fs;
 
-    /// A tree with an ignore file and a nested repository, its listing kept in `cache` as by a
-    /// walk that started well after every stamp in it: a test cannot wait for a tree to age.
-    fn kept_tree() -> (tempfile::TempDir, tempfile::TempDir) {
+    /// A tree with ignore files and a nested repository, listed once.
+    fn listed_tree() -> (tempfile::TempDir, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = tempfile::tempdir().expect("tempdir");
         for (path, text) in [
@@ -351,119 +594,163 @@ mod tests {
             ("pkg/b.py", "x\n"),
             ("pkg/.gitignore", "*.log\n"),
             ("pkg/c.log", "x\n"),
+            ("pkg/sub/d.py", "x\n"),
             ("nested/.git/HEAD", "x\n"),
-            ("nested/d.py", "x\n"),
+            ("nested/e.py", "x\n"),
         ] {
-            let path = dir.path().join(path);
-            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            fs::write(path, text).expect("write");
+            write(dir.path(), path, text);
         }
-        keep_now(cache.path(), dir.path());
+        assert_eq!(list_later(&cache, &dir).1, Source::Walked);
         (dir, cache)
     }
 
-    fn keep_now(cache: &Path, root: &Path) {
-        let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
-        keep(cache, root, later, &walk(root, root));
+    fn write(root: &Path, path: &str, text: &str) {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, text).expect("write");
     }
 
-    fn names(walked: &Walked) -> Vec<(String, bool)> {
-        let mut names: Vec<_> = walked
+    /// Lists as a walk that starts well after every stamp in the tree would: a test cannot
+    /// wait for a tree to age. Then waits for the clock that stamps files to move on, so that
+    /// the test's next change cannot share a stamp with what was listed (which [`SETTLED`]
+    /// rules out outside tests).
+    fn list_later(cache: &tempfile::TempDir, dir: &tempfile::TempDir) -> (Walked, Source) {
+        let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
+        let listed = list_at(cache.path(), dir.path(), later);
+        std::thread::sleep(Duration::from_millis(20));
+        listed
+    }
+
+    /// What a walk finds, sorted, to compare with a listing.
+    fn names(walked: &Walked) -> (Vec<(String, bool)>, Vec<String>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut files: Vec<_> = walked
             .files
             .iter()
-            .map(|f| (String::from_utf8_lossy(&f.name).into_owned(), f.regular))
+            .map(|f| (text(&f.name), f.regular))
             .collect();
-        names.sort();
-        names
+        let mut repositories: Vec<_> = walked.repositories.iter().map(|r| text(r)).collect();
+        files.sort();
+        repositories.sort();
+        (files, repositories)
+    }
+
+    /// Lists the tree and checks that it is what a walk finds, and how it came about.
+    fn assert_listed(cache: &tempfile::TempDir, dir: &tempfile::TempDir, source: Source) {
+        let (listed, how) = list_later(cache, dir);
+        assert_eq!(how, source);
+        assert_eq!(names(&listed), names(&walk(dir.path(), dir.path())));
     }
 
     #[test]
     fn an_unchanged_tree_is_listed_as_the_walk_found_it() {
-        let (dir, cache) = kept_tree();
-        let reused = reuse(cache.path(), dir.path()).expect("reused");
-        let walked = walk(dir.path(), dir.path());
-        assert_eq!(names(&reused), names(&walked));
-        assert!(names(&reused).contains(&("pkg/b.py".to_owned(), true)));
-        assert!(!names(&reused).iter().any(|(n, _)| n.ends_with(".log")));
-        assert_eq!(reused.repositories, [b"nested".to_vec()]);
+        let (dir, cache) = listed_tree();
+        let (listed, how) = list_later(&cache, &dir);
+        assert_eq!(how, Source::Kept);
+        let (files, repositories) = names(&listed);
+        assert_eq!(names(&listed), names(&walk(dir.path(), dir.path())));
+        assert!(files.contains(&("pkg/sub/d.py".to_owned(), true)));
+        assert!(!files.iter().any(|(n, _)| n.ends_with(".log")));
+        assert_eq!(repositories, ["nested"]);
     }
 
     #[test]
-    fn an_entry_added_or_removed_anywhere_is_seen() {
-        let (dir, cache) = kept_tree();
-        fs::write(dir.path().join("pkg/new.py"), "x\n").expect("write");
-        assert!(reuse(cache.path(), dir.path()).is_none());
-        keep_now(cache.path(), dir.path());
-        assert!(names(&reuse(cache.path(), dir.path()).expect("kept again"))
-            .contains(&("pkg/new.py".to_owned(), true)));
+    fn changed_directories_alone_are_read_again() {
+        let (dir, cache) = listed_tree();
+        // A file added below the root, and one removed at the root.
+        write(dir.path(), "pkg/new.py", "x\n");
         fs::remove_file(dir.path().join("a.py")).expect("rm");
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert_listed(&cache, &dir, Source::Updated(2));
+        assert_listed(&cache, &dir, Source::Kept);
+        // A new directory is walked whole, and its ignore file honoured and watched.
+        write(dir.path(), "pkg/fresh/deep/f.py", "x\n");
+        write(dir.path(), "pkg/fresh/deep/g.tmp", "x\n");
+        write(dir.path(), "pkg/fresh/.gitignore", "*.tmp\n");
+        assert_listed(&cache, &dir, Source::Updated(1));
+        assert_listed(&cache, &dir, Source::Kept);
+        fs::write(dir.path().join("pkg/fresh/.gitignore"), "*.py\n").expect("write");
+        assert_listed(&cache, &dir, Source::Walked);
+        // A directory removed takes what was below it (it counts as changed too).
+        fs::remove_dir_all(dir.path().join("pkg/sub")).expect("rm");
+        assert_listed(&cache, &dir, Source::Updated(2));
+    }
+
+    #[test]
+    fn what_a_directory_cannot_answer_alone_walks_the_tree() {
+        let (dir, cache) = listed_tree();
+        // An ignore file new in a changed directory rules over everything below it.
+        write(dir.path(), ".gitignore", "sub/\n");
+        assert_listed(&cache, &dir, Source::Walked);
+        // A change inside a nested repository.
+        write(dir.path(), "nested/more.py", "x\n");
+        assert_listed(&cache, &dir, Source::Walked);
+        // A directory that becomes a repository (`pkg/sub` is ignored now).
+        fs::create_dir(dir.path().join("pkg/.git")).expect("mkdir");
+        assert_listed(&cache, &dir, Source::Walked);
     }
 
     #[test]
     fn an_edited_ignore_file_is_seen() {
-        let (dir, cache) = kept_tree();
+        let (dir, cache) = listed_tree();
         // Written in place: the directory's entries do not change, the file's stamp does.
         fs::write(dir.path().join("pkg/.gitignore"), "*.py\n").expect("write");
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert_listed(&cache, &dir, Source::Walked);
     }
 
     #[test]
     fn the_repositorys_excludes_are_watched_even_before_they_exist() {
-        let (dir, cache) = kept_tree();
+        let (dir, cache) = listed_tree();
         fs::create_dir(dir.path().join(".git")).expect("mkdir");
-        keep_now(cache.path(), dir.path());
-        assert!(reuse(cache.path(), dir.path()).is_some());
-        fs::create_dir(dir.path().join(".git/info")).expect("mkdir");
-        fs::write(dir.path().join(".git/info/exclude"), "a.py\n").expect("write");
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert_listed(&cache, &dir, Source::Updated(1));
+        assert_listed(&cache, &dir, Source::Kept);
+        write(dir.path(), ".git/info/exclude", "a.py\n");
+        assert_listed(&cache, &dir, Source::Walked);
     }
 
     #[test]
     fn a_tree_that_changed_during_the_walk_is_not_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = tempfile::tempdir().expect("tempdir");
-        fs::write(dir.path().join("a.py"), "x\n").expect("write");
+        write(dir.path(), "a.py", "x\n");
         // Stamped just now, as by a walk that started just now: not settled.
-        keep(
-            cache.path(),
-            dir.path(),
-            SystemTime::now(),
-            &walk(dir.path(), dir.path()),
+        assert_eq!(
+            list_at(cache.path(), dir.path(), SystemTime::now()).1,
+            Source::Walked
         );
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert_eq!(list_later(&cache, &dir).1, Source::Walked);
+        assert_eq!(list_later(&cache, &dir).1, Source::Kept);
     }
 
     #[test]
     fn a_walk_that_warned_is_not_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = tempfile::tempdir().expect("tempdir");
         let mut walked = walk(dir.path(), dir.path());
         walked.warnings.push("cannot read x".into());
         let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
-        keep(cache.path(), dir.path(), later, &walked);
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        let settled = i64::try_from(later.duration_since(UNIX_EPOCH).expect("after").as_nanos())
+            .expect("fits");
+        assert!(stamp_walk(dir.path(), settled, &walked).is_err());
     }
 
     #[test]
     fn a_damaged_or_foreign_listing_is_as_good_as_none() {
-        let (dir, cache) = kept_tree();
+        let (dir, cache) = listed_tree();
         let file = kept::file_for(cache.path(), Kind::Listing, dir.path());
         let mut bytes = fs::read(&file).expect("kept");
         let middle = bytes.len() / 2;
         bytes[middle] ^= 1;
         fs::write(&file, &bytes).expect("write");
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert!(load(cache.path(), dir.path()).is_none());
         fs::write(&file, &bytes[..bytes.len() / 3]).expect("write");
-        assert!(reuse(cache.path(), dir.path()).is_none());
+        assert!(load(cache.path(), dir.path()).is_none());
         // Another root's listing is not this one's.
-        keep_now(cache.path(), dir.path());
+        assert_listed(&cache, &dir, Source::Walked);
         let other = tempfile::tempdir().expect("tempdir");
         fs::copy(
             &file,
             kept::file_for(cache.path(), Kind::Listing, other.path()),
         )
         .expect("copy");
-        assert!(reuse(cache.path(), other.path()).is_none());
+        assert!(load(cache.path(), other.path()).is_none());
     }
 }

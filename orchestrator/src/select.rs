@@ -232,16 +232,7 @@ fn everything(
     let (tracked, mut walked) = std::thread::scope(|scope| {
         let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
         let walked = match kept {
-            Some(dir) => crate::listing::reuse(dir, root)
-                .inspect(|_| {
-                    tracing::debug!("the tree is as its kept listing found it: not walked")
-                })
-                .unwrap_or_else(|| {
-                    let started = std::time::SystemTime::now();
-                    let walked = walk(root, root);
-                    crate::listing::keep(dir, root, started, &walked);
-                    walked
-                }),
+            Some(dir) => crate::listing::list(dir, root),
             None => walk(root, root),
         };
         let tracked = tracked.join().unwrap_or_else(|_| {
@@ -298,8 +289,15 @@ impl Walked {
 /// Files under `dir` honouring ignore files, as names relative to `root`, on as many threads
 /// as there are cores.
 pub(crate) fn walk(root: &Path, dir: &Path) -> Walked {
+    walk_to(root, dir, None)
+}
+
+/// [`walk`] down to `depth` levels below `dir` (its entries are level 1), or all the way.
+/// Ignore files of the directories above `dir` apply as they would to a walk from `root`.
+pub(crate) fn walk_to(root: &Path, dir: &Path, depth: Option<usize>) -> Walked {
     let found = Mutex::new(Walked::default());
     let walker = ignore::WalkBuilder::new(dir)
+        .max_depth(depth)
         .hidden(false)
         // `.ignore` files are ripgrep's, not git's.
         .ignore(false)
