@@ -264,12 +264,13 @@ fn update(
             && name.starts_with(dir)
             && (dir.is_empty() || name[dir.len()] == b'/')
     };
+    let mut repositories = kept.repositories;
     for d in &changed {
         if !dirs.contains_key(d) {
             continue; // gone with a changed directory above it
         }
         let name = String::from_utf8_lossy(d);
-        if kept.repositories.iter().any(|r| r == d || inside(d, r)) {
+        if repositories.iter().any(|r| r == d || inside(d, r)) {
             return Err(format!("{name} is in a nested repository"));
         }
         let path = root.join(OsStr::from_bytes(d));
@@ -296,6 +297,7 @@ fn update(
         for gone in before.iter().filter(|c| !now.contains(c.as_slice())) {
             dirs.retain(|n, _| n != gone && !inside(n, gone));
             files.retain(|n, _| !inside(n, gone));
+            repositories.retain(|r| r != gone && !inside(r, gone));
         }
         files.extend(relisted.files.into_iter().map(|f| (f.name, f.regular)));
         for child in relisted
@@ -332,7 +334,7 @@ fn update(
             .into_iter()
             .map(|(name, regular)| Listed { name, regular })
             .collect(),
-        repositories: kept.repositories,
+        repositories,
     };
     let mut keepable = settled.ok_or_else(|| "the clock is before 1970".to_owned());
     for (name, stamp) in dirs {
@@ -670,9 +672,14 @@ mod tests {
         assert_listed(&cache, &dir, Source::Kept);
         fs::write(dir.path().join("pkg/fresh/.gitignore"), "*.py\n").expect("write");
         assert_listed(&cache, &dir, Source::Walked);
-        // A directory removed takes what was below it (it counts as changed too).
+        // A directory removed takes what was below it (it counts as changed too), and a
+        // repository removed is no longer one.
         fs::remove_dir_all(dir.path().join("pkg/sub")).expect("rm");
         assert_listed(&cache, &dir, Source::Updated(2));
+        fs::remove_dir_all(dir.path().join("nested")).expect("rm");
+        assert_listed(&cache, &dir, Source::Updated(2));
+        write(dir.path(), "nested/e.py", "x\n");
+        assert_listed(&cache, &dir, Source::Updated(1));
     }
 
     #[test]
