@@ -13,13 +13,13 @@
 //!
 //! A stamp taken after the walk can only vouch for what the walk read if nothing changed in
 //! between: a listing is kept only when every stamp in it is older than the walk's start by
-//! more than [`SETTLED`], which covers clocks that stamp coarsely. A change during the walk
+//! more than `SETTLED` (two seconds), which covers clocks that stamp coarsely. A change during the walk
 //! leaves the tree walked again next time; a change after it gives a stamp that differs.
 //! Whatever is not plainly safe is not kept: a walk that warned of anything, a repository
 //! whose `.git` is a file (a linked work tree or a submodule, whose excludes live elsewhere).
 //!
 //! Layout: the 8 bytes `orchlst1`, the 32-byte id of what the listing depends on besides its
-//! stamps ([`id`]), the stamped paths, the directories, the files and the nested repositories,
+//! stamps (`id`), the stamped paths, the directories, the files and the nested repositories,
 //! each a count (u32) of entries, and last the BLAKE3 digest of all that, by which a file cut
 //! short or damaged is known. Integers are little-endian.
 
