@@ -8,13 +8,16 @@
 //! the stamp (device, inode, size, modification and change times) of every directory the walk
 //! read, and of every file whose contents decide what is ignored: each `.gitignore` in the
 //! tree and above it, `.git/info/exclude`, git's global configuration and excludes file. When
-//! every stamp is as it was, the listing is what a walk would find; when any differs, the tree
-//! is walked and the listing kept again.
+//! every stamp is as it was, the listing is what a walk would find. When a few directories
+//! changed (a report written into the tree, an editor's swap file) and no ignore file did,
+//! each is read again alone, as a walk from the root would read it; otherwise the tree is
+//! walked. Either way the result is kept for the next run where it can be trusted.
 //!
 //! A stamp taken after the walk can only vouch for what the walk read if nothing changed in
 //! between: a listing is kept only when every stamp in it is older than the walk's start by
-//! more than `SETTLED` (two seconds), which covers clocks that stamp coarsely. A change during the walk
-//! leaves the tree walked again next time; a change after it gives a stamp that differs.
+//! more than `SETTLED` (two seconds), which covers clocks that stamp coarsely. A change during
+//! the walk leaves the tree listed again next time; a change after it gives a stamp that
+//! differs.
 //! Whatever is not plainly safe is not kept: a walk that warned of anything, a repository
 //! whose `.git` is a file (a linked work tree or a submodule, whose excludes live elsewhere).
 //!
