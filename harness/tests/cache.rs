@@ -658,6 +658,16 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
     let ignored = run(&repo, &["-vv"]);
     assert!(walked(&ignored), "{}", ignored.stderr);
     assert_eq!(files(&ignored), 3, "{}", ignored.stdout);
+    // `--changed` lists the whole tree beside the changes from the same listing.
+    repo.git(&["init", "-q"])
+        .git(&["add", "-A"])
+        .git(&["commit", "-qm", "t"]);
+    age();
+    run(&repo, &[]);
+    repo.write("a.py", "a = 10\n");
+    let changed = repo.run(&["run", "--changed", "--validators", "lint", "-vv"]);
+    assert!(matches!(changed.code, Some(0 | 1)), "{}", changed.stderr);
+    assert!(changed.stderr.contains("not walked"), "{}", changed.stderr);
     // `--no-cache` walks and keeps nothing.
     age();
     let uncached = run(&repo, &["-vv", "--no-cache"]);

@@ -492,6 +492,8 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
             _ => args.artifacts_dir.clone(),
         },
         fail_fast: args.fail_fast,
+        // The listing is a cache like any other: `--no-cache` walks the tree.
+        listing: (!args.no_cache).then(|| cache::directory(cache_dir.clone())),
     };
     let root = workspace.root.clone();
     let baseline = hold::baseline_file(
@@ -599,10 +601,6 @@ fn execute(
     }
     crate::watchdog::start();
     plan.history = Some(cache::directory(cache_dir.clone()));
-    if let crate::selected::Files::Everything { kept, .. } = &mut plan.files {
-        // The listing is a cache like any other: `--no-cache` walks the tree.
-        *kept = (!no_cache).then(|| cache::directory(cache_dir.clone()));
-    }
     let cache = Cache::open(
         &cache::Setting::from_args(no_cache, cache_dir),
         plan.config.cache_max_age,
@@ -647,6 +645,7 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
         only: args.choice.validators,
         jobs: args.choice.jobs,
         profile: args.choice.profile,
+        listing: Some(cache::directory(cache_dir.clone())),
         ..plan::Request::default()
     };
     let ran =

@@ -35,6 +35,9 @@ pub struct Request {
     pub fail_fast: bool,
     /// `--shard K/N`.
     pub shard: Option<crate::shard::Shard>,
+    /// The cache directory, where the whole tree's listing is kept and reused
+    /// ([`crate::listing`]); `None` with `--no-cache`.
+    pub listing: Option<PathBuf>,
 }
 
 /// A validated run: where, with which configuration, which validators, which files.
@@ -190,14 +193,16 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         Selection::All => Files::Everything {
             root: workspace.root.clone(),
             cwd: workspace.start.clone(),
-            kept: None,
+            kept: request.listing.clone(),
         },
         selection => {
             let (root, start) = (&workspace.root, &workspace.start);
             // With `--changed`, what changed and the whole tree are listed at once.
             let (selected, universe) = std::thread::scope(|scope| {
-                let universe = matches!(selection, Selection::Changed { .. })
-                    .then(|| scope.spawn(|| select::select(root, start, &Selection::All, None)));
+                let universe = matches!(selection, Selection::Changed { .. }).then(|| {
+                    let kept = request.listing.as_deref();
+                    scope.spawn(move || select::select(root, start, &Selection::All, kept))
+                });
                 let selected = select::select(root, start, &selection, None);
                 let universe =
                     universe.map(|u| u.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
