@@ -511,9 +511,11 @@ fn watched_outside(root: &Path) -> Result<Vec<PathBuf>, String> {
                 git.display()
             ));
         }
+        // A `.git` directory above the root matters only for its excludes: with `require_git`
+        // off, the walk applies the `.gitignore` files above a repository too. Its own stamp
+        // changes with every git command, so it is not watched.
         if dir != canonical {
             watched.push(dir.join(".gitignore"));
-            watched.push(git.clone());
         }
         // Watched even where there is no repository yet: `git init` makes one.
         watched.push(git.join("info/exclude"));
@@ -715,6 +717,30 @@ mod tests {
         assert_listed(&cache, &dir, Source::Kept);
         write(dir.path(), ".git/info/exclude", "a.py\n");
         assert_listed(&cache, &dir, Source::Walked);
+    }
+
+    #[test]
+    fn git_at_work_in_a_repository_around_the_root_changes_nothing_until_its_rules_do() {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        write(outer.path(), ".git/HEAD", "x\n");
+        write(outer.path(), "sub/a.py", "x\n");
+        let root = outer.path().join("sub");
+        let list = || {
+            let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
+            let source = list_at(cache.path(), &root, later).1;
+            std::thread::sleep(Duration::from_millis(20));
+            source
+        };
+        assert_eq!(list(), Source::Walked);
+        // What a commit does to the outer `.git`: its entries change.
+        write(outer.path(), ".git/index", "x\n");
+        assert_eq!(list(), Source::Kept);
+        write(outer.path(), ".git/info/exclude", "a.py\n");
+        assert_eq!(list(), Source::Walked);
+        write(outer.path(), ".gitignore", "*.py\n");
+        assert_eq!(list(), Source::Walked);
+        assert_eq!(list(), Source::Kept);
     }
 
     #[test]
