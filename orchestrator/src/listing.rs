@@ -167,10 +167,12 @@ pub(crate) fn list(dir: &Path, root: &Path) -> Walked {
 
 /// [`list`], for a walk that starts at `started`.
 fn list_at(dir: &Path, root: &Path, started: SystemTime) -> (Walked, Source) {
+    // A clock before 1970 settles nothing, so nothing is kept.
     let settled = started
         .checked_sub(SETTLED)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|t| i64::try_from(t.as_nanos()).ok());
+        .and_then(|t| i64::try_from(t.as_nanos()).ok())
+        .unwrap_or(i64::MIN);
     if let Some(kept) = load(dir, root) {
         let fresh = restamp(root, &kept);
         let watched_hold = kept
@@ -197,14 +199,16 @@ fn list_at(dir: &Path, root: &Path, started: SystemTime) -> (Walked, Source) {
             }
         }
     }
-    let walked = select::walk(root, root);
-    match settled
-        .ok_or_else(|| "the clock is before 1970".to_owned())
-        .and_then(|settled| stamp_walk(root, settled, &walked))
-    {
-        Ok(listing) => store(dir, root, &listing),
-        Err(why) => tracing::debug!("the listing was not kept: {why}"),
-    }
+    let walked = match stamp_walk(root, settled, select::walk(root, root)) {
+        Ok(listing) => {
+            store(dir, root, &listing);
+            listing.into_walked()
+        }
+        Err((why, walked)) => {
+            tracing::debug!("the listing was not kept: {why}");
+            walked
+        }
+    };
     (walked, Source::Walked)
 }
 
@@ -242,7 +246,7 @@ fn update(
     root: &Path,
     kept: Listing,
     changed: &[usize],
-    settled: Option<i64>,
+    settled: i64,
 ) -> Result<(Listing, Result<(), String>), String> {
     let mut changed: Vec<Vec<u8>> = changed.iter().map(|&at| kept.dirs[at].0.clone()).collect();
     changed.sort_by_key(|name| (depth(name), name.clone()));
@@ -339,34 +343,29 @@ fn update(
             .collect(),
         repositories,
     };
-    let mut keepable = settled.ok_or_else(|| "the clock is before 1970".to_owned());
-    for (name, stamp) in dirs {
-        let stamp = match stamp {
-            Some(stamp) => stamp,
+    // The listing serves this run whatever the stamps; it is kept only if all settled.
+    let mut unsettled = None;
+    let mut stamp = |path: &Path| {
+        Stamp::settled(path, settled).unwrap_or_else(|why| {
+            unsettled.get_or_insert(why);
+            Stamp::of(path)
+        })
+    };
+    for (name, kept) in dirs {
+        let stamp = match kept {
+            Some(kept) => kept,
             None => {
                 let path = root.join(OsStr::from_bytes(&name));
                 let ignore = path.join(".gitignore");
                 if !watched.contains(&ignore) && ignore.exists() {
-                    let stamp = keepable
-                        .as_ref()
-                        .ok()
-                        .and_then(|&s| Stamp::settled(&ignore, s).ok()?);
-                    listing.watched.push((ignore, stamp));
+                    listing.watched.push((ignore.clone(), stamp(&ignore)));
                 }
-                match Stamp::of(&path) {
-                    Some(stamp) => {
-                        if let Ok(s) = keepable {
-                            keepable = Stamp::settled(&path, s).map(|_| s);
-                        }
-                        stamp
-                    }
-                    None => return Err(format!("{} is gone", path.display())),
-                }
+                stamp(&path).ok_or_else(|| format!("{} is gone", path.display()))?
             }
         };
         listing.dirs.push((name, stamp));
     }
-    Ok((listing, keepable.map(|_| ())))
+    Ok((listing, unsettled.map_or(Ok(()), Err)))
 }
 
 fn depth(name: &[u8]) -> usize {
@@ -377,34 +376,42 @@ fn depth(name: &[u8]) -> usize {
     }
 }
 
-/// The listing of a walk of `root`, with every stamp taken now and required to be settled.
-fn stamp_walk(root: &Path, settled: i64, walked: &Walked) -> Result<Listing, String> {
-    if let Some(warning) = walked.warnings.first() {
-        return Err(format!("the walk warned ({warning})"));
-    }
-    let stamped = crate::parallel::on_every_core(walked.dirs.clone(), |name| {
-        let path = root.join(OsStr::from_bytes(&name));
-        let ignore = path.join(".gitignore");
-        let ignore = ignore.exists().then_some(ignore);
-        let stamp = Stamp::settled(&path, settled)
-            .and_then(|s| s.ok_or_else(|| format!("{} is gone", path.display())));
-        (name, stamp, ignore)
-    });
-    let mut listing = Listing {
-        files: walked.files.clone(),
-        repositories: walked.repositories.clone(),
-        ..Listing::default()
+/// The listing of `walked`, a walk of `root`, with every stamp taken now and required to be
+/// settled; otherwise why not, and the walk back.
+fn stamp_walk(root: &Path, settled: i64, walked: Walked) -> Result<Listing, (String, Walked)> {
+    let stamps = || -> Result<_, String> {
+        if let Some(warning) = walked.warnings.first() {
+            return Err(format!("the walk warned ({warning})"));
+        }
+        let stamped = crate::parallel::on_every_core(walked.dirs.iter().collect(), |name| {
+            let path = root.join(OsStr::from_bytes(name));
+            let ignore = path.join(".gitignore");
+            let stamp = Stamp::settled(&path, settled)
+                .and_then(|s| s.ok_or_else(|| format!("{} is gone", path.display())));
+            (stamp, ignore.exists().then_some(ignore))
+        });
+        let mut dirs = Vec::with_capacity(stamped.len());
+        let mut ignores = Vec::new();
+        for (stamp, ignore) in stamped {
+            dirs.push(stamp?);
+            ignores.extend(ignore);
+        }
+        let watched = ignores
+            .into_iter()
+            .chain(watched_outside(root)?)
+            .map(|path| Stamp::settled(&path, settled).map(|stamp| (path, stamp)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((watched, dirs))
     };
-    let mut ignores = Vec::new();
-    for (name, stamp, ignore) in stamped {
-        listing.dirs.push((name, stamp?));
-        ignores.extend(ignore);
+    match stamps() {
+        Ok((watched, dirs)) => Ok(Listing {
+            watched,
+            dirs: walked.dirs.into_iter().zip(dirs).collect(),
+            files: walked.files,
+            repositories: walked.repositories,
+        }),
+        Err(why) => Err((why, walked)),
     }
-    for path in ignores.into_iter().chain(watched_outside(root)?) {
-        let stamp = Stamp::settled(&path, settled)?;
-        listing.watched.push((path, stamp));
-    }
-    Ok(listing)
 }
 
 /// Writes `listing` for `root` in the cache directory `dir`, in place of the one kept.
@@ -702,6 +709,34 @@ mod tests {
     }
 
     #[test]
+    fn many_changed_directories_walk_the_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let dirs = MOST_RELISTED + 1;
+        for i in 0..dirs {
+            write(dir.path(), &format!("d{i}/a.py"), "x\n");
+        }
+        assert_eq!(list_later(&cache, &dir).1, Source::Walked);
+        write(dir.path(), "d0/b.py", "x\n");
+        assert_listed(&cache, &dir, Source::Updated(1));
+        for i in 0..dirs {
+            write(dir.path(), &format!("d{i}/c.py"), "x\n");
+        }
+        assert_listed(&cache, &dir, Source::Walked);
+    }
+
+    #[test]
+    fn a_work_tree_whose_git_is_a_file_is_never_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.py", "x\n");
+        // A linked work tree: its excludes are in the main repository's directory.
+        write(dir.path(), ".git", "gitdir: /elsewhere/.git/worktrees/w\n");
+        assert_listed(&cache, &dir, Source::Walked);
+        assert_listed(&cache, &dir, Source::Walked);
+    }
+
+    #[test]
     fn an_edited_ignore_file_is_seen() {
         let (dir, cache) = listed_tree();
         // Written in place: the directory's entries do not change, the file's stamp does.
@@ -765,7 +800,7 @@ mod tests {
         let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
         let settled = i64::try_from(later.duration_since(UNIX_EPOCH).expect("after").as_nanos())
             .expect("fits");
-        assert!(stamp_walk(dir.path(), settled, &walked).is_err());
+        assert!(stamp_walk(dir.path(), settled, walked).is_err());
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn classify(root: &Path, full: &Path) -> Entry {
 }
 
 /// A name a listing gave, relative to the root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Listed {
     pub(crate) name: Vec<u8>,
     /// The listing saw a regular file (a directory entry's type), so it need not be examined.

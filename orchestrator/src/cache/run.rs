@@ -168,11 +168,6 @@ impl RecordHead {
             artifacts,
         })
     }
-
-    /// The results in `body`, if it is the body this head describes.
-    pub fn results(&self, body: &[u8]) -> Option<Vec<FileResult>> {
-        decode_body(body, &self.body, self.paths.len())
-    }
 }
 
 /// The `count` results in `body`, if it is the body whose digest is `digest`.
@@ -367,7 +362,10 @@ mod tests {
         assert_eq!(head.paths, ["a.py", "b.py"]);
         assert_eq!((head.findings, head.errors), (2, 1));
         assert_eq!(head.artifacts, ["shots/a.png"]);
-        assert_eq!(head.results(&body), Some(record.results.clone()));
+        assert_eq!(
+            decode_body(&body, &head.body, head.paths.len()),
+            Some(record.results.clone())
+        );
         for cut in [0, 1, 33, 72, head_bytes.len() - 1] {
             assert_eq!(
                 RecordHead::decode(&head_bytes[..cut]),
@@ -376,7 +374,11 @@ mod tests {
             );
         }
         for cut in [0, 1, 33, body.len() - 1] {
-            assert_eq!(head.results(&body[..cut]), None, "body cut at {cut}");
+            assert_eq!(
+                decode_body(&body[..cut], &head.body, head.paths.len()),
+                None,
+                "body cut at {cut}"
+            );
         }
         let mut other_layout = head_bytes.clone();
         other_layout[0] = 9;
@@ -395,7 +397,7 @@ mod tests {
         let (other_head, other_body) = other.encode();
         let other_head = RecordHead::decode(&other_head).expect("a head");
         assert_ne!(head.body, other_head.body);
-        assert_eq!(head.results(&other_body), None);
+        assert_eq!(decode_body(&other_body, &head.body, head.paths.len()), None);
         assert_ne!(body_slot(&[1; 32]), index_slot(&[1; 32]));
     }
 

@@ -611,9 +611,6 @@ impl Recorded {
         if index.results.len() != count {
             return Recorded::Nothing;
         }
-        let holds = |r: &FileResult| {
-            artifacts_exist(r, &ctx.root) && (!ctx.update_baselines || r.findings.is_empty())
-        };
         let read: Option<Vec<Option<FileResult>>> =
             read.map(|results| results.into_iter().map(Some).collect());
         let by_key: HashMap<Key, usize> = index
@@ -632,7 +629,7 @@ impl Recorded {
                     .all(|&u| changed.get(u as usize) == Some(&false));
                 let holding = read
                     .as_ref()
-                    .is_none_or(|read| read[i].as_ref().is_some_and(&holds));
+                    .is_none_or(|read| read[i].as_ref().is_some_and(|r| holds(r, ctx)));
                 (unchanged && holding).then_some((i, uses))
             })
             .collect();
@@ -773,9 +770,6 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
             (id, cache::digest(list.paths(), state))
         })
         .collect();
-    let holds = |result: &FileResult| {
-        artifacts_exist(result, &ctx.root) && (!ctx.update_baselines || result.findings.is_empty())
-    };
     let mut dropped = 0;
     // Entries whose inputs changed, with their list and its digest now: a variant kept for
     // that state may answer instead.
@@ -789,7 +783,7 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
         if let Some((list, now)) = moved {
             changed.push((at, list, now));
             *slot = None;
-        } else if !holds(&entry.result) {
+        } else if !holds(&entry.result, ctx) {
             *slot = None;
             dropped += 1;
         }
@@ -809,7 +803,7 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
                 v.inputs
                     .as_ref()
                     .is_some_and(|i| i.list.id() == list && i.digest == now)
-                    && holds(&v.result)
+                    && holds(&v.result, ctx)
             };
             match variant.filter(fits) {
                 Some(variant) => found[at] = Some(variant),
@@ -820,13 +814,13 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
     (dropped, now)
 }
 
-/// Whether every artifact a result's findings point to is still on disk.
-fn artifacts_exist(result: &FileResult, root: &Path) -> bool {
-    result
-        .findings
-        .iter()
-        .flat_map(|f| &f.artifacts)
-        .all(|a| artifact_exists(root, &a.path))
+/// Whether a cached result may still be served: every artifact its findings point to is on
+/// disk, and under `--update-baselines` it has no finding (the validator must see the file to
+/// write the baseline it differs from).
+fn holds(result: &FileResult, ctx: &Context) -> bool {
+    let mut artifacts = result.findings.iter().flat_map(|f| &f.artifacts);
+    artifacts.all(|a| artifact_exists(&ctx.root, &a.path))
+        && (!ctx.update_baselines || result.findings.is_empty())
 }
 
 /// An artifact's path is relative to the root when under it, else absolute.
@@ -866,6 +860,10 @@ mod tests {
             rendered: None,
         };
         (ctx, inbox)
+    }
+
+    fn cache_in(dir: &Path) -> Cache {
+        Cache::open(&Setting::At(dir.join("cache")), None, &Default::default())
     }
 
     fn result(path: &str) -> FileResult {
@@ -928,11 +926,7 @@ mod tests {
     #[tokio::test]
     async fn results_a_record_answers_are_read_while_the_validator_works() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = Cache::open(
-            &Setting::At(dir.path().join("cache")),
-            None,
-            &Default::default(),
-        );
+        let cache = cache_in(dir.path());
         let (slot, a, b) = ([7; 32], [2; 32], [3; 32]);
         let record = RunRecord {
             keys: [1; 32],
@@ -966,11 +960,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_replaced_meanwhile_is_answered_one_file_at_a_time_and_the_rest_checked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = Cache::open(
-            &Setting::At(dir.path().join("cache")),
-            None,
-            &Default::default(),
-        );
+        let cache = cache_in(dir.path());
         let (a, b) = ([2; 32], [3; 32]);
         // `a.py` has its own entry; `b.py` has none.
         cache.put(&[(a, Entry::new(result("a.py"), |_| None))]);
