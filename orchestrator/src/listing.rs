@@ -599,10 +599,17 @@ mod tests {
     use crate::select::walk;
     use std::fs;
 
+    /// An empty tree and an empty cache directory.
+    fn empty() -> (tempfile::TempDir, tempfile::TempDir) {
+        (
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        )
+    }
+
     /// A tree with ignore files and a nested repository, listed once.
     fn listed_tree() -> (tempfile::TempDir, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = tempfile::tempdir().expect("tempdir");
+        let (dir, cache) = empty();
         for (path, text) in [
             ("a.py", "x\n"),
             ("pkg/b.py", "x\n"),
@@ -710,8 +717,7 @@ mod tests {
 
     #[test]
     fn many_changed_directories_walk_the_tree() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = tempfile::tempdir().expect("tempdir");
+        let (dir, cache) = empty();
         let dirs = MOST_RELISTED + 1;
         for i in 0..dirs {
             write(dir.path(), &format!("d{i}/a.py"), "x\n");
@@ -727,8 +733,7 @@ mod tests {
 
     #[test]
     fn a_work_tree_whose_git_is_a_file_is_never_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = tempfile::tempdir().expect("tempdir");
+        let (dir, cache) = empty();
         write(dir.path(), "a.py", "x\n");
         // A linked work tree: its excludes are in the main repository's directory.
         write(dir.path(), ".git", "gitdir: /elsewhere/.git/worktrees/w\n");
@@ -780,8 +785,7 @@ mod tests {
 
     #[test]
     fn a_tree_that_changed_during_the_walk_is_not_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = tempfile::tempdir().expect("tempdir");
+        let (dir, cache) = empty();
         write(dir.path(), "a.py", "x\n");
         // Stamped just now, as by a walk that started just now: not settled.
         assert_eq!(
