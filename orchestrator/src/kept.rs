@@ -1,27 +1,42 @@
 //! Files the coordinator keeps per root in its cache directory, beside the result store: the
-//! findings of the last JSON report ([`crate::rendered`]) and the tree's listing
-//! ([`crate::listing`]).
+//! findings of the last JSON report ([`crate::rendered`]), the tree's listing
+//! ([`crate::listing`]) and the files git tracks there ([`crate::tracked`]).
 //!
 //! One file per root and kind, `<kind>/<digest of the root>`, replaced by a rename: a run
 //! holding one open keeps reading the file it opened, whatever another run writes meanwhile.
 //! Each is a copy of what can be worked out again, so `cache clear` removes them all.
+//!
+//! What a listing and a tracked list share is here too: the stamps that say a directory or a
+//! file is unchanged, and their binary layout (integers little-endian, byte strings after
+//! their length as a u32, and last the BLAKE3 digest of all before it, by which a file cut
+//! short or damaged is known).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How much older than the reading it vouches for a stamp must be to be kept: a stamp taken
+/// after a reading vouches for it only if nothing changed in between, and clocks that stamp
+/// coarsely (two seconds on FAT, the kernel's coarse clock) can leave a change within the
+/// same stamp. Git's racy-timestamp rule.
+pub const SETTLED: Duration = Duration::from_secs(2);
 
 /// What a kept file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Rendered,
     Listing,
+    Tracked,
 }
 
 impl Kind {
-    const ALL: [Kind; 2] = [Kind::Rendered, Kind::Listing];
+    const ALL: [Kind; 3] = [Kind::Rendered, Kind::Listing, Kind::Tracked];
 
     fn directory(self) -> &'static str {
         match self {
             Kind::Rendered => "rendered",
             Kind::Listing => "listing",
+            Kind::Tracked => "tracked",
         }
     }
 }
@@ -43,6 +58,37 @@ pub fn temporary_for(target: &Path) -> std::io::Result<PathBuf> {
     Ok(target.with_file_name(name))
 }
 
+/// The earliest time, in nanoseconds since the epoch, that a stamp may show and still vouch
+/// for a reading that started at `started`. A clock before 1970 settles nothing.
+pub fn settled_before(started: SystemTime) -> i64 {
+    started
+        .checked_sub(SETTLED)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|t| i64::try_from(t.as_nanos()).ok())
+        .unwrap_or(i64::MIN)
+}
+
+/// Appends the digest of everything in `out` so far.
+pub fn seal(out: &mut Vec<u8>) {
+    let digest = blake3::hash(out);
+    out.extend_from_slice(digest.as_bytes());
+}
+
+/// What `bytes` hold before their digest, if the digest is right.
+pub fn unseal(bytes: &[u8]) -> Option<&[u8]> {
+    let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    (blake3::hash(body).as_bytes() == digest).then_some(body)
+}
+
+/// Puts `bytes` in place of `target` by writing a temporary file and renaming it.
+pub fn replace(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = temporary_for(target)?;
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, target).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
 /// Removes every kept file of every root from the cache directory `dir` (`cache clear`);
 /// returns whether there were any.
 pub fn clear(dir: &Path) -> Result<bool, String> {
@@ -56,4 +102,105 @@ pub fn clear(dir: &Path) -> Result<bool, String> {
         }
     }
     Ok(any)
+}
+
+/// What a path was when stamped: enough to know that a directory's entries or a file's
+/// contents have not changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    /// Modification and change times, in nanoseconds since the epoch.
+    modified: i64,
+    changed: i64,
+}
+
+impl Stamp {
+    const LEN: usize = 40;
+
+    /// The stamp of `path`, following links; `None` when it does not exist (which is a stamp
+    /// too: an ignore file created later must be seen).
+    pub fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            modified: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            changed: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        })
+    }
+
+    /// The stamp of `path` if it is older than `settled` (or the path does not exist): a
+    /// stamp that can vouch for what was read before it was taken.
+    pub fn settled(path: &Path, settled: i64) -> Result<Option<Stamp>, String> {
+        match Stamp::of(path) {
+            Some(s) if s.modified >= settled || s.changed >= settled => {
+                Err(format!("{} changed during the walk", path.display()))
+            }
+            s => Ok(s),
+        }
+    }
+
+    pub fn put(stamp: Option<&Stamp>, out: &mut Vec<u8>) {
+        match stamp {
+            Some(s) => {
+                out.push(1);
+                for n in [s.dev, s.ino, s.size] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+                for n in [s.modified, s.changed] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+            None => out.push(0),
+        }
+    }
+
+    pub fn take(r: &mut Reader) -> Option<Option<Stamp>> {
+        if r.take(1)?[0] == 0 {
+            return Some(None);
+        }
+        let b = r.take(Stamp::LEN)?;
+        let u = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        let i = |at: usize| i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        Some(Some(Stamp {
+            dev: u(0),
+            ino: u(8),
+            size: u(16),
+            modified: i(24),
+            changed: i(32),
+        }))
+    }
+}
+
+pub fn put_count(n: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+pub fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    put_count(bytes.len(), out);
+    out.extend_from_slice(bytes);
+}
+
+/// Reads a kept file front to back; `None` when it ends too soon.
+#[derive(Debug)]
+pub struct Reader<'a>(pub &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(taken)
+    }
+
+    pub fn count(&mut self) -> Option<usize> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
+    }
+
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.count()?;
+        self.take(n)
+    }
 }

@@ -42,6 +42,7 @@ pub mod session;
 pub mod shard;
 pub mod staged;
 pub mod tools;
+pub mod tracked;
 pub mod verdict;
 pub mod watchdog;
 

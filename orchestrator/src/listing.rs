@@ -21,100 +21,24 @@
 //! Whatever is not plainly safe is not kept: a walk that warned of anything, a repository
 //! whose `.git` is a file (a linked work tree or a submodule, whose excludes live elsewhere).
 //!
-//! Layout: the 8 bytes `orchlst1`, the 32-byte id of what the listing depends on besides its
-//! stamps (`id`), the stamped paths, the directories, the files and the nested repositories,
-//! each a count (u32) of entries, and last the BLAKE3 digest of all that, by which a file cut
-//! short or damaged is known. Integers are little-endian.
+//! Layout ([`crate::kept`]): the 8 bytes `orchlst1`, the 32-byte id of what the listing
+//! depends on besides its stamps (`id`), the stamped paths, the directories, the files and the
+//! nested repositories, each a count (u32) of entries, and last the digest.
 
 use crate::digest::Hash;
-use crate::kept::{self, Kind};
+use crate::kept::{self, put_bytes, put_count, Kind, Reader, Stamp};
 use crate::select::{self, Listed, Walked};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 const MAGIC: &[u8; 8] = b"orchlst1";
-
-/// How much older than the walk every stamp must be for the listing to be kept.
-const SETTLED: Duration = Duration::from_secs(2);
 
 /// How many changed directories are read again, each alone, before walking the whole tree is
 /// the cheaper way.
 const MOST_RELISTED: usize = 64;
-
-/// What a path was when stamped: enough to know that a directory's entries or a file's
-/// contents have not changed since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    /// Modification and change times, in nanoseconds since the epoch.
-    modified: i64,
-    changed: i64,
-}
-
-impl Stamp {
-    const LEN: usize = 40;
-
-    /// The stamp of `path`, following links; `None` when it does not exist (which is a stamp
-    /// too: an ignore file created later must be seen).
-    fn of(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            modified: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            changed: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-        })
-    }
-
-    /// The stamp of `path` if it is older than `settled` (or the path does not exist): a
-    /// stamp that can vouch for what was read before it was taken.
-    fn settled(path: &Path, settled: i64) -> Result<Option<Stamp>, String> {
-        match Stamp::of(path) {
-            Some(s) if s.modified >= settled || s.changed >= settled => {
-                Err(format!("{} changed during the walk", path.display()))
-            }
-            s => Ok(s),
-        }
-    }
-
-    fn put(stamp: Option<&Stamp>, out: &mut Vec<u8>) {
-        match stamp {
-            Some(s) => {
-                out.push(1);
-                for n in [s.dev, s.ino, s.size] {
-                    out.extend_from_slice(&n.to_le_bytes());
-                }
-                for n in [s.modified, s.changed] {
-                    out.extend_from_slice(&n.to_le_bytes());
-                }
-            }
-            None => out.push(0),
-        }
-    }
-
-    fn take(r: &mut Reader) -> Option<Option<Stamp>> {
-        if r.take(1)?[0] == 0 {
-            return Some(None);
-        }
-        let b = r.take(Stamp::LEN)?;
-        let u = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let i = |at: usize| i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        Some(Some(Stamp {
-            dev: u(0),
-            ino: u(8),
-            size: u(16),
-            modified: i(24),
-            changed: i(32),
-        }))
-    }
-}
 
 /// A listing as kept: the stamps that decide whether it holds, and what the walk found.
 #[derive(Debug, Default)]
@@ -167,12 +91,7 @@ pub(crate) fn list(dir: &Path, root: &Path) -> Walked {
 
 /// [`list`], for a walk that starts at `started`.
 fn list_at(dir: &Path, root: &Path, started: SystemTime) -> (Walked, Source) {
-    // A clock before 1970 settles nothing, so nothing is kept.
-    let settled = started
-        .checked_sub(SETTLED)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|t| i64::try_from(t.as_nanos()).ok())
-        .unwrap_or(i64::MIN);
+    let settled = kept::settled_before(started);
     if let Some(kept) = load(dir, root) {
         let fresh = restamp(root, &kept);
         let watched_hold = kept
@@ -421,13 +340,7 @@ fn store(dir: &Path, root: &Path, listing: &Listing) {
         return;
     };
     let target = kept::file_for(dir, Kind::Listing, root);
-    let written = kept::temporary_for(&target).and_then(|temporary| {
-        std::fs::write(&temporary, &bytes)?;
-        std::fs::rename(&temporary, &target).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temporary);
-        })
-    });
-    match written {
+    match kept::replace(&target, &bytes) {
         Ok(()) => tracing::debug!(
             "kept the tree's listing: {} directories, {} files",
             listing.dirs.len(),
@@ -463,8 +376,7 @@ fn encode(root: &Path, listing: &Listing) -> Option<Vec<u8>> {
     for repository in &listing.repositories {
         put_bytes(repository, &mut out);
     }
-    let digest = blake3::hash(&out);
-    out.extend_from_slice(digest.as_bytes());
+    kept::seal(&mut out);
     Some(out)
 }
 
@@ -472,11 +384,7 @@ fn encode(root: &Path, listing: &Listing) -> Option<Vec<u8>> {
 /// kept by another coordinator is as good as none.
 fn load(dir: &Path, root: &Path) -> Option<Listing> {
     let bytes = std::fs::read(kept::file_for(dir, Kind::Listing, root)).ok()?;
-    let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-    if blake3::hash(body).as_bytes() != digest {
-        return None;
-    }
-    let mut r = Reader(body);
+    let mut r = Reader(kept::unseal(&bytes)?);
     if r.take(8)? != MAGIC || r.take(32)? != id(root)? {
         return None;
     }
@@ -564,40 +472,13 @@ fn id(root: &Path) -> Option<Hash> {
     Some(*h.finalize().as_bytes())
 }
 
-fn put_count(n: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
-}
-
-fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
-    put_count(bytes.len(), out);
-    out.extend_from_slice(bytes);
-}
-
-/// Reads a listing front to back; `None` when it ends too soon.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (taken, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(taken)
-    }
-
-    fn count(&mut self) -> Option<usize> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.count()?;
-        self.take(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kept::SETTLED;
     use crate::select::walk;
     use std::fs;
+    use std::time::Duration;
 
     /// An empty tree and an empty cache directory.
     fn empty() -> (tempfile::TempDir, tempfile::TempDir) {
@@ -802,8 +683,7 @@ mod tests {
         let mut walked = walk(dir.path(), dir.path());
         walked.warnings.push("cannot read x".into());
         let later = SystemTime::now() + SETTLED + Duration::from_secs(1);
-        let settled = i64::try_from(later.duration_since(UNIX_EPOCH).expect("after").as_nanos())
-            .expect("fits");
+        let settled = kept::settled_before(later);
         assert!(stamp_walk(dir.path(), settled, walked).is_err());
     }
 

@@ -223,14 +223,21 @@ impl Listed {
 /// deleted since is listed, to be dropped. The walk and the small tracked list together cost
 /// about half of `git ls-files --others`, which reads every directory on one thread; that
 /// listing was a fifth of a warm run. Outside a work tree the walk alone answers. With `kept`,
-/// the walk is skipped while the tree is as a kept listing found it.
+/// the walk is skipped while the tree is as a kept listing found it, and git is not run while
+/// its index is as when it listed the tracked files kept ([`crate::tracked`]).
 fn everything(
     root: &Path,
     in_git: impl Fn() -> bool,
     kept: Option<&Path>,
 ) -> Result<Walked, SelectError> {
     let (tracked, mut walked) = std::thread::scope(|scope| {
-        let tracked = scope.spawn(|| git_list(root, &["ls-files", "-z", "--cached"]));
+        let tracked = scope.spawn(|| {
+            let list = || git_list(root, &["ls-files", "-z", "--cached"]);
+            match kept {
+                Some(dir) => crate::tracked::tracked(dir, root, list),
+                None => list(),
+            }
+        });
         let walked = match kept {
             Some(dir) => crate::listing::list(dir, root),
             None => walk(root, root),
@@ -345,7 +352,7 @@ pub(crate) fn walk_to(root: &Path, dir: &Path, depth: Option<usize>) -> Walked {
 }
 
 /// NUL-separated output of a git command, as raw names.
-fn git_list(root: &Path, args: &[&str]) -> Result<Vec<Vec<u8>>, SelectError> {
+pub(crate) fn git_list(root: &Path, args: &[&str]) -> Result<Vec<Vec<u8>>, SelectError> {
     let out = git(root, args)?;
     Ok(out
         .split(|b| *b == 0)

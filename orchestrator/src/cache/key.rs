@@ -19,13 +19,16 @@ pub struct KeyInputs {
     tool: Option<(String, String)>,
     /// The validator's configuration table as JSON with sorted keys.
     config: String,
+    /// The hasher of every key of the run, having taken the versions and the fields above:
+    /// each key clones it instead of hashing them again (thousands of keys a run).
+    prefix: blake3::Hasher,
 }
 
 impl KeyInputs {
     /// The inputs a manifest and a configuration table give; `config_json` is normalised, so
     /// the order of its keys does not matter.
     pub fn new(manifest: &Manifest, config_json: &str) -> KeyInputs {
-        KeyInputs {
+        let mut inputs = KeyInputs {
             validator: manifest.name.clone(),
             validator_version: manifest.version.clone(),
             tool: manifest
@@ -33,7 +36,10 @@ impl KeyInputs {
                 .as_ref()
                 .map(|t| (t.name.clone(), t.version.clone())),
             config: normalise(config_json),
-        }
+            prefix: blake3::Hasher::new(),
+        };
+        inputs.prefix = prefix([KEY_VERSION, protocol::PROTOCOL_VERSION], &inputs);
+        inputs
     }
 }
 
@@ -62,26 +68,22 @@ pub enum Subject<'a> {
 /// Every variable-length field is length-prefixed and the hasher is keyed for this purpose
 /// alone, so no two different input lists hash the same bytes.
 pub fn key(inputs: &KeyInputs, config_files: &Hash, subject: Subject<'_>) -> Key {
-    derive(
-        [KEY_VERSION, protocol::PROTOCOL_VERSION],
-        inputs,
-        config_files,
-        subject,
-    )
+    finish(inputs.prefix.clone(), config_files, subject)
 }
 
-/// [`key`] with its versions as arguments, so that tests can prove they are inputs.
-fn derive(
-    versions: [u32; 2],
-    inputs: &KeyInputs,
-    config_files: &Hash,
-    subject: Subject<'_>,
-) -> Key {
+/// The hasher of a key having taken inputs 1 to 4 of [`key`], with the versions as arguments
+/// so that tests can prove they are inputs.
+fn prefix(versions: [u32; 2], inputs: &KeyInputs) -> blake3::Hasher {
     let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 result cache key");
     for version in versions {
         h.update(&version.to_le_bytes());
     }
     identity(&mut h, inputs);
+    h
+}
+
+/// Inputs 5 and 6 of [`key`], and the key.
+fn finish(mut h: blake3::Hasher, config_files: &Hash, subject: Subject<'_>) -> Key {
     h.update(config_files);
     match subject {
         Subject::File { path, content } => {
@@ -197,7 +199,7 @@ mod tests {
             path: "src/a.py",
             content: &CONTENT,
         };
-        let with = |versions| derive(versions, &inputs, &CONFIG_FILES, subject);
+        let with = |versions| finish(prefix(versions, &inputs), &CONFIG_FILES, subject);
         let current = [KEY_VERSION, protocol::PROTOCOL_VERSION];
         assert_eq!(with(current), base());
         assert_ne!(with([KEY_VERSION + 1, protocol::PROTOCOL_VERSION]), base());
