@@ -8,7 +8,10 @@
 //! what imports it. The files that missed are checked together in one pyright run whose
 //! configuration is the project's own, extended with `include` set to those files (pyright
 //! loads the modules they import as it always does, and the project's `exclude` still
-//! applies). Without ruff, which builds the graph, the scope is `project`, as it was before.
+//! applies). The import closures of a few files (an edit's worth) are read while pyright runs;
+//! for more, the whole graph is read first, since it decides whether to list the files or
+//! check the project. Without ruff, which builds the graph, the scope is `project`, as it was
+//! before.
 //!
 //! Some findings belong to the project rather than to a file: `reportImportCycles` (on in
 //! `typeCheckingMode = "all"`) is found by walking every checked file's imports. Where the
@@ -30,7 +33,7 @@
 use crate::imports::Graph;
 use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
-use crate::wrapper::{self, Located};
+use crate::wrapper::{self, Located, Running};
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
@@ -97,16 +100,14 @@ impl Validator for Pyright {
             return wrapper::report(request, Vec::new(), out);
         }
         let root = Path::new(&request.root);
-        // A few files (an edit's worth) need only their own import closures; more share most
-        // of the tree, which one walk reads faster.
+        // A few files (an edit's worth) need only their own import closures, read while
+        // pyright runs; more share most of the tree, which one walk reads faster, and which
+        // decides what pyright is asked to check.
         let few = files.len() <= FEW;
-        let graph = match self.graph_tool.executable() {
-            Ok(ruff) if few => {
-                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-                Some(Graph::around(ruff, root, &paths, out)?)
-            }
-            Ok(ruff) => Some(Graph::build(ruff, root, out)?),
-            Err(_) => None,
+        let ruff = self.graph_tool.executable().ok();
+        let graph = match ruff {
+            Some(ruff) if !few => Some(Graph::build(ruff, root, out)?),
+            _ => None,
         };
         let mode = settings.choice(
             "typeCheckingMode",
@@ -114,20 +115,13 @@ impl Validator for Pyright {
         )?;
         let extra = settings.strings("args")?;
         let project = Config::read(root);
-        let whole_project = match &graph {
+        let whole_project = match ruff {
             None => Some("ruff, which finds the imports, is not installed".to_owned()),
             Some(_) => project_wide(&project, mode.as_deref(), &extra),
         };
         match &whole_project {
             Some(why) => out.log(LogLevel::Info, format!("checking the whole project: {why}"))?,
-            None => out.log(
-                LogLevel::Debug,
-                format!(
-                    "checking {} files; the import graph read has {} modules",
-                    files.len(),
-                    graph.as_ref().map_or(0, Graph::modules)
-                ),
-            )?,
+            None => out.log(LogLevel::Debug, format!("checking {} files", files.len()))?,
         }
         let mut args = vec!["--outputjson".to_owned()];
         for (key, flag) in [
@@ -178,6 +172,26 @@ impl Validator for Pyright {
         }
         args.extend(extra);
         let started = std::time::Instant::now();
+        let env: Vec<(&str, String)> = crate::node_heap::node_options()
+            .map(|options| ("NODE_OPTIONS", options))
+            .into_iter()
+            .collect();
+        let running = Running::start(executable, &args, &env, &request.root)?;
+        // The graph around a few files is read while pyright runs, not before it.
+        let graph = match (graph, ruff) {
+            (Some(graph), _) => Some(graph),
+            (None, Some(ruff)) => {
+                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+                Some(Graph::around(ruff, root, &paths, out)?)
+            }
+            (None, None) => None,
+        };
+        if let Some(graph) = &graph {
+            out.log(
+                LogLevel::Debug,
+                format!("the import graph read has {} modules", graph.modules()),
+            )?;
+        }
         // Each file's import closure is worked out while pyright runs, not after it.
         let (output, mut inputs) = std::thread::scope(|scope| {
             let inputs = graph.as_ref().map(|graph| {
@@ -188,11 +202,7 @@ impl Validator for Pyright {
                         .collect::<HashMap<_, _>>()
                 })
             });
-            let env: Vec<(&str, String)> = crate::node_heap::node_options()
-                .map(|options| ("NODE_OPTIONS", options))
-                .into_iter()
-                .collect();
-            let output = wrapper::run(executable, &args, &env, &request.root, files.len(), out);
+            let output = running.finish(files.len(), out);
             (
                 output,
                 inputs.and_then(|i| i.join().ok()).unwrap_or_default(),

@@ -84,58 +84,103 @@ pub fn run(
     files: usize,
     out: &mut Reporter<'_>,
 ) -> Result<Output, Error> {
-    run_beating(executable, args, env, root, files, out, HEARTBEAT)
+    Running::start(executable, args, env, root)?.finish(files, out)
 }
 
-fn run_beating(
-    executable: &Path,
-    args: &[String],
-    env: &[(&str, String)],
-    root: &str,
-    files: usize,
-    out: &mut Reporter<'_>,
-    heartbeat: Duration,
-) -> Result<Output, Error> {
-    let cannot =
-        |e: std::io::Error| Error::failed(format!("cannot run {}: {e}", executable.display()));
-    let mut child = Command::new(executable)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(cannot)?;
-    // Both pipes are drained by threads of their own, so a tool that fills one while we wait
-    // on the other can never block; the child is waited for on a third, so that this thread
-    // can send heartbeats without polling.
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let (exited, exit) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let started = Instant::now();
-    let total = u32::try_from(files).unwrap_or(u32::MAX);
-    let status = loop {
-        match exit.recv_timeout(heartbeat) {
-            Ok(status) => break status.map_err(cannot)?,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let running = started.elapsed().as_secs();
-                out.progress(0, total, format!("running for {running} s"))?;
+/// A tool started and not yet waited for, so that the wrapper can work out something else
+/// meanwhile. Its output is read from the start, so it never blocks on a full pipe; dropped
+/// unfinished (the wrapper failed meanwhile), it is killed.
+#[derive(Debug)]
+pub struct Running {
+    executable: PathBuf,
+    child: Option<std::process::Child>,
+    stdout: Option<thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<thread::JoinHandle<Vec<u8>>>,
+    started: Instant,
+}
+
+impl Running {
+    /// Starts a tool in `root`, with `env` added to its environment.
+    pub fn start(
+        executable: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        root: &str,
+    ) -> Result<Running, Error> {
+        let mut child = Command::new(executable)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| cannot_run(executable, e))?;
+        // Both pipes are drained by threads of their own, so a tool that fills one while we
+        // wait on the other can never block.
+        Ok(Running {
+            executable: executable.to_owned(),
+            stdout: Some(drain(child.stdout.take())),
+            stderr: Some(drain(child.stderr.take())),
+            child: Some(child),
+            started: Instant::now(),
+        })
+    }
+
+    /// Waits for the tool and collects its output, sending a heartbeat through `out` every
+    /// [`HEARTBEAT`] (`files` being its share of the request).
+    pub fn finish(self, files: usize, out: &mut Reporter<'_>) -> Result<Output, Error> {
+        self.finish_beating(files, out, HEARTBEAT)
+    }
+
+    fn finish_beating(
+        mut self,
+        files: usize,
+        out: &mut Reporter<'_>,
+        heartbeat: Duration,
+    ) -> Result<Output, Error> {
+        let mut child = self.child.take().expect("a tool is waited for once");
+        // The child is waited for on a thread of its own, so that this thread can send
+        // heartbeats without polling.
+        let (exited, exit) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let total = u32::try_from(files).unwrap_or(u32::MAX);
+        let status = loop {
+            match exit.recv_timeout(heartbeat) {
+                Ok(status) => break status.map_err(|e| cannot_run(&self.executable, e))?,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let running = self.started.elapsed().as_secs();
+                    out.progress(0, total, format!("running for {running} s"))?;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::failed("lost track of the tool's process"))
+                }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Error::failed("lost track of the tool's process"))
-            }
+        };
+        let joined = |t: Option<thread::JoinHandle<Vec<u8>>>| {
+            t.and_then(|t| t.join().ok()).unwrap_or_default()
+        };
+        Ok(Output {
+            status,
+            stdout: joined(self.stdout.take()),
+            stderr: joined(self.stderr.take()),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
-    };
-    let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
-    Ok(Output {
-        status,
-        stdout: joined(stdout),
-        stderr: joined(stderr),
-    })
+    }
+}
+
+fn cannot_run(executable: &Path, e: std::io::Error) -> Error {
+    Error::failed(format!("cannot run {}: {e}", executable.display()))
 }
 
 /// Reads a pipe to its end on a thread of its own.
@@ -275,20 +320,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_dropped_unfinished_is_killed() {
+        let args = ["-c".to_owned(), "sleep 30".to_owned()];
+        let running = Running::start(Path::new("/bin/sh"), &args, &[], "/").expect("sh runs");
+        let pid = running.child.as_ref().expect("running").id();
+        let started = Instant::now();
+        drop(running);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not waited for to its end"
+        );
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "killed and reaped"
+        );
+    }
+
+    #[test]
     fn a_running_tool_is_reported_alive_and_its_output_kept() {
         let mut frames = Vec::new();
         let mut out = Reporter::new(&mut frames, protocol::DEFAULT_MAX_FRAME_SIZE);
         let args = ["-c".to_owned(), "sleep 0.5; echo done".to_owned()];
-        let output = run_beating(
-            Path::new("/bin/sh"),
-            &args,
-            &[],
-            "/",
-            3,
-            &mut out,
-            Duration::from_millis(100),
-        )
-        .expect("sh runs");
+        let output = Running::start(Path::new("/bin/sh"), &args, &[], "/")
+            .expect("sh runs")
+            .finish_beating(3, &mut out, Duration::from_millis(100))
+            .expect("sh runs");
         assert_eq!(output.stdout, b"done\n");
         let mut reader = &frames[..];
         let mut beats = 0;
