@@ -684,3 +684,60 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
         "cache clear removes the listing"
     );
 }
+
+#[test]
+fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
+    // The list is kept only when the index is two seconds older than the run, so it is left
+    // to age after each change to it.
+    let repo = repo("[validators.lint]\nfindings = 1\n");
+    repo.write(".gitignore", "forced.py\nother.py\n")
+        .write("forced.py", "x = 1\n")
+        .git(&["init", "-q"])
+        .git(&["add", "-A"])
+        .git(&["add", "-f", "forced.py"])
+        .git(&["commit", "-qm", "t"]);
+    let age = || std::thread::sleep(std::time::Duration::from_millis(2500));
+    let files = |out: &Outcome| out.validator("lint")["files"].clone();
+    let git_run = |out: &Outcome| !out.stderr.contains("git not run");
+    age();
+    let first = run(&repo, &["-vv"]);
+    assert!(git_run(&first), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("kept the ") && first.stderr.contains(" files git tracks"),
+        "{}",
+        first.stderr
+    );
+    // a.py, pkg/b.py, pkg/c.py, and forced.py though ignored.
+    assert_eq!(files(&first), 4, "{}", first.stdout);
+    let second = run(&repo, &["-vv"]);
+    assert!(!git_run(&second), "{}", second.stderr);
+    assert_eq!(files(&second), 4, "{}", second.stdout);
+    // Another ignored file tracked: the index changed, git lists it, and the list is not kept
+    // until the index has aged.
+    repo.write("other.py", "y = 1\n")
+        .git(&["add", "-f", "other.py"]);
+    let added = run(&repo, &["-vv"]);
+    assert!(git_run(&added), "{}", added.stderr);
+    assert!(
+        added.stderr.contains("the tracked files were not kept"),
+        "{}",
+        added.stderr
+    );
+    assert_eq!(files(&added), 5, "{}", added.stdout);
+    age();
+    run(&repo, &[]);
+    let kept = run(&repo, &["-vv"]);
+    assert!(!git_run(&kept), "{}", kept.stderr);
+    assert_eq!(files(&kept), 5, "{}", kept.stdout);
+    // Untracked again: gone from the run, as git says.
+    repo.git(&["rm", "-q", "--cached", "other.py"]);
+    let removed = run(&repo, &["-vv"]);
+    assert!(git_run(&removed), "{}", removed.stderr);
+    assert_eq!(files(&removed), 4, "{}", removed.stdout);
+    let cleared = repo.run(&["cache", "clear"]);
+    assert_eq!(cleared.code, Some(0), "{}", cleared.stderr);
+    assert!(
+        !repo.cache_dir().join("tracked").exists(),
+        "cache clear removes the tracked files"
+    );
+}

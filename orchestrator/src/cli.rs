@@ -530,8 +530,9 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         };
         execute(plan, cache_dir, args.no_cache, args.reset_breakers)
     });
-    let mut report = match ran {
-        Ok(Ok(report)) => report,
+    // The run's records are written while its report is; `_writes` waits for them at the end.
+    let (mut report, _writes) = match ran {
+        Ok(Ok(ran)) => ran,
         Ok(Err(e)) => return usage_error(&e.into()),
         Err(e) => return usage_error(&e),
     };
@@ -588,14 +589,15 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
-/// Runs a plan under the watchdog, and returns its report, or why its files could not be
-/// listed.
+/// Runs a plan under the watchdog, and returns its report with the writes of its run records
+/// still going on (to be waited for once the report is written), or why its files could not
+/// be listed.
 fn execute(
     mut plan: plan::Plan,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     reset_breakers: bool,
-) -> Result<Report, SelectError> {
+) -> Result<(Report, cache::Writes), SelectError> {
     if !process::become_subreaper() {
         tracing::debug!("not a child subreaper; escaped descendants may survive");
     }
@@ -613,12 +615,12 @@ fn execute(
     let runtime = crate::runtime();
     let report = runtime.block_on(async {
         let interrupt = Interrupt::listen();
-        dispatcher::run(plan, cache, interrupt).await
+        dispatcher::run(plan, cache.clone(), interrupt).await
     });
     // Every task has ended: the idle threads need not be waited for one by one.
     runtime.shutdown_background();
     crate::watchdog::finish();
-    report
+    report.map(|report| (report, cache.write_behind()))
 }
 
 /// `baseline save`: runs every validator on every file and records what they find.
@@ -650,8 +652,8 @@ fn save_baseline(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: B
     };
     let ran =
         plan::resolve_in(workspace, &request).map(|plan| execute(plan, cache_dir, false, false));
-    let report = match ran {
-        Ok(Ok(report)) => report,
+    let (report, _writes) = match ran {
+        Ok(Ok(ran)) => ran,
         Ok(Err(e)) => return usage_error(&e.into()),
         Err(e) => return usage_error(&e),
     };

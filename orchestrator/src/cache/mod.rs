@@ -20,6 +20,7 @@ pub use key::{Key, KeyInputs, Subject};
 pub use run::{keys_digest, RecordHead, RunIndex, RunRecord};
 
 use crate::digest::Hash;
+use crate::locks::lock;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -221,6 +222,33 @@ struct Shared {
     remote: Option<remote::Remote>,
     /// Warnings for the report from opening the remote.
     notes: Vec<String>,
+    /// Run records kept but not yet written: written before anything reads their slots, or
+    /// after the run while its report is written ([`Cache::write_behind`]).
+    pending: Mutex<Vec<PendingRecord>>,
+    /// The thread writing records behind the report, if one was started.
+    writing: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A run record encoded for its three slots (head, body, index), not yet written.
+#[derive(Debug)]
+struct PendingRecord {
+    slot: Key,
+    entries: [(Key, Vec<u8>); 3],
+}
+
+impl Drop for Shared {
+    /// Records still pending when the last handle goes (a command that did not write behind)
+    /// are written now rather than lost.
+    fn drop(&mut self) {
+        let pending = std::mem::take(self.pending.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() || self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let entries: Vec<(Key, Vec<u8>)> = pending.into_iter().flat_map(|p| p.entries).collect();
+        if let Err(e) = self.store.put(&entries, now_secs()) {
+            warn(&e);
+        }
+    }
 }
 
 impl Cache {
@@ -273,6 +301,8 @@ impl Cache {
                 lists_stored: Mutex::default(),
                 remote,
                 notes,
+                pending: Mutex::default(),
+                writing: Mutex::default(),
             })),
         }
     }
@@ -432,6 +462,7 @@ impl Cache {
     /// path and marks the entries and lists the record stands for as hit: without that,
     /// `max_age` would expire them under a record in daily use.
     pub fn run_record(&self, slot: &Key) -> Option<RecordHead> {
+        self.written(slot);
         let now = now_secs();
         let mut touch = Vec::new();
         let bytes = self
@@ -451,6 +482,7 @@ impl Cache {
         body: &Hash,
         count: usize,
     ) -> Option<Vec<protocol::FileResult>> {
+        self.written(slot);
         let mut touch = Vec::new();
         let bytes = self
             .read(&[run::body_slot(slot)], now_secs(), &mut touch, false)
@@ -461,6 +493,7 @@ impl Cache {
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
     /// these `keys`.
     pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<RunIndex> {
+        self.written(slot);
         let mut touch = Vec::new();
         let bytes = self
             .read(&[run::index_slot(slot)], now_secs(), &mut touch, false)
@@ -469,19 +502,63 @@ impl Cache {
     }
 
     /// Keeps a run's record and its index in `slot`, replacing those there; returns the
-    /// digest of its body ([`RecordHead::body`]) once kept.
+    /// digest of its body ([`RecordHead::body`]). The record is written before anything reads
+    /// that slot, and at the latest when the run's writes end ([`Writes`]): on Django, a
+    /// pyright record is 6.7 MB, whose write need not hold up the report.
     pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) -> Option<Hash> {
-        if !self.enabled() {
-            return None;
-        }
+        let shared = self.usable()?;
         let (head, body) = record.encode();
         let digest = run::body_digest(&body)?;
-        let encoded = [
+        let entries = [
             (*slot, head),
             (run::body_slot(slot), body),
             (run::index_slot(slot), index.encode()),
         ];
-        self.with(|s| s.put(&encoded, now_secs())).map(|()| digest)
+        let mut pending = lock(&shared.pending);
+        pending.retain(|p| p.slot != *slot);
+        pending.push(PendingRecord {
+            slot: *slot,
+            entries,
+        });
+        Some(digest)
+    }
+
+    /// Writes the records kept so far if one of them is `slot`'s, so that a read of it finds
+    /// the newest.
+    fn written(&self, slot: &Key) {
+        let Some(shared) = self.usable() else {
+            return;
+        };
+        if lock(&shared.pending).iter().any(|p| p.slot == *slot) {
+            self.write_pending();
+        }
+    }
+
+    fn write_pending(&self) {
+        let Some(shared) = self.usable() else {
+            return;
+        };
+        let pending = std::mem::take(&mut *lock(&shared.pending));
+        if pending.is_empty() {
+            return;
+        }
+        let entries: Vec<(Key, Vec<u8>)> = pending.into_iter().flat_map(|p| p.entries).collect();
+        self.with(|s| s.put(&entries, now_secs()));
+    }
+
+    /// Starts writing the records kept so far on a thread of its own, and returns what waits
+    /// for it: the run's report is written meanwhile.
+    pub fn write_behind(&self) -> Writes {
+        if let Some(shared) = self.usable() {
+            if !lock(&shared.pending).is_empty() {
+                let cache = self.clone();
+                let thread = std::thread::spawn(move || cache.write_pending());
+                if let Some(before) = lock(&shared.writing).replace(thread) {
+                    let _ = before.join();
+                }
+            }
+        }
+        Writes(self.clone())
     }
 
     /// Counts `n` results served from a run record as hits.
@@ -528,7 +605,7 @@ impl Cache {
     /// See [`Shared::lists_stored`]; a poisoned lock only means a panic elsewhere.
     fn lists_stored(&self) -> Option<std::sync::MutexGuard<'_, HashSet<Key>>> {
         let shared = self.usable()?;
-        Some(crate::locks::lock(&shared.lists_stored))
+        Some(lock(&shared.lists_stored))
     }
 
     pub fn file_stats(&self, paths: &[String]) -> Vec<Option<FileStat>> {
@@ -587,6 +664,25 @@ impl Cache {
     fn expire_before(&self, now: i64) -> Option<i64> {
         let age = self.inner.as_ref()?.max_age?;
         Some(now - i64::try_from(age.as_secs()).unwrap_or(i64::MAX / 2))
+    }
+}
+
+/// The records of a run being written behind its report ([`Cache::write_behind`]); dropping
+/// it waits until they are written, so that the process ends with its cache complete.
+#[derive(Debug)]
+#[must_use = "dropping it at once waits for the writes"]
+pub struct Writes(Cache);
+
+impl Drop for Writes {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.inner.as_deref() else {
+            return;
+        };
+        let thread = lock(&shared.writing).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        self.0.write_pending();
     }
 }
 
@@ -656,6 +752,46 @@ mod tests {
             None,
             "another record's index"
         );
+    }
+
+    #[test]
+    fn a_run_record_is_written_behind_the_report_and_never_lost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = || {
+            Cache::open(
+                &Setting::At(dir.path().to_owned()),
+                None,
+                &remote::Settings::default(),
+            )
+        };
+        let record = |path: &str| RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: vec![result(path).result],
+        };
+        let index = RunIndex {
+            keys: [1; 32],
+            results: vec![([2; 32], Vec::new())],
+        };
+        let stored = |slot: &Key| {
+            let cache = open();
+            let head = cache.run_record(slot)?;
+            cache.run_results(slot, &head.body, head.paths.len())
+        };
+        // Written behind: not in the database until written, there once `Writes` is dropped.
+        let cache = open();
+        let body = cache.put_run_record(&[7; 32], &record("a.py"), &index);
+        assert!(body.is_some());
+        assert_eq!(stored(&[7; 32]), None, "pending, not yet written");
+        let writes = cache.write_behind();
+        drop(writes);
+        assert_eq!(stored(&[7; 32]), Some(record("a.py").results));
+        // A second record for the slot replaces the pending one, and is written when the last
+        // handle goes, for a command that never writes behind.
+        cache.put_run_record(&[8; 32], &record("b.py"), &index);
+        cache.put_run_record(&[8; 32], &record("c.py"), &index);
+        drop(cache);
+        assert_eq!(stored(&[8; 32]), Some(record("c.py").results));
     }
 
     #[test]

@@ -308,7 +308,7 @@ impl ResultKeys {
             tokio::task::spawn_blocking(move || cache.put_run_record(&slot, &record, &index)).await;
         tracing::debug!(
             index = self.validator,
-            "kept the record of {count} results in {:?}",
+            "encoded the record of {count} results in {:?}; it is written behind the report",
             started.elapsed()
         );
         if let Ok(Some(body)) = kept {
