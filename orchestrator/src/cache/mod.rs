@@ -523,12 +523,16 @@ impl Cache {
         Some(digest)
     }
 
-    /// Writes the records kept so far if one of them is `slot`'s, so that a read of it finds
-    /// the newest.
+    /// Writes the records kept so far if one of them is `slot`'s, and waits for any written
+    /// behind, so that a read of it finds the newest.
     fn written(&self, slot: &Key) {
         let Some(shared) = self.usable() else {
             return;
         };
+        let behind = lock(&shared.writing).take();
+        if let Some(thread) = behind {
+            let _ = thread.join();
+        }
         if lock(&shared.pending).iter().any(|p| p.slot == *slot) {
             self.write_pending();
         }
