@@ -32,6 +32,8 @@ const NETWORK_IDLE: Duration = Duration::from_millis(500);
 const NAVIGATION_SETTLE: Duration = Duration::from_secs(10);
 /// How often a condition is polled while waiting.
 const POLL: Duration = Duration::from_millis(50);
+/// How many screenshots a page gets to show the same picture twice in a row.
+const STILL_TRIES: usize = 4;
 
 /// A viewport size in CSS pixels: `1280x720`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,8 +366,24 @@ impl Visit {
             .map(|_| ())
     }
 
+    /// A PNG of the viewport, or of the whole page, once the page holds still: a capture can
+    /// catch a frame still being painted (a flake seen in CI: 657 pixels of a static page), so
+    /// screenshots are taken until two in a row are the same, as Playwright's screenshot
+    /// assertions do, at most [`STILL_TRIES`] times; the last is returned either way.
+    pub async fn still_screenshot(&self, full_page: bool) -> Result<Vec<u8>, PageError> {
+        let mut last = self.screenshot(full_page).await?;
+        for _ in 1..STILL_TRIES {
+            let next = self.screenshot(full_page).await?;
+            if next == last {
+                return Ok(next);
+            }
+            last = next;
+        }
+        Ok(last)
+    }
+
     /// A PNG of the viewport, or of the whole page.
-    pub async fn screenshot(&self, full_page: bool) -> Result<Vec<u8>, PageError> {
+    async fn screenshot(&self, full_page: bool) -> Result<Vec<u8>, PageError> {
         let mut params = CaptureScreenshotParams::builder()
             .format(CaptureScreenshotFormat::Png)
             .from_surface(true);

@@ -184,7 +184,7 @@ async fn render(
         visit.wait(&shot.wait_for, shot.wait_timeout).await?;
         visit.settle().await?;
         visit.mask(&shot.mask).await?;
-        visit.screenshot(shot.full_page).await
+        visit.still_screenshot(shot.full_page).await
     }
     .await;
     inputs.extend(visit.loaded_files(origin));
