@@ -369,7 +369,7 @@ impl Visit {
     /// A PNG of the viewport, or of the whole page, once the page holds still: a capture can
     /// catch a frame still being painted (a flake seen in CI: 657 pixels of a static page), so
     /// screenshots are taken until two in a row are the same, as Playwright's screenshot
-    /// assertions do, at most four times; the last is returned either way.
+    /// assertions do, at most `STILL_TRIES` times; the last is returned either way.
     pub async fn still_screenshot(&self, full_page: bool) -> Result<Vec<u8>, PageError> {
         let mut last = self.screenshot(full_page).await?;
         for _ in 1..STILL_TRIES {
