@@ -56,6 +56,17 @@ fn reset(repo: &Repo) {
 }
 
 /// The findings of a report, without what legitimately differs between runs.
+/// Waits until what was just written is older than the two seconds within which a kept
+/// listing or tracked list vouches for nothing.
+fn age_past_settling() {
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+}
+
+/// How many files the fake `lint` validator checked.
+fn lint_files(out: &Outcome) -> serde_json::Value {
+    out.validator("lint")["files"].clone()
+}
+
 fn findings(out: &Outcome) -> serde_json::Value {
     out.json()["findings"].clone()
 }
@@ -608,10 +619,8 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
     let repo = repo("[validators.lint]\nfindings = 1\n");
     repo.write(".gitignore", "*.log\n")
         .write("pkg/old.log", "x\n");
-    let age = || std::thread::sleep(std::time::Duration::from_millis(2500));
     let walked = |out: &Outcome| !out.stderr.contains("not walked");
-    let files = |out: &Outcome| out.validator("lint")["files"].clone();
-    age();
+    age_past_settling();
     let first = run(&repo, &["-vv"]);
     assert!(walked(&first), "{}", first.stderr);
     assert!(
@@ -619,7 +628,7 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
         "{}",
         first.stderr
     );
-    assert_eq!(files(&first), 3, "{}", first.stdout);
+    assert_eq!(lint_files(&first), 3, "{}", first.stdout);
     let second = run(&repo, &["-vv"]);
     assert!(!walked(&second), "{}", second.stderr);
     assert_eq!(findings(&second), findings(&first));
@@ -631,7 +640,7 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
         "{}",
         added.stderr
     );
-    assert_eq!(files(&added), 4, "{}", added.stdout);
+    assert_eq!(lint_files(&added), 4, "{}", added.stdout);
     // A report written into the tree changes the root, which is read again (with `pkg`,
     // too recent to have been kept).
     let out = repo.root().join("report.json");
@@ -647,7 +656,7 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
         serde_json::from_str(&std::fs::read_to_string(out).expect("report")).expect("json");
     assert_eq!(report["validators"][0]["files"], 4, "{report:#}");
     // An ignore file edited in place: no directory changes, the rule does.
-    age();
+    age_past_settling();
     let kept = run(&repo, &["-vv"]);
     assert!(
         kept.stderr.contains("kept the tree's listing"),
@@ -657,19 +666,19 @@ fn the_trees_listing_is_reused_and_changed_directories_alone_read_again() {
     repo.write(".gitignore", "*.log\npkg/new.py\n");
     let ignored = run(&repo, &["-vv"]);
     assert!(walked(&ignored), "{}", ignored.stderr);
-    assert_eq!(files(&ignored), 3, "{}", ignored.stdout);
+    assert_eq!(lint_files(&ignored), 3, "{}", ignored.stdout);
     // `--changed` lists the whole tree beside the changes from the same listing.
     repo.git(&["init", "-q"])
         .git(&["add", "-A"])
         .git(&["commit", "-qm", "t"]);
-    age();
+    age_past_settling();
     run(&repo, &[]);
     repo.write("a.py", "a = 10\n");
     let changed = repo.run(&["run", "--changed", "--validators", "lint", "-vv"]);
     assert!(matches!(changed.code, Some(0 | 1)), "{}", changed.stderr);
     assert!(changed.stderr.contains("not walked"), "{}", changed.stderr);
     // `--no-cache` walks and keeps nothing.
-    age();
+    age_past_settling();
     let uncached = run(&repo, &["-vv", "--no-cache"]);
     assert!(walked(&uncached), "{}", uncached.stderr);
     assert!(
@@ -696,10 +705,8 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
         .git(&["add", "-A"])
         .git(&["add", "-f", "forced.py"])
         .git(&["commit", "-qm", "t"]);
-    let age = || std::thread::sleep(std::time::Duration::from_millis(2500));
-    let files = |out: &Outcome| out.validator("lint")["files"].clone();
     let git_run = |out: &Outcome| !out.stderr.contains("git not run");
-    age();
+    age_past_settling();
     let first = run(&repo, &["-vv"]);
     assert!(git_run(&first), "{}", first.stderr);
     assert!(
@@ -708,10 +715,10 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
         first.stderr
     );
     // a.py, pkg/b.py, pkg/c.py, and forced.py though ignored.
-    assert_eq!(files(&first), 4, "{}", first.stdout);
+    assert_eq!(lint_files(&first), 4, "{}", first.stdout);
     let second = run(&repo, &["-vv"]);
     assert!(!git_run(&second), "{}", second.stderr);
-    assert_eq!(files(&second), 4, "{}", second.stdout);
+    assert_eq!(lint_files(&second), 4, "{}", second.stdout);
     // Another ignored file tracked: the index changed, git lists it, and the list is not kept
     // until the index has aged.
     repo.write("other.py", "y = 1\n")
@@ -723,17 +730,17 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
         "{}",
         added.stderr
     );
-    assert_eq!(files(&added), 5, "{}", added.stdout);
-    age();
+    assert_eq!(lint_files(&added), 5, "{}", added.stdout);
+    age_past_settling();
     run(&repo, &[]);
     let kept = run(&repo, &["-vv"]);
     assert!(!git_run(&kept), "{}", kept.stderr);
-    assert_eq!(files(&kept), 5, "{}", kept.stdout);
+    assert_eq!(lint_files(&kept), 5, "{}", kept.stdout);
     // Untracked again: gone from the run, as git says.
     repo.git(&["rm", "-q", "--cached", "other.py"]);
     let removed = run(&repo, &["-vv"]);
     assert!(git_run(&removed), "{}", removed.stderr);
-    assert_eq!(files(&removed), 4, "{}", removed.stdout);
+    assert_eq!(lint_files(&removed), 4, "{}", removed.stdout);
     let cleared = repo.run(&["cache", "clear"]);
     assert_eq!(cleared.code, Some(0), "{}", cleared.stderr);
     assert!(

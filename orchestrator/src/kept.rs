@@ -75,7 +75,7 @@ pub fn seal(out: &mut Vec<u8>) {
 }
 
 /// What `bytes` hold before their digest, if the digest is right.
-pub fn unseal(bytes: &[u8]) -> Option<&[u8]> {
+fn unseal(bytes: &[u8]) -> Option<&[u8]> {
     let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     (blake3::hash(body).as_bytes() == digest).then_some(body)
 }
@@ -186,9 +186,19 @@ pub fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
 
 /// Reads a kept file front to back; `None` when it ends too soon.
 #[derive(Debug)]
-pub struct Reader<'a>(pub &'a [u8]);
+pub struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// Reads what `bytes` hold before their digest, if the digest is right.
+    pub fn unsealed(bytes: &'a [u8]) -> Option<Reader<'a>> {
+        unseal(bytes).map(Reader)
+    }
+
+    /// Whether everything was read: a file with more is not one this reader knows.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (taken, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;

@@ -384,7 +384,7 @@ fn encode(root: &Path, listing: &Listing) -> Option<Vec<u8>> {
 /// kept by another coordinator is as good as none.
 fn load(dir: &Path, root: &Path) -> Option<Listing> {
     let bytes = std::fs::read(kept::file_for(dir, Kind::Listing, root)).ok()?;
-    let mut r = Reader(kept::unseal(&bytes)?);
+    let mut r = Reader::unsealed(&bytes)?;
     if r.take(8)? != MAGIC || r.take(32)? != id(root)? {
         return None;
     }
@@ -405,7 +405,7 @@ fn load(dir: &Path, root: &Path) -> Option<Listing> {
     for _ in 0..r.count()? {
         listing.repositories.push(r.bytes()?.to_vec());
     }
-    r.0.is_empty().then_some(listing)
+    r.is_empty().then_some(listing)
 }
 
 /// The files outside the walked directories whose contents decide what a walk of `root`

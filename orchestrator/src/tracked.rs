@@ -120,7 +120,7 @@ fn encode(root: &Path, index: &Path, stamp: Stamp, names: &[Vec<u8>]) -> Vec<u8>
 /// anything missing, damaged or listed otherwise is as good as none.
 fn load(target: &Path, root: &Path, index: &Path, stamp: Stamp) -> Option<Vec<Vec<u8>>> {
     let bytes = std::fs::read(target).ok()?;
-    let mut r = Reader(kept::unseal(&bytes)?);
+    let mut r = Reader::unsealed(&bytes)?;
     if r.take(8)? != MAGIC || r.take(32)? != id(root, index) || Stamp::take(&mut r)?? != stamp {
         return None;
     }
@@ -129,7 +129,7 @@ fn load(target: &Path, root: &Path, index: &Path, stamp: Stamp) -> Option<Vec<Ve
     for _ in 0..count {
         names.push(r.bytes()?.to_vec());
     }
-    r.0.is_empty().then_some(names)
+    r.is_empty().then_some(names)
 }
 
 #[cfg(test)]

@@ -236,6 +236,13 @@ struct PendingRecord {
     entries: [(Key, Vec<u8>); 3],
 }
 
+impl PendingRecord {
+    /// What `pending` records write, in one batch.
+    fn entries(pending: Vec<PendingRecord>) -> Vec<(Key, Vec<u8>)> {
+        pending.into_iter().flat_map(|p| p.entries).collect()
+    }
+}
+
 impl Drop for Shared {
     /// Records still pending when the last handle goes (a command that did not write behind)
     /// are written now rather than lost.
@@ -244,8 +251,7 @@ impl Drop for Shared {
         if pending.is_empty() || self.broken.load(Ordering::Relaxed) {
             return;
         }
-        let entries: Vec<(Key, Vec<u8>)> = pending.into_iter().flat_map(|p| p.entries).collect();
-        if let Err(e) = self.store.put(&entries, now_secs()) {
+        if let Err(e) = self.store.put(&PendingRecord::entries(pending), now_secs()) {
             warn(&e);
         }
     }
@@ -539,27 +545,28 @@ impl Cache {
     }
 
     fn write_pending(&self) {
-        let Some(shared) = self.usable() else {
-            return;
-        };
-        let pending = std::mem::take(&mut *lock(&shared.pending));
-        if pending.is_empty() {
-            return;
+        if let Some(entries) = self.take_pending() {
+            self.with(|s| s.put(&entries, now_secs()));
         }
-        let entries: Vec<(Key, Vec<u8>)> = pending.into_iter().flat_map(|p| p.entries).collect();
-        self.with(|s| s.put(&entries, now_secs()));
+    }
+
+    /// What the records kept so far write, taken from the pending list; `None` when none are.
+    fn take_pending(&self) -> Option<Vec<(Key, Vec<u8>)>> {
+        let pending = std::mem::take(&mut *lock(&self.usable()?.pending));
+        (!pending.is_empty()).then(|| PendingRecord::entries(pending))
     }
 
     /// Starts writing the records kept so far on a thread of its own, and returns what waits
-    /// for it: the run's report is written meanwhile.
+    /// for it: the run's report is written meanwhile. The thread owns those records from
+    /// now on, so a read of their slots waits for it ([`Cache::run_record`]).
     pub fn write_behind(&self) -> Writes {
-        if let Some(shared) = self.usable() {
-            if !lock(&shared.pending).is_empty() {
-                let cache = self.clone();
-                let thread = std::thread::spawn(move || cache.write_pending());
-                if let Some(before) = lock(&shared.writing).replace(thread) {
-                    let _ = before.join();
-                }
+        if let (Some(shared), Some(entries)) = (self.usable(), self.take_pending()) {
+            let cache = self.clone();
+            let thread = std::thread::spawn(move || {
+                cache.with(|s| s.put(&entries, now_secs()));
+            });
+            if let Some(before) = lock(&shared.writing).replace(thread) {
+                let _ = before.join();
             }
         }
         Writes(self.clone())
@@ -790,6 +797,21 @@ mod tests {
         let writes = cache.write_behind();
         drop(writes);
         assert_eq!(stored(&[7; 32]), Some(record("a.py").results));
+        // A read while a large record is being written behind waits for it.
+        let many = RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: (0..20_000)
+                .map(|i| result(&format!("m{i}.py")).result)
+                .collect(),
+        };
+        cache.put_run_record(&[9; 32], &many, &index);
+        let writes = cache.write_behind();
+        let head = cache
+            .run_record(&[9; 32])
+            .expect("written before it is read");
+        assert_eq!(head.paths.len(), 20_000);
+        drop(writes);
         // A second record for the slot replaces the pending one, and is written when the last
         // handle goes, for a command that never writes behind.
         cache.put_run_record(&[8; 32], &record("b.py"), &index);
