@@ -402,8 +402,9 @@ fn cache_commands_show_clear_and_trim() {
     run(&repo, &[]);
     let stats = repo.run(&["cache", "stats"]);
     assert_eq!(stats.code, Some(0), "{}", stats.stderr);
-    // Three results, and the record of the complete run (head and body) with its index.
-    assert!(stats.stdout.contains("entries       6"), "{}", stats.stdout);
+    // Three results, and the record of the complete run: its head, its body's list of
+    // chunks, one chunk, and its index.
+    assert!(stats.stdout.contains("entries       7"), "{}", stats.stdout);
     assert!(
         stats.stdout.contains("3 hits, 0 misses"),
         "{}",
@@ -412,7 +413,7 @@ fn cache_commands_show_clear_and_trim() {
     let gc = repo.run(&["cache", "gc", "--max-size", "0"]);
     assert_eq!(gc.code, Some(0), "{}", gc.stderr);
     assert!(
-        gc.stdout.contains("removed 6 of 6 entries"),
+        gc.stdout.contains("removed 7 of 7 entries"),
         "{}",
         gc.stdout
     );

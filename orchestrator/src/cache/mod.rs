@@ -167,6 +167,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// For each key: the stored value and when it was last hit, or `None` (a miss).
     fn get(&self, keys: &[Key]) -> Result<Vec<Option<Stored>>, StoreError>;
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError>;
+    /// Keeps entries whose key is the digest of their value: one already kept is not written
+    /// again, only marked hit at `now` if it was last hit before `stale`.
+    fn put_shared(
+        &self,
+        entries: &[(Key, Vec<u8>)],
+        now: i64,
+        stale: i64,
+    ) -> Result<(), StoreError>;
     /// Marks entries as hit at `now`.
     fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError>;
     /// The remembered stat of each absolute path.
@@ -229,17 +237,38 @@ struct Shared {
     writing: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// A run record encoded for its three slots (head, body, index), not yet written.
+/// A run record encoded for its three slots (head, body list, index) and its body's chunks,
+/// not yet written.
 #[derive(Debug)]
 struct PendingRecord {
     slot: Key,
     entries: [(Key, Vec<u8>); 3],
+    chunks: Vec<(Key, Vec<u8>)>,
 }
 
-impl PendingRecord {
-    /// What `pending` records write, in one batch.
-    fn entries(pending: Vec<PendingRecord>) -> Vec<(Key, Vec<u8>)> {
-        pending.into_iter().flat_map(|p| p.entries).collect()
+/// What pending records write, together.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Each replaces what its slot held.
+    slots: Vec<(Key, Vec<u8>)>,
+    /// Kept under the digest of their bytes: one already kept is not written again.
+    chunks: Vec<(Key, Vec<u8>)>,
+}
+
+impl Batch {
+    fn of(pending: Vec<PendingRecord>) -> Batch {
+        let mut batch = Batch::default();
+        for record in pending {
+            batch.slots.extend(record.entries);
+            batch.chunks.extend(record.chunks);
+        }
+        batch
+    }
+
+    /// The chunks first, so that no body list is kept without its chunks.
+    fn write(&self, store: &dyn Store, now: i64) -> Result<(), StoreError> {
+        store.put_shared(&self.chunks, now, now - TOUCH_INTERVAL)?;
+        store.put(&self.slots, now)
     }
 }
 
@@ -251,7 +280,7 @@ impl Drop for Shared {
         if pending.is_empty() || self.broken.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = self.store.put(&PendingRecord::entries(pending), now_secs()) {
+        if let Err(e) = Batch::of(pending).write(self.store.as_ref(), now_secs()) {
             warn(&e);
         }
     }
@@ -489,11 +518,17 @@ impl Cache {
         count: usize,
     ) -> Option<Vec<protocol::FileResult>> {
         self.written(slot);
+        let now = now_secs();
         let mut touch = Vec::new();
-        let bytes = self
-            .read(&[run::body_slot(slot)], now_secs(), &mut touch, false)
+        let list = self
+            .read(&[run::body_slot(slot)], now, &mut touch, false)
             .pop()??;
-        run::decode_body(&bytes, body, count)
+        let keys = run::chunk_keys(&list, body)?;
+        let chunks: Option<Vec<Vec<u8>>> = self
+            .read(&keys, now, &mut touch, false)
+            .into_iter()
+            .collect();
+        run::decode_chunks(&keys, &chunks?, count)
     }
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
@@ -514,10 +549,9 @@ impl Cache {
     pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) -> Option<Hash> {
         let shared = self.usable()?;
         let (head, body) = record.encode();
-        let digest = run::body_digest(&body)?;
         let entries = [
             (*slot, head),
-            (run::body_slot(slot), body),
+            (run::body_slot(slot), body.list),
             (run::index_slot(slot), index.encode()),
         ];
         let mut pending = lock(&shared.pending);
@@ -525,8 +559,9 @@ impl Cache {
         pending.push(PendingRecord {
             slot: *slot,
             entries,
+            chunks: body.chunks,
         });
-        Some(digest)
+        Some(body.digest)
     }
 
     /// Writes the records kept so far if one of them is `slot`'s, and waits for any written
@@ -545,25 +580,25 @@ impl Cache {
     }
 
     fn write_pending(&self) {
-        if let Some(entries) = self.take_pending() {
-            self.with(|s| s.put(&entries, now_secs()));
+        if let Some(batch) = self.take_pending() {
+            self.with(|s| batch.write(s, now_secs()));
         }
     }
 
     /// What the records kept so far write, taken from the pending list; `None` when none are.
-    fn take_pending(&self) -> Option<Vec<(Key, Vec<u8>)>> {
+    fn take_pending(&self) -> Option<Batch> {
         let pending = std::mem::take(&mut *lock(&self.usable()?.pending));
-        (!pending.is_empty()).then(|| PendingRecord::entries(pending))
+        (!pending.is_empty()).then(|| Batch::of(pending))
     }
 
     /// Starts writing the records kept so far on a thread of its own, and returns what waits
     /// for it: the run's report is written meanwhile. The thread owns those records from
     /// now on, so a read of their slots waits for it ([`Cache::run_record`]).
     pub fn write_behind(&self) -> Writes {
-        if let (Some(shared), Some(entries)) = (self.usable(), self.take_pending()) {
+        if let (Some(shared), Some(batch)) = (self.usable(), self.take_pending()) {
             let cache = self.clone();
             let thread = std::thread::spawn(move || {
-                cache.with(|s| s.put(&entries, now_secs()));
+                cache.with(|s| batch.write(s, now_secs()));
             });
             if let Some(before) = lock(&shared.writing).replace(thread) {
                 let _ = before.join();
@@ -738,8 +773,9 @@ mod tests {
         let slot = [7; 32];
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
         let (head, body) = record.encode();
-        let parts = [(slot, head), (run::body_slot(&slot), body)];
+        let parts = [(slot, head), (run::body_slot(&slot), body.list)];
         store.put(&parts, day_old).expect("put");
+        store.put_shared(&body.chunks, day_old, 0).expect("put");
         let cache = Cache::with_store(Box::new(store), None);
         assert_eq!(
             cache.run_record(&slot),

@@ -15,15 +15,23 @@
 //! A record is kept in two parts. Its head (in the slot) holds what decides whether it
 //! answers, and what a report says of the run without its findings: the keys' digest, the
 //! inputs' states, the results' paths, how many findings and errors they hold, the artifacts
-//! they name, and the digest of the body. The body (in [`body_slot`]) holds the results. A
-//! warm run whose findings are already rendered ([`crate::rendered`]) reads only heads: on
-//! Django, pyright's body is 6.7 MB and its head a tenth of that.
+//! they name, and the digest of the body. The body holds the results. A warm run whose
+//! findings are already rendered ([`crate::rendered`]) reads only heads: on Django, pyright's
+//! body is 6.7 MB and its head a tenth of that.
+//!
+//! The body is cut into chunks of about [`CHUNK_ODDS`] results, each kept under the digest of
+//! its bytes ([`chunk_key`]), and [`body_slot`] holds the list of their keys. A chunk ends
+//! after a result whose path's digest says so, so the cuts depend on the paths alone: a run
+//! after a one-file change makes one new chunk, and every other is already kept. Without
+//! that, each such run wrote every validator's whole body again (on four copies of Django,
+//! 37 MB, with as much again for SQLite to copy from its log into the database).
 //!
 //! Head layout: byte 2 (the layout's version), the 32-byte digest of the keys, the 32-byte
-//! digest of the body's results, the findings and the errors (u32, little-endian), then three
-//! lists, each as its length (u32) and its items: the inputs, each as its path's length
-//! (u32), the path, and 0 (absent) or 1 followed by its 32-byte hash; the results' paths; the
-//! artifacts' paths. Body layout: byte 2, the digest, then each result as its length (u32) and
+//! digest of the body, the findings and the errors (u32, little-endian), then three lists,
+//! each as its length (u32) and its items: the inputs, each as its path's length (u32), the
+//! path, and 0 (absent) or 1 followed by its 32-byte hash; the results' paths; the artifacts'
+//! paths. Body list layout: byte 3, then the 32-byte keys of the chunks, in order; the body's
+//! digest is [`body_digest`] of those keys. Chunk layout: each result as its length (u32) and
 //! its bytes as an entry keeps them (`entry::encode_result`).
 
 use super::entry::{decode_result, encode_result};
@@ -32,6 +40,10 @@ use crate::digest::Hash;
 use protocol::{FileResult, Severity};
 
 const LAYOUT: u8 = 2;
+/// The body list's layout, 3 since bodies are kept in chunks.
+const BODY_LAYOUT: u8 = 3;
+/// One result in this many, on average, ends a chunk.
+pub const CHUNK_ODDS: u8 = 64;
 
 /// The results of one complete run of a validator and what they were made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +61,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordHead {
     pub keys: Hash,
-    /// The digest of the body's results: two records with the same one hold the same results.
+    /// The digest of the body: two records with the same one hold the same results.
     pub body: Hash,
     pub inputs: Vec<(String, Option<Hash>)>,
     /// The results' paths, in the record's order.
@@ -72,7 +84,7 @@ pub fn keys_digest(keys: &[Key]) -> Hash {
     *h.finalize().as_bytes()
 }
 
-/// Where the body of the record in `slot` is kept.
+/// Where the list of the chunks of the body of the record in `slot` is kept.
 pub fn body_slot(slot: &Key) -> Key {
     *blake3::Hasher::new_derive_key("orchestrator 2026 run record body")
         .update(slot)
@@ -80,20 +92,64 @@ pub fn body_slot(slot: &Key) -> Key {
         .as_bytes()
 }
 
+/// A record's body as kept: the list of its chunks, and the chunks.
+#[derive(Debug)]
+pub struct Body {
+    /// [`RecordHead::body`].
+    pub digest: Hash,
+    /// What [`body_slot`] holds.
+    pub list: Vec<u8>,
+    /// Each chunk under its [`chunk_key`], in order.
+    pub chunks: Vec<(Key, Vec<u8>)>,
+}
+
+/// The key a chunk is kept under: the digest of its bytes, so a chunk two records share is
+/// kept once.
+pub fn chunk_key(chunk: &[u8]) -> Key {
+    *blake3::Hasher::new_derive_key("orchestrator 2026 run record chunk")
+        .update(chunk)
+        .finalize()
+        .as_bytes()
+}
+
+/// The digest of a body, from its chunks' keys, which are digests of the chunks.
+fn body_digest(chunks: &[Key]) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 run record body digest");
+    for key in chunks {
+        h.update(key);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Whether a chunk ends after the result for `path`: one path in [`CHUNK_ODDS`] does.
+fn ends_chunk(path: &str) -> bool {
+    blake3::hash(path.as_bytes()).as_bytes()[0] % CHUNK_ODDS == 0
+}
+
 impl RunRecord {
     /// The head and the body.
-    pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
-        let mut results = Vec::new();
-        for result in &self.results {
-            let encoded = encode_result(result);
-            push_len(&mut results, encoded.len());
-            results.extend(encoded);
+    pub fn encode(&self) -> (Vec<u8>, Body) {
+        // Tens of thousands of results, encoded after the run's last validator ended, when
+        // the report waits for them: spread over the cores.
+        let encoded = crate::parallel::on_every_core(self.results.iter().collect(), encode_result);
+        let mut chunks = Vec::new();
+        let mut chunk = Vec::new();
+        for (result, bytes) in self.results.iter().zip(&encoded) {
+            push_len(&mut chunk, bytes.len());
+            chunk.extend_from_slice(bytes);
+            if ends_chunk(&result.path) {
+                chunks.push(std::mem::take(&mut chunk));
+            }
         }
-        let digest = *blake3::hash(&results).as_bytes();
-        let mut body = Vec::with_capacity(33 + results.len());
-        body.push(LAYOUT);
-        body.extend_from_slice(&digest);
-        body.extend(results);
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
+        let chunks: Vec<(Key, Vec<u8>)> = chunks.into_iter().map(|c| (chunk_key(&c), c)).collect();
+        let keys: Vec<Key> = chunks.iter().map(|(key, _)| *key).collect();
+        let digest = body_digest(&keys);
+        let mut list = Vec::with_capacity(1 + 32 * keys.len());
+        list.push(BODY_LAYOUT);
+        keys.iter().for_each(|key| list.extend_from_slice(key));
         let findings = self.results.iter().flat_map(|r| &r.findings);
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let errors = findings.clone().filter(|f| f.severity == Severity::Error);
@@ -125,13 +181,13 @@ impl RunRecord {
         for path in artifacts {
             push_str(&mut head, path);
         }
+        let body = Body {
+            digest,
+            list,
+            chunks,
+        };
         (head, body)
     }
-}
-
-/// The digest a body starts with.
-pub fn body_digest(body: &[u8]) -> Option<Hash> {
-    body.get(1..33)?.try_into().ok()
 }
 
 impl RecordHead {
@@ -170,18 +226,36 @@ impl RecordHead {
     }
 }
 
-/// The `count` results in `body`, if it is the body whose digest is `digest`.
-pub fn decode_body(body: &[u8], digest: &Hash, count: usize) -> Option<Vec<FileResult>> {
-    let mut r = Reader(body);
-    if r.take(1)? != [LAYOUT] || r.take(32)? != digest {
+/// The keys of the chunks a body list names, if it lists the body whose digest is `digest`.
+pub fn chunk_keys(list: &[u8], digest: &Hash) -> Option<Vec<Key>> {
+    let (&[BODY_LAYOUT], keys) = list.split_at_checked(1)? else {
+        return None;
+    };
+    if keys.len() % 32 != 0 {
         return None;
     }
+    let keys: Vec<Key> = keys
+        .chunks_exact(32)
+        .map(|key| key.try_into().expect("32 bytes"))
+        .collect();
+    (body_digest(&keys) == *digest).then_some(keys)
+}
+
+/// The `count` results in `chunks`, read from under `keys`; `None` when a chunk is not the
+/// one its key names.
+pub fn decode_chunks(keys: &[Key], chunks: &[Vec<u8>], count: usize) -> Option<Vec<FileResult>> {
     let mut encoded = Vec::with_capacity(count);
-    while !r.0.is_empty() {
-        let len = r.len()?;
-        encoded.push(r.take(len)?);
+    for (key, chunk) in keys.iter().zip(chunks) {
+        if chunk_key(chunk) != *key {
+            return None;
+        }
+        let mut r = Reader(chunk);
+        while !r.0.is_empty() {
+            let len = r.len()?;
+            encoded.push(r.take(len)?);
+        }
     }
-    if encoded.len() != count {
+    if keys.len() != chunks.len() || encoded.len() != count {
         return None;
     }
     // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
@@ -199,7 +273,7 @@ pub fn decode_body(body: &[u8], digest: &Hash, count: usize) -> Option<Vec<FileR
 /// files it listed, so that a run after a one-file change serves every other file from the
 /// record and asks the per-file entries only about the rest.
 ///
-/// Layout: byte 1, the record's 32-byte keys digest, the number of results (u32), then per
+/// Layout: byte 2, the record's 32-byte keys digest, the number of results (u32), then per
 /// result its 32-byte key, the number of its inputs and their positions, ascending, each as
 /// the gap from the previous one (LEB128).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,6 +426,13 @@ mod tests {
         }
     }
 
+    /// The results a body holds, read back as the cache reads them.
+    fn read_back(body: &Body, digest: &Hash, count: usize) -> Option<Vec<FileResult>> {
+        let keys = chunk_keys(&body.list, digest)?;
+        let chunks: Vec<Vec<u8>> = body.chunks.iter().map(|(_, c)| c.clone()).collect();
+        decode_chunks(&keys, &chunks, count)
+    }
+
     #[test]
     fn a_record_round_trips_and_damage_is_a_miss() {
         let record = record();
@@ -362,8 +443,9 @@ mod tests {
         assert_eq!(head.paths, ["a.py", "b.py"]);
         assert_eq!((head.findings, head.errors), (2, 1));
         assert_eq!(head.artifacts, ["shots/a.png"]);
+        assert_eq!(head.body, body.digest);
         assert_eq!(
-            decode_body(&body, &head.body, head.paths.len()),
+            read_back(&body, &head.body, head.paths.len()),
             Some(record.results.clone())
         );
         for cut in [0, 1, 33, 72, head_bytes.len() - 1] {
@@ -373,16 +455,26 @@ mod tests {
                 "head cut at {cut}"
             );
         }
-        for cut in [0, 1, 33, body.len() - 1] {
-            assert_eq!(
-                decode_body(&body[..cut], &head.body, head.paths.len()),
-                None,
-                "body cut at {cut}"
-            );
-        }
         let mut other_layout = head_bytes.clone();
         other_layout[0] = 9;
         assert_eq!(RecordHead::decode(&other_layout), None);
+        for cut in [0, 1, body.list.len() - 1] {
+            assert_eq!(
+                chunk_keys(&body.list[..cut], &head.body),
+                None,
+                "list cut at {cut}"
+            );
+        }
+        let keys = chunk_keys(&body.list, &head.body).expect("the list");
+        let mut chunks: Vec<Vec<u8>> = body.chunks.iter().map(|(_, c)| c.clone()).collect();
+        assert_eq!(decode_chunks(&keys, &chunks, 1), None, "another count");
+        assert_eq!(
+            decode_chunks(&keys, &chunks[1..], 2),
+            None,
+            "a chunk missing"
+        );
+        chunks[0][5] ^= 1;
+        assert_eq!(decode_chunks(&keys, &chunks, 2), None, "a damaged chunk");
     }
 
     #[test]
@@ -397,8 +489,53 @@ mod tests {
         let (other_head, other_body) = other.encode();
         let other_head = RecordHead::decode(&other_head).expect("a head");
         assert_ne!(head.body, other_head.body);
-        assert_eq!(decode_body(&other_body, &head.body, head.paths.len()), None);
+        assert_eq!(read_back(&other_body, &head.body, head.paths.len()), None);
         assert_ne!(body_slot(&[1; 32]), index_slot(&[1; 32]));
+    }
+
+    #[test]
+    fn a_one_file_change_makes_one_new_chunk() {
+        let results = |paths: &[String], changed: &str| -> Vec<FileResult> {
+            paths
+                .iter()
+                .map(|path| {
+                    let rule = if path == changed { "E2" } else { "E1" };
+                    let finding = Finding::new(path, 1, 1, rule, Severity::Error, "bad");
+                    FileResult::new(path, vec![finding])
+                })
+                .collect()
+        };
+        let chunks = |results: Vec<FileResult>| -> std::collections::HashSet<Key> {
+            let record = RunRecord {
+                keys: [1; 32],
+                inputs: Vec::new(),
+                results,
+            };
+            let (_, body) = record.encode();
+            assert_eq!(
+                read_back(&body, &body.digest, record.results.len()),
+                Some(record.results.clone())
+            );
+            body.chunks.into_iter().map(|(key, _)| key).collect()
+        };
+        let paths: Vec<String> = (0..2000).map(|n| format!("pkg/m{n:04}.py")).collect();
+        let before = chunks(results(&paths, ""));
+        assert!(
+            (10..100).contains(&before.len()),
+            "about one result in {CHUNK_ODDS} ends a chunk: {} chunks",
+            before.len()
+        );
+        let changed = chunks(results(&paths, "pkg/m1000.py"));
+        assert_eq!(changed.difference(&before).count(), 1, "one result changed");
+        for added in ["pkg/m0499a.py", "pkg/m1499a.py"] {
+            let mut more = paths.clone();
+            more.push(added.into());
+            more.sort();
+            // The chunk the file lands in is new, and cut in two if the file ends a chunk.
+            let new = 1 + usize::from(ends_chunk(added));
+            let more = chunks(results(&more, ""));
+            assert_eq!(more.difference(&before).count(), new, "{added} added");
+        }
     }
 
     #[test]

@@ -301,6 +301,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn put_shared(
+        &self,
+        entries: &[(Key, Vec<u8>)],
+        now: i64,
+        stale: i64,
+    ) -> Result<(), StoreError> {
+        self.write_each(
+            "INSERT INTO results (key, value, created, last_hit) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (key) DO UPDATE SET last_hit = ?3 WHERE last_hit < ?4",
+            entries,
+            |stmt, (key, value)| stmt.execute(params![&key[..], value, now, stale]),
+        )
+    }
+
     fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError> {
         self.write_each(
             "UPDATE results SET last_hit = ?2 WHERE key = ?1",
@@ -650,6 +664,29 @@ mod tests {
         let store = SqliteStore::open(dir.path()).expect("reopen");
         let got = store.get(&[[1; 32], [2; 32]]).expect("get");
         assert_eq!(got, vec![Some((b"one".to_vec(), 10)), None]);
+    }
+
+    #[test]
+    fn a_shared_entry_already_kept_is_only_marked_hit_once_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let entry = [([1; 32], b"chunk".to_vec())];
+        store.put_shared(&entry, 10, 0).expect("first");
+        store.put_shared(&entry, 20, 5).expect("not stale");
+        assert_eq!(
+            store.get(&[[1; 32]]).expect("get"),
+            vec![Some((b"chunk".to_vec(), 10))]
+        );
+        store.put_shared(&entry, 30, 15).expect("stale");
+        assert_eq!(
+            store.get(&[[1; 32]]).expect("get"),
+            vec![Some((b"chunk".to_vec(), 30))]
+        );
+        let created: i64 = store
+            .conn()
+            .query_row("SELECT created FROM results", [], |r| r.get(0))
+            .expect("created");
+        assert_eq!(created, 10, "kept once, never written again");
     }
 
     #[test]
