@@ -15,6 +15,7 @@
 //! over `.py`). Files that do not exist are listed too: the coordinator records them as absent,
 //! so creating one re-checks the modules it could change.
 
+use crate::wrapper::{Priority, Running};
 use protocol::sdk::{Error, Reporter};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -27,6 +28,15 @@ const FOLLOW_UPS: usize = 8;
 /// reads the whole tree instead (each round is one level deeper in the import chains).
 const ROUNDS: usize = 32;
 
+/// How ruff is asked about a project's imports: which ruff, in which root, at which priority
+/// (below pyright's while pyright runs).
+#[derive(Debug, Clone, Copy)]
+pub struct Ruff<'a> {
+    pub executable: &'a Path,
+    pub root: &'a Path,
+    pub priority: Priority,
+}
+
 /// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
 #[derive(Debug, Default)]
 pub struct Graph {
@@ -35,12 +45,12 @@ pub struct Graph {
 
 impl Graph {
     /// Runs `ruff analyze graph` in `root` and follows every imported module to its own imports.
-    pub fn build(ruff: &Path, root: &Path, out: &mut Reporter<'_>) -> Result<Graph, Error> {
+    pub fn build(ruff: Ruff<'_>, out: &mut Reporter<'_>) -> Result<Graph, Error> {
         let mut graph = Graph::default();
-        graph.add(ruff, root, &[".".to_owned()], out)?;
+        graph.add(ruff, &[".".to_owned()], out)?;
         let imported = |g: &Graph| g.imports.values().flatten().cloned().collect();
-        let next = graph.unseen(root, imported(&graph));
-        graph.follow(ruff, root, next, FOLLOW_UPS, imported, out)?;
+        let next = graph.unseen(ruff.root, imported(&graph));
+        graph.follow(ruff, next, FOLLOW_UPS, imported, out)?;
         Ok(graph)
     }
 
@@ -50,16 +60,15 @@ impl Graph {
     /// whole tree (on Django, a module nothing imports: about a tenth of the whole walk's
     /// time). Chains of imports too deep to follow this way read the whole tree instead.
     pub fn around(
-        ruff: &Path,
-        root: &Path,
+        ruff: Ruff<'_>,
         files: &[String],
         out: &mut Reporter<'_>,
     ) -> Result<Graph, Error> {
         let mut graph = Graph::default();
         let closures = |g: &Graph| files.iter().flat_map(|f| g.inputs_of(f)).collect();
-        match graph.follow(ruff, root, files.to_vec(), ROUNDS, closures, out)? {
+        match graph.follow(ruff, files.to_vec(), ROUNDS, closures, out)? {
             true => Ok(graph),
-            false => Graph::build(ruff, root, out),
+            false => Graph::build(ruff, out),
         }
     }
 
@@ -68,8 +77,7 @@ impl Graph {
     /// was left to ask.
     fn follow(
         &mut self,
-        ruff: &Path,
-        root: &Path,
+        ruff: Ruff<'_>,
         mut next: Vec<String>,
         rounds: usize,
         wanted: impl Fn(&Graph) -> Vec<String>,
@@ -79,11 +87,11 @@ impl Graph {
             if next.is_empty() {
                 break;
             }
-            self.add(ruff, root, &next, out)?;
+            self.add(ruff, &next, out)?;
             for module in next {
                 self.imports.entry(module).or_default();
             }
-            next = self.unseen(root, wanted(self));
+            next = self.unseen(ruff.root, wanted(self));
         }
         Ok(next.is_empty())
     }
@@ -99,8 +107,7 @@ impl Graph {
 
     fn add(
         &mut self,
-        ruff: &Path,
-        root: &Path,
+        ruff: Ruff<'_>,
         paths: &[String],
         out: &mut Reporter<'_>,
     ) -> Result<(), Error> {
@@ -108,8 +115,9 @@ impl Graph {
             .map(str::to_owned)
             .to_vec();
         args.extend(paths.iter().cloned());
-        let root_text = root.to_string_lossy();
-        let output = crate::wrapper::run(ruff, &args, &[], &root_text, 0, out)?;
+        let root_text = ruff.root.to_string_lossy();
+        let output = Running::start_at(ruff.executable, &args, &[], &root_text, ruff.priority)?
+            .finish(0, out)?;
         if !output.status.success() {
             return Err(crate::wrapper::tool_failed(
                 "ruff analyze graph",

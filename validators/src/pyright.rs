@@ -30,10 +30,10 @@
 //! Pyright positions are 0-based; findings are 1-based. Diagnostics without a rule (syntax
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
-use crate::imports::Graph;
+use crate::imports::{Graph, Ruff};
 use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
-use crate::wrapper::{self, Located, Running};
+use crate::wrapper::{self, Located, Priority, Running};
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
@@ -106,7 +106,14 @@ impl Validator for Pyright {
         let few = files.len() <= FEW;
         let ruff = self.graph_tool.executable().ok();
         let graph = match ruff {
-            Some(ruff) if !few => Some(Graph::build(ruff, root, out)?),
+            Some(executable) if !few => Some(Graph::build(
+                Ruff {
+                    executable,
+                    root,
+                    priority: Priority::Own,
+                },
+                out,
+            )?),
             _ => None,
         };
         let mode = settings.choice(
@@ -177,12 +184,18 @@ impl Validator for Pyright {
             .into_iter()
             .collect();
         let running = Running::start(executable, &args, &env, &request.root)?;
-        // The graph around a few files is read while pyright runs, not before it.
+        // The graph around a few files is read while pyright runs, not before it, and below
+        // pyright's priority: pyright is what the run waits for.
         let graph = match (graph, ruff) {
             (Some(graph), _) => Some(graph),
-            (None, Some(ruff)) => {
+            (None, Some(executable)) => {
                 let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-                Some(Graph::around(ruff, root, &paths, out)?)
+                let ruff = Ruff {
+                    executable,
+                    root,
+                    priority: Priority::Beside,
+                };
+                Some(Graph::around(ruff, &paths, out)?)
             }
             (None, None) => None,
         };

@@ -99,6 +99,20 @@ pub struct Running {
     started: Instant,
 }
 
+/// The scheduling priority a tool runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// This process's own.
+    Own,
+    /// [`BESIDE`] nice levels below it, for work done beside the main tool (pyright's import
+    /// graph, read while pyright runs): the scheduler gives it what the main tool leaves of
+    /// the cores, so it never slows the tool the run waits for.
+    Beside,
+}
+
+/// How many nice levels below this process a tool run [`Priority::Beside`] is.
+const BESIDE: i32 = 10;
+
 impl Running {
     /// Starts a tool in `root`, with `env` added to its environment.
     pub fn start(
@@ -106,6 +120,17 @@ impl Running {
         args: &[String],
         env: &[(&str, String)],
         root: &str,
+    ) -> Result<Running, Error> {
+        Running::start_at(executable, args, env, root, Priority::Own)
+    }
+
+    /// [`Running::start`] at `priority`.
+    pub fn start_at(
+        executable: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        root: &str,
+        priority: Priority,
     ) -> Result<Running, Error> {
         let mut child = Command::new(executable)
             .args(args)
@@ -116,6 +141,9 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| cannot_run(executable, e))?;
+        if priority == Priority::Beside {
+            lower(&child);
+        }
         // Both pipes are drained by threads of their own, so a tool that fills one while we
         // wait on the other can never block.
         Ok(Running {
@@ -176,6 +204,17 @@ impl Drop for Running {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Puts a child [`BESIDE`] nice levels below this process; one that has already ended is no
+/// matter, and one that cannot be lowered runs at this process's priority.
+fn lower(child: &std::process::Child) {
+    let pid: libc::id_t = child.id();
+    // SAFETY: getpriority and setpriority only read their arguments; failures are returns.
+    unsafe {
+        let own = libc::getpriority(libc::PRIO_PROCESS, 0);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, pid, (own + BESIDE).min(19));
     }
 }
 
@@ -334,6 +373,22 @@ mod tests {
             !Path::new(&format!("/proc/{pid}")).exists(),
             "killed and reaped"
         );
+    }
+
+    #[test]
+    fn a_tool_run_beside_the_main_one_runs_at_a_lower_priority() {
+        let args = ["-c".to_owned(), "sleep 30".to_owned()];
+        let priority_of = |priority| {
+            let running = Running::start_at(Path::new("/bin/sh"), &args, &[], "/", priority)
+                .expect("sh runs");
+            let pid = running.child.as_ref().expect("running").id();
+            // SAFETY: getpriority only reads its arguments.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, pid) }
+        };
+        // SAFETY: as above.
+        let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        assert_eq!(priority_of(Priority::Own), own);
+        assert_eq!(priority_of(Priority::Beside), (own + BESIDE).min(19));
     }
 
     #[test]
