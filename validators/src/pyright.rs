@@ -105,15 +105,15 @@ impl Validator for Pyright {
         // decides what pyright is asked to check.
         let few = files.len() <= FEW;
         let ruff = self.graph_tool.executable().ok();
-        let graph = match ruff {
-            Some(executable) if !few => Some(Graph::build(
-                Ruff {
-                    executable,
-                    root,
-                    priority: Priority::Own,
-                },
-                out,
-            )?),
+        let ruff_at = |priority| {
+            ruff.map(|executable| Ruff {
+                executable,
+                root,
+                priority,
+            })
+        };
+        let graph = match ruff_at(Priority::Own) {
+            Some(ruff) if !few => Some(Graph::build(ruff, out)?),
             _ => None,
         };
         let mode = settings.choice(
@@ -186,15 +186,10 @@ impl Validator for Pyright {
         let running = Running::start(executable, &args, &env, &request.root)?;
         // The graph around a few files is read while pyright runs, not before it, and below
         // pyright's priority: pyright is what the run waits for.
-        let graph = match (graph, ruff) {
+        let graph = match (graph, ruff_at(Priority::Beside)) {
             (Some(graph), _) => Some(graph),
-            (None, Some(executable)) => {
+            (None, Some(ruff)) => {
                 let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-                let ruff = Ruff {
-                    executable,
-                    root,
-                    priority: Priority::Beside,
-                };
                 Some(Graph::around(ruff, &paths, out)?)
             }
             (None, None) => None,

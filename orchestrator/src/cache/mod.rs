@@ -272,6 +272,16 @@ impl Batch {
     }
 }
 
+impl Shared {
+    /// Waits for the records being written behind the report, if any are.
+    fn wait_for_writes_behind(&self) {
+        let thread = lock(&self.writing).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Drop for Shared {
     /// Records still pending when the last handle goes (a command that did not write behind)
     /// are written now rather than lost.
@@ -570,10 +580,7 @@ impl Cache {
         let Some(shared) = self.usable() else {
             return;
         };
-        let behind = lock(&shared.writing).take();
-        if let Some(thread) = behind {
-            let _ = thread.join();
-        }
+        shared.wait_for_writes_behind();
         if lock(&shared.pending).iter().any(|p| p.slot == *slot) {
             self.write_pending();
         }
@@ -600,9 +607,8 @@ impl Cache {
             let thread = std::thread::spawn(move || {
                 cache.with(|s| batch.write(s, now_secs()));
             });
-            if let Some(before) = lock(&shared.writing).replace(thread) {
-                let _ = before.join();
-            }
+            shared.wait_for_writes_behind();
+            *lock(&shared.writing) = Some(thread);
         }
         Writes(self.clone())
     }
@@ -721,14 +727,10 @@ pub struct Writes(Cache);
 
 impl Drop for Writes {
     fn drop(&mut self) {
-        let Some(shared) = self.0.inner.as_deref() else {
-            return;
-        };
-        let thread = lock(&shared.writing).take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
+        if let Some(shared) = self.0.inner.as_deref() {
+            shared.wait_for_writes_behind();
+            self.0.write_pending();
         }
-        self.0.write_pending();
     }
 }
 
@@ -798,6 +800,34 @@ mod tests {
             cache.run_index(&slot, &[9; 32]),
             None,
             "another record's index"
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_chunk_gone_has_no_results() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
+        let record = RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: (0..1000)
+                .map(|i| result(&format!("m{i}.py")).result)
+                .collect(),
+        };
+        let (slot, now) = ([7; 32], now_secs());
+        let (head, body) = record.encode();
+        assert!(body.chunks.len() > 1, "{} chunks", body.chunks.len());
+        store
+            .put(&[(slot, head), (run::body_slot(&slot), body.list)], now)
+            .expect("put");
+        // Collected by `cache gc`, say: the others are still kept.
+        store.put_shared(&body.chunks[1..], now, 0).expect("put");
+        let cache = Cache::with_store(Box::new(store), None);
+        let head = cache.run_record(&slot).expect("the head is kept");
+        assert_eq!(
+            cache.run_results(&slot, &head.body, head.paths.len()),
+            None,
+            "a body missing a chunk is gone, and its files are looked up one by one"
         );
     }
 
