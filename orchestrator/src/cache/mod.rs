@@ -763,6 +763,24 @@ mod tests {
         }
     }
 
+    /// Puts `record` into `slot` of `store` as last hit at `at`, without the first `missing`
+    /// chunks of its body; returns how many chunks the body has.
+    fn put_directly(
+        store: &sqlite::SqliteStore,
+        slot: Key,
+        record: &RunRecord,
+        at: i64,
+        missing: usize,
+    ) -> usize {
+        let (head, body) = record.encode();
+        let parts = [(slot, head), (run::body_slot(&slot), body.list)];
+        store.put(&parts, at).expect("put");
+        store
+            .put_shared(&body.chunks[missing..], at, 0)
+            .expect("put");
+        body.chunks.len()
+    }
+
     #[test]
     fn a_run_record_not_hit_for_a_day_is_not_served() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -774,10 +792,7 @@ mod tests {
         };
         let slot = [7; 32];
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
-        let (head, body) = record.encode();
-        let parts = [(slot, head), (run::body_slot(&slot), body.list)];
-        store.put(&parts, day_old).expect("put");
-        store.put_shared(&body.chunks, day_old, 0).expect("put");
+        put_directly(&store, slot, &record, day_old, 0);
         let cache = Cache::with_store(Box::new(store), None);
         assert_eq!(
             cache.run_record(&slot),
@@ -814,14 +829,10 @@ mod tests {
                 .map(|i| result(&format!("m{i}.py")).result)
                 .collect(),
         };
-        let (slot, now) = ([7; 32], now_secs());
-        let (head, body) = record.encode();
-        assert!(body.chunks.len() > 1, "{} chunks", body.chunks.len());
-        store
-            .put(&[(slot, head), (run::body_slot(&slot), body.list)], now)
-            .expect("put");
-        // Collected by `cache gc`, say: the others are still kept.
-        store.put_shared(&body.chunks[1..], now, 0).expect("put");
+        let slot = [7; 32];
+        // The first chunk collected by `cache gc`, say; the others still kept.
+        let chunks = put_directly(&store, slot, &record, now_secs(), 1);
+        assert!(chunks > 1, "{chunks} chunks");
         let cache = Cache::with_store(Box::new(store), None);
         let head = cache.run_record(&slot).expect("the head is kept");
         assert_eq!(
