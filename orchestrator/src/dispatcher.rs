@@ -21,7 +21,7 @@
 //! not used) until a round changes nothing or `max_fix_rounds` is reached, then one ordinary
 //! round whose report is the answer: every finding in it is about the files as they now are.
 
-use crate::cache::{Cache, RecordHead};
+use crate::cache::{Cache, Probes, RecordHead};
 use crate::digest::Hash;
 use crate::event::{Event, Unread};
 use crate::executor::{self, Context};
@@ -131,7 +131,10 @@ where
         update_baselines: plan.update_baselines && !fix,
         artifacts_dir: Arc::new(plan.artifacts_dir.clone()),
         shard: plan.shard.clone().map(Arc::new),
-        probes: Arc::default(),
+        probes: Arc::new(match &plan.kept {
+            Some(dir) => Probes::kept(dir, &plan.root),
+            None => Probes::default(),
+        }),
         rendered: plan.rendered.clone(),
         priorities: Arc::new(match &plan.history {
             Some(dir) => Priorities::from_history(dir.clone()),
@@ -236,7 +239,7 @@ where
         unselectable = take_found(&mut state.report, files.result().await);
     }
     while running.join_next().await.is_some() {}
-    let hashes = ctx.hashes.clone();
+    let (hashes, probes) = (ctx.hashes.clone(), ctx.probes.clone());
     drop(ctx);
     // Results sent before an abort are kept like any other.
     while let Ok(event) = inbox.try_recv() {
@@ -284,6 +287,7 @@ where
         tracing::info!(killed, "killed processes left behind by validators");
     }
     hashes.persist().await;
+    let _ = tokio::task::spawn_blocking(move || probes.keep()).await;
     let notes = tokio::task::spawn_blocking(move || cache.finish_run()).await;
     report.warnings.extend(notes.unwrap_or_default());
     let dimensions = report
@@ -698,6 +702,7 @@ mod tests {
             shard: None,
             history: None,
             rendered: None,
+            kept: None,
         };
         let execute = |index: usize, v: PlannedValidator, ctx: Context| async move {
             if index == 0 {

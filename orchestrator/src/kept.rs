@@ -1,6 +1,7 @@
 //! Files the coordinator keeps per root in its cache directory, beside the result store: the
 //! findings of the last JSON report ([`crate::rendered`]), the tree's listing
-//! ([`crate::listing`]) and the files git tracks there ([`crate::tracked`]).
+//! ([`crate::listing`]), the files git tracks there ([`crate::tracked`]) and where its
+//! validators' configuration files are not ([`crate::cache::Probes`]).
 //!
 //! One file per root and kind, `<kind>/<digest of the root>`, replaced by a rename: a run
 //! holding one open keeps reading the file it opened, whatever another run writes meanwhile.
@@ -27,16 +28,18 @@ pub enum Kind {
     Rendered,
     Listing,
     Tracked,
+    Probes,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Rendered, Kind::Listing, Kind::Tracked];
+    const ALL: [Kind; 4] = [Kind::Rendered, Kind::Listing, Kind::Tracked, Kind::Probes];
 
     fn directory(self) -> &'static str {
         match self {
             Kind::Rendered => "rendered",
             Kind::Listing => "listing",
             Kind::Tracked => "tracked",
+            Kind::Probes => "probes",
         }
     }
 }

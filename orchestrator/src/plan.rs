@@ -35,8 +35,9 @@ pub struct Request {
     pub fail_fast: bool,
     /// `--shard K/N`.
     pub shard: Option<crate::shard::Shard>,
-    /// The cache directory, where the whole tree's listing is kept and reused
-    /// ([`crate::listing`]); `None` with `--no-cache`.
+    /// The cache directory, where the whole tree's listing ([`crate::listing`]) and where the
+    /// configuration files are not ([`crate::cache::Probes`]) are kept and reused; `None` with
+    /// `--no-cache`.
     pub listing: Option<PathBuf>,
 }
 
@@ -66,6 +67,9 @@ pub struct Plan {
     /// The findings kept from this root's last JSON report, when this run's report may copy
     /// them ([`crate::rendered`]); `None`: every result is read.
     pub rendered: Option<Arc<crate::rendered::Rendered>>,
+    /// The cache directory, where each round finds the configuration-file looks kept by the
+    /// last and keeps its own ([`crate::cache::Probes`]); `None`: not kept.
+    pub kept: Option<PathBuf>,
 }
 
 /// Where artifacts go when `--artifacts-dir` does not say, relative to the root.
@@ -237,6 +241,7 @@ pub fn resolve_in(workspace: Workspace, request: &Request) -> Result<Plan, PlanE
         shard: request.shard.clone(),
         history: None,
         rendered: None,
+        kept: request.listing.clone(),
     })
 }
 

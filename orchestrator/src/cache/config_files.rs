@@ -2,43 +2,11 @@
 //! they apply to each directory: tools look for them in a file's directory and every parent, so
 //! a file's key covers the declared files found from its directory up to the filesystem root.
 
+use super::probes::{Probe, Probes};
 use crate::digest::Hash;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-/// What a run found at each path a configuration file could be at, shared by its validators:
-/// they mostly declare the same names (`pyproject.toml`) and look in the same directories, and
-/// each look is a failed `open` in nearly every directory of the tree.
-#[derive(Debug, Default)]
-pub struct Probes(Mutex<HashMap<PathBuf, Probe>>);
-
-#[derive(Debug, Clone, Copy)]
-enum Probe {
-    /// Absent, or a directory of that name.
-    Absent,
-    /// Present but unreadable, which must not hash as absent.
-    Unreadable,
-    Content(Hash),
-}
-
-impl Probes {
-    fn probe(&self, path: &Path) -> Probe {
-        let known = crate::locks::lock(&self.0).get(path).copied();
-        if let Some(probe) = known {
-            return probe;
-        }
-        let probe = match std::fs::read(path) {
-            Ok(bytes) => Probe::Content(*blake3::hash(&bytes).as_bytes()),
-            // Absent is the common case.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Probe::Absent,
-            Err(_) if !path.is_dir() => Probe::Unreadable,
-            Err(_) => Probe::Absent,
-        };
-        crate::locks::lock(&self.0).insert(path.to_owned(), probe);
-        probe
-    }
-}
+use std::sync::Arc;
 
 /// Memoised hashes of the declared configuration files, per directory.
 #[derive(Debug)]
@@ -79,8 +47,8 @@ impl ConfigFiles {
         };
         let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 config files");
         h.update(&parent);
-        for name in &self.names {
-            match self.probes.probe(&dir.join(name)) {
+        for (name, probe) in self.names.iter().zip(self.probes.look(dir, &self.names)) {
+            match probe {
                 Probe::Content(hash) => {
                     h.update(&[1]);
                     h.update(&(name.len() as u64).to_le_bytes());

@@ -10,13 +10,15 @@ pub mod commands;
 mod config_files;
 mod entry;
 pub mod key;
+mod probes;
 pub mod remote;
 mod run;
 pub mod sqlite;
 
-pub use config_files::{ConfigFiles, Probes};
+pub use config_files::ConfigFiles;
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
+pub use probes::Probes;
 pub use run::{keys_digest, RecordHead, RunIndex, RunRecord};
 
 use crate::digest::Hash;
