@@ -103,6 +103,17 @@ impl Drop for Reading<'_> {
 
 /// A connection to the database at `path`, read-write (`extra` may add creating it), with the
 /// store's busy timeout and page cache.
+/// The last run's counts, by name.
+fn last_run(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare(
+        "SELECT substr(name, 10), value FROM meta WHERE name LIKE 'last_run_%' ORDER BY name",
+    )?
+    .query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?
+    .collect()
+}
+
 fn connect(path: &Path, extra: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -420,6 +431,17 @@ impl Store for SqliteStore {
         expire_before: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
+        // A warm run counts what the one before it did: writing the same counts again would
+        // cost the only write of the run, and with it a sync of a new log and a checkpoint
+        // when the database closes.
+        if expire_before.is_none() {
+            let mut counted: Vec<(String, u64)> =
+                counts.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect();
+            counted.sort();
+            if last_run(&conn).map_err(|e| self.err(e))? == counted {
+                return Ok(());
+            }
+        }
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -453,13 +475,7 @@ impl Store for SqliteStore {
         let files: i64 = conn
             .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        let last_run = conn
-            .prepare("SELECT substr(name, 10), value FROM meta WHERE name LIKE 'last_run_%' ORDER BY name")
-            .and_then(|mut stmt| {
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|e| self.err(e))?;
+        let last_run = last_run(&conn).map_err(|e| self.err(e))?;
         let disk = [FILE_NAME, &format!("{FILE_NAME}-wal")]
             .iter()
             .filter_map(|name| std::fs::metadata(self.path.with_file_name(name)).ok())
@@ -687,6 +703,30 @@ mod tests {
             .query_row("SELECT created FROM results", [], |r| r.get(0))
             .expect("created");
         assert_eq!(created, 10, "kept once, never written again");
+    }
+
+    #[test]
+    fn a_run_counted_as_the_last_one_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let changes = || store.conn().total_changes();
+        store
+            .finish_run(&[("misses", 0), ("hits", 3)], None)
+            .expect("first");
+        let after_first = changes();
+        store
+            .finish_run(&[("hits", 3), ("misses", 0)], None)
+            .expect("same");
+        assert_eq!(changes(), after_first, "the same counts again");
+        store
+            .finish_run(&[("hits", 4), ("misses", 0)], None)
+            .expect("other");
+        assert!(changes() > after_first, "other counts");
+        let stats = store.stats().expect("stats");
+        assert_eq!(
+            stats.last_run,
+            [("hits".to_owned(), 4), ("misses".to_owned(), 0)]
+        );
     }
 
     #[test]
