@@ -186,11 +186,6 @@ impl Graph {
     pub fn modules(&self) -> usize {
         self.imports.len()
     }
-
-    /// How many of the graph's modules satisfy `keep`.
-    pub fn modules_where(&self, keep: impl Fn(&str) -> bool) -> usize {
-        self.imports.keys().filter(|m| keep(m)).count()
-    }
 }
 
 /// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.

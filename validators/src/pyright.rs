@@ -8,10 +8,11 @@
 //! what imports it. The files that missed are checked together in one pyright run whose
 //! configuration is the project's own, extended with `include` set to those files (pyright
 //! loads the modules they import as it always does, and the project's `exclude` still
-//! applies). The import closures of a few files (an edit's worth) are read while pyright runs;
-//! for more, the whole graph is read first, since it decides whether to list the files or
-//! check the project. Without ruff, which builds the graph, the scope is `project`, as it was
-//! before.
+//! applies). The import graph is read while pyright runs, below its priority: the import
+//! closures of a few files (an edit's worth), or for more the whole graph. Whether to list the
+//! files or check the whole project (most of it missed) is decided by counting the project's
+//! modules in a walk of the tree. Without ruff, which builds the graph, the scope is
+//! `project`, as it was before.
 //!
 //! Some findings belong to the project rather than to a file: `reportImportCycles` (on in
 //! `typeCheckingMode = "all"`) is found by walking every checked file's imports. Where the
@@ -100,22 +101,10 @@ impl Validator for Pyright {
             return wrapper::report(request, Vec::new(), out);
         }
         let root = Path::new(&request.root);
-        // A few files (an edit's worth) need only their own import closures, read while
-        // pyright runs; more share most of the tree, which one walk reads faster, and which
-        // decides what pyright is asked to check.
+        // A few files (an edit's worth) need only their own import closures; more share most
+        // of the tree, which one walk reads faster.
         let few = files.len() <= FEW;
         let ruff = self.graph_tool.executable().ok();
-        let ruff_at = |priority| {
-            ruff.map(|executable| Ruff {
-                executable,
-                root,
-                priority,
-            })
-        };
-        let graph = match ruff_at(Priority::Own) {
-            Some(ruff) if !few => Some(Graph::build(ruff, out)?),
-            _ => None,
-        };
         let mode = settings.choice(
             "typeCheckingMode",
             &["off", "basic", "standard", "strict", "all"],
@@ -156,9 +145,10 @@ impl Validator for Pyright {
         // project missed, listing it all saves little and costs that matching, so the project's
         // own `include` is checked and the findings of the requested files kept. (A few files
         // are never most of the project worth checking whole.)
-        let known = graph
-            .as_ref()
-            .map_or(0, |g| g.modules_where(|m| project.include.covers(m)));
+        let known = match (few, &include) {
+            (false, Some(_)) => modules(root, &project.include),
+            _ => 0,
+        };
         let include = include.filter(|listed| few || listed.len() * 2 < known);
         if whole_project.is_none() && include.is_none() {
             out.log(
@@ -184,15 +174,22 @@ impl Validator for Pyright {
             .into_iter()
             .collect();
         let running = Running::start(executable, &args, &env, &request.root)?;
-        // The graph around a few files is read while pyright runs, not before it, and below
-        // pyright's priority: pyright is what the run waits for.
-        let graph = match (graph, ruff_at(Priority::Beside)) {
-            (Some(graph), _) => Some(graph),
-            (None, Some(ruff)) => {
+        // The graph is read while pyright runs, not before it, and below pyright's priority:
+        // pyright is what the run waits for, and the graph is needed only once it is done.
+        let graph = match ruff {
+            Some(executable) => {
+                let ruff = Ruff {
+                    executable,
+                    root,
+                    priority: Priority::Beside,
+                };
                 let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-                Some(Graph::around(ruff, &paths, out)?)
+                Some(match few {
+                    true => Graph::around(ruff, &paths, out)?,
+                    false => Graph::build(ruff, out)?,
+                })
             }
-            (None, None) => None,
+            None => None,
         };
         if let Some(graph) = &graph {
             out.log(
@@ -246,6 +243,24 @@ impl Validator for Pyright {
 
 /// Up to how many files a run reads only their import closures ([`Graph::around`]).
 const FEW: usize = 16;
+
+/// How many Python modules under `root` the project's `include` covers, as a walk that
+/// honours the ignore files and leaves out what pyright leaves out by default (hidden
+/// directories, `node_modules`, `__pycache__`) finds them: enough to tell whether most of the
+/// project is asked for, without waiting for the import graph (on Django, 20 ms against 0.7 s).
+fn modules(root: &Path, include: &Include) -> usize {
+    let walk = ignore::WalkBuilder::new(root)
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some("node_modules" | "__pycache__")))
+        .build();
+    walk.filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let relative = e.path().strip_prefix(root).ok()?.to_str()?.to_owned();
+            let python = relative.ends_with(".py") || relative.ends_with(".pyi");
+            (python && include.covers(&relative)).then_some(())
+        })
+        .count()
+}
 
 /// Why this run must check the whole project, or `None` when files can be checked on their
 /// own: the configuration may report import cycles, or names a project of its own.
@@ -363,6 +378,35 @@ impl Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_project_is_counted_as_pyright_and_git_would_see_it() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for file in [
+            "pkg/a.py",
+            "pkg/b.pyi",
+            "pkg/notes.txt",
+            "tests/t.py",
+            "build/gen.py",
+            ".venv/lib/site.py",
+            "web/node_modules/x.py",
+            "pkg/__pycache__/a.py",
+        ] {
+            let path = root.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "x = 1\n").expect("write");
+        }
+        std::fs::write(root.path().join(".gitignore"), "build/\n").expect("write");
+        // An ignore file counts where git would read it: in a repository.
+        std::fs::create_dir(root.path().join(".git")).expect("mkdir");
+        assert_eq!(modules(root.path(), &Include::Everything), 3);
+        std::fs::write(
+            root.path().join("pyrightconfig.json"),
+            r#"{"include": ["pkg"]}"#,
+        )
+        .expect("write");
+        assert_eq!(modules(root.path(), &Config::read(root.path()).include), 2);
+    }
 
     #[test]
     fn positions_become_one_based_and_severities_map() {
