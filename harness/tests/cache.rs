@@ -228,6 +228,57 @@ fn the_config_table_and_declared_config_files_are_part_of_the_key() {
 }
 
 #[test]
+fn where_declared_config_files_are_not_is_kept_and_what_comes_later_is_seen() {
+    // Absence is kept only under a directory stamp two seconds older than the run.
+    let looked = |out: &Outcome| -> usize {
+        let line = out.stderr.lines().find(|l| l.contains("names looked up"));
+        let words = line.map(|l| l.split(' ').collect::<Vec<_>>());
+        let at = words
+            .as_ref()
+            .and_then(|w| w.iter().position(|&x| x == "names"));
+        match (&words, at) {
+            (Some(words), Some(at)) => words[at - 1].parse().expect("a count"),
+            _ => panic!("no count of looks:\n{}", out.stderr),
+        }
+    };
+    let repo = repo(&format!(
+        "{LINT}config_files = [\"lint.cfg\", \"lint.toml\"]\n"
+    ));
+    age_past_settling();
+    let first = run(&repo, &["-vv"]);
+    assert!(
+        first
+            .stderr
+            .contains("kept the configuration files' absence"),
+        "{}",
+        first.stderr
+    );
+    reset(&repo);
+    let second = run(&repo, &["-vv"]);
+    assert_eq!(requests(&repo), Vec::<String>::new());
+    assert!(
+        looked(&second) + 2 <= looked(&first),
+        "pkg's two names are not looked up again\n{}",
+        second.stderr
+    );
+    // A declared file created where its absence was kept changes pkg's stamp.
+    repo.write("pkg/lint.toml", "strict = true\n");
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), ["pkg/b.py,pkg/c.py"], "a file added");
+    reset(&repo);
+    age_past_settling();
+    run(&repo, &[]);
+    reset(&repo);
+    // Rewritten in place, with pkg's stamp unchanged and kept: found files are read again.
+    repo.write("pkg/lint.toml", "strict = false\n");
+    run(&repo, &[]);
+    assert_eq!(requests(&repo), ["pkg/b.py,pkg/c.py"], "a file rewritten");
+    let cleared = repo.run(&["cache", "clear"]);
+    assert_eq!(cleared.code, Some(0), "{}", cleared.stderr);
+    assert!(!repo.cache_dir().join("probes").exists());
+}
+
+#[test]
 fn a_project_validator_hits_only_when_no_input_changed() {
     let repo = repo(&format!("{LINT}scope = \"project\"\n"));
     run(&repo, &[]);

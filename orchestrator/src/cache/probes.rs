@@ -136,7 +136,11 @@ impl Probes {
     /// A directory as this run first sees it: with the names the kept probes say it has no
     /// entry for, while its stamp is the one they were kept under.
     fn first_look(&self, dir: &Path) -> Dir {
-        let stamp = Stamp::settled(dir, self.settled).ok().flatten();
+        // Probes that are not kept need no stamp to be kept under.
+        let stamp = match self.keep {
+            Some(_) => Stamp::settled(dir, self.settled).ok().flatten(),
+            None => None,
+        };
         let absent = match (stamp, self.kept.get(dir)) {
             (Some(now), Some((then, absent))) if now == *then => absent.clone(),
             _ => Vec::new(),
