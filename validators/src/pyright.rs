@@ -247,19 +247,19 @@ const FEW: usize = 16;
 /// How many Python modules under `root` the project's `include` covers, as a walk that
 /// honours the ignore files and leaves out what pyright leaves out by default (hidden
 /// directories, `node_modules`, `__pycache__`) finds them: enough to tell whether most of the
-/// project is asked for, without waiting for the import graph (on Django, 20 ms against 0.7 s).
+/// project is asked for, without waiting for the import graph (on Django, about 0.1 s against
+/// 0.7 s).
 fn modules(root: &Path, include: &Include) -> usize {
     let walk = ignore::WalkBuilder::new(root)
         .filter_entry(|e| !matches!(e.file_name().to_str(), Some("node_modules" | "__pycache__")))
         .build();
-    walk.filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .filter_map(|e| {
-            let relative = e.path().strip_prefix(root).ok()?.to_str()?.to_owned();
-            let python = relative.ends_with(".py") || relative.ends_with(".pyi");
-            (python && include.covers(&relative)).then_some(())
-        })
-        .count()
+    let module = |e: &ignore::DirEntry| {
+        let relative = e.path().strip_prefix(root).ok().and_then(Path::to_str);
+        e.file_type().is_some_and(|t| t.is_file())
+            && relative
+                .is_some_and(|r| (r.ends_with(".py") || r.ends_with(".pyi")) && include.covers(r))
+    };
+    walk.filter_map(Result::ok).filter(module).count()
 }
 
 /// Why this run must check the whole project, or `None` when files can be checked on their

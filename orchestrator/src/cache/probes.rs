@@ -97,10 +97,7 @@ impl Probes {
             let dirs = lock(&self.dirs);
             let seen = &dirs[dir];
             for (at, name) in names.iter().enumerate() {
-                let known = match seen.absent.contains(name) {
-                    true => Some(Probe::Absent),
-                    false => seen.found.iter().find(|(n, _)| n == name).map(|(_, p)| *p),
-                };
+                let known = seen.known(name);
                 probes.push(known.unwrap_or(Probe::Absent));
                 if known.is_none() {
                     unknown.push(at);
@@ -120,7 +117,8 @@ impl Probes {
         for (&at, (probe, no_entry)) in unknown.iter().zip(looks) {
             probes[at] = probe;
             let name = &names[at];
-            if seen.absent.contains(name) || seen.found.iter().any(|(n, _)| n == name) {
+            if seen.known(name).is_some() {
+                // Looked up by another validator meanwhile.
                 continue;
             }
             if no_entry {
@@ -187,6 +185,16 @@ impl Probes {
                 "the configuration files' looks were not kept: cannot write {}: {e}",
                 target.display()
             ),
+        }
+    }
+}
+
+impl Dir {
+    /// What this run knows to be at `name`.
+    fn known(&self, name: &str) -> Option<Probe> {
+        match self.absent.iter().any(|n| n == name) {
+            true => Some(Probe::Absent),
+            false => self.found.iter().find(|(n, _)| n == name).map(|(_, p)| *p),
         }
     }
 }

@@ -101,8 +101,6 @@ impl Drop for Reading<'_> {
     }
 }
 
-/// A connection to the database at `path`, read-write (`extra` may add creating it), with the
-/// store's busy timeout and page cache.
 /// The last run's counts, by name.
 fn last_run(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
     conn.prepare(
@@ -114,6 +112,8 @@ fn last_run(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
     .collect()
 }
 
+/// A connection to the database at `path`, read-write (`extra` may add creating it), with the
+/// store's busy timeout and page cache.
 fn connect(path: &Path, extra: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -432,22 +432,21 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         // A warm run counts what the one before it did: writing the same counts again would
-        // cost the only write of the run, and with it a sync of a new log and a checkpoint
-        // when the database closes.
-        if expire_before.is_none() {
-            let mut counted: Vec<(String, u64)> =
-                counts.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect();
-            counted.sort();
-            if last_run(&conn).map_err(|e| self.err(e))? == counted {
-                return Ok(());
-            }
+        // be the run's only write, and cost a sync of a new log and a checkpoint when the
+        // database closes. (Expiring nothing dirties no page either.)
+        let mut counted: Vec<(String, u64)> =
+            counts.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect();
+        counted.sort();
+        let same = last_run(&conn).map_err(|e| self.err(e))? == counted;
+        if same && expire_before.is_none() {
+            return Ok(());
         }
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM meta WHERE name LIKE 'last_run_%'", [])
-            .map_err(|e| self.err(e))?;
-        {
+        if !same {
+            tx.execute("DELETE FROM meta WHERE name LIKE 'last_run_%'", [])
+                .map_err(|e| self.err(e))?;
             let mut stmt = tx
                 .prepare("INSERT INTO meta (name, value) VALUES (?1, ?2)")
                 .map_err(|e| self.err(e))?;
@@ -718,6 +717,10 @@ mod tests {
             .finish_run(&[("hits", 3), ("misses", 0)], None)
             .expect("same");
         assert_eq!(changes(), after_first, "the same counts again");
+        store
+            .finish_run(&[("hits", 3), ("misses", 0)], Some(0))
+            .expect("same, with nothing to expire");
+        assert_eq!(changes(), after_first, "nothing expired");
         store
             .finish_run(&[("hits", 4), ("misses", 0)], None)
             .expect("other");
