@@ -611,7 +611,7 @@ mod tests {
 
     #[tokio::test]
     async fn results_left_unread_are_read_unless_kept_and_a_record_gone_meanwhile_is_said() {
-        use crate::cache::{RunIndex, RunRecord, Setting};
+        use crate::cache::{KeptResult, RunIndex, RunRecord, Setting};
         use protocol::Finding as Found;
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(
@@ -623,7 +623,7 @@ mod tests {
         let record = |rule: &str| RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
-            results: vec![FileResult::new("a.py", vec![error(rule)])],
+            results: vec![KeptResult::of(&FileResult::new("a.py", vec![error(rule)]))],
         };
         let index = RunIndex {
             keys: [1; 32],

@@ -19,7 +19,7 @@ pub use config_files::ConfigFiles;
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use probes::Probes;
-pub use run::{keys_digest, RecordHead, RunIndex, RunRecord};
+pub use run::{keys_digest, KeptResult, RecordHead, RunIndex, RunRecord};
 
 use crate::digest::Hash;
 use crate::locks::lock;
@@ -171,12 +171,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn put(&self, entries: &[(Key, Vec<u8>)], now: i64) -> Result<(), StoreError>;
     /// Keeps entries whose key is the digest of their value: one already kept is not written
     /// again, only marked hit at `now` if it was last hit before `stale`.
-    fn put_shared(
-        &self,
-        entries: &[(Key, Vec<u8>)],
-        now: i64,
-        stale: i64,
-    ) -> Result<(), StoreError>;
+    fn put_shared(&self, entries: &[(Key, &[u8])], now: i64, stale: i64) -> Result<(), StoreError>;
     /// Marks entries as hit at `now`.
     fn touch(&self, keys: &[Key], now: i64) -> Result<(), StoreError>;
     /// The remembered stat of each absolute path.
@@ -245,7 +240,7 @@ struct Shared {
 struct PendingRecord {
     slot: Key,
     entries: [(Key, Vec<u8>); 3],
-    chunks: Vec<(Key, Vec<u8>)>,
+    chunks: Vec<(Key, Arc<Vec<u8>>)>,
 }
 
 /// What pending records write, together.
@@ -254,7 +249,7 @@ struct Batch {
     /// Each replaces what its slot held.
     slots: Vec<(Key, Vec<u8>)>,
     /// Kept under the digest of their bytes: one already kept is not written again.
-    chunks: Vec<(Key, Vec<u8>)>,
+    chunks: Vec<(Key, Arc<Vec<u8>>)>,
 }
 
 impl Batch {
@@ -269,7 +264,8 @@ impl Batch {
 
     /// The chunks first, so that no body list is kept without its chunks.
     fn write(&self, store: &dyn Store, now: i64) -> Result<(), StoreError> {
-        store.put_shared(&self.chunks, now, now - TOUCH_INTERVAL)?;
+        let chunks: Vec<(Key, &[u8])> = self.chunks.iter().map(|(k, c)| (*k, &c[..])).collect();
+        store.put_shared(&chunks, now, now - TOUCH_INTERVAL)?;
         store.put(&self.slots, now)
     }
 }
@@ -529,6 +525,23 @@ impl Cache {
         body: &Hash,
         count: usize,
     ) -> Option<Vec<protocol::FileResult>> {
+        let (keys, chunks) = self.run_chunks(slot, body)?;
+        run::decode_chunks(&keys, chunks, count)
+    }
+
+    /// [`Cache::run_results`], each with its bytes, to be kept in the next record as they are.
+    pub fn run_results_kept(
+        &self,
+        slot: &Key,
+        body: &Hash,
+        count: usize,
+    ) -> Option<Vec<(protocol::FileResult, KeptResult)>> {
+        let (keys, chunks) = self.run_chunks(slot, body)?;
+        run::decode_chunks_kept(&keys, chunks, count)
+    }
+
+    /// The keys and bytes of the chunks of the body `body` of the record in `slot`.
+    fn run_chunks(&self, slot: &Key, body: &Hash) -> Option<(Vec<Key>, Vec<Vec<u8>>)> {
         self.written(slot);
         let now = now_secs();
         let mut touch = Vec::new();
@@ -540,7 +553,7 @@ impl Cache {
             .read(&keys, now, &mut touch, false)
             .into_iter()
             .collect();
-        run::decode_chunks(&keys, &chunks?, count)
+        Some((keys, chunks?))
     }
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
@@ -777,9 +790,8 @@ mod tests {
         let (head, body) = record.encode();
         let parts = [(slot, head), (run::body_slot(&slot), body.list)];
         store.put(&parts, at).expect("put");
-        store
-            .put_shared(&body.chunks[missing..], at, 0)
-            .expect("put");
+        let chunks: Vec<(Key, &[u8])> = body.chunks.iter().map(|(k, c)| (*k, &c[..])).collect();
+        store.put_shared(&chunks[missing..], at, 0).expect("put");
         body.chunks.len()
     }
 
@@ -790,7 +802,7 @@ mod tests {
         let record = RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
-            results: vec![result("a.py").result],
+            results: vec![KeptResult::of(&result("a.py").result)],
         };
         let slot = [7; 32];
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
@@ -810,7 +822,7 @@ mod tests {
         assert_eq!(head.keys, record.keys);
         assert_eq!(
             cache.run_results(&slot, &head.body, head.paths.len()),
-            Some(record.results.clone())
+            Some(vec![result("a.py").result])
         );
         assert_eq!(cache.run_index(&slot, &[1; 32]), Some(index));
         assert_eq!(
@@ -828,7 +840,7 @@ mod tests {
             keys: [1; 32],
             inputs: Vec::new(),
             results: (0..1000)
-                .map(|i| result(&format!("m{i}.py")).result)
+                .map(|i| KeptResult::of(&result(&format!("m{i}.py")).result))
                 .collect(),
         };
         let slot = [7; 32];
@@ -857,7 +869,7 @@ mod tests {
         let record = |path: &str| RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
-            results: vec![result(path).result],
+            results: vec![KeptResult::of(&result(path).result)],
         };
         let index = RunIndex {
             keys: [1; 32],
@@ -875,13 +887,13 @@ mod tests {
         assert_eq!(stored(&[7; 32]), None, "pending, not yet written");
         let writes = cache.write_behind();
         drop(writes);
-        assert_eq!(stored(&[7; 32]), Some(record("a.py").results));
+        assert_eq!(stored(&[7; 32]), Some(vec![result("a.py").result]));
         // A read while a large record is being written behind waits for it.
         let many = RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
             results: (0..20_000)
-                .map(|i| result(&format!("m{i}.py")).result)
+                .map(|i| KeptResult::of(&result(&format!("m{i}.py")).result))
                 .collect(),
         };
         cache.put_run_record(&[9; 32], &many, &index);
@@ -896,7 +908,7 @@ mod tests {
         cache.put_run_record(&[8; 32], &record("b.py"), &index);
         cache.put_run_record(&[8; 32], &record("c.py"), &index);
         drop(cache);
-        assert_eq!(stored(&[8; 32]), Some(record("c.py").results));
+        assert_eq!(stored(&[8; 32]), Some(vec![result("c.py").result]));
     }
 
     #[test]

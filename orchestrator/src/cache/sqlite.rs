@@ -312,12 +312,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn put_shared(
-        &self,
-        entries: &[(Key, Vec<u8>)],
-        now: i64,
-        stale: i64,
-    ) -> Result<(), StoreError> {
+    fn put_shared(&self, entries: &[(Key, &[u8])], now: i64, stale: i64) -> Result<(), StoreError> {
         self.write_each(
             "INSERT INTO results (key, value, created, last_hit) VALUES (?1, ?2, ?3, ?3) \
              ON CONFLICT (key) DO UPDATE SET last_hit = ?3 WHERE last_hit < ?4",
@@ -685,7 +680,7 @@ mod tests {
     fn a_shared_entry_already_kept_is_only_marked_hit_once_stale() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
-        let entry = [([1; 32], b"chunk".to_vec())];
+        let entry: [(Key, &[u8]); 1] = [([1; 32], b"chunk")];
         store.put_shared(&entry, 10, 0).expect("first");
         store.put_shared(&entry, 20, 5).expect("not stale");
         assert_eq!(

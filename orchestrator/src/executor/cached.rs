@@ -13,7 +13,8 @@
 
 use super::Context;
 use crate::cache::{
-    self, ConfigFiles, Entry, InputList, Key, KeyInputs, RecordHead, RunIndex, RunRecord, Subject,
+    self, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, RecordHead, RunIndex,
+    RunRecord, Subject,
 };
 use crate::digest::Hash;
 use crate::event::{Event, Unread};
@@ -27,6 +28,9 @@ use tokio::task::JoinHandle;
 
 /// Files and their hashes (`None`: absent or unreadable).
 type States = HashMap<String, Option<Hash>>;
+
+/// A result read from a record, with its bytes when it was read with them.
+type ReadBack = (FileResult, Option<KeptResult>);
 
 /// Where the results of the files sent to a validator are to be kept.
 #[derive(Debug)]
@@ -52,7 +56,7 @@ struct Assembly {
     /// How many results make the run complete.
     expected: usize,
     /// Each result with its key and the positions in `inputs` of the files it listed.
-    results: Vec<(Key, FileResult, Vec<u32>)>,
+    results: Vec<(Key, KeptResult, Vec<u32>)>,
     /// Every input listed, with its state, in the order first seen.
     inputs: Vec<(String, Option<Hash>)>,
     /// Positions in `inputs`, by path.
@@ -98,19 +102,25 @@ impl ResultKeys {
     }
 
     /// Adds fresh results and their keys to the run's record, `state` giving the hash each of
-    /// their inputs had when it was kept. The results' input lists are taken.
+    /// their inputs had when it was kept.
     pub fn record<'a>(
         &self,
-        results: impl IntoIterator<Item = (Key, FileResult)>,
+        results: &[(Key, FileResult)],
         state: impl Fn(&str) -> Option<&'a Hash>,
     ) {
+        // Encoded here, as they arrive, not once the run has ended and the report waits.
+        let kept = crate::parallel::on_every_core(
+            results.iter().map(|(_, r)| r).collect(),
+            KeptResult::of,
+        );
         let mut record = self.lock();
-        for (key, mut result) in results {
-            let uses = std::mem::take(&mut result.inputs)
+        for ((key, result), kept) in results.iter().zip(kept) {
+            let uses = result
+                .inputs
                 .iter()
                 .map(|path| record.position(path, state(path).copied(), true))
                 .collect();
-            record.results.push((key, result, uses));
+            record.results.push((*key, kept, uses));
         }
     }
 
@@ -120,7 +130,7 @@ impl ResultKeys {
         &self,
         table: &[String],
         now: &[Option<Hash>],
-        results: Vec<(Key, FileResult, Vec<u32>)>,
+        results: Vec<(Key, KeptResult, Vec<u32>)>,
     ) {
         let mut record = self.lock();
         let mut renumbered: Vec<Option<u32>> = vec![None; table.len()];
@@ -161,17 +171,17 @@ impl ResultKeys {
     /// Records and sends what a lookup found; returns the files it did not answer, whose
     /// results are to be kept under their keys.
     async fn take_looked(&self, looked: Looked, ctx: &Context) -> Vec<FileInput> {
-        let results = looked.hits.iter().map(|(_, e)| e.result.clone()).collect();
         self.record_cached(
             looked.hits.iter().map(|(key, entry)| {
                 let listed = entry
                     .inputs
                     .as_ref()
                     .map_or_else(Vec::new, |i| i.list.paths().collect());
-                (*key, entry.result.clone(), listed)
+                (*key, KeptResult::of(&entry.result), listed)
             }),
             &looked.states,
         );
+        let results = looked.hits.into_iter().map(|(_, e)| e.result).collect();
         tell_cached(self.validator, results, ctx).await;
         let mut by_path = lock(&self.by_path);
         looked
@@ -193,18 +203,27 @@ impl ResultKeys {
         later: Vec<Later>,
         ctx: Context,
     ) -> Vec<FileInput> {
-        let results = match part.results {
-            Results::Read(results) => Some(results),
+        // Results read back with their bytes go into the next record as they are.
+        let results: Option<Vec<Option<ReadBack>>> = match part.results {
+            Results::Read(results) => {
+                Some(results.into_iter().map(|r| r.map(|r| (r, None))).collect())
+            }
             Results::Unread { slot, body, count } => {
                 let cache = ctx.cache.clone();
-                tokio::task::spawn_blocking(move || cache.run_results(&slot, &body, count))
+                tokio::task::spawn_blocking(move || cache.run_results_kept(&slot, &body, count))
                     .await
                     .ok()
                     .flatten()
-                    .map(|results| results.into_iter().map(Some).collect())
+                    .map(|results| {
+                        results
+                            .into_iter()
+                            .map(|(r, kept)| Some((r, Some(kept))))
+                            .collect()
+                    })
             }
         };
         let mut served = Vec::with_capacity(later.len());
+        let mut hits = Vec::with_capacity(later.len());
         let mut left = Vec::new();
         let mut results = results.unwrap_or_default();
         for Later {
@@ -215,13 +234,15 @@ impl ResultKeys {
         } in later
         {
             match results.get_mut(at).and_then(Option::take) {
-                Some(result) => served.push((key, result, uses)),
+                Some((result, kept)) => {
+                    served.push((key, kept.unwrap_or_else(|| KeptResult::of(&result)), uses));
+                    hits.push(result);
+                }
                 None => left.push((input, key)),
             }
         }
         drop(results);
         ctx.cache.served(served.len() as u64);
-        let hits = served.iter().map(|(_, result, _)| result.clone()).collect();
         self.record_recorded(&part.table, &part.now, served);
         tell_cached(self.validator, hits, &ctx).await;
         if left.is_empty() {
@@ -239,7 +260,7 @@ impl ResultKeys {
     /// found them in).
     fn record_cached<'p>(
         &self,
-        results: impl IntoIterator<Item = (Key, FileResult, Vec<&'p str>)>,
+        results: impl IntoIterator<Item = (Key, KeptResult, Vec<&'p str>)>,
         states: &States,
     ) {
         let mut record = self.lock();
@@ -931,7 +952,10 @@ mod tests {
         let record = RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
-            results: vec![result("a.py"), result("b.py")],
+            results: vec![
+                KeptResult::of(&result("a.py")),
+                KeptResult::of(&result("b.py")),
+            ],
         };
         let index = RunIndex {
             keys: [1; 32],
@@ -954,7 +978,16 @@ mod tests {
         assert!(keys.settle().await.is_empty(), "nothing is left to check");
         assert!(keys.settle().await.is_empty(), "settling twice waits once");
         assert_eq!(told(&mut inbox), ["a.py", "b.py"]);
-        assert_eq!(keys.lock().results.len(), 2, "both go into the next record");
+        let next: Vec<KeptResult> = keys
+            .lock()
+            .results
+            .iter()
+            .map(|(_, kept, _)| kept.clone())
+            .collect();
+        assert_eq!(
+            next, record.results,
+            "both go into the next record, as read"
+        );
     }
 
     #[tokio::test]

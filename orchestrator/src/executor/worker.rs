@@ -187,7 +187,7 @@ impl Worker {
             }
             let state = |p: &str| hashes.get(p).and_then(Option::as_ref);
             if let Some(keys) = keys {
-                keys.record(results.iter().map(|(k, r)| (*k, r.clone())), state);
+                keys.record(&results, state);
             }
             let entries: Vec<(Key, Entry)> = results
                 .into_iter()
