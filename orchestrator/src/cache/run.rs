@@ -57,7 +57,7 @@ pub struct RunRecord {
     pub results: Vec<KeptResult>,
 }
 
-/// A result as a record keeps it: its bytes ([`encode_result`]) and what the record's head
+/// A result as a record keeps it: its bytes (as a cache entry keeps a result) and what the record's head
 /// says of it.
 ///
 /// A run after a one-file change serves every other result from the last record and keeps
