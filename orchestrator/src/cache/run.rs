@@ -57,8 +57,8 @@ pub struct RunRecord {
     pub results: Vec<KeptResult>,
 }
 
-/// A result as a record keeps it: its bytes (as a cache entry keeps a result) and what the record's head
-/// says of it.
+/// A result as a record keeps it: its bytes (as a cache entry keeps a result) and what the
+/// record's head says of it.
 ///
 /// A run after a one-file change serves every other result from the last record and keeps
 /// them all in the next one. Their bytes are the record's own, read back: kept as they were
