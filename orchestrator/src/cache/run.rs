@@ -373,7 +373,9 @@ fn parts_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<Enco
     if keys.len() != chunks.len() {
         return None;
     }
-    let mut parts = Vec::with_capacity(count);
+    // A damaged head's count must not decide the allocation: each result takes LEN bytes.
+    let most = chunks.iter().map(Vec::len).sum::<usize>() / LEN;
+    let mut parts = Vec::with_capacity(count.min(most));
     for (key, chunk) in keys.iter().zip(chunks) {
         if chunk_key(&chunk) != *key {
             return None;
