@@ -240,7 +240,7 @@ struct Shared {
 struct PendingRecord {
     slot: Key,
     entries: [(Key, Vec<u8>); 3],
-    chunks: Vec<(Key, Arc<Vec<u8>>)>,
+    chunks: Vec<run::Chunk>,
 }
 
 /// What pending records write, together.
@@ -249,7 +249,7 @@ struct Batch {
     /// Each replaces what its slot held.
     slots: Vec<(Key, Vec<u8>)>,
     /// Kept under the digest of their bytes: one already kept is not written again.
-    chunks: Vec<(Key, Arc<Vec<u8>>)>,
+    chunks: Vec<run::Chunk>,
 }
 
 impl Batch {
@@ -264,8 +264,7 @@ impl Batch {
 
     /// The chunks first, so that no body list is kept without its chunks.
     fn write(&self, store: &dyn Store, now: i64) -> Result<(), StoreError> {
-        let chunks: Vec<(Key, &[u8])> = self.chunks.iter().map(|(k, c)| (*k, &c[..])).collect();
-        store.put_shared(&chunks, now, now - TOUCH_INTERVAL)?;
+        store.put_shared(&run::slices(&self.chunks), now, now - TOUCH_INTERVAL)?;
         store.put(&self.slots, now)
     }
 }
@@ -790,8 +789,9 @@ mod tests {
         let (head, body) = record.encode();
         let parts = [(slot, head), (run::body_slot(&slot), body.list)];
         store.put(&parts, at).expect("put");
-        let chunks: Vec<(Key, &[u8])> = body.chunks.iter().map(|(k, c)| (*k, &c[..])).collect();
-        store.put_shared(&chunks[missing..], at, 0).expect("put");
+        store
+            .put_shared(&run::slices(&body.chunks)[missing..], at, 0)
+            .expect("put");
         body.chunks.len()
     }
 

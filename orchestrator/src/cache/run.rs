@@ -130,7 +130,7 @@ impl Encoded {
 
     /// The chunk read back whose every result, in order, `parts` are: a chunk of the new
     /// record that is that chunk again, to be kept under its key without hashing or copying.
-    fn whole_chunk(parts: &[&Encoded]) -> Option<(Key, Arc<Vec<u8>>)> {
+    fn whole_chunk(parts: &[&Encoded]) -> Option<Chunk> {
         let (first, last) = (parts.first()?, parts.last()?);
         let key = first.key?;
         let whole = first.start == LEN
@@ -197,7 +197,7 @@ pub struct Body {
     /// What [`body_slot`] holds.
     pub list: Vec<u8>,
     /// Each chunk under its [`chunk_key`], in order; those of the last record, as read.
-    pub chunks: Vec<(Key, Arc<Vec<u8>>)>,
+    pub chunks: Vec<Chunk>,
 }
 
 /// The key a chunk is kept under: the digest of its bytes, so a chunk two records share is
@@ -345,56 +345,79 @@ pub fn chunk_keys(list: &[u8], digest: &Hash) -> Option<Vec<Key>> {
 /// The `count` results in `chunks`, read from under `keys`; `None` when a chunk is not the
 /// one its key names.
 pub fn decode_chunks(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<FileResult>> {
-    let parts = parts_of(keys, chunks, count)?;
+    let (chunks, spans) = spans_of(keys, chunks, count)?;
     // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
-    crate::parallel::on_every_core(parts, |part| decode_result(part.bytes()))
-        .into_iter()
-        .collect()
+    crate::parallel::on_every_core(spans, |(at, start, end)| {
+        decode_result(&chunks[at].1[start..end])
+    })
+    .into_iter()
+    .collect()
 }
 
-/// [`decode_chunks`], each result with its bytes as a record keeps them.
+/// [`decode_chunks`], each result with its bytes as a record keeps them: shared with its
+/// chunk, not copied.
 pub fn decode_chunks_kept(
     keys: &[Key],
     chunks: Vec<Vec<u8>>,
     count: usize,
 ) -> Option<Vec<(FileResult, KeptResult)>> {
-    let parts = parts_of(keys, chunks, count)?;
-    crate::parallel::on_every_core(parts, |part| {
-        let result = decode_result(part.bytes())?;
-        let kept = KeptResult::with(&result, part);
+    let (chunks, spans) = spans_of(keys, chunks, count)?;
+    crate::parallel::on_every_core(spans, |(at, start, end)| {
+        let (key, chunk) = &chunks[at];
+        let result = decode_result(&chunk[start..end])?;
+        let bytes = Encoded {
+            chunk: chunk.clone(),
+            key: Some(*key),
+            start,
+            end,
+        };
+        let kept = KeptResult::with(&result, bytes);
         Some((result, kept))
     })
     .into_iter()
     .collect()
 }
 
-/// Where each result's bytes are in `chunks`.
-fn parts_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<Encoded>> {
+/// A chunk of a body under its [`chunk_key`], shared by the results read back from it.
+pub type Chunk = (Key, Arc<Vec<u8>>);
+
+/// Chunks as the store takes them.
+pub fn slices(chunks: &[Chunk]) -> Vec<(Key, &[u8])> {
+    chunks
+        .iter()
+        .map(|(key, chunk)| (*key, &chunk[..]))
+        .collect()
+}
+
+/// Where each result's bytes are: the position of its chunk, and its start and end there.
+type Span = (usize, usize, usize);
+
+/// The chunks, checked against their keys, and the span of each result in them.
+fn spans_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<(Vec<Chunk>, Vec<Span>)> {
     if keys.len() != chunks.len() {
         return None;
     }
     // A damaged head's count must not decide the allocation: each result takes LEN bytes.
     let most = chunks.iter().map(Vec::len).sum::<usize>() / LEN;
-    let mut parts = Vec::with_capacity(count.min(most));
-    for (key, chunk) in keys.iter().zip(chunks) {
-        if chunk_key(&chunk) != *key {
+    let mut spans = Vec::with_capacity(count.min(most));
+    for (at, (key, chunk)) in keys.iter().zip(&chunks).enumerate() {
+        if chunk_key(chunk) != *key {
             return None;
         }
-        let chunk = Arc::new(chunk);
-        let mut r = Reader(&chunk);
+        let mut r = Reader(chunk);
         while !r.0.is_empty() {
             let len = r.len()?;
             let start = chunk.len() - r.0.len();
             r.take(len)?;
-            parts.push(Encoded {
-                chunk: chunk.clone(),
-                key: Some(*key),
-                start,
-                end: start + len,
-            });
+            spans.push((at, start, start + len));
         }
     }
-    (parts.len() == count).then_some(parts)
+    let chunks = keys
+        .iter()
+        .copied()
+        .zip(chunks.into_iter().map(Arc::new))
+        .collect();
+    (spans.len() == count).then_some((chunks, spans))
 }
 
 /// Which of a record's results rest on which of its inputs, kept beside the record (in
