@@ -67,17 +67,36 @@ impl FileHashes {
             paths.iter().filter(|p| !known.contains_key(*p)).collect()
         };
         if !todo.is_empty() {
-            let absolute: Vec<String> = todo
-                .iter()
-                .map(|p| self.root.join(p).to_string_lossy().into_owned())
-                .collect();
-            let remembered = self.cache.file_stats(&absolute);
-            let work: Vec<_> = todo.into_iter().zip(absolute).zip(remembered).collect();
-            let examined = crate::parallel::on_every_core(work, |((path, abs), entry)| {
-                let (hash, stat) = hash_with_stat(Path::new(&abs), entry);
-                ((path.clone(), hash), stat.map(|stat| (abs, stat)))
+            // Stat first: a file that is not there (a stub a module's imports would find, say)
+            // has no stat to look up.
+            let stated = crate::parallel::on_every_core(todo, |path| {
+                let absolute = self.root.join(path);
+                let meta = regular_file(&absolute);
+                (path, absolute, meta, now_ns())
             });
-            let (hashed, fresh): (Vec<_>, Vec<_>) = examined.into_iter().unzip();
+            let mut hashed = Vec::with_capacity(stated.len());
+            let mut present = Vec::new();
+            for (path, absolute, meta, examined) in stated {
+                match meta {
+                    Ok(meta) => present.push((
+                        path,
+                        absolute.to_string_lossy().into_owned(),
+                        meta,
+                        examined,
+                    )),
+                    Err(e) => hashed.push((path.clone(), Err(e))),
+                }
+            }
+            let absolute: Vec<String> = present.iter().map(|(_, abs, _, _)| abs.clone()).collect();
+            let remembered = self.cache.file_stats(&absolute);
+            let work: Vec<_> = present.into_iter().zip(remembered).collect();
+            let examined =
+                crate::parallel::on_every_core(work, |((path, abs, meta, examined), entry)| {
+                    let (hash, stat) = hash_with_meta(Path::new(&abs), &meta, examined, entry);
+                    ((path.clone(), hash), stat.map(|stat| (abs, stat)))
+                });
+            let (read, fresh): (Vec<_>, Vec<_>) = examined.into_iter().unzip();
+            hashed.extend(read);
             lock(&self.known).extend(hashed);
             lock(&self.fresh).extend(fresh.into_iter().flatten());
         }
@@ -126,12 +145,28 @@ fn hash_with_stat(
     path: &Path,
     remembered: Option<FileStat>,
 ) -> (Result<Hash, String>, Option<FileStat>) {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return (Err("not a regular file".into()), None),
-        Err(e) => return (Err(e.to_string()), None),
-    };
-    let examined = now_ns();
+    match regular_file(path) {
+        Ok(meta) => hash_with_meta(path, &meta, now_ns(), remembered),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// The metadata of a regular file; why not, for anything else.
+fn regular_file(path: &Path) -> Result<std::fs::Metadata, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(meta),
+        Ok(_) => Err("not a regular file".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// [`hash_with_stat`] of a file whose metadata `meta` was read at `examined` (ns).
+fn hash_with_meta(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    examined: i64,
+    remembered: Option<FileStat>,
+) -> (Result<Hash, String>, Option<FileStat>) {
     let stat = |hash| FileStat {
         size: i64::try_from(meta.size()).unwrap_or(i64::MAX),
         mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),

@@ -378,12 +378,17 @@ pub async fn serve(
         let keys = keys_of(&base, config_files, &root, &inputs, all_or_nothing);
         (inputs, keys)
     });
+    // The state of the record's inputs is looked up while the keys are still computed.
+    let head = record
+        .await
+        .ok()
+        .flatten()
+        .map(|head| Head::examine(head, ctx));
     let Ok((inputs, keys)) = keys.await else {
         return (Vec::new(), None);
     };
     let digest = cache::keys_digest(&keys);
-    let record = record.await.ok().flatten();
-    let mut part = match Recorded::of(record, &slot, &keys, &digest, !all_or_nothing, ctx).await {
+    let mut part = match Recorded::of(head, &slot, &keys, &digest, !all_or_nothing, ctx).await {
         Recorded::Whole(head) => {
             if serve_whole(index, validator, slot, head, ctx).await {
                 return (Vec::new(), None);
@@ -577,28 +582,51 @@ enum Results {
     Unread { slot: Key, body: Hash, count: usize },
 }
 
+/// A record's head, with the state of its inputs being looked up.
+struct Head {
+    head: RecordHead,
+    now: JoinHandle<Vec<(String, Result<Hash, String>)>>,
+}
+
+impl Head {
+    /// Starts looking up the state of `head`'s inputs.
+    fn examine(head: RecordHead, ctx: &Context) -> Head {
+        let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
+        let hashes = ctx.hashes.clone();
+        let now = tokio::spawn(async move {
+            match paths.is_empty() {
+                true => Vec::new(),
+                false => hashes.of(paths).await,
+            }
+        });
+        Head { head, now }
+    }
+}
+
 impl Recorded {
-    /// What `record`, read from `slot`, answers; its index is read when the record does not
+    /// What `head`, read from `slot`, answers; its index is read when the record does not
     /// answer whole and `in_part` (a `project` validator's results hold only all together).
     /// A result is kept only while every artifact it names exists and, under
     /// `--update-baselines`, it has no finding.
     async fn of(
-        head: Option<RecordHead>,
+        head: Option<Head>,
         slot: &Key,
         keys: &[Key],
         digest: &Hash,
         in_part: bool,
         ctx: &Context,
     ) -> Recorded {
-        let Some(head) = head else {
+        let Some(Head { head, now }) = head else {
             return Recorded::Nothing;
         };
         let slot = *slot;
-        let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
-        let now = if paths.is_empty() {
-            Vec::new()
-        } else {
-            ctx.hashes.of(paths).await
+        // Keys that differ are the common sign of a change (a file's content is in its key):
+        // the index is then read while the inputs' states are still looked up.
+        let index = (in_part && head.keys != *digest).then(|| read_index(&slot, &head, ctx));
+        let now = match now.await {
+            Ok(now) => now,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Recorded::Nothing,
         };
         let changed: Vec<bool> = head
             .inputs
@@ -614,19 +642,22 @@ impl Recorded {
         if !in_part {
             return Recorded::Nothing;
         }
+        let (body, count) = (head.body, head.paths.len());
+        let index = match index {
+            Some(index) => index.await.ok().flatten(),
+            None => read_index(&slot, &head, ctx).await.ok().flatten(),
+        };
         let cache = ctx.cache.clone();
-        let (recorded_keys, body, count) = (head.keys, head.body, head.paths.len());
         // Results that all hold need not be read to know which files they answer.
-        let Ok(Some((mut index, read))) = tokio::task::spawn_blocking(move || {
-            let index = cache.run_index(&slot, &recorded_keys)?;
-            let read = match all_hold {
-                true => None,
-                false => Some(cache.run_results(&slot, &body, count)?),
-            };
-            Some((index, read))
-        })
-        .await
-        else {
+        let read = match all_hold {
+            true => Some(None),
+            false => tokio::task::spawn_blocking(move || cache.run_results(&slot, &body, count))
+                .await
+                .ok()
+                .flatten()
+                .map(Some),
+        };
+        let (Some(mut index), Some(read)) = (index, read) else {
             return Recorded::Nothing;
         };
         if index.results.len() != count {
@@ -664,6 +695,12 @@ impl Recorded {
             },
         })
     }
+}
+
+/// Reads the index of the record `head` in `slot`.
+fn read_index(slot: &Key, head: &RecordHead, ctx: &Context) -> JoinHandle<Option<RunIndex>> {
+    let (cache, slot, keys) = (ctx.cache.clone(), *slot, head.keys);
+    tokio::task::spawn_blocking(move || cache.run_index(&slot, &keys))
 }
 
 /// Sends results the cache answered.
