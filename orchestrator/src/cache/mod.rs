@@ -19,7 +19,7 @@ pub use config_files::ConfigFiles;
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use probes::Probes;
-pub use run::{keys_digest, KeptResult, RecordHead, RunIndex, RunRecord};
+pub use run::{keys_digest, KeptResult, ReadIndex, RecordHead, RunIndex, RunRecord, Uses};
 
 use crate::digest::Hash;
 use crate::locks::lock;
@@ -557,13 +557,13 @@ impl Cache {
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
     /// these `keys`.
-    pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<RunIndex> {
+    pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<ReadIndex> {
         self.written(slot);
         let mut touch = Vec::new();
         let bytes = self
             .read(&[run::index_slot(slot)], now_secs(), &mut touch, false)
             .pop()??;
-        RunIndex::decode(&bytes).filter(|index| index.keys == *keys)
+        RunIndex::decode(bytes).filter(|index| index.keys == *keys)
     }
 
     /// Keeps a run's record and its index in `slot`, replacing those there; returns the
@@ -824,10 +824,13 @@ mod tests {
             cache.run_results(&slot, &head.body, head.paths.len()),
             Some(vec![result("a.py").result])
         );
-        assert_eq!(cache.run_index(&slot, &[1; 32]), Some(index));
-        assert_eq!(
-            cache.run_index(&slot, &[9; 32]),
-            None,
+        let read = cache
+            .run_index(&slot, &[1; 32])
+            .expect("the index just kept");
+        assert_eq!(read.results.len(), 1);
+        assert_eq!(read.results[0].0, [2; 32]);
+        assert!(
+            cache.run_index(&slot, &[9; 32]).is_none(),
             "another record's index"
         );
     }

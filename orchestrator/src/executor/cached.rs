@@ -13,8 +13,8 @@
 
 use super::Context;
 use crate::cache::{
-    self, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, RecordHead, RunIndex,
-    RunRecord, Subject,
+    self, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, ReadIndex, RecordHead,
+    RunIndex, RunRecord, Subject, Uses,
 };
 use crate::digest::Hash;
 use crate::event::{Event, Unread};
@@ -130,14 +130,14 @@ impl ResultKeys {
         &self,
         table: &[String],
         now: &[Option<Hash>],
-        results: Vec<(Key, KeptResult, Vec<u32>)>,
+        results: Vec<(Key, KeptResult, Uses)>,
     ) {
         let mut record = self.lock();
         let mut renumbered: Vec<Option<u32>> = vec![None; table.len()];
         for (key, result, uses) in results {
             let uses = uses
                 .iter()
-                .map(|&u| {
+                .map(|u| {
                     let u = u as usize;
                     *renumbered[u].get_or_insert_with(|| record.position(&table[u], now[u], false))
                 })
@@ -505,7 +505,7 @@ struct Later {
     /// The result's position in the record.
     at: usize,
     /// The positions in the record's inputs of the files the result listed.
-    uses: Vec<u32>,
+    uses: Uses,
 }
 
 /// What the per-file entries answer of some files.
@@ -569,7 +569,7 @@ struct Part {
     /// Per file in this run's order, where its key is unchanged and none of the inputs its
     /// result listed changed: the result's position in the record, and the positions in
     /// `table` of those inputs.
-    answers: Vec<Option<(usize, Vec<u32>)>>,
+    answers: Vec<Option<(usize, Uses)>>,
     results: Results,
 }
 
@@ -657,7 +657,7 @@ impl Recorded {
                 .flatten()
                 .map(Some),
         };
-        let (Some(mut index), Some(read)) = (index, read) else {
+        let (Some(index), Some(read)) = (index, read) else {
             return Recorded::Nothing;
         };
         if index.results.len() != count {
@@ -675,14 +675,12 @@ impl Recorded {
             .iter()
             .map(|key| {
                 let &i = by_key.get(key)?;
-                let uses = std::mem::take(&mut index.results[i].1);
-                let unchanged = uses
-                    .iter()
-                    .all(|&u| changed.get(u as usize) == Some(&false));
+                let uses = &index.results[i].1;
+                let unchanged = uses.iter().all(|u| changed.get(u as usize) == Some(&false));
                 let holding = read
                     .as_ref()
                     .is_none_or(|read| read[i].as_ref().is_some_and(|r| holds(r, ctx)));
-                (unchanged && holding).then_some((i, uses))
+                (unchanged && holding).then(|| (i, uses.clone()))
             })
             .collect();
         Recorded::Part(Part {
@@ -698,7 +696,7 @@ impl Recorded {
 }
 
 /// Reads the index of the record `head` in `slot`.
-fn read_index(slot: &Key, head: &RecordHead, ctx: &Context) -> JoinHandle<Option<RunIndex>> {
+fn read_index(slot: &Key, head: &RecordHead, ctx: &Context) -> JoinHandle<Option<ReadIndex>> {
     let (cache, slot, keys) = (ctx.cache.clone(), *slot, head.keys);
     tokio::task::spawn_blocking(move || cache.run_index(&slot, &keys))
 }
@@ -941,7 +939,7 @@ mod tests {
             input: input(path),
             key,
             at,
-            uses: Vec::new(),
+            uses: Uses::default(),
         }
     }
 
