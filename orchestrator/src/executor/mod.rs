@@ -218,6 +218,9 @@ struct Work {
     inputs: Vec<FileInput>,
     keys: Option<Arc<ResultKeys>>,
     batch_size: Option<u32>,
+    /// Until its first process has a slot, the validator is about to take one
+    /// ([`crate::priority`]).
+    taking: Option<crate::priority::Taking>,
 }
 
 /// One attempt: a process (or a batch's worth) working through the files without a result.
@@ -265,6 +268,9 @@ async fn attempt(
         };
         // A permit stands for a process at work: the handshake and the cache's answer are
         // cheap and need none, so a warm run looks up every validator's results at once.
+        if let Some(taking) = &work.taking {
+            ctx.priorities.give_way(taking, &ctx.permits).await;
+        }
         let permit = match ctx.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -276,6 +282,7 @@ async fn attempt(
                     .expect("the run's semaphore is never closed")
             }
         };
+        work.taking = None;
         let worker = Worker::new(
             index,
             validator,
@@ -426,6 +433,7 @@ async fn prepare(
         )));
     }
     let changed = found.universe.is_some();
+    let serving = ctx.priorities.serving(index, &validator.name, inputs.len());
     let (inputs, keys) = cached::serve(index, validator, manifest, inputs, changed, ctx).await;
     if inputs.is_empty() {
         return Err(Prepared::Decided(Outcome::plain(
@@ -434,7 +442,7 @@ async fn prepare(
             Duration::ZERO,
         )));
     }
-    ctx.priorities.expect(index, &validator.name, inputs.len());
+    let taking = Some(serving.known(inputs.len()));
     let batch_size = match manifest.scope {
         Scope::PerFile => validator.settings.batch_size.or(manifest.batch_size),
         _ => None,
@@ -444,6 +452,7 @@ async fn prepare(
         inputs,
         keys,
         batch_size,
+        taking,
     })
 }
 
