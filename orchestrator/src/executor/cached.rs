@@ -303,8 +303,9 @@ impl ResultKeys {
                 .collect();
             let mut keyed = Vec::with_capacity(results.len());
             let mut kept = Vec::with_capacity(results.len());
-            for (key, result, uses) in results {
-                let mut uses: Vec<u32> = uses.iter().map(|&u| renumber[u as usize]).collect();
+            // In place: a pyright record on four copies of Django lists five million inputs.
+            for (key, result, mut uses) in results {
+                uses.iter_mut().for_each(|u| *u = renumber[*u as usize]);
                 uses.sort_unstable();
                 uses.dedup();
                 keyed.push((key, uses));
