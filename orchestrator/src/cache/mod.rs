@@ -552,6 +552,11 @@ impl Cache {
             .read(&keys, now, &mut touch, false)
             .into_iter()
             .collect();
+        // A chunk the next record keeps as read is not written again (`Body::stored`), so a
+        // read is what keeps it from growing old, as a write would have.
+        if !touch.is_empty() {
+            self.with(|s| s.touch(&touch, now));
+        }
         Some((keys, chunks?))
     }
 
@@ -583,7 +588,12 @@ impl Cache {
         pending.push(PendingRecord {
             slot: *slot,
             entries,
-            chunks: body.chunks,
+            chunks: body
+                .chunks
+                .into_iter()
+                .zip(body.stored)
+                .filter_map(|(chunk, stored)| (!stored).then_some(chunk))
+                .collect(),
         });
         Some(body.digest)
     }
@@ -833,6 +843,31 @@ mod tests {
             cache.run_index(&slot, &[9; 32]).is_none(),
             "another record's index"
         );
+    }
+
+    #[test]
+    fn chunks_read_old_are_marked_hit_since_a_record_keeping_them_does_not_write_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
+        let record = RunRecord {
+            keys: [1; 32],
+            inputs: Vec::new(),
+            results: vec![KeptResult::of(&result("a.py").result)],
+        };
+        let slot = [7; 32];
+        let day_old = now_secs() - TOUCH_INTERVAL - 1;
+        put_directly(&store, slot, &record, day_old, 0);
+        let (head, body) = record.encode();
+        store.put(&[(slot, head)], now_secs()).expect("a fresh head");
+        let cache = Cache::with_store(Box::new(store), None);
+        let head = cache.run_record(&slot).expect("a fresh head");
+        assert!(cache.run_results(&slot, &head.body, 1).is_some());
+        let keys: Vec<Key> = body.chunks.iter().map(|(key, _)| *key).collect();
+        let look = sqlite::SqliteStore::open(dir.path()).expect("open");
+        for found in look.get(&keys).expect("get") {
+            let (_, last_hit) = found.expect("the chunk");
+            assert!(last_hit > day_old, "marked hit when read");
+        }
     }
 
     #[test]
