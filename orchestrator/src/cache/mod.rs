@@ -858,7 +858,9 @@ mod tests {
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
         put_directly(&store, slot, &record, day_old, 0);
         let (head, body) = record.encode();
-        store.put(&[(slot, head)], now_secs()).expect("a fresh head");
+        store
+            .put(&[(slot, head)], now_secs())
+            .expect("a fresh head");
         let cache = Cache::with_store(Box::new(store), None);
         let head = cache.run_record(&slot).expect("a fresh head");
         assert!(cache.run_results(&slot, &head.body, 1).is_some());
