@@ -805,10 +805,10 @@ mod tests {
         body.chunks.len()
     }
 
-    #[test]
-    fn a_run_record_not_hit_for_a_day_is_not_served() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
+    /// A store in `dir` holding a record of one result, last hit over a day ago; with the
+    /// record, its slot and that time.
+    fn day_old_record(dir: &Path) -> (sqlite::SqliteStore, RunRecord, Key, i64) {
+        let store = sqlite::SqliteStore::open(dir).expect("open");
         let record = RunRecord {
             keys: [1; 32],
             inputs: Vec::new(),
@@ -817,6 +817,13 @@ mod tests {
         let slot = [7; 32];
         let day_old = now_secs() - TOUCH_INTERVAL - 1;
         put_directly(&store, slot, &record, day_old, 0);
+        (store, record, slot, day_old)
+    }
+
+    #[test]
+    fn a_run_record_not_hit_for_a_day_is_not_served() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, record, slot, _) = day_old_record(dir.path());
         let cache = Cache::with_store(Box::new(store), None);
         assert_eq!(
             cache.run_record(&slot),
@@ -848,15 +855,7 @@ mod tests {
     #[test]
     fn chunks_read_old_are_marked_hit_since_a_record_keeping_them_does_not_write_them() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = sqlite::SqliteStore::open(dir.path()).expect("open");
-        let record = RunRecord {
-            keys: [1; 32],
-            inputs: Vec::new(),
-            results: vec![KeptResult::of(&result("a.py").result)],
-        };
-        let slot = [7; 32];
-        let day_old = now_secs() - TOUCH_INTERVAL - 1;
-        put_directly(&store, slot, &record, day_old, 0);
+        let (store, record, slot, day_old) = day_old_record(dir.path());
         let (head, body) = record.encode();
         store
             .put(&[(slot, head)], now_secs())
