@@ -32,6 +32,7 @@
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
 use crate::imports::{Graph, Ruff};
+use crate::overlay::ConfigOverlay;
 use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
 use crate::wrapper::{self, Located, Priority, Running};
@@ -277,47 +278,6 @@ fn project_wide(config: &Config, mode: Option<&str>, args: &[String]) -> Option<
     config.reports_cycles.map(|name| {
         format!("{name} turns on reportImportCycles, which looks at every file's imports")
     })
-}
-
-/// A configuration file that sets `typeCheckingMode` and `include` on top of the project's own:
-/// pyright has no flag for the first, and paths on its command line would drop the project's
-/// `exclude` with its `include`. It sits in the root (so relative paths and imports resolve as
-/// in a direct run), extends the project's configuration, and is removed when dropped.
-struct ConfigOverlay {
-    path: std::path::PathBuf,
-}
-
-impl ConfigOverlay {
-    /// Extends the project's configuration with `typeCheckingMode` and `include`, as given.
-    fn write(
-        root: &Path,
-        mode: Option<&str>,
-        include: Option<&[&str]>,
-    ) -> Result<ConfigOverlay, Error> {
-        let base = ["pyrightconfig.json", "pyproject.toml"]
-            .into_iter()
-            .find(|name| root.join(name).is_file());
-        let mut config = serde_json::json!({});
-        if let Some(mode) = mode {
-            config["typeCheckingMode"] = mode.into();
-        }
-        if let Some(include) = include {
-            config["include"] = include.into();
-        }
-        if let Some(base) = base {
-            config["extends"] = format!("./{base}").into();
-        }
-        let path = root.join(format!(".orchestrator-pyright-{}.json", std::process::id()));
-        std::fs::write(&path, config.to_string())
-            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
-        Ok(ConfigOverlay { path })
-    }
-}
-
-impl Drop for ConfigOverlay {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// The parts of `pyright --outputjson` that matter here.
