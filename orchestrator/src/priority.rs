@@ -13,7 +13,7 @@
 //! many files it must check once the cache has answered what it can, and that takes longest
 //! for the validator with the largest record: after a one-file change on four copies of
 //! Django, ruff and bandit knew first, took both slots of a 2-core machine for their one file,
-//! and pyright, whose run decides the whole run's, waited 40 to 80 ms for ruff to end. So a
+//! and pyright, whose run decides the whole run's, waited 40 to 90 ms for ruff to end. So a
 //! validator about to take a slot first gives way ([`Priorities::give_way`]) to those still
 //! consulting the cache that could take longer than it will: it leaves them as many slots as
 //! they are, until they know.

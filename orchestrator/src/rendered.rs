@@ -267,9 +267,13 @@ impl Write for Keeping {
 }
 
 impl Drop for Keeping {
-    /// Findings not kept leave no temporary file behind (kept ones were renamed away).
+    /// Findings not kept leave no temporary file behind (kept ones were renamed away), and
+    /// those kept before are gone when this returns.
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.temporary);
+        if let Some(clearing) = self.clearing.take() {
+            let _ = clearing.join();
+        }
     }
 }
 
@@ -308,6 +312,14 @@ mod tests {
             .expect("dir")
             .count();
         assert_eq!(leftovers, 1, "no temporary file is left");
+        // Kept again over them, and the old file removed beside the writing.
+        let again = Makings::new(vec![("ruff".into(), [3; 32])]);
+        keep(dir.path(), root, &again, b"[]");
+        let kept = Rendered::open(dir.path(), root).expect("kept again");
+        assert!(kept.answers(&again) && !kept.answers(&makings));
+        // A keeping abandoned leaves none: the next run reads its results.
+        drop(Keeping::start(dir.path(), root, &again, &[7; 32], [0; 3]).expect("start"));
+        assert!(Rendered::open(dir.path(), root).is_none());
     }
 
     #[test]

@@ -595,10 +595,10 @@ impl Head {
         let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
         let hashes = ctx.hashes.clone();
         let now = tokio::spawn(async move {
-            match paths.is_empty() {
-                true => Vec::new(),
-                false => hashes.of(paths).await,
+            if paths.is_empty() {
+                return Vec::new();
             }
+            hashes.of(paths).await
         });
         Head { head, now }
     }
