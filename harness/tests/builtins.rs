@@ -247,6 +247,22 @@ fn an_unknown_config_key_is_a_configuration_error() {
 }
 
 #[test]
+fn pyright_runs_of_no_modules_are_a_configuration_error_naming_the_fix() {
+    let repo = Repo::new();
+    repo.write("a.py", "x = 1\n")
+        .config("[validators.pyright]\nmodulesPerRun = 0\n");
+    let out = repo.check("pyright");
+    assert_eq!(out.code, Some(2), "a usage error\n{}", out.stdout);
+    let v = out.validator("pyright");
+    assert_eq!(v["status"], "config_error");
+    assert_eq!(
+        v["message"],
+        "validators.pyright.modulesPerRun must be 1 or more (or left out, to size pyright's runs \
+         by node's heap limit)"
+    );
+}
+
+#[test]
 fn a_file_deleted_between_selection_and_run_is_reported_clean_not_fatal() {
     use protocol::{FileInput, Hello, Request, Response, Validate};
     let repo = Repo::new();

@@ -28,6 +28,19 @@ fn whole_project(repo: &Repo) -> BTreeSet<findings::Key> {
     )
 }
 
+/// The pyright check, with `-v`: the validator's info lines go to stderr.
+fn verbose_check(repo: &Repo) -> Outcome {
+    repo.run(&[
+        "-v",
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "pyright",
+    ])
+}
+
 fn cached(out: &Outcome) -> u64 {
     out.validator("pyright")["cached_files"]
         .as_u64()
@@ -168,6 +181,126 @@ fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edit
     );
 }
 
+/// Django's `django/utils` under git, its pyright checked in runs of at most 40 modules, with
+/// `more` in the same `[validators.pyright]`.
+fn django_utils_in_runs_of_40(more: &str) -> Repo {
+    let repo = Repo::new();
+    repo.corpus(
+        "Django-5.2.8.tar.gz",
+        &[
+            "django-5.2.8/django/__init__.py",
+            "django-5.2.8/django/utils",
+        ],
+    );
+    repo.config(&format!("[validators.pyright]\nmodulesPerRun = 40\n{more}"))
+        .git(&["init", "-q"])
+        .git(&["add", "-A"])
+        .git(&["commit", "-qm", "corpus"]);
+    repo
+}
+
+/// A project with more modules than one pyright run may load (`modulesPerRun`; by default as
+/// many as node's heap holds) is checked in several runs, each answering its files as it ends:
+/// the findings still equal pyright's own whole-project run, cold and after a hub edit.
+#[test]
+fn django_utils_checked_in_runs_that_fit_a_budget_equals_the_whole_project() {
+    let repo = django_utils_in_runs_of_40("");
+    // The run, and how many pyright runs checked the files that missed.
+    let checked_in_runs = || {
+        let out = verbose_check(&repo);
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("at most 40 modules a run"),
+            "{}",
+            out.stderr
+        );
+        let runs = out.stderr.matches("pyright run ").count();
+        (out, runs)
+    };
+    let (cold, runs) = checked_in_runs();
+    assert!(
+        runs > 1,
+        "46 modules, checked in runs of 40 modules: {runs}"
+    );
+    assert_eq!(cached(&cold), 0);
+    assert_eq!(ours(&cold, "pyright"), whole_project(&repo));
+
+    replace(
+        &repo,
+        "django/utils/functional.py",
+        "class cached_property:",
+        "cached_property = 1\n\n\nclass _cached_property:",
+    );
+    let (hub, _) = checked_in_runs();
+    assert!(
+        cached(&hub) > 0,
+        "the modules the hub edit cannot change are served"
+    );
+    assert_eq!(ours(&hub, "pyright"), whole_project(&repo));
+}
+
+/// Each of pyright's runs answers its files as it ends: when a later run dies (here a pyright
+/// that fails from its second start on, as one past its heap limit does), the first run's
+/// results are kept, and the next `orchestrator run` checks only the rest.
+#[test]
+fn the_results_of_pyright_runs_that_ended_are_kept_when_a_later_one_fails() {
+    let repo = django_utils_in_runs_of_40("retries = 0\n");
+    // A tools directory whose pyright runs the real one once, then fails as a crash would.
+    let tools = tempfile::tempdir().expect("tempdir");
+    let bin = tools.path().join("npm/node_modules/.bin");
+    let venv = tools.path().join("venv/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::create_dir_all(&venv).expect("mkdir");
+    std::os::unix::fs::symlink(findings::tool("ruff"), venv.join("ruff")).expect("symlink");
+    let started = tools.path().join("started");
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = --version ] && exec '{real}' --version\n\
+         [ -e '{started}' ] && {{ echo 'FATAL ERROR: JavaScript heap out of memory' >&2; exit 2; }}\n\
+         touch '{started}'\n\
+         exec '{real}' \"$@\"\n",
+        real = findings::tool("pyright").display(),
+        started = started.display(),
+    );
+    let fake = bin.join("pyright");
+    std::fs::write(&fake, script).expect("written");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let check = [
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "pyright",
+    ];
+    let failing = repo.run_with_env(
+        &check,
+        &[(
+            "ORCHESTRATOR_TOOLS_DIR",
+            tools.path().to_str().expect("utf-8"),
+        )],
+    );
+    let v = failing.validator("pyright");
+    assert_eq!(v["status"], "crashed", "{}", failing.stdout);
+    assert!(
+        v["message"]
+            .as_str()
+            .expect("message")
+            .contains("heap out of memory"),
+        "{v}"
+    );
+
+    let after = repo.check_finding("pyright");
+    let kept = cached(&after);
+    assert!(
+        kept > 0 && kept < files(&after),
+        "the first run's files are served, the rest checked: {kept} of {}",
+        files(&after)
+    );
+    assert_eq!(ours(&after, "pyright"), whole_project(&repo));
+}
+
 /// Import cycles are found by walking every checked file's imports: a configuration that
 /// reports them is checked as a whole project, `-v` says why, and the findings still equal
 /// pyright's own after an edit, each file still cached on its own.
@@ -196,15 +329,7 @@ fn a_configuration_that_reports_import_cycles_checks_the_whole_project_and_says_
         "the project has a cycle pyright reports"
     );
     append(&repo, "pkg/c.py", "y: str = 2\n");
-    let out = repo.run(&[
-        "-v",
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "pyright",
-    ]);
+    let out = verbose_check(&repo);
     assert!(
         out.stderr
             .contains("checking the whole project: pyrightconfig.json turns on reportImportCycles"),

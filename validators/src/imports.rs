@@ -117,7 +117,7 @@ impl Graph {
         args.extend(paths.iter().cloned());
         let root_text = ruff.root.to_string_lossy();
         let output = Running::start_at(ruff.executable, &args, &[], &root_text, ruff.priority)?
-            .finish(0, out)?;
+            .finish(0, 0, out)?;
         if !output.status.success() {
             return Err(crate::wrapper::tool_failed(
                 "ruff analyze graph",
@@ -185,6 +185,11 @@ impl Graph {
     /// How many modules the graph knows.
     pub fn modules(&self) -> usize {
         self.imports.len()
+    }
+
+    /// Whether `path` is a module the graph knows (one that exists: ruff read it).
+    pub fn knows(&self, path: &str) -> bool {
+        self.imports.contains_key(path)
     }
 }
 

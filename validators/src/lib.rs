@@ -11,6 +11,7 @@ mod imports;
 mod node_heap;
 mod overlay;
 pub mod pyright;
+mod pyright_batches;
 mod pyright_config;
 pub mod ruff;
 pub mod settings;

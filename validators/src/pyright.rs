@@ -8,7 +8,8 @@
 //! what imports it. The files that missed are checked together in one pyright run whose
 //! configuration is the project's own, extended with `include` set to those files (pyright
 //! loads the modules they import as it always does, and the project's `exclude` still
-//! applies). The import graph is read while pyright runs, below its priority: the import
+//! applies); on a project with more modules than one pyright process holds, in several runs,
+//! one after another (`pyright_batches.rs`). The import graph is read while pyright runs, below its priority: the import
 //! closures of a few files (an edit's worth), or for more the whole graph. Whether to list the
 //! files or check the whole project (most of it missed) is decided by counting the project's
 //! modules in a walk of the tree. Without ruff, which builds the graph, the scope is
@@ -37,18 +38,19 @@ use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
 use crate::wrapper::{self, Located, Priority, Running};
 use protocol::sdk::{Error, Reporter, Validator};
-use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
+use protocol::{Dimension, FileInput, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Keys of `[validators.pyright]`.
-const KEYS: [&str; 5] = [
+const KEYS: [&str; 6] = [
     "typeCheckingMode",
     "pythonVersion",
     "pythonPlatform",
     "level",
     "args",
+    "modulesPerRun",
 ];
 
 /// The pyright wrapper.
@@ -105,7 +107,11 @@ impl Validator for Pyright {
         // A few files (an edit's worth) need only their own import closures; more share most
         // of the tree, which one walk reads faster.
         let few = files.len() <= FEW;
-        let ruff = self.graph_tool.executable().ok();
+        let ruff = self.graph_tool.executable().ok().map(|executable| Ruff {
+            executable,
+            root,
+            priority: Priority::Beside,
+        });
         let mode = settings.choice(
             "typeCheckingMode",
             &["off", "basic", "standard", "strict", "all"],
@@ -120,70 +126,70 @@ impl Validator for Pyright {
             Some(why) => out.log(LogLevel::Info, format!("checking the whole project: {why}"))?,
             None => out.log(LogLevel::Debug, format!("checking {} files", files.len()))?,
         }
-        let mut args = vec!["--outputjson".to_owned()];
-        for (key, flag) in [
-            ("pythonVersion", "--pythonversion"),
-            ("pythonPlatform", "--pythonplatform"),
-        ] {
-            if let Some(value) = settings.string(key)? {
-                args.extend([flag.to_owned(), value]);
+        let heap = crate::node_heap::heap();
+        let budget = match settings.count("modulesPerRun")? {
+            Some(0) => {
+                return Err(Error::config(
+                    "validators.pyright.modulesPerRun must be 1 or more (or left out, to size \
+                     pyright's runs by node's heap limit)",
+                ))
             }
-        }
-        if let Some(level) = settings.choice("level", &["error", "warning"])? {
-            args.extend(["--level".to_owned(), level]);
-        }
-        let include: Option<Vec<&str>> = whole_project.is_none().then(|| {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => crate::pyright_batches::budget(heap.limit_mib),
+        };
+        let pyright = Command {
+            executable,
+            root: &request.root,
+            args: common_args(&settings)?,
+            extra,
+            mode,
+            env: heap
+                .options
+                .map(|o| ("NODE_OPTIONS", o))
+                .into_iter()
+                .collect(),
+        };
+        let include: Option<Vec<&FileInput>> = whole_project.is_none().then(|| {
             files
                 .iter()
-                .map(|f| f.path.as_str())
-                .filter(|p| project.include.covers(p))
+                .copied()
+                .filter(|f| project.include.covers(&f.path))
                 .collect()
         });
         if include.as_ref().is_some_and(Vec::is_empty) {
             return wrapper::report(request, Vec::new(), out);
         }
-        // Pyright matches every file it finds against every `include` entry. When most of the
-        // project missed, listing it all saves little and costs that matching, so the project's
-        // own `include` is checked and the findings of the requested files kept. (A few files
-        // are never most of the project worth checking whole.)
         let known = match (few, &include) {
             (false, Some(_)) => modules(root, &project.include),
             _ => 0,
         };
-        let include = include.filter(|listed| few || listed.len() * 2 < known);
+        if let (Some(ruff), Some(listed)) = (ruff, include.as_ref()) {
+            if known > budget {
+                let ruff = Ruff {
+                    priority: Priority::Own,
+                    ..ruff
+                };
+                return pyright.check_in_runs(request, listed, ruff, budget, out);
+            }
+        }
+        // Pyright matches every file it finds against every `include` entry. When most of the
+        // project missed, listing it all saves little and costs that matching, so the project's
+        // own `include` is checked and the findings of the requested files kept. (A few files
+        // are never most of the project worth checking whole.)
+        let include: Option<Vec<&str>> = include
+            .filter(|listed| few || listed.len() * 2 < known)
+            .map(|listed| listed.iter().map(|f| f.path.as_str()).collect());
         if whole_project.is_none() && include.is_none() {
             out.log(
                 LogLevel::Debug,
                 format!("most of the {known} modules missed: checking the whole project"),
             )?;
         }
-        let overlay = match (&mode, &include) {
-            (None, None) => None,
-            _ => Some(ConfigOverlay::write(
-                root,
-                mode.as_deref(),
-                include.as_deref(),
-            )?),
-        };
-        if let Some(overlay) = &overlay {
-            args.extend(["--project".to_owned(), overlay.path.display().to_string()]);
-        }
-        args.extend(extra);
-        let started = std::time::Instant::now();
-        let env: Vec<(&str, String)> = crate::node_heap::node_options()
-            .map(|options| ("NODE_OPTIONS", options))
-            .into_iter()
-            .collect();
-        let running = Running::start(executable, &args, &env, &request.root)?;
+        let started = pyright.start(include.as_deref())?;
         // The graph is read while pyright runs, not before it, and below pyright's priority:
         // pyright is what the run waits for, and the graph is needed only once it is done.
         let graph = match ruff {
-            Some(executable) => {
-                let ruff = Ruff {
-                    executable,
-                    root,
-                    priority: Priority::Beside,
-                };
+            Some(ruff) => {
                 let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
                 Some(match few {
                     true => Graph::around(ruff, &paths, out)?,
@@ -199,7 +205,7 @@ impl Validator for Pyright {
             )?;
         }
         // Each file's import closure is worked out while pyright runs, not after it.
-        let (output, mut inputs) = std::thread::scope(|scope| {
+        let (findings, mut inputs) = std::thread::scope(|scope| {
             let inputs = graph.as_ref().map(|graph| {
                 scope.spawn(|| {
                     files
@@ -208,15 +214,144 @@ impl Validator for Pyright {
                         .collect::<HashMap<_, _>>()
                 })
             });
-            let output = running.finish(files.len(), out);
+            let findings = started.findings(0, files.len(), out);
             (
-                output,
+                findings,
                 inputs.and_then(|i| i.join().ok()).unwrap_or_default(),
             )
         });
+        let findings = findings?;
+        match &graph {
+            Some(graph) => wrapper::report_with_inputs(request, findings, out, |path| {
+                inputs.remove(path).unwrap_or_else(|| graph.inputs_of(path))
+            }),
+            None => wrapper::report(request, findings, out),
+        }
+    }
+}
+
+/// How pyright is run for a request: what every run of it shares.
+struct Command<'a> {
+    executable: &'a Path,
+    root: &'a str,
+    /// `--outputjson` and the flags the settings give.
+    args: Vec<String>,
+    /// The settings' `args`, last.
+    extra: Vec<String>,
+    mode: Option<String>,
+    env: Vec<(&'static str, String)>,
+}
+
+/// A pyright run started, with the overlay configuration it reads, if any.
+struct Started {
+    running: Running,
+    overlay: Option<ConfigOverlay>,
+    at: std::time::Instant,
+    root: String,
+}
+
+impl Command<'_> {
+    /// Starts pyright on `include`, or on the project's own `include` when `None`.
+    fn start(&self, include: Option<&[&str]>) -> Result<Started, Error> {
+        let root = Path::new(self.root);
+        let overlay = match (&self.mode, include) {
+            (None, None) => None,
+            _ => Some(ConfigOverlay::write(root, self.mode.as_deref(), include)?),
+        };
+        let mut args = self.args.clone();
+        if let Some(overlay) = &overlay {
+            args.extend(["--project".to_owned(), overlay.path.display().to_string()]);
+        }
+        args.extend(self.extra.iter().cloned());
+        Ok(Started {
+            running: Running::start(self.executable, &args, &self.env, self.root)?,
+            overlay,
+            at: std::time::Instant::now(),
+            root: self.root.to_owned(),
+        })
+    }
+
+    /// Checks `listed` (the requested files pyright is to check) in runs of at most `budget`
+    /// modules each (`pyright_batches.rs`), answering each run's files as it ends, then the
+    /// requested files no run checks. The import graph, which splits them, is read first; the
+    /// next run is worked out while one runs.
+    fn check_in_runs(
+        &self,
+        request: &Validate,
+        listed: &[&FileInput],
+        ruff: Ruff<'_>,
+        budget: usize,
+        out: &mut Reporter<'_>,
+    ) -> Result<(), Error> {
+        let graph = Graph::build(ruff, out)?;
+        let mut listed = listed.to_vec();
+        listed.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&str> = listed.iter().map(|f| f.path.as_str()).collect();
+        let next_run = |start: usize| {
+            crate::pyright_batches::next_run(
+                &paths,
+                start,
+                |f| graph.inputs_of(f),
+                |m| graph.knows(m),
+                budget,
+            )
+        };
+        let mut run = next_run(0);
+        let mut start = 0;
+        let mut runs = 0;
+        while !run.is_empty() {
+            let end = start + run.len();
+            runs += 1;
+            out.log(
+                LogLevel::Info,
+                format!(
+                    "pyright run {runs}: {} of {} files ({}..), at most {budget} modules a run",
+                    run.len(),
+                    paths.len(),
+                    paths[start]
+                ),
+            )?;
+            let started = self.start(Some(&paths[start..end]))?;
+            let (findings, following) = std::thread::scope(|scope| {
+                let following = scope.spawn(|| match end < paths.len() {
+                    true => next_run(end),
+                    false => Vec::new(),
+                });
+                let findings = started.findings(start, paths.len(), out);
+                (findings, following.join().unwrap_or_default())
+            });
+            let mut inputs = run.into_iter();
+            wrapper::report_files(
+                request,
+                listed[start..end].iter().copied(),
+                findings?,
+                out,
+                |_| inputs.next().unwrap_or_default(),
+            )?;
+            (start, run) = (end, following);
+        }
+        let checked: HashSet<&str> = paths.into_iter().collect();
+        let rest = request
+            .files
+            .iter()
+            .filter(|f| !checked.contains(f.path.as_str()));
+        wrapper::report_files(request, rest, Vec::new(), out, |path| graph.inputs_of(path))
+    }
+}
+
+impl Started {
+    /// Waits for pyright (`done` of the request's `files` answered before it) and reads its
+    /// findings.
+    fn findings(
+        self,
+        done: usize,
+        files: usize,
+        out: &mut Reporter<'_>,
+    ) -> Result<Vec<Finding>, Error> {
+        let output = self.running.finish(done, files, out);
+        drop(self.overlay);
         let output = output?;
-        drop(overlay);
-        let took = started.elapsed().as_secs_f64();
+        let took = self.at.elapsed().as_secs_f64();
         out.log(LogLevel::Debug, format!("pyright ran for {took:.1} s"))?;
         if !matches!(output.status.code(), Some(0 | 1)) {
             return Err(wrapper::tool_failed("pyright", &output, "failed"));
@@ -228,18 +363,29 @@ impl Validator for Pyright {
                 "printed something that is not its JSON report",
             )
         })?;
-        let findings = report
+        Ok(report
             .general_diagnostics
             .into_iter()
-            .filter_map(|d| d.into_finding(&request.root))
-            .collect();
-        match &graph {
-            Some(graph) => wrapper::report_with_inputs(request, findings, out, |path| {
-                inputs.remove(path).unwrap_or_else(|| graph.inputs_of(path))
-            }),
-            None => wrapper::report(request, findings, out),
+            .filter_map(|d| d.into_finding(&self.root))
+            .collect())
+    }
+}
+
+/// `--outputjson` and the flags of the settings that pyright has flags for.
+fn common_args(settings: &Settings) -> Result<Vec<String>, Error> {
+    let mut args = vec!["--outputjson".to_owned()];
+    for (key, flag) in [
+        ("pythonVersion", "--pythonversion"),
+        ("pythonPlatform", "--pythonplatform"),
+    ] {
+        if let Some(value) = settings.string(key)? {
+            args.extend([flag.to_owned(), value]);
         }
     }
+    if let Some(level) = settings.choice("level", &["error", "warning"])? {
+        args.extend(["--level".to_owned(), level]);
+    }
+    Ok(args)
 }
 
 /// Up to how many files a run reads only their import closures ([`Graph::around`]).

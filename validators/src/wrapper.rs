@@ -84,7 +84,7 @@ pub fn run(
     files: usize,
     out: &mut Reporter<'_>,
 ) -> Result<Output, Error> {
-    Running::start(executable, args, env, root)?.finish(files, out)
+    Running::start(executable, args, env, root)?.finish(0, files, out)
 }
 
 /// A tool started and not yet waited for, so that the wrapper can work out something else
@@ -156,13 +156,19 @@ impl Running {
     }
 
     /// Waits for the tool and collects its output, sending a heartbeat through `out` every
-    /// [`HEARTBEAT`] (`files` being its share of the request).
-    pub fn finish(self, files: usize, out: &mut Reporter<'_>) -> Result<Output, Error> {
-        self.finish_beating(files, out, HEARTBEAT)
+    /// [`HEARTBEAT`] (`done` of the request's `files` being finished before this tool's run).
+    pub fn finish(
+        self,
+        done: usize,
+        files: usize,
+        out: &mut Reporter<'_>,
+    ) -> Result<Output, Error> {
+        self.finish_beating(done, files, out, HEARTBEAT)
     }
 
     fn finish_beating(
         mut self,
+        done: usize,
         files: usize,
         out: &mut Reporter<'_>,
         heartbeat: Duration,
@@ -174,13 +180,14 @@ impl Running {
         thread::spawn(move || {
             let _ = exited.send(child.wait());
         });
-        let total = u32::try_from(files).unwrap_or(u32::MAX);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (done, total) = (count(done), count(files));
         let status = loop {
             match exit.recv_timeout(heartbeat) {
                 Ok(status) => break status.map_err(|e| cannot_run(&self.executable, e))?,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let running = self.started.elapsed().as_secs();
-                    out.progress(0, total, format!("running for {running} s"))?;
+                    out.progress(done, total, format!("running for {running} s"))?;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(Error::failed("lost track of the tool's process"))
@@ -302,6 +309,18 @@ pub fn report_with_inputs(
     request: &Validate,
     findings: Vec<Finding>,
     out: &mut Reporter<'_>,
+    inputs_of: impl FnMut(&str) -> Vec<String>,
+) -> Result<(), Error> {
+    report_files(request, &request.files, findings, out, inputs_of)
+}
+
+/// [`report_with_inputs`] for some of the requested files (`files`, in the order given): a
+/// request answered in parts.
+pub fn report_files<'f>(
+    request: &Validate,
+    files: impl IntoIterator<Item = &'f FileInput>,
+    findings: Vec<Finding>,
+    out: &mut Reporter<'_>,
     mut inputs_of: impl FnMut(&str) -> Vec<String>,
 ) -> Result<(), Error> {
     let mut by_path: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
@@ -311,7 +330,7 @@ pub fn report_with_inputs(
             .or_default()
             .push(finding);
     }
-    for file in &request.files {
+    for file in files {
         let mut findings = by_path.remove(&file.path).unwrap_or_default();
         findings.sort_by(|a, b| (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule)));
         let modified = request.fix && changed(request, file);
@@ -398,7 +417,7 @@ mod tests {
         let args = ["-c".to_owned(), "sleep 0.5; echo done".to_owned()];
         let output = Running::start(Path::new("/bin/sh"), &args, &[], "/")
             .expect("sh runs")
-            .finish_beating(3, &mut out, Duration::from_millis(100))
+            .finish_beating(1, 3, &mut out, Duration::from_millis(100))
             .expect("sh runs");
         assert_eq!(output.stdout, b"done\n");
         let mut reader = &frames[..];
@@ -408,7 +427,9 @@ mod tests {
                 .expect("frames")
         {
             match response {
-                protocol::Response::Progress(p) if p.files_total == 3 => beats += 1,
+                protocol::Response::Progress(p) if (p.files_done, p.files_total) == (1, 3) => {
+                    beats += 1
+                }
                 other => panic!("only progress is sent: {other:?}"),
             }
         }
