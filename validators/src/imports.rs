@@ -191,6 +191,43 @@ impl Graph {
     pub fn knows(&self, path: &str) -> bool {
         self.imports.contains_key(path)
     }
+
+    /// The modules that import one another, directly or not, in either direction, grouped:
+    /// for each module, the first path (in sorted order) of its group. Modules of two groups
+    /// never load each other.
+    pub fn groups(&self) -> HashMap<&str, &str> {
+        // Union-find over the modules and what they import, each set led by its least path.
+        let mut leader: HashMap<&str, &str> = HashMap::new();
+        fn find<'g>(leader: &mut HashMap<&'g str, &'g str>, module: &'g str) -> &'g str {
+            let mut root = module;
+            while let Some(&up) = leader.get(root).filter(|up| **up != root) {
+                root = up;
+            }
+            // Path halving would do; pointing every module on the way at the root is as short.
+            let mut at = module;
+            while at != root {
+                let up = leader.insert(at, root).unwrap_or(root);
+                at = up;
+            }
+            root
+        }
+        for (module, imports) in &self.imports {
+            leader.entry(module).or_insert(module);
+            for import in imports {
+                leader.entry(import).or_insert(import);
+                let (a, b) = (find(&mut leader, module), find(&mut leader, import));
+                if a != b {
+                    let (least, other) = if a < b { (a, b) } else { (b, a) };
+                    leader.insert(other, least);
+                }
+            }
+        }
+        let modules: Vec<&str> = leader.keys().copied().collect();
+        modules
+            .into_iter()
+            .map(|m| (m, find(&mut leader, m)))
+            .collect()
+    }
 }
 
 /// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.
@@ -218,6 +255,27 @@ fn stub_twin(module: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modules_that_import_one_another_are_grouped_under_their_least_path() {
+        let graph = Graph::of(&[
+            ("b/tests.py", &["b/core.py"]),
+            ("b/core.py", &["b/util.py"]),
+            ("a/tests.py", &["a/core.py", "shared.py"]),
+            ("a/core.py", &[]),
+            ("c/alone.py", &[]),
+            ("d/x.py", &["shared.py"]),
+        ]);
+        let groups = graph.groups();
+        for module in ["b/tests.py", "b/core.py", "b/util.py"] {
+            assert_eq!(groups[module], "b/core.py", "{module}");
+        }
+        for module in ["a/tests.py", "a/core.py", "shared.py", "d/x.py"] {
+            assert_eq!(groups[module], "a/core.py", "{module}");
+        }
+        assert_eq!(groups["c/alone.py"], "c/alone.py");
+        assert_eq!(groups.len(), 8);
+    }
 
     #[test]
     fn inputs_are_the_transitive_imports_with_their_packages_and_stubs() {

@@ -273,8 +273,8 @@ impl Command<'_> {
 
     /// Checks `listed` (the requested files pyright is to check) in runs of at most `budget`
     /// modules each (`pyright_batches.rs`), answering each run's files as it ends, then the
-    /// requested files no run checks. The import graph, which splits them, is read first; the
-    /// next run is worked out while one runs.
+    /// requested files no run checks. The import graph, which orders and splits them, is read
+    /// first; the next run is worked out while one runs.
     fn check_in_runs(
         &self,
         request: &Validate,
@@ -284,8 +284,15 @@ impl Command<'_> {
         out: &mut Reporter<'_>,
     ) -> Result<(), Error> {
         let graph = Graph::build(ruff, out)?;
+        // Files that import one another go together, so that a run loads fewer modules that
+        // another run loads too (a package and its tests, not every package and then every
+        // test); within a group, by path.
+        let groups = graph.groups();
         let mut listed = listed.to_vec();
-        listed.sort_by(|a, b| a.path.cmp(&b.path));
+        listed.sort_by_cached_key(|f| {
+            let group = groups.get(f.path.as_str()).copied().unwrap_or(&f.path);
+            (group.to_owned(), f.path.clone())
+        });
         let paths: Vec<&str> = listed.iter().map(|f| f.path.as_str()).collect();
         let next_run = |start: usize| {
             crate::pyright_batches::next_run(

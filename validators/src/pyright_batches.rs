@@ -4,9 +4,10 @@
 //! import. When its heap passes 90 % of node's limit it empties its caches and evaluates again
 //! from the start, which on a tree that does not fit happens over and over: on ten copies of
 //! Django (28,180 modules) with a 12 GB heap, one run went on for 86 minutes without finishing,
-//! where one copy takes under three. So the files to check are split, in path order (files of a
-//! package sit together and share their imports), into runs whose files and import closures
-//! together stay within a budget of modules drawn from the heap limit. A file's diagnostics
+//! where one copy takes under three. So the files to check are split into runs whose files and
+//! import closures together stay within a budget of modules drawn from the heap limit, taken in
+//! an order that keeps together the files that import one another (the caller's), so that few
+//! modules are loaded by more than one run. A file's diagnostics
 //! depend only on the modules it imports, which its run loads whatever else it checks, so the
 //! split changes no finding; the modules that several runs import are loaded by each of them.
 
@@ -26,7 +27,7 @@ pub fn budget(limit_mib: u64) -> usize {
     usize::try_from(modules).unwrap_or(usize::MAX).max(1)
 }
 
-/// The run that begins with `files[start]` (`files` sorted by path): it and the files after it,
+/// The run that begins with `files[start]`: it and the files after it,
 /// in order, while their files and inputs (`inputs_of` each file, counted where `is_module` says
 /// a module exists) together number at most `budget`; a file whose closure alone exceeds the
 /// budget gets a run of its own. Returns the inputs of each file of the run, which is as long.
