@@ -4,10 +4,11 @@
 //! pyright has no flag for the first, and paths on its command line would drop the project's
 //! `exclude` with its `include`. It must sit in the root, so that relative paths and imports
 //! resolve as in a direct run, which puts it in the user's project; so it never outlives the
-//! validator's process. It is removed when dropped; when the coordinator stops the validator
-//! (a time limit, `--fail-fast`, Ctrl-C) with SIGTERM, SIGINT or SIGHUP, by the signal's
-//! handler before the process ends as the signal says; and when the process was killed outright,
-//! by the next run's validator, which removes every overlay whose process is gone.
+//! validator's process. It is removed when dropped; when the validator is stopped by SIGTERM,
+//! SIGINT or SIGHUP (a time limit: the coordinator sends SIGTERM and waits its grace period), by
+//! the signal's handler before the process ends as the signal says; and when the process was
+//! killed outright (a run interrupted by Ctrl-C or SIGTERM kills every validator at once), by
+//! the next run's validator, which removes every overlay whose process is gone.
 
 use protocol::sdk::Error;
 use std::ffi::{CStr, CString};
