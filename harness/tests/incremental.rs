@@ -301,6 +301,50 @@ fn the_results_of_pyright_runs_that_ended_are_kept_when_a_later_one_fails() {
     assert_eq!(ours(&after, "pyright"), whole_project(&repo));
 }
 
+/// Two services side by side, each with its own `app` package: ruff resolves
+/// `from ..utils import f` in the second to the first one's `app/utils.py`, while pyright reads
+/// the second's. An edit to the second's `utils.py` still re-checks the module importing it.
+#[test]
+fn a_relative_import_in_one_of_two_same_named_packages_depends_on_its_own_module() {
+    let repo = Repo::new();
+    for service in ["svc_a", "svc_b"] {
+        repo.write(&format!("{service}/app/__init__.py"), "")
+            .write(
+                &format!("{service}/app/utils.py"),
+                "def f() -> int:\n    return 1\n",
+            )
+            .write(&format!("{service}/app/api/__init__.py"), "")
+            .write(
+                &format!("{service}/app/api/x.py"),
+                "from ..utils import f\n\ny: int = f()\n",
+            );
+    }
+    repo.write("svc_a/app/bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    replace(
+        &repo,
+        "svc_b/app/utils.py",
+        "def f() -> int:\n    return 1",
+        "def f() -> str:\n    return \"1\"",
+    );
+    let out = repo.check_finding("pyright");
+    let found = ours(&out, "pyright");
+    assert!(
+        found.iter().any(|k| k.0 == "svc_b/app/api/x.py"),
+        "the edit breaks svc_b's x.py: {found:?}"
+    );
+    assert_eq!(found, whole_project(&repo));
+    // And undoing it mends x.py, rather than serving its error from the cache.
+    repo.git(&["checkout", "--", "svc_b/app/utils.py"]);
+    let out = repo.check_finding("pyright");
+    let found = ours(&out, "pyright");
+    assert!(
+        !found.iter().any(|k| k.0 == "svc_b/app/api/x.py"),
+        "{found:?}"
+    );
+    assert_eq!(found, whole_project(&repo));
+}
+
 /// Import cycles are found by walking every checked file's imports: a configuration that
 /// reports them is checked as a whole project, `-v` says why, and the findings still equal
 /// pyright's own after an edit, each file still cached on its own.

@@ -133,15 +133,21 @@ impl Graph {
                     "printed something that is not its JSON map",
                 )
             })?;
+        let mut packages = Packages::new(ruff.root);
         for (module, imports) in map {
             let Some(module) = crate::wrapper::relative(&root_text, &module) else {
                 continue;
             };
-            let imports = imports
+            let mut resolved: Vec<String> = imports
                 .iter()
                 .filter_map(|i| crate::wrapper::relative(&root_text, i))
                 .collect();
-            self.imports.insert(module, imports);
+            let twins: Vec<String> = resolved
+                .iter()
+                .filter_map(|import| packages.twin(&module, import))
+                .collect();
+            resolved.extend(twins);
+            self.imports.insert(module, resolved);
         }
         Ok(())
     }
@@ -230,6 +236,77 @@ impl Graph {
     }
 }
 
+/// Which directories of a project are packages (hold an `__init__.py` or `__init__.pyi`),
+/// looked up once each.
+///
+/// Ruff resolves a relative import by its absolute name, and where several directories of a
+/// project hold a package of that name (`svc_a/app` and `svc_b/app`, each service with its own
+/// `app`; copies of a tree side by side), it picks the first: `from ..utils import f` in
+/// `svc_b/app/api/x.py` comes back as `svc_a/app/utils.py`. Pyright, like Python, reads
+/// `svc_b/app/utils.py`, so a result listing only ruff's answer would outlive an edit to the
+/// module it really depends on. So each import resolved into another package root is listed
+/// with its twin: the same module under the importing module's own root, where that exists.
+/// Listing both costs a result an input it may not have; missing one would serve stale
+/// diagnostics.
+struct Packages<'r> {
+    root: &'r Path,
+    known: HashMap<String, bool>,
+}
+
+impl<'r> Packages<'r> {
+    fn new(root: &'r Path) -> Packages<'r> {
+        Packages {
+            root,
+            known: HashMap::new(),
+        }
+    }
+
+    fn is_package(&mut self, dir: &str) -> bool {
+        if let Some(known) = self.known.get(dir) {
+            return *known;
+        }
+        let at = self.root.join(dir);
+        let package = ["__init__.py", "__init__.pyi"]
+            .iter()
+            .any(|init| at.join(init).is_file());
+        self.known.insert(dir.to_owned(), package);
+        package
+    }
+
+    /// The directory that holds the outermost package around `module` (`""`: the project's
+    /// root), where its absolute name starts.
+    fn root_of<'m>(&mut self, module: &'m str) -> &'m str {
+        let mut dir = parent(module);
+        while !dir.is_empty() && self.is_package(dir) {
+            dir = parent(dir);
+        }
+        dir
+    }
+
+    /// `import` re-rooted under `module`'s package root, if the two roots differ and that file
+    /// exists: the module a relative import in `module` names.
+    fn twin(&mut self, module: &str, import: &str) -> Option<String> {
+        let (home, away) = (self.root_of(module), self.root_of(import));
+        if home == away {
+            return None;
+        }
+        let name = match away {
+            "" => import,
+            away => import.strip_prefix(away)?.strip_prefix('/')?,
+        };
+        let twin = match home {
+            "" => name.to_owned(),
+            home => format!("{home}/{name}"),
+        };
+        self.root.join(&twin).is_file().then_some(twin)
+    }
+}
+
+/// `path`'s directory, `""` at the top.
+fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
 /// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.
 fn packages_of(module: &str) -> Vec<String> {
     Path::new(module)
@@ -275,6 +352,44 @@ mod tests {
         }
         assert_eq!(groups["c/alone.py"], "c/alone.py");
         assert_eq!(groups.len(), 8);
+    }
+
+    #[test]
+    fn an_import_resolved_into_another_root_is_listed_with_its_twin_under_the_modules_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for file in [
+            "svc_a/app/__init__.py",
+            "svc_a/app/utils.py",
+            "svc_b/app/__init__.py",
+            "svc_b/app/utils.py",
+            "svc_b/app/api/__init__.py",
+            "svc_b/app/api/x.py",
+            "lib/__init__.py",
+            "lib/core.py",
+            "top.py",
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "").expect("write");
+        }
+        let mut packages = Packages::new(dir.path());
+        assert_eq!(packages.root_of("svc_b/app/api/x.py"), "svc_b");
+        assert_eq!(packages.root_of("lib/core.py"), "");
+        assert_eq!(packages.root_of("top.py"), "");
+        // Ruff's `svc_a/app/utils.py` for `from ..utils import f` in `svc_b`: the twin is its own.
+        assert_eq!(
+            packages
+                .twin("svc_b/app/api/x.py", "svc_a/app/utils.py")
+                .as_deref(),
+            Some("svc_b/app/utils.py")
+        );
+        // Within one root, and where no twin exists, nothing is added.
+        assert_eq!(
+            packages.twin("svc_b/app/api/x.py", "svc_b/app/utils.py"),
+            None
+        );
+        assert_eq!(packages.twin("svc_b/app/api/x.py", "lib/core.py"), None);
+        assert_eq!(packages.twin("top.py", "svc_a/app/utils.py"), None);
     }
 
     #[test]
