@@ -201,7 +201,8 @@ fn django_utils_in_runs_of_40(more: &str) -> Repo {
 
 /// A project with more modules than one pyright run may load (`modulesPerRun`; by default as
 /// many as node's heap holds) is checked in several runs, each answering its files as it ends:
-/// the findings still equal pyright's own whole-project run, cold and after a hub edit.
+/// the findings still equal pyright's own whole-project run, cold and after edits to modules
+/// with a few dependents and to a hub.
 #[test]
 fn django_utils_checked_in_runs_that_fit_a_budget_equals_the_whole_project() {
     let repo = django_utils_in_runs_of_40("");
@@ -224,6 +225,20 @@ fn django_utils_checked_in_runs_that_fit_a_budget_equals_the_whole_project() {
     );
     assert_eq!(cached(&cold), 0);
     assert_eq!(ours(&cold, "pyright"), whole_project(&repo));
+
+    // Two modules with fewer dependents: more files than an edit's worth (16), but under half
+    // the project, so the graph read before the runs holds only what they import.
+    for module in ["django/utils/encoding.py", "django/utils/safestring.py"] {
+        append(&repo, module, "\nedited: int = \"not an int\"\n");
+    }
+    let (part, _) = checked_in_runs();
+    let rechecked = files(&part) - cached(&part);
+    assert!(
+        rechecked > 16 && rechecked * 2 < files(&part),
+        "{rechecked} of {} re-checked",
+        files(&part)
+    );
+    assert_eq!(ours(&part, "pyright"), whole_project(&repo));
 
     replace(
         &repo,

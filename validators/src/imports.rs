@@ -142,9 +142,10 @@ impl Graph {
                 .iter()
                 .filter_map(|i| crate::wrapper::relative(&root_text, i))
                 .collect();
+            let home = packages.root_of(&module).to_owned();
             let twins: Vec<String> = resolved
                 .iter()
-                .filter_map(|import| packages.twin(&module, import))
+                .filter_map(|import| packages.twin(&home, import))
                 .collect();
             resolved.extend(twins);
             self.imports.insert(module, resolved);
@@ -250,43 +251,60 @@ impl Graph {
 /// diagnostics.
 struct Packages<'r> {
     root: &'r Path,
-    known: HashMap<String, bool>,
+    dirs: HashMap<String, Dir>,
+}
+
+/// What a directory of the project is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Missing,
+    Plain,
+    Package,
 }
 
 impl<'r> Packages<'r> {
     fn new(root: &'r Path) -> Packages<'r> {
         Packages {
             root,
-            known: HashMap::new(),
+            dirs: HashMap::new(),
         }
     }
 
-    fn is_package(&mut self, dir: &str) -> bool {
-        if let Some(known) = self.known.get(dir) {
+    fn dir(&mut self, dir: &str) -> Dir {
+        if let Some(known) = self.dirs.get(dir) {
             return *known;
         }
         let at = self.root.join(dir);
-        let package = ["__init__.py", "__init__.pyi"]
+        let found = if !at.is_dir() {
+            Dir::Missing
+        } else if ["__init__.py", "__init__.pyi"]
             .iter()
-            .any(|init| at.join(init).is_file());
-        self.known.insert(dir.to_owned(), package);
-        package
+            .any(|init| at.join(init).is_file())
+        {
+            Dir::Package
+        } else {
+            Dir::Plain
+        };
+        self.dirs.insert(dir.to_owned(), found);
+        found
     }
 
     /// The directory that holds the outermost package around `module` (`""`: the project's
     /// root), where its absolute name starts.
     fn root_of<'m>(&mut self, module: &'m str) -> &'m str {
         let mut dir = parent(module);
-        while !dir.is_empty() && self.is_package(dir) {
+        while !dir.is_empty() && self.dir(dir) == Dir::Package {
             dir = parent(dir);
         }
         dir
     }
 
-    /// `import` re-rooted under `module`'s package root, if the two roots differ and that file
-    /// exists: the module a relative import in `module` names.
-    fn twin(&mut self, module: &str, import: &str) -> Option<String> {
-        let (home, away) = (self.root_of(module), self.root_of(import));
+    /// `import` re-rooted under `home`, the package root of the module importing it, if the
+    /// import's root is another and that file exists: the module a relative import names.
+    /// Most imports across roots (tests importing the package they test) have no twin, whose
+    /// directory is then missing: one look per directory answers them.
+    fn twin(&mut self, home: &str, import: &str) -> Option<String> {
+        let away = self.root_of(import);
         if home == away {
             return None;
         }
@@ -298,7 +316,8 @@ impl<'r> Packages<'r> {
             "" => name.to_owned(),
             home => format!("{home}/{name}"),
         };
-        self.root.join(&twin).is_file().then_some(twin)
+        let present = self.dir(parent(&twin)) != Dir::Missing;
+        (present && self.root.join(&twin).is_file()).then_some(twin)
     }
 }
 
@@ -356,40 +375,35 @@ mod tests {
 
     #[test]
     fn an_import_resolved_into_another_root_is_listed_with_its_twin_under_the_modules_own() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for file in [
-            "svc_a/app/__init__.py",
-            "svc_a/app/utils.py",
-            "svc_b/app/__init__.py",
-            "svc_b/app/utils.py",
-            "svc_b/app/api/__init__.py",
-            "svc_b/app/api/x.py",
-            "lib/__init__.py",
-            "lib/core.py",
-            "top.py",
-        ] {
-            let path = dir.path().join(file);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, "").expect("write");
-        }
+        let dir = crate::tree(
+            &[
+                "svc_a/app/__init__.py",
+                "svc_a/app/utils.py",
+                "svc_b/app/__init__.py",
+                "svc_b/app/utils.py",
+                "svc_b/app/api/__init__.py",
+                "svc_b/app/api/x.py",
+                "lib/__init__.py",
+                "lib/core.py",
+                "top.py",
+            ],
+            "",
+        );
         let mut packages = Packages::new(dir.path());
         assert_eq!(packages.root_of("svc_b/app/api/x.py"), "svc_b");
         assert_eq!(packages.root_of("lib/core.py"), "");
         assert_eq!(packages.root_of("top.py"), "");
         // Ruff's `svc_a/app/utils.py` for `from ..utils import f` in `svc_b`: the twin is its own.
         assert_eq!(
-            packages
-                .twin("svc_b/app/api/x.py", "svc_a/app/utils.py")
-                .as_deref(),
+            packages.twin("svc_b", "svc_a/app/utils.py").as_deref(),
             Some("svc_b/app/utils.py")
         );
         // Within one root, and where no twin exists, nothing is added.
-        assert_eq!(
-            packages.twin("svc_b/app/api/x.py", "svc_b/app/utils.py"),
-            None
-        );
-        assert_eq!(packages.twin("svc_b/app/api/x.py", "lib/core.py"), None);
-        assert_eq!(packages.twin("top.py", "svc_a/app/utils.py"), None);
+        assert_eq!(packages.twin("svc_b", "svc_b/app/utils.py"), None);
+        assert_eq!(packages.twin("svc_b", "lib/core.py"), None);
+        assert_eq!(packages.twin("", "svc_a/app/utils.py"), None);
+        assert_eq!(packages.dir("svc_b/lib"), Dir::Missing);
+        assert_eq!(packages.dir("svc_b"), Dir::Plain);
     }
 
     #[test]

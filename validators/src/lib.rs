@@ -34,3 +34,16 @@ pub fn run_builtin(name: &str, args: Vec<String>) -> Option<ExitCode> {
         _ => return None,
     })
 }
+
+/// Test support: a temporary directory holding `files` (paths relative to it), each with
+/// `contents`.
+#[cfg(test)]
+fn tree(files: &[&str], contents: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in files {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+    dir
+}

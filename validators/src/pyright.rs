@@ -165,11 +165,14 @@ impl Validator for Pyright {
         };
         if let (Some(ruff), Some(listed)) = (ruff, include.as_ref()) {
             if known > budget {
+                // The graph splits the runs, so it is read before them, at pyright's priority:
+                // for part of the project, only what the requested files import.
                 let ruff = Ruff {
                     priority: Priority::Own,
                     ..ruff
                 };
-                return pyright.check_in_runs(request, listed, ruff, budget, out);
+                let graph = graph_of(ruff, &files, files.len() * 2 < known, out)?;
+                return pyright.check_in_runs(request, listed, &graph, budget, out);
             }
         }
         // Pyright matches every file it finds against every `include` entry. When most of the
@@ -189,13 +192,7 @@ impl Validator for Pyright {
         // The graph is read while pyright runs, not before it, and below pyright's priority:
         // pyright is what the run waits for, and the graph is needed only once it is done.
         let graph = match ruff {
-            Some(ruff) => {
-                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-                Some(match few {
-                    true => Graph::around(ruff, &paths, out)?,
-                    false => Graph::build(ruff, out)?,
-                })
-            }
+            Some(ruff) => Some(graph_of(ruff, &files, few, out)?),
             None => None,
         };
         if let Some(graph) = &graph {
@@ -273,17 +270,16 @@ impl Command<'_> {
 
     /// Checks `listed` (the requested files pyright is to check) in runs of at most `budget`
     /// modules each (`pyright_batches.rs`), answering each run's files as it ends, then the
-    /// requested files no run checks. The import graph, which orders and splits them, is read
-    /// first; the next run is worked out while one runs.
+    /// requested files no run checks. `graph` orders and splits them; the next run is worked
+    /// out while one runs.
     fn check_in_runs(
         &self,
         request: &Validate,
         listed: &[&FileInput],
-        ruff: Ruff<'_>,
+        graph: &Graph,
         budget: usize,
         out: &mut Reporter<'_>,
     ) -> Result<(), Error> {
-        let graph = Graph::build(ruff, out)?;
         // Files that import one another go together, so that a run loads fewer modules that
         // another run loads too (a package and its tests, not every package and then every
         // test); within a group, by path.
@@ -375,6 +371,23 @@ impl Started {
             .into_iter()
             .filter_map(|d| d.into_finding(&self.root))
             .collect())
+    }
+}
+
+/// The import graph that [`Graph::inputs_of`] reads for `files`: only their closures when
+/// they are `part` of the project ([`Graph::around`]), else the whole tree's.
+fn graph_of(
+    ruff: Ruff<'_>,
+    files: &[&FileInput],
+    part: bool,
+    out: &mut Reporter<'_>,
+) -> Result<Graph, Error> {
+    match part {
+        true => {
+            let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            Graph::around(ruff, &paths, out)
+        }
+        false => Graph::build(ruff, out),
     }
 }
 
@@ -494,21 +507,19 @@ mod tests {
 
     #[test]
     fn the_project_is_counted_as_pyright_and_git_would_see_it() {
-        let root = tempfile::tempdir().expect("tempdir");
-        for file in [
-            "pkg/a.py",
-            "pkg/b.pyi",
-            "pkg/notes.txt",
-            "tests/t.py",
-            "build/gen.py",
-            ".venv/lib/site.py",
-            "web/node_modules/x.py",
-            "pkg/__pycache__/a.py",
-        ] {
-            let path = root.path().join(file);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, "x = 1\n").expect("write");
-        }
+        let root = crate::tree(
+            &[
+                "pkg/a.py",
+                "pkg/b.pyi",
+                "pkg/notes.txt",
+                "tests/t.py",
+                "build/gen.py",
+                ".venv/lib/site.py",
+                "web/node_modules/x.py",
+                "pkg/__pycache__/a.py",
+            ],
+            "x = 1\n",
+        );
         std::fs::write(root.path().join(".gitignore"), "build/\n").expect("write");
         // An ignore file counts where git would read it: in a repository.
         std::fs::create_dir(root.path().join(".git")).expect("mkdir");
