@@ -551,6 +551,27 @@ fn inputs_changed_and_changed_back_are_answered_from_the_cache() {
     assert_eq!(findings(&back), findings(&first));
 }
 
+/// A JSON report of the fakes `lint` and `style`, which find something (exit 0 or 1).
+fn run_lint_and_style(repo: &Repo, extra: &[&str]) -> Outcome {
+    let mut args = vec![
+        "run",
+        "--all",
+        "--format",
+        "json",
+        "--validators",
+        "lint,style",
+    ];
+    args.extend_from_slice(extra);
+    let out = repo.run(&args);
+    assert!(
+        matches!(out.code, Some(0 | 1)),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
 #[test]
 fn the_last_reports_findings_are_copied_while_their_records_answer_and_read_when_not() {
     let repo = Repo::new();
@@ -564,16 +585,7 @@ fn the_last_reports_findings_are_copied_while_their_records_answer_and_read_when
     };
     repo.config(&config(1));
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--all",
-            "--format",
-            "json",
-            "--validators",
-            "lint,style",
-        ];
-        args.extend_from_slice(extra);
-        let out = repo.run(&args);
+        let out = run_lint_and_style(&repo, extra);
         assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
         out
     };
@@ -799,4 +811,78 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
         !repo.cache_dir().join("tracked").exists(),
         "cache clear removes the tracked files"
     );
+}
+
+#[test]
+fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_own() {
+    let repo = Repo::new();
+    repo.write("a.py", "TODO\n")
+        .write("b.py", "b = 2\n")
+        .write("c.py", "TODO\nTODO\n")
+        .write("d.py", "TODO\n");
+    repo.fake("lint").fake("style");
+    let config = |style: &str| {
+        format!(
+            "[validators.lint]\nfixes = \"TODO\"\n\n[validators.style]\nfindings = 1\n\
+             severity = \"{style}\"\n"
+        )
+    };
+    repo.config(&config("warning"));
+    let run = |extra: &[&str]| run_lint_and_style(&repo, extra);
+    let spliced = |out: &Outcome| {
+        out.stderr
+            .lines()
+            .find(|line| line.contains("the report copies the kept findings of"))
+            .map(str::to_owned)
+    };
+    // The whole report as an uncached run writes it, timings aside.
+    let same_as_fresh = |out: &Outcome| {
+        let fresh = run(&["--no-cache"]);
+        assert_eq!(findings(out), findings(&fresh), "{}", out.stderr);
+        assert_eq!(out.json()["status"], fresh.json()["status"]);
+        assert_eq!(out.code, fresh.code);
+        for name in ["lint", "style"] {
+            for field in ["status", "findings", "files_done"] {
+                assert_eq!(
+                    out.validator(name)[field],
+                    fresh.validator(name)[field],
+                    "{name}"
+                );
+            }
+        }
+    };
+    run(&[]);
+    let warm = run(&["-vv"]);
+    assert_eq!(spliced(&warm), None, "nothing changed: {}", warm.stderr);
+    // b.py gains a finding, d.py is gone and e.py is new: their findings are written, the
+    // others' copied.
+    repo.write("b.py", "b = 2  # TODO\n")
+        .write("e.py", "TODO\n");
+    std::fs::remove_file(repo.root().join("d.py")).expect("remove");
+    let changed = run(&["-vv"]);
+    assert_eq!(
+        spliced(&changed)
+            .as_deref()
+            .map(|l| l.split("findings of ").nth(1)),
+        Some(Some("2 paths, and writes 4 findings")),
+        "{}",
+        changed.stderr
+    );
+    same_as_fresh(&changed);
+    // What that run kept is copied whole by the next.
+    let again = run(&["-vv"]);
+    assert!(again.stderr.contains("unread=true"), "{}", again.stderr);
+    assert_eq!(findings(&again), findings(&changed));
+    // c.py loses one of its two findings.
+    repo.write("c.py", "TODO\nc = 3\n");
+    let one = run(&["-vv"]);
+    assert!(spliced(&one).is_some(), "{}", one.stderr);
+    same_as_fresh(&one);
+    // style's findings become errors: style's record is another, so none of its kept findings
+    // stay, every path changed, and the report is written whole.
+    repo.config(&config("error"));
+    let mixed = run(&["-vv"]);
+    assert_eq!(spliced(&mixed), None, "{}", mixed.stderr);
+    assert_eq!(mixed.validator("style")["status"], "failed");
+    same_as_fresh(&mixed);
 }

@@ -560,8 +560,9 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         None => report.status().exit_code(),
     };
     // Findings made of run records are kept for the next run made the same way.
-    let mut keeping = match (&report.makings, &report.reused) {
-        (Some(makings), None) if reuse && !makings.is_empty() => {
+    let whole = report.reused.as_ref().is_some_and(|r| r.intact.is_none());
+    let mut keeping = match &report.makings {
+        Some(makings) if reuse && !whole && !makings.is_empty() => {
             let counts = protocol::Severity::ALL.map(|s| report.count(s));
             let hash = report.findings_hash();
             rendered::Keeping::start(&history_dir, &report.root, makings, &hash, counts).ok()

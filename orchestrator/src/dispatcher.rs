@@ -23,19 +23,20 @@
 
 use crate::cache::{Cache, Probes, RecordHead};
 use crate::digest::Hash;
-use crate::event::{Event, Unread};
+use crate::event::{Event, Origin, Unread};
 use crate::executor::{self, Context};
 use crate::hashing::FileHashes;
 use crate::interrupt::Interrupt;
 use crate::plan::{Plan, PlannedValidator};
 use crate::priority::Priorities;
 use crate::progress::Progress;
-use crate::rendered::{Makings, Rendered};
+use crate::rendered::{Makings, Rendered, Reuse};
 use crate::report::Skip;
 use crate::report::{Report, ReportFinding, Status, ValidatorReport};
 use crate::schedule::{Next, Schedule};
 use crate::select::SelectError;
 use crate::selected::{Finding, Found};
+use crate::splice::{splice, Held};
 use crate::verdict::{Closed, Failure, Outcome};
 use protocol::{FileResult, Severity};
 use std::collections::{BTreeSet, HashMap};
@@ -154,6 +155,8 @@ where
         pending: Vec::new(),
         recorded: vec![None; names.len()],
         unread: Vec::new(),
+        holding: plan.rendered.is_some(),
+        held: Vec::new(),
     };
     state.pending = state.schedule.begin();
     let mut running: JoinSet<()> = JoinSet::new();
@@ -254,12 +257,13 @@ where
         started,
         recorded,
         unread,
+        held,
         ..
     } = state;
     settle(
         &mut report,
         &recorded,
-        unread,
+        Aside { unread, held },
         plan.rendered.as_ref(),
         &cache,
     )
@@ -303,12 +307,20 @@ where
     Ok(report)
 }
 
-/// Says what the report's findings were made of, and whether the kept findings are them: then
-/// the results left unread stay unread, else they are read now.
+/// Results whose findings are not in the report yet: the kept findings may hold them.
+#[derive(Debug, Default)]
+struct Aside {
+    unread: Vec<(usize, Box<Unread>)>,
+    held: Vec<Held>,
+}
+
+/// Says what the report's findings were made of, and how much of the kept findings are them:
+/// all, some ([`crate::splice`]) or none; the results left unread or held aside that they do
+/// not hold are read into the report now.
 async fn settle(
     report: &mut Report,
     recorded: &[Option<Hash>],
-    unread: Vec<(usize, Box<Unread>)>,
+    aside: Aside,
     rendered: Option<&Arc<Rendered>>,
     cache: &Cache,
 ) {
@@ -320,18 +332,38 @@ async fn settle(
         .map(|(v, body)| body.map(|body| (v.name.clone(), body)))
         .collect::<Option<Vec<_>>>()
         .map(Makings::new);
+    let Aside { unread, held } = aside;
     let unread: Vec<_> = unread
         .into_iter()
         .filter(|(_, u)| u.head.findings > 0)
         .collect();
     let mut complete = true;
-    if !unread.is_empty() {
-        match (rendered, &makings) {
-            // Every finding is unread, and the kept ones were made the same way.
-            (Some(kept), Some(makings)) if report.findings.is_empty() && kept.answers(makings) => {
-                report.reused = Some(kept.clone());
+    let kept = rendered.zip(makings.as_ref().filter(|m| !m.is_empty()));
+    let left = match kept {
+        // Every finding is unread, and the kept ones were made the same way.
+        Some((kept, makings))
+            if report.findings.is_empty() && held.is_empty() && kept.answers(makings) =>
+        {
+            report.reused = Some(Reuse::whole(kept.clone()));
+            None
+        }
+        Some((kept, _)) => match splice(report, held, &unread, kept) {
+            Ok(reuse) => {
+                report.reused = Some(reuse);
+                None
             }
-            _ => complete = read_unread(report, unread, cache).await,
+            Err(held) => Some(held),
+        },
+        None => Some(held),
+    };
+    if let Some(held) = left {
+        for h in held {
+            for result in h.results {
+                add_findings(report, h.index, result.findings);
+            }
+        }
+        if !unread.is_empty() {
+            complete = read_unread(report, unread, cache).await;
         }
     }
     // Findings missing a validator's are not what the records make, and are not kept.
@@ -413,6 +445,9 @@ struct State {
     recorded: Vec<Option<Hash>>,
     /// Results left unread, by validator.
     unread: Vec<(usize, Box<Unread>)>,
+    /// Whether results of run records are held aside ([`Held`]): only when findings were kept.
+    holding: bool,
+    held: Vec<Held>,
 }
 
 impl State {
@@ -437,12 +472,41 @@ impl State {
                     self.unread.push((index, unread));
                 }
             }
+            Event::Results {
+                index,
+                results,
+                origin: Origin::Record(body),
+            } if self.holding => {
+                let v = &mut self.report.validators[index];
+                for result in &results {
+                    v.cached_files += 1;
+                    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
+                    v.checked.push(result.path.clone());
+                }
+                self.held.push(Held {
+                    index,
+                    body,
+                    results,
+                });
+            }
             Event::Finished { index, outcome } => {
                 let unread_errors = self
                     .unread
                     .iter()
                     .any(|(i, u)| *i == index && u.head.errors > 0);
-                finish(&mut self.report, index, outcome, unread_errors);
+                let held_errors = self
+                    .held
+                    .iter()
+                    .filter(|h| h.index == index)
+                    .flat_map(|h| &h.results)
+                    .flat_map(|r| &r.findings)
+                    .any(|f| f.severity == Severity::Error);
+                finish(
+                    &mut self.report,
+                    index,
+                    outcome,
+                    unread_errors || held_errors,
+                );
             }
             event => apply(&mut self.report, event),
         }
@@ -513,8 +577,9 @@ fn apply(report: &mut Report, event: Event) {
         Event::Results {
             index,
             results,
-            cached,
+            origin,
         } => {
+            let cached = origin != Origin::Validator;
             for result in results {
                 add_result(report, index, result, cached);
             }
@@ -654,7 +719,11 @@ mod tests {
                 (1, style_slot, head(&style_slot)),
             ],
         );
-        settle(&mut read, &recorded, parts, None, &cache).await;
+        let aside = Aside {
+            unread: parts,
+            held: Vec::new(),
+        };
+        settle(&mut read, &recorded, aside, None, &cache).await;
         let rules: Vec<&str> = read
             .findings
             .iter()
@@ -676,7 +745,11 @@ mod tests {
             &mut gone,
             vec![(0, lint_slot, head(&lint_slot)), (1, style_slot, stale)],
         );
-        settle(&mut gone, &recorded, parts, None, &cache).await;
+        let aside = Aside {
+            unread: parts,
+            held: Vec::new(),
+        };
+        settle(&mut gone, &recorded, aside, None, &cache).await;
         assert_eq!(gone.findings.len(), 1);
         assert_eq!(gone.validators[1].status, Status::Crashed);
         assert_eq!(gone.validators[1].findings, 0);

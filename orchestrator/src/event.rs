@@ -24,7 +24,7 @@ pub enum Event {
     Results {
         index: usize,
         results: Vec<FileResult>,
-        cached: bool,
+        origin: Origin,
     },
     /// Every result of the validator's run is a result of its run record, whose body has the
     /// digest `body` ([`RecordHead::body`]): what the report's findings were made of, for the
@@ -44,6 +44,18 @@ pub enum Event {
     /// The validator's run is over. An executor's last event; one whose task dies without
     /// sending it is judged by the dispatcher.
     Finished { index: usize, outcome: Outcome },
+}
+
+/// Where results come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The validator checked the files.
+    Validator,
+    /// The cache's entries for the files.
+    Cache,
+    /// The run record whose body has this digest ([`RecordHead::body`]): findings kept from a
+    /// report made of that record are these results' findings ([`crate::rendered`]).
+    Record(Hash),
 }
 
 /// Results a run record answered and nobody read: their head, and where their body is should

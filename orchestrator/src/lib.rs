@@ -40,6 +40,7 @@ pub mod select;
 pub mod selected;
 pub mod session;
 pub mod shard;
+pub mod splice;
 pub mod staged;
 pub mod tools;
 pub mod tracked;

@@ -17,7 +17,7 @@ use crate::cache::{
     RunIndex, RunRecord, Subject, Uses,
 };
 use crate::digest::Hash;
-use crate::event::{Event, Unread};
+use crate::event::{Event, Origin, Unread};
 use crate::locks::lock;
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
@@ -182,7 +182,7 @@ impl ResultKeys {
             &looked.states,
         );
         let results = looked.hits.into_iter().map(|(_, e)| e.result).collect();
-        tell_cached(self.validator, results, ctx).await;
+        tell_cached(self.validator, results, Origin::Cache, ctx).await;
         let mut by_path = lock(&self.by_path);
         looked
             .misses
@@ -244,7 +244,7 @@ impl ResultKeys {
         drop(results);
         ctx.cache.served(served.len() as u64);
         self.record_recorded(&part.table, &part.now, served);
-        tell_cached(self.validator, hits, &ctx).await;
+        tell_cached(self.validator, hits, Origin::Record(part.body), &ctx).await;
         if left.is_empty() {
             return Vec::new();
         }
@@ -485,7 +485,7 @@ async fn serve_whole(
     ctx.cache.served(served as u64);
     let unread = match answer {
         Answer::Read(results) => {
-            tell_cached(index, results, ctx).await;
+            tell_cached(index, results, Origin::Record(body), ctx).await;
             None
         }
         Answer::Unread(unread) => Some(unread),
@@ -564,6 +564,8 @@ enum Answer {
 
 /// The results a record answers when some files changed.
 struct Part {
+    /// The digest of the record's body.
+    body: Hash,
     /// The record's inputs, and their states now.
     table: Vec<String>,
     now: Vec<Option<Hash>>,
@@ -685,6 +687,7 @@ impl Recorded {
             })
             .collect();
         Recorded::Part(Part {
+            body,
             table: head.inputs.into_iter().map(|(path, _)| path).collect(),
             now: now.into_iter().map(|(_, hash)| hash.ok()).collect(),
             answers,
@@ -703,15 +706,14 @@ fn read_index(slot: &Key, head: &RecordHead, ctx: &Context) -> JoinHandle<Option
 }
 
 /// Sends results the cache answered.
-async fn tell_cached(index: usize, results: Vec<FileResult>, ctx: &Context) {
+async fn tell_cached(index: usize, results: Vec<FileResult>, origin: Origin, ctx: &Context) {
     if results.is_empty() {
         return;
     }
-    let cached = true;
     ctx.tell(Event::Results {
         index,
         results,
-        cached,
+        origin,
     })
     .await;
 }
@@ -956,6 +958,7 @@ mod tests {
 
     fn part(results: Results) -> Part {
         Part {
+            body: [0; 32],
             table: Vec::new(),
             now: Vec::new(),
             answers: Vec::new(),
@@ -967,13 +970,13 @@ mod tests {
     fn told(inbox: &mut mpsc::Receiver<Event>) -> Vec<String> {
         let mut paths = Vec::new();
         while let Ok(event) = inbox.try_recv() {
-            if let Event::Results {
-                results,
-                cached: true,
-                ..
-            } = event
-            {
-                paths.extend(results.into_iter().map(|r| r.path));
+            match event {
+                Event::Results {
+                    results, origin, ..
+                } if origin != Origin::Validator => {
+                    paths.extend(results.into_iter().map(|r| r.path));
+                }
+                _ => {}
             }
         }
         paths.sort();

@@ -5,7 +5,7 @@
 use super::cached::ResultKeys;
 use super::{close, start, Clock, Context};
 use crate::cache::{Entry, Key};
-use crate::event::Event;
+use crate::event::{Event, Origin};
 use crate::hashing::Rehash;
 use crate::plan::PlannedValidator;
 use crate::session::Session;
@@ -230,12 +230,11 @@ impl Worker {
                         }
                     }
                     let index = self.index;
-                    let cached = false;
                     self.ctx
                         .tell(Event::Results {
                             index,
                             results: vec![result],
-                            cached,
+                            origin: Origin::Validator,
                         })
                         .await;
                 }

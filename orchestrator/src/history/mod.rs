@@ -169,29 +169,106 @@ pub fn report_hash(report: &Report) -> Hash {
 }
 
 /// One hash of findings: each one's validator, path, position, rule, severity and message.
+/// It is the sum of each finding's own hash ([`FindingsSum`]), so it does not depend on the
+/// findings' order, and a report that changes a few of the findings kept from the last one
+/// ([`crate::rendered`]) works it out from theirs alone.
 pub fn findings_hash(findings: &[ReportFinding]) -> Hash {
-    use std::io::Write;
-    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 report findings");
-    // Hundreds of thousands of small fields: gathered into blocks, which the hasher takes
-    // several times faster than one call per field.
-    let mut blocks = std::io::BufWriter::with_capacity(1 << 16, &mut h);
-    let mut field = |bytes: &[u8]| {
-        let _ = blocks.write_all(&(bytes.len() as u64).to_le_bytes());
-        let _ = blocks.write_all(bytes);
-    };
+    let mut sum = FindingsSum::default();
     for f in findings {
-        field(f.validator.as_bytes());
-        field(f.finding.path.as_bytes());
-        field(&f.finding.line.to_le_bytes());
-        field(&f.finding.column.to_le_bytes());
-        field(f.finding.rule.as_bytes());
-        field(f.finding.severity.as_str().as_bytes());
-        field(f.finding.message.as_bytes());
+        sum.add(&FindingFields::of(f));
     }
-    // Writing into a hasher never fails.
-    let _ = blocks.flush();
-    drop(blocks);
-    *h.finalize().as_bytes()
+    sum.digest()
+}
+
+/// What [`findings_hash`] hashes of one finding.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingFields<'a> {
+    pub validator: &'a str,
+    pub path: &'a str,
+    pub line: u32,
+    pub column: u32,
+    pub rule: &'a str,
+    pub severity: &'a str,
+    pub message: &'a str,
+}
+
+impl<'a> FindingFields<'a> {
+    pub fn of(f: &'a ReportFinding) -> FindingFields<'a> {
+        FindingFields::from(&f.validator, &f.finding)
+    }
+
+    pub fn from(validator: &'a str, f: &'a protocol::Finding) -> FindingFields<'a> {
+        FindingFields {
+            validator,
+            path: &f.path,
+            line: f.line,
+            column: f.column,
+            rule: &f.rule,
+            severity: f.severity.as_str(),
+            message: &f.message,
+        }
+    }
+
+    /// The finding's own hash, as four little-endian lanes.
+    fn lanes(&self) -> [u64; 4] {
+        static KEYED: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
+        let mut h = KEYED
+            .get_or_init(|| blake3::Hasher::new_derive_key("orchestrator 2026 report finding"))
+            .clone();
+        let mut field = |bytes: &[u8]| {
+            h.update(&(bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(self.validator.as_bytes());
+        field(self.path.as_bytes());
+        field(&self.line.to_le_bytes());
+        field(&self.column.to_le_bytes());
+        field(self.rule.as_bytes());
+        field(self.severity.as_bytes());
+        field(self.message.as_bytes());
+        let bytes = h.finalize();
+        std::array::from_fn(|i| {
+            let lane: [u8; 8] = bytes.as_bytes()[i * 8..i * 8 + 8]
+                .try_into()
+                .expect("a lane is 8 of 32 bytes");
+            u64::from_le_bytes(lane)
+        })
+    }
+}
+
+/// A multiset of findings as the lane-wise sum (modulo 2^64) of their hashes: findings are
+/// added and taken away in any order, and equal multisets have equal sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindingsSum([u64; 4]);
+
+impl FindingsSum {
+    pub fn add(&mut self, f: &FindingFields) {
+        for (lane, x) in self.0.iter_mut().zip(f.lanes()) {
+            *lane = lane.wrapping_add(x);
+        }
+    }
+
+    pub fn remove(&mut self, f: &FindingFields) {
+        for (lane, x) in self.0.iter_mut().zip(f.lanes()) {
+            *lane = lane.wrapping_sub(x);
+        }
+    }
+
+    /// The sum as [`findings_hash`] gives it.
+    pub fn digest(&self) -> Hash {
+        let mut bytes = [0; 32];
+        for (at, lane) in bytes.chunks_exact_mut(8).zip(self.0) {
+            at.copy_from_slice(&lane.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The sum whose [`FindingsSum::digest`] is `hash`.
+    pub fn of_digest(hash: &Hash) -> FindingsSum {
+        FindingsSum(std::array::from_fn(|i| {
+            u64::from_le_bytes(hash[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+        }))
+    }
 }
 
 /// Which past runs a question is about.
@@ -395,6 +472,37 @@ pub fn now_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_findings_hash_is_of_the_findings_in_any_order_and_is_updated_in_place() {
+        use protocol::{Finding, Severity};
+        let found = |validator: &str, path: &str, line: u32| ReportFinding {
+            validator: validator.into(),
+            finding: Finding::new(path, line, 1, "R1", Severity::Error, "m"),
+        };
+        let (a, b, c) = (
+            found("lint", "a.py", 1),
+            found("lint", "b.py", 2),
+            found("types", "a.py", 1),
+        );
+        let all = findings_hash(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(all, findings_hash(&[c.clone(), a.clone(), b.clone()]));
+        assert_ne!(all, findings_hash(&[a.clone(), b.clone()]));
+        assert_ne!(
+            all,
+            findings_hash(&[a.clone(), b.clone(), c.clone(), c.clone()])
+        );
+        assert_ne!(
+            findings_hash(std::slice::from_ref(&a)),
+            findings_hash(std::slice::from_ref(&c)),
+            "the validator counts"
+        );
+        let mut sum = FindingsSum::of_digest(&all);
+        sum.remove(&FindingFields::of(&b));
+        assert_eq!(sum.digest(), findings_hash(&[a.clone(), c.clone()]));
+        sum.add(&FindingFields::of(&b));
+        assert_eq!(sum.digest(), all);
+    }
 
     pub(super) fn summary(ended: i64, validators: &[(&str, &str, u64)]) -> Summary {
         Summary {

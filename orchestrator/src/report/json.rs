@@ -4,7 +4,7 @@
 //! internal types cannot silently change what scripts read.
 
 use super::{Report, ReportFinding, Status, ValidatorReport};
-use crate::rendered::Keeping;
+use crate::rendered::{Keeping, Reuse, Spans};
 use serde::Serialize;
 use std::io::Write;
 
@@ -131,7 +131,10 @@ pub fn write(
     blocks.write_all(&rest[..at + FINDINGS.len() - 2])?;
     blocks.hand_on()?;
     match &report.reused {
-        Some(kept) => kept.copy_to(blocks.sink)?,
+        Some(Reuse {
+            kept, intact: None, ..
+        }) => kept.copy_to(blocks.sink)?,
+        Some(reuse) => write_spliced(blocks.sink, &report.findings, reuse, keep)?,
         None => write_findings_beside(blocks.sink, &report.findings, keep)?,
     }
     blocks.write_all(&rest[at + FINDINGS.len()..])?;
@@ -153,11 +156,13 @@ fn write_findings_beside(
 ) -> std::io::Result<()> {
     let (full, filled) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED);
     let (empty, emptied) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED);
+    let mut spans = keep.as_ref().map(Keeping::new_spans);
     std::thread::scope(|scope| {
+        let spans = &mut spans;
         let serialising = scope.spawn(move || {
-            let mut blocks = Blocks::new(Handing { full, emptied });
-            write_findings(&mut blocks, findings)?;
-            blocks.hand_on()
+            let mut blocks = Counted::new(Blocks::new(Handing { full, emptied }));
+            write_findings(&mut blocks, findings, spans.as_mut())?;
+            blocks.out.hand_on()
         });
         let mut written = Ok(());
         for mut block in filled.iter() {
@@ -178,7 +183,121 @@ fn write_findings_beside(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         written.and(serialised)
-    })
+    })?;
+    if let (Some(keep), Some(spans)) = (keep.as_mut(), spans) {
+        keep.spans(spans);
+    }
+    Ok(())
+}
+
+/// The findings array of a report that reuses kept findings in part: the spans of paths kept
+/// intact copied from the kept array, and `findings` (sorted, on other paths) written between
+/// them, in path order. Into `keep` too, with the spans of what was written.
+fn write_spliced(
+    out: &mut dyn Write,
+    findings: &[ReportFinding],
+    reuse: &Reuse,
+    keep: &mut Option<Keeping>,
+) -> std::io::Result<()> {
+    let intact = reuse.intact.as_deref().unwrap_or_default();
+    let mut spans = keep.as_ref().map(Keeping::new_spans);
+    let mut to = Counted::new(Both { out, keep });
+    to.write_all(b"[")?;
+    let (mut i, mut j) = (0, 0);
+    while i < intact.len() || j < findings.len() {
+        if to.written > 1 {
+            to.write_all(b",")?;
+        }
+        let kept_first = match (intact.get(i), findings.get(j)) {
+            (Some(span), Some(f)) => span.path.as_str() < f.finding.path.as_str(),
+            (kept, _) => kept.is_some(),
+        };
+        if kept_first {
+            // Spans side by side in the kept array, with no new path between, are one copy.
+            let first = i;
+            i += 1;
+            while intact.get(i).is_some_and(|span| {
+                span.start == intact[i - 1].end + 1
+                    && findings
+                        .get(j)
+                        .is_none_or(|f| span.path.as_str() < f.finding.path.as_str())
+            }) {
+                i += 1;
+            }
+            let (from, at) = (intact[first].start, to.written);
+            reuse.kept.copy_range(from, intact[i - 1].end, &mut to)?;
+            if let Some(spans) = spans.as_mut() {
+                for span in &intact[first..i] {
+                    spans.copied(&reuse.kept, span, at + (span.start - from));
+                }
+            }
+        } else {
+            let path = findings[j].finding.path.as_str();
+            let end = j + findings[j..].partition_point(|f| f.finding.path == path);
+            write_elements(&mut to, &findings[j..end], spans.as_mut())?;
+            j = end;
+        }
+    }
+    to.write_all(if to.written > 1 { b"\n  ]" } else { b"]" })?;
+    if let (Some(keep), Some(spans)) = (to.out.keep.as_mut(), spans) {
+        keep.spans(spans);
+    }
+    Ok(())
+}
+
+/// Writes to the report and to the findings being kept, which are dropped should writing
+/// there fail.
+struct Both<'a> {
+    out: &'a mut dyn Write,
+    keep: &'a mut Option<Keeping>,
+}
+
+impl Write for Both<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write_all(buf)?;
+        if self
+            .keep
+            .as_mut()
+            .is_some_and(|k| k.write_all(buf).is_err())
+        {
+            *self.keep = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A writer that counts the bytes written through it.
+struct Counted<W> {
+    out: W,
+    written: u64,
+}
+
+impl<W: Write> Counted<W> {
+    fn new(out: W) -> Counted<W> {
+        Counted { out, written: 0 }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(buf)?;
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The empty findings array in the pretty-printed report: a key at the top level is the only
@@ -188,55 +307,82 @@ const FINDINGS: &[u8] = b"\n  \"findings\": []";
 /// The findings array, written by hand as serde writes [`JsonFinding`]s at that depth. It is
 /// nearly all of a large report, and serde's work per field (a key, its indent, a separator)
 /// was most of the time a warm run spent writing one. Strings and numbers are still written by
-/// serde_json, so escaping cannot differ.
-fn write_findings(out: &mut impl Write, findings: &[ReportFinding]) -> std::io::Result<()> {
+/// serde_json, so escaping cannot differ. Each finding's place is noted in `spans`.
+fn write_findings<W: Write>(
+    out: &mut Counted<W>,
+    findings: &[ReportFinding],
+    spans: Option<&mut Spans>,
+) -> std::io::Result<()> {
     if findings.is_empty() {
         return out.write_all(b"[]");
     }
-    for (i, f) in findings.iter().enumerate() {
-        let finding = &f.finding;
-        out.write_all(if i == 0 { b"[\n    {" } else { b",\n    {" })?;
-        out.write_all(b"\n      \"validator\": ")?;
-        scalar(out, f.validator.as_str())?;
-        out.write_all(b",\n      \"path\": ")?;
-        scalar(out, finding.path.as_str())?;
-        out.write_all(b",\n      \"line\": ")?;
-        scalar(out, finding.line)?;
-        out.write_all(b",\n      \"column\": ")?;
-        scalar(out, finding.column)?;
-        out.write_all(b",\n      \"end_line\": ")?;
-        scalar(out, finding.end_line)?;
-        out.write_all(b",\n      \"end_column\": ")?;
-        scalar(out, finding.end_column)?;
-        out.write_all(b",\n      \"rule\": ")?;
-        scalar(out, finding.rule.as_str())?;
-        out.write_all(b",\n      \"severity\": ")?;
-        scalar(out, finding.severity.as_str())?;
-        out.write_all(b",\n      \"message\": ")?;
-        scalar(out, finding.message.as_str())?;
-        out.write_all(b",\n      \"help_url\": ")?;
-        scalar(out, finding.help_url.as_deref())?;
-        out.write_all(b",\n      \"artifacts\": ")?;
-        if finding.artifacts.is_empty() {
-            out.write_all(b"[]")?;
-        } else {
-            for (j, a) in finding.artifacts.iter().enumerate() {
-                out.write_all(if j == 0 {
-                    b"[\n        {"
-                } else {
-                    b",\n        {"
-                })?;
-                out.write_all(b"\n          \"kind\": ")?;
-                scalar(out, a.kind.as_str())?;
-                out.write_all(b",\n          \"path\": ")?;
-                scalar(out, a.path.as_str())?;
-                out.write_all(b"\n        }")?;
-            }
-            out.write_all(b"\n      ]")?;
-        }
-        out.write_all(b"\n    }")?;
-    }
+    out.write_all(b"[")?;
+    write_elements(out, findings, spans)?;
     out.write_all(b"\n  ]")
+}
+
+/// The findings as elements of the findings array, separated by commas; each one's place is
+/// noted in `spans`.
+fn write_elements<W: Write>(
+    out: &mut Counted<W>,
+    findings: &[ReportFinding],
+    mut spans: Option<&mut Spans>,
+) -> std::io::Result<()> {
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let start = out.written;
+        write_element(out, f)?;
+        if let Some(spans) = spans.as_mut() {
+            spans.note(&f.finding.path, &f.validator, start, out.written);
+        }
+    }
+    Ok(())
+}
+
+fn write_element(out: &mut impl Write, f: &ReportFinding) -> std::io::Result<()> {
+    let finding = &f.finding;
+    out.write_all(b"\n    {")?;
+    out.write_all(b"\n      \"validator\": ")?;
+    scalar(out, f.validator.as_str())?;
+    out.write_all(b",\n      \"path\": ")?;
+    scalar(out, finding.path.as_str())?;
+    out.write_all(b",\n      \"line\": ")?;
+    scalar(out, finding.line)?;
+    out.write_all(b",\n      \"column\": ")?;
+    scalar(out, finding.column)?;
+    out.write_all(b",\n      \"end_line\": ")?;
+    scalar(out, finding.end_line)?;
+    out.write_all(b",\n      \"end_column\": ")?;
+    scalar(out, finding.end_column)?;
+    out.write_all(b",\n      \"rule\": ")?;
+    scalar(out, finding.rule.as_str())?;
+    out.write_all(b",\n      \"severity\": ")?;
+    scalar(out, finding.severity.as_str())?;
+    out.write_all(b",\n      \"message\": ")?;
+    scalar(out, finding.message.as_str())?;
+    out.write_all(b",\n      \"help_url\": ")?;
+    scalar(out, finding.help_url.as_deref())?;
+    out.write_all(b",\n      \"artifacts\": ")?;
+    if finding.artifacts.is_empty() {
+        out.write_all(b"[]")?;
+    } else {
+        for (j, a) in finding.artifacts.iter().enumerate() {
+            out.write_all(if j == 0 {
+                b"[\n        {"
+            } else {
+                b",\n        {"
+            })?;
+            out.write_all(b"\n          \"kind\": ")?;
+            scalar(out, a.kind.as_str())?;
+            out.write_all(b",\n          \"path\": ")?;
+            scalar(out, a.path.as_str())?;
+            out.write_all(b"\n        }")?;
+        }
+        out.write_all(b"\n      ]")?;
+    }
+    out.write_all(b"\n    }")
 }
 
 /// A string, number or `null`, as serde_json writes it.

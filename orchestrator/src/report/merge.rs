@@ -314,33 +314,7 @@ fn parse(text: &[u8]) -> Result<Parsed, Problem> {
     let findings = json
         .findings
         .into_iter()
-        .map(|f| {
-            let severity = Severity::named(&f.severity)
-                .ok_or_else(|| invalid(format!("unknown severity `{}`", f.severity)))?;
-            Ok(ReportFinding {
-                validator: f.validator,
-                finding: Finding {
-                    path: f.path,
-                    line: f.line,
-                    column: f.column,
-                    end_line: f.end_line,
-                    end_column: f.end_column,
-                    rule: f.rule,
-                    severity,
-                    message: f.message,
-                    help_url: f.help_url,
-                    fix: None,
-                    artifacts: f
-                        .artifacts
-                        .into_iter()
-                        .map(|a| Artifact {
-                            kind: a.kind,
-                            path: a.path,
-                        })
-                        .collect(),
-                },
-            })
-        })
+        .map(report_finding)
         .collect::<Result<_, Problem>>()?;
     let interrupted = match json.interrupted {
         None => None,
@@ -427,6 +401,44 @@ struct JsonAttempt {
     status: String,
     message: String,
     duration_ms: u64,
+}
+
+/// A finding as a JSON report has it.
+fn report_finding(f: JsonFinding) -> Result<ReportFinding, Problem> {
+    let severity = Severity::named(&f.severity)
+        .ok_or_else(|| Problem::Invalid(format!("unknown severity `{}`", f.severity)))?;
+    Ok(ReportFinding {
+        validator: f.validator,
+        finding: Finding {
+            path: f.path,
+            line: f.line,
+            column: f.column,
+            end_line: f.end_line,
+            end_column: f.end_column,
+            rule: f.rule,
+            severity,
+            message: f.message,
+            help_url: f.help_url,
+            fix: None,
+            artifacts: f
+                .artifacts
+                .into_iter()
+                .map(|a| Artifact {
+                    kind: a.kind,
+                    path: a.path,
+                })
+                .collect(),
+        },
+    })
+}
+
+/// The findings of a JSON report's findings array; `None` for anything else.
+pub fn findings_array(array: &[u8]) -> Option<Vec<ReportFinding>> {
+    let findings: Vec<JsonFinding> = serde_json::from_slice(array).ok()?;
+    findings
+        .into_iter()
+        .map(|f| report_finding(f).ok())
+        .collect()
 }
 
 #[derive(Deserialize)]

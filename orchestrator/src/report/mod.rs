@@ -379,9 +379,10 @@ pub struct Report {
     /// What the findings were made of, when every validator that found something had as its
     /// results those of a run record ([`crate::rendered`]).
     pub makings: Option<crate::rendered::Makings>,
-    /// The kept findings that are this report's: `findings` is then empty, and the JSON report
-    /// copies them. Only in a run that renders nothing else from its findings.
-    pub reused: Option<std::sync::Arc<crate::rendered::Rendered>>,
+    /// The kept findings that are this report's, with `findings` (none, or those of the paths
+    /// whose kept findings changed) between them; the JSON report copies them. Only in a run
+    /// that renders nothing else from its findings.
+    pub reused: Option<crate::rendered::Reuse>,
 }
 
 /// Findings a run found but does not report, because they are not new.
@@ -433,7 +434,7 @@ impl Report {
     /// theirs).
     pub fn findings_hash(&self) -> crate::digest::Hash {
         match &self.reused {
-            Some(kept) => kept.findings_hash,
+            Some(reuse) => reuse.findings_hash,
             None => *self
                 .findings_hash
                 .get_or_init(|| crate::history::findings_hash(&self.findings)),
@@ -497,8 +498,8 @@ impl Report {
 
     /// Number of findings of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
-        if let Some(kept) = &self.reused {
-            return kept.count(severity);
+        if let Some(reuse) = &self.reused {
+            return reuse.count(severity);
         }
         self.findings
             .iter()
