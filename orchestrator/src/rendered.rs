@@ -560,4 +560,57 @@ mod tests {
             "kept by another build"
         );
     }
+
+    #[test]
+    fn spans_are_read_back_as_kept_and_damaged_ones_are_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Path::new("/src/project");
+        let makings = Makings::new(vec![("lint".into(), [2; 32]), ("style".into(), [3; 32])]);
+        let findings = b"[\n    {a},\n    {b},\n    {c}\n  ]";
+        let mut keeping =
+            Keeping::start(dir.path(), root, &makings, &[7; 32], [3, 0, 0]).expect("start");
+        keeping.write_all(findings).expect("write");
+        let mut spans = keeping.new_spans();
+        spans.note("a.py", "lint", 1, 9);
+        spans.note("a.py", "style", 10, 18);
+        spans.note("b.py", "style", 19, 27);
+        keeping.spans(spans);
+        keeping.keep().expect("keep");
+        let kept = Rendered::open(dir.path(), root).expect("kept");
+        let spans = kept.spans().expect("spans");
+        let read: Vec<(&str, u64, u64, u64)> = spans
+            .iter()
+            .map(|s| (s.path.as_str(), s.start, s.end, s.found_by))
+            .collect();
+        assert_eq!(read, [("a.py", 1, 18, 0b11), ("b.py", 19, 27, 0b10)]);
+        let mut b = Vec::new();
+        kept.copy_range(19, 27, &mut b).expect("copy");
+        assert_eq!(b, b"\n    {c}");
+        assert!(
+            kept.copy_range(19, 40, &mut b).is_err(),
+            "past the findings"
+        );
+        assert_eq!(kept.named_by_bit(1), Some("style"));
+        // A span past the findings, or out of order, leaves none.
+        let path = kept::file_for(dir.path(), Kind::Rendered, root);
+        let bytes = std::fs::read(&path).expect("read");
+        let b_end = bytes.len() - 16 - 8 - 8;
+        for (at, value) in [(b_end, 99u64), (b_end - 8, 5)] {
+            let mut damaged = bytes.clone();
+            damaged[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            std::fs::write(&path, &damaged).expect("write");
+            let kept = Rendered::open(dir.path(), root).expect("the findings still open");
+            assert_eq!(kept.spans(), None, "at {at}");
+        }
+        // Spans that miss a validator are not kept: the next report is written whole.
+        let mut keeping =
+            Keeping::start(dir.path(), root, &makings, &[7; 32], [1, 0, 0]).expect("start");
+        keeping.write_all(b"[\n    {a}\n  ]").expect("write");
+        let mut spans = keeping.new_spans();
+        spans.note("a.py", "other", 1, 9);
+        keeping.spans(spans);
+        keeping.keep().expect("keep");
+        let kept = Rendered::open(dir.path(), root).expect("kept");
+        assert_eq!(kept.spans(), None);
+    }
 }

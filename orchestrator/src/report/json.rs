@@ -113,8 +113,9 @@ pub fn render(report: &Report) -> String {
 
 /// [`render`] straight into `out`, for reports of tens of megabytes: the findings are written
 /// as they are serialised, never held whole. The findings array is also written into `keep`,
-/// if given, which is dropped should writing there fail; a report that reuses kept findings
-/// ([`Report::reused`]) copies them.
+/// if given, with where each path's findings are, and `keep` is dropped should writing there
+/// fail. A report that reuses kept findings ([`Report::reused`]) copies them: all of them, or
+/// the intact paths' with its own findings written between.
 pub fn write(
     report: &Report,
     out: &mut dyn Write,
