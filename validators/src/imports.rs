@@ -65,7 +65,10 @@ impl Graph {
         out: &mut Reporter<'_>,
     ) -> Result<Graph, Error> {
         let mut graph = Graph::default();
-        let closures = |g: &Graph| files.iter().flat_map(|f| g.inputs_of(f)).collect();
+        // One walk from all of them: a closure per file asked again each round, each of its
+        // modules then looked for on disk, took three minutes for 7,995 files of ten copies of
+        // Django, against eight seconds for the whole tree.
+        let closures = |g: &Graph| g.closure(files.iter().flat_map(|f| g.imported_by(f)));
         match graph.follow(ruff, files.to_vec(), ROUNDS, closures, out)? {
             true => Ok(graph),
             false => Graph::build(ruff, out),
@@ -168,8 +171,21 @@ impl Graph {
     /// its imports, transitively, with the packages and stubs around them (see the module
     /// documentation).
     pub fn inputs_of(&self, module: &str) -> Vec<String> {
+        let mut inputs = self.closure(self.imported_by(module));
+        inputs.retain(|m| m != module);
+        inputs
+    }
+
+    /// What `module` imports directly.
+    fn imported_by(&self, module: &str) -> impl Iterator<Item = String> + '_ {
+        self.imports.get(module).into_iter().flatten().cloned()
+    }
+
+    /// The modules `imported` names, with what they import, transitively, and the packages and
+    /// stubs around each; sorted, once each.
+    fn closure(&self, imported: impl Iterator<Item = String>) -> Vec<String> {
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut todo: Vec<String> = self.imports.get(module).cloned().unwrap_or_default();
+        let mut todo: Vec<String> = imported.collect();
         while let Some(next) = todo.pop() {
             if !seen.insert(next.clone()) {
                 continue;
@@ -185,7 +201,6 @@ impl Graph {
                 todo.extend(imports.iter().filter(|i| !seen.contains(*i)).cloned());
             }
         }
-        seen.remove(module);
         seen.into_iter().collect()
     }
 
