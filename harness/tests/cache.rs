@@ -816,14 +816,14 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
 #[test]
 fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_own() {
     let repo = Repo::new();
-    repo.write("a.py", "TODO\n")
+    repo.write("a.py", "flagged\n")
         .write("b.py", "b = 2\n")
-        .write("c.py", "TODO\nTODO\n")
-        .write("d.py", "TODO\n");
+        .write("c.py", "flagged\nflagged\n")
+        .write("d.py", "flagged\n");
     repo.fake("lint").fake("style");
     let config = |style: &str| {
         format!(
-            "[validators.lint]\nfixes = \"TODO\"\n\n[validators.style]\nfindings = 1\n\
+            "[validators.lint]\nfixes = \"flagged\"\n\n[validators.style]\nfindings = 1\n\
              severity = \"{style}\"\n"
         )
     };
@@ -856,8 +856,8 @@ fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_ow
     assert_eq!(spliced(&warm), None, "nothing changed: {}", warm.stderr);
     // b.py gains a finding, d.py is gone and e.py is new: their findings are written, the
     // others' copied.
-    repo.write("b.py", "b = 2  # TODO\n")
-        .write("e.py", "TODO\n");
+    repo.write("b.py", "b = 2  # flagged\n")
+        .write("e.py", "flagged\n");
     std::fs::remove_file(repo.root().join("d.py")).expect("remove");
     let changed = run(&["-vv"]);
     assert_eq!(
@@ -874,7 +874,7 @@ fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_ow
     assert!(again.stderr.contains("unread=true"), "{}", again.stderr);
     assert_eq!(findings(&again), findings(&changed));
     // c.py loses one of its two findings.
-    repo.write("c.py", "TODO\nc = 3\n");
+    repo.write("c.py", "flagged\nc = 3\n");
     let one = run(&["-vv"]);
     assert!(spliced(&one).is_some(), "{}", one.stderr);
     same_as_fresh(&one);

@@ -479,9 +479,7 @@ impl State {
             } if self.holding => {
                 let v = &mut self.report.validators[index];
                 for result in &results {
-                    v.cached_files += 1;
-                    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
-                    v.checked.push(result.path.clone());
+                    count_result(v, result, true);
                 }
                 self.held.push(Held {
                     index,
@@ -604,15 +602,19 @@ fn count_unread(v: &mut ValidatorReport, head: &RecordHead) {
 }
 
 fn add_result(report: &mut Report, index: usize, result: FileResult, cached: bool) {
-    let v = &mut report.validators[index];
-    v.cached_files += u32::from(cached);
+    count_result(&mut report.validators[index], &result, cached);
     report.baselines_written.extend(result.baselines_written);
     if result.modified && !report.fixed_files.contains(&result.path) {
-        report.fixed_files.push(result.path.clone());
+        report.fixed_files.push(result.path);
     }
-    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
-    v.checked.push(result.path);
     add_findings(report, index, result.findings);
+}
+
+/// Counts a result in its validator's part of the report: a file done, and its findings.
+fn count_result(v: &mut ValidatorReport, result: &FileResult, cached: bool) {
+    v.cached_files += u32::from(cached);
+    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
+    v.checked.push(result.path.clone());
 }
 
 /// Adds a result's findings, sorted among themselves.
