@@ -678,7 +678,7 @@ mod tests {
 
     #[tokio::test]
     async fn results_left_unread_are_read_unless_kept_and_a_record_gone_meanwhile_is_said() {
-        use crate::cache::{KeptResult, RunIndex, RunRecord, Setting};
+        use crate::cache::{KeptResult, RunIndex, RunRecord, Setting, Uses};
         use protocol::Finding as Found;
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(
@@ -694,7 +694,7 @@ mod tests {
         };
         let index = RunIndex {
             keys: [1; 32],
-            results: vec![([2; 32], Vec::new())],
+            results: vec![Uses::new(&[2; 32], &[])],
         };
         let (lint_slot, style_slot) = ([7; 32], [8; 32]);
         let lint_body = cache.put_run_record(&lint_slot, &record("L1"), &index);

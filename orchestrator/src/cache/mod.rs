@@ -19,7 +19,7 @@ pub use config_files::ConfigFiles;
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use probes::Probes;
-pub use run::{keys_digest, KeptResult, ReadIndex, RecordHead, RunIndex, RunRecord, Uses};
+pub use run::{keys_digest, KeptResult, RecordHead, RunIndex, RunRecord, Uses};
 
 use crate::digest::Hash;
 use crate::locks::lock;
@@ -542,33 +542,39 @@ impl Cache {
     /// The keys and bytes of the chunks of the body `body` of the record in `slot`.
     fn run_chunks(&self, slot: &Key, body: &Hash) -> Option<(Vec<Key>, Vec<Vec<u8>>)> {
         self.written(slot);
+        let list = self.read_kept(&[run::body_slot(slot)]).pop()??;
+        let keys = run::chunk_keys(&list, body)?;
+        let chunks = self.read_kept(&keys).into_iter().collect::<Option<_>>()?;
+        Some((keys, chunks))
+    }
+
+    /// What `keys` hold, each marked hit when it was last a day ago or more: a chunk the next
+    /// record keeps as read is not written again (`Cut::stored`), so a read is what keeps it
+    /// from growing old, as a write would have.
+    fn read_kept(&self, keys: &[Key]) -> Vec<Option<Vec<u8>>> {
         let now = now_secs();
         let mut touch = Vec::new();
-        let list = self
-            .read(&[run::body_slot(slot)], now, &mut touch, false)
-            .pop()??;
-        let keys = run::chunk_keys(&list, body)?;
-        let chunks: Option<Vec<Vec<u8>>> = self
-            .read(&keys, now, &mut touch, false)
-            .into_iter()
-            .collect();
-        // A chunk the next record keeps as read is not written again (`Body::stored`), so a
-        // read is what keeps it from growing old, as a write would have.
+        let read = self.read(keys, now, &mut touch, false);
         if !touch.is_empty() {
             self.with(|s| s.touch(&touch, now));
         }
-        Some((keys, chunks?))
+        read
     }
 
     /// The index of the record in `slot` ([`RunIndex`]), if it is the index of a record with
     /// these `keys`.
-    pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<ReadIndex> {
+    pub fn run_index(&self, slot: &Key, keys: &Hash) -> Option<RunIndex> {
         self.written(slot);
-        let mut touch = Vec::new();
-        let bytes = self
-            .read(&[run::index_slot(slot)], now_secs(), &mut touch, false)
-            .pop()??;
-        RunIndex::decode(bytes).filter(|index| index.keys == *keys)
+        let list = self.read_kept(&[run::index_slot(slot)]).pop()??;
+        let (digest, count, chunk_keys) = run::index_chunk_keys(&list)?;
+        if digest != *keys {
+            return None;
+        }
+        let chunks = self
+            .read_kept(&chunk_keys)
+            .into_iter()
+            .collect::<Option<_>>()?;
+        run::decode_index(digest, &chunk_keys, chunks, count)
     }
 
     /// Keeps a run's record and its index in `slot`, replacing those there; returns the
@@ -578,22 +584,18 @@ impl Cache {
     pub fn put_run_record(&self, slot: &Key, record: &RunRecord, index: &RunIndex) -> Option<Hash> {
         let shared = self.usable()?;
         let (head, body) = record.encode();
+        let (index, lines) = index.encode();
         let entries = [
             (*slot, head),
             (run::body_slot(slot), body.list),
-            (run::index_slot(slot), index.encode()),
+            (run::index_slot(slot), index),
         ];
         let mut pending = lock(&shared.pending);
         pending.retain(|p| p.slot != *slot);
         pending.push(PendingRecord {
             slot: *slot,
             entries,
-            chunks: body
-                .chunks
-                .into_iter()
-                .zip(body.stored)
-                .filter_map(|(chunk, stored)| (!stored).then_some(chunk))
-                .collect(),
+            chunks: body.cut.unstored().chain(lines.unstored()).collect(),
         });
         Some(body.digest)
     }
@@ -800,9 +802,9 @@ mod tests {
         let parts = [(slot, head), (run::body_slot(&slot), body.list)];
         store.put(&parts, at).expect("put");
         store
-            .put_shared(&run::slices(&body.chunks)[missing..], at, 0)
+            .put_shared(&run::slices(&body.cut.chunks)[missing..], at, 0)
             .expect("put");
-        body.chunks.len()
+        body.cut.chunks.len()
     }
 
     /// A store in `dir` holding a record of one result, last hit over a day ago; with the
@@ -832,7 +834,7 @@ mod tests {
         );
         let index = RunIndex {
             keys: record.keys,
-            results: vec![([2; 32], Vec::new())],
+            results: vec![Uses::new(&[2; 32], &[])],
         };
         cache.put_run_record(&slot, &record, &index);
         let head = cache.run_record(&slot).expect("a record just kept");
@@ -845,7 +847,7 @@ mod tests {
             .run_index(&slot, &[1; 32])
             .expect("the index just kept");
         assert_eq!(read.results.len(), 1);
-        assert_eq!(read.results[0].0, [2; 32]);
+        assert_eq!(read.results[0].key(), [2; 32]);
         assert!(
             cache.run_index(&slot, &[9; 32]).is_none(),
             "another record's index"
@@ -863,7 +865,7 @@ mod tests {
         let cache = Cache::with_store(Box::new(store), None);
         let head = cache.run_record(&slot).expect("a fresh head");
         assert!(cache.run_results(&slot, &head.body, 1).is_some());
-        let keys: Vec<Key> = body.chunks.iter().map(|(key, _)| *key).collect();
+        let keys: Vec<Key> = body.cut.chunks.iter().map(|(key, _)| *key).collect();
         let look = sqlite::SqliteStore::open(dir.path()).expect("open");
         for found in look.get(&keys).expect("get") {
             let (_, last_hit) = found.expect("the chunk");
@@ -912,7 +914,7 @@ mod tests {
         };
         let index = RunIndex {
             keys: [1; 32],
-            results: vec![([2; 32], Vec::new())],
+            results: vec![Uses::new(&[2; 32], &[])],
         };
         let stored = |slot: &Key| {
             let cache = open();

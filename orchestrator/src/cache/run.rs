@@ -196,12 +196,60 @@ pub struct Body {
     pub digest: Hash,
     /// What [`body_slot`] holds.
     pub list: Vec<u8>,
+    pub cut: Cut,
+}
+
+/// Results' bytes (a body's, or an index's lines) cut into chunks.
+#[derive(Debug)]
+pub struct Cut {
     /// Each chunk under its [`chunk_key`], in order; those of the last record, as read.
     pub chunks: Vec<Chunk>,
     /// For each chunk, whether it was read from the store as it is: it is there already, and
     /// need not be written again. After a one-file change on four copies of Django that is all
     /// but one chunk of 64 MB.
     pub stored: Vec<bool>,
+}
+
+impl Cut {
+    /// `parts` in order, each with whether a chunk ends after it. A chunk whose parts are all
+    /// of one chunk read back, in its order, is that chunk, neither copied nor hashed again.
+    fn of<'a>(parts: impl Iterator<Item = (&'a Encoded, bool)>) -> Cut {
+        let mut cut = Cut {
+            chunks: Vec::new(),
+            stored: Vec::new(),
+        };
+        let mut parts = parts.peekable();
+        let mut chunk = Vec::new();
+        while let Some((part, ends)) = parts.next() {
+            chunk.push(part);
+            if ends || parts.peek().is_none() {
+                let whole = Encoded::whole_chunk(&chunk);
+                cut.stored.push(whole.is_some());
+                cut.chunks.push(whole.unwrap_or_else(|| {
+                    let mut bytes = Vec::new();
+                    for part in &chunk {
+                        push_len(&mut bytes, part.bytes().len());
+                        bytes.extend_from_slice(part.bytes());
+                    }
+                    (chunk_key(&bytes), Arc::new(bytes))
+                }));
+                chunk.clear();
+            }
+        }
+        cut
+    }
+
+    fn keys(&self) -> Vec<Key> {
+        self.chunks.iter().map(|(key, _)| *key).collect()
+    }
+
+    /// The chunks not in the store yet.
+    pub fn unstored(self) -> impl Iterator<Item = Chunk> {
+        self.chunks
+            .into_iter()
+            .zip(self.stored)
+            .filter_map(|(chunk, stored)| (!stored).then_some(chunk))
+    }
 }
 
 /// The key a chunk is kept under: the digest of its bytes, so a chunk two records share is
@@ -230,26 +278,12 @@ fn ends_chunk(path: &str) -> bool {
 impl RunRecord {
     /// The head and the body.
     pub fn encode(&self) -> (Vec<u8>, Body) {
-        let mut chunks = Vec::new();
-        let mut stored = Vec::new();
-        let mut parts = Vec::new();
-        for (at, result) in self.results.iter().enumerate() {
-            parts.push(&result.bytes);
-            if ends_chunk(&result.path) || at + 1 == self.results.len() {
-                let whole = Encoded::whole_chunk(&parts);
-                stored.push(whole.is_some());
-                chunks.push(whole.unwrap_or_else(|| {
-                    let mut chunk = Vec::new();
-                    for part in &parts {
-                        push_len(&mut chunk, part.bytes().len());
-                        chunk.extend_from_slice(part.bytes());
-                    }
-                    (chunk_key(&chunk), Arc::new(chunk))
-                }));
-                parts.clear();
-            }
-        }
-        let keys: Vec<Key> = chunks.iter().map(|(key, _)| *key).collect();
+        let cut = Cut::of(
+            self.results
+                .iter()
+                .map(|result| (&result.bytes, ends_chunk(&result.path))),
+        );
+        let keys = cut.keys();
         let digest = body_digest(&keys);
         let mut list = Vec::with_capacity(1 + 32 * keys.len());
         list.push(BODY_LAYOUT);
@@ -289,12 +323,7 @@ impl RunRecord {
         for path in artifacts {
             push_str(&mut head, path);
         }
-        let body = Body {
-            digest,
-            list,
-            chunks,
-            stored,
-        };
+        let body = Body { digest, list, cut };
         (head, body)
     }
 }
@@ -437,16 +466,27 @@ fn spans_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<(Vec<Chu
 /// files it listed, so that a run after a one-file change serves every other file from the
 /// record and asks the per-file entries only about the rest.
 ///
-/// Layout: byte 2, the record's 32-byte keys digest, the number of results (u32), then per
-/// result its 32-byte key, the number of its inputs and their positions, ascending, each as
-/// the gap from the previous one (LEB128).
+/// Its lines are cut into chunks as a body is (a chunk ends after a line whose key's digest
+/// says so), each kept under the digest of its bytes. The next record keeps the positions of
+/// the inputs it shares with this one, so the line of a result it serves from this record is
+/// the same bytes: after a one-file change, every chunk but one or two is kept as it was read.
+/// Written whole, a pyright index on ten copies of Django is 14 MB, and as much again for
+/// SQLite to copy from its log.
+///
+/// Layout: byte 3, the record's 32-byte keys digest, the number of results (u32), then the
+/// 32-byte keys of its chunks. Chunk layout: each line as its length (u32) and its bytes: the
+/// result's 32-byte key, the number of its inputs and their positions, ascending, each as the
+/// gap from the previous one (LEB128).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunIndex {
     /// The [`RunRecord::keys`] of the record this indexes.
     pub keys: Hash,
-    /// Per result of the record, in its order: the result's key, and its inputs' positions.
-    pub results: Vec<(Key, Vec<u32>)>,
+    /// Per result of the record, in its order.
+    pub results: Vec<Uses>,
 }
+
+/// The index list's layout, 3 since indexes are kept in chunks.
+const INDEX_LAYOUT: u8 = 3;
 
 /// Where the [`RunIndex`] of the record in `slot` is kept.
 pub fn index_slot(slot: &Key) -> Key {
@@ -457,100 +497,140 @@ pub fn index_slot(slot: &Key) -> Key {
 }
 
 impl RunIndex {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = vec![LAYOUT];
-        bytes.extend_from_slice(&self.keys);
-        push_len(&mut bytes, self.results.len());
-        for (key, uses) in &self.results {
-            bytes.extend_from_slice(key);
-            push_varint(&mut bytes, uses.len() as u64);
-            let mut last = 0;
-            for &at in uses {
-                push_varint(&mut bytes, u64::from(at - last));
-                last = at;
-            }
-        }
-        bytes
+    /// The list for [`index_slot`], and the chunks.
+    pub fn encode(&self) -> (Vec<u8>, Cut) {
+        let cut = Cut::of(self.results.iter().map(|uses| {
+            let key = uses.key();
+            (&uses.line, key[0] % CHUNK_ODDS == 0)
+        }));
+        let keys = cut.keys();
+        let mut list = Vec::with_capacity(1 + 32 + 4 + 32 * keys.len());
+        list.push(INDEX_LAYOUT);
+        list.extend_from_slice(&self.keys);
+        push_len(&mut list, self.results.len());
+        keys.iter().for_each(|key| list.extend_from_slice(key));
+        (list, cut)
     }
+}
 
-    /// `None` for bytes that are not an index in this layout, or whose positions are not
-    /// ascending. The positions are checked here but left encoded: on four copies of Django a
-    /// pyright index lists five million, which a run after a one-file change needs only to
-    /// scan before the validator can start.
-    pub fn decode(bytes: Vec<u8>) -> Option<ReadIndex> {
-        let bytes = Arc::new(bytes);
-        let mut r = Reader(&bytes);
-        if r.take(1)? != [LAYOUT] {
-            return None;
-        }
-        let keys: Hash = r.take(32)?.try_into().ok()?;
-        let count = r.len()?;
-        let mut results = Vec::with_capacity(count.min(bytes.len() / 33));
-        for _ in 0..count {
-            let key: Key = r.take(32)?.try_into().ok()?;
-            let n = u32::try_from(r.varint()?).ok()?;
-            let start = bytes.len() - r.0.len();
-            let mut at: u32 = 0;
-            for i in 0..n {
-                let gap = u32::try_from(r.varint()?).ok()?;
-                if i > 0 && gap == 0 {
-                    return None;
-                }
-                at = at.checked_add(gap)?;
-            }
-            let uses = Uses {
-                bytes: bytes.clone(),
+/// Two lines are equal when their bytes are, wherever they are kept.
+impl PartialEq for Uses {
+    fn eq(&self, other: &Uses) -> bool {
+        self.line == other.line
+    }
+}
+
+impl Eq for Uses {}
+
+/// An index list's keys digest, its number of results, and its chunks' keys; `None` for bytes
+/// that are not a list in this layout.
+pub fn index_chunk_keys(list: &[u8]) -> Option<(Hash, usize, Vec<Key>)> {
+    let mut r = Reader(list);
+    if r.take(1)? != [INDEX_LAYOUT] {
+        return None;
+    }
+    let keys: Hash = r.take(32)?.try_into().ok()?;
+    let count = r.len()?;
+    if r.0.len() % 32 != 0 {
+        return None;
+    }
+    let chunks =
+        r.0.chunks_exact(32)
+            .map(|key| key.try_into().expect("32 bytes"))
+            .collect();
+    Some((keys, count, chunks))
+}
+
+/// The index of `count` lines in `chunks`, read from under `keys`; `None` when a chunk is not
+/// the one its key names, or a line does not start as one in this layout. The positions are
+/// left encoded: a pyright index on ten copies of Django lists 28 million, which a run after a
+/// one-file change needs only to scan once before the validator can start.
+pub fn decode_index(
+    digest: Hash,
+    keys: &[Key],
+    chunks: Vec<Vec<u8>>,
+    count: usize,
+) -> Option<RunIndex> {
+    let (chunks, spans) = spans_of(keys, chunks, count)?;
+    let results = spans
+        .into_iter()
+        .map(|(at, start, end)| {
+            let (key, chunk) = &chunks[at];
+            Uses::read(Encoded {
+                chunk: chunk.clone(),
+                key: Some(*key),
                 start,
-                count: n,
-            };
-            results.push((key, uses));
-        }
-        r.0.is_empty().then_some(ReadIndex { keys, results })
-    }
+                end,
+            })
+        })
+        .collect::<Option<_>>()?;
+    Some(RunIndex {
+        keys: digest,
+        results,
+    })
 }
 
-/// A [`RunIndex`] as read, each result's inputs' positions still encoded.
-#[derive(Debug)]
-pub struct ReadIndex {
-    pub keys: Hash,
-    pub results: Vec<(Key, Uses)>,
-}
-
-/// The positions of one result's inputs in a [`ReadIndex`], decoded as they are walked; none
-/// by default.
-#[derive(Debug, Clone, Default)]
+/// One line of a [`RunIndex`]: a result's key and the positions in the record's inputs of the
+/// files it listed, ascending, encoded (decoded as they are walked).
+#[derive(Debug, Clone)]
 pub struct Uses {
-    bytes: Arc<Vec<u8>>,
-    /// Where the first gap is.
-    start: usize,
+    line: Encoded,
+    /// Where, in the line's chunk, the first gap is.
+    gaps: usize,
     count: u32,
 }
 
 impl Uses {
-    /// The positions, ascending.
+    /// The line of the result kept under `key` that listed the inputs at `positions`, which
+    /// ascend.
+    pub fn new(key: &Key, positions: &[u32]) -> Uses {
+        let mut line = key.to_vec();
+        push_varint(&mut line, positions.len() as u64);
+        let gaps = line.len();
+        let mut last = 0;
+        for &at in positions {
+            push_varint(&mut line, u64::from(at - last));
+            last = at;
+        }
+        let end = line.len();
+        Uses {
+            line: Encoded {
+                chunk: Arc::new(line),
+                key: None,
+                start: 0,
+                end,
+            },
+            gaps,
+            count: u32::try_from(positions.len()).expect("fewer inputs than 4 billion"),
+        }
+    }
+
+    /// A line read back. Its chunk's digest was checked, so its gaps are as they were made and
+    /// are not walked here: a pyright index on ten copies of Django has 28 million.
+    fn read(line: Encoded) -> Option<Uses> {
+        let bytes = line.bytes();
+        let mut r = Reader(bytes);
+        r.take(32)?;
+        let count = u32::try_from(r.varint()?).ok()?;
+        let gaps = line.start + bytes.len() - r.0.len();
+        Some(Uses { line, gaps, count })
+    }
+
+    /// The key of the result.
+    pub fn key(&self) -> Key {
+        self.line.bytes()[..32]
+            .try_into()
+            .expect("a line starts with its key")
+    }
+
+    /// The positions, ascending; a line cut short ends early.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut r = Reader(&self.bytes[self.start..]);
+        let mut r = Reader(&self.line.chunk[self.gaps..self.line.end]);
         let mut at = 0u32;
-        // Checked when the index was read: every gap is there and fits.
         (0..self.count).map_while(move |_| {
-            at = at.wrapping_add(u32::try_from(r.varint()?).ok()?);
+            at = at.checked_add(u32::try_from(r.varint()?).ok()?)?;
             Some(at)
         })
-    }
-}
-
-#[cfg(test)]
-impl ReadIndex {
-    /// The index as it was written.
-    fn decoded(&self) -> RunIndex {
-        RunIndex {
-            keys: self.keys,
-            results: self
-                .results
-                .iter()
-                .map(|(key, uses)| (*key, uses.iter().collect()))
-                .collect(),
-        }
     }
 }
 
@@ -646,14 +726,14 @@ mod tests {
         }
     }
 
-    fn chunks_of(body: &Body) -> Vec<Vec<u8>> {
-        body.chunks.iter().map(|(_, c)| c.to_vec()).collect()
+    fn chunks_of(cut: &Cut) -> Vec<Vec<u8>> {
+        cut.chunks.iter().map(|(_, c)| c.to_vec()).collect()
     }
 
     /// The results a body holds, read back as the cache reads them.
     fn read_back(body: &Body, digest: &Hash, count: usize) -> Option<Vec<FileResult>> {
         let keys = chunk_keys(&body.list, digest)?;
-        decode_chunks(&keys, chunks_of(body), count)
+        decode_chunks(&keys, chunks_of(&body.cut), count)
     }
 
     #[test]
@@ -689,7 +769,7 @@ mod tests {
             );
         }
         let keys = chunk_keys(&body.list, &head.body).expect("the list");
-        let mut chunks = chunks_of(&body);
+        let mut chunks = chunks_of(&body.cut);
         assert_eq!(
             decode_chunks(&keys, chunks.clone(), 1),
             None,
@@ -727,7 +807,7 @@ mod tests {
         let record = record();
         let (head, body) = record.encode();
         let keys = chunk_keys(&body.list, &body.digest).expect("the list");
-        let read = decode_chunks_kept(&keys, chunks_of(&body), 2).expect("the results");
+        let read = decode_chunks_kept(&keys, chunks_of(&body.cut), 2).expect("the results");
         let (decoded, kept): (Vec<FileResult>, Vec<KeptResult>) = read.into_iter().unzip();
         assert_eq!(decoded, results());
         assert_eq!(
@@ -742,9 +822,9 @@ mod tests {
         let (again_head, again_body) = again.encode();
         assert_eq!(again_head, head);
         assert_eq!(again_body.list, body.list);
-        assert_eq!(again_body.chunks, body.chunks);
+        assert_eq!(again_body.cut.chunks, body.cut.chunks);
         assert_eq!(
-            decode_chunks_kept(&keys, chunks_of(&body), 3),
+            decode_chunks_kept(&keys, chunks_of(&body.cut), 3),
             None,
             "another count"
         );
@@ -767,7 +847,7 @@ mod tests {
         let (_, body) = record.encode();
         let keys = chunk_keys(&body.list, &body.digest).expect("the list");
         let (_, mut kept): (Vec<FileResult>, Vec<KeptResult>) =
-            decode_chunks_kept(&keys, chunks_of(&body), 2000)
+            decode_chunks_kept(&keys, chunks_of(&body.cut), 2000)
                 .expect("the results")
                 .into_iter()
                 .unzip();
@@ -781,21 +861,25 @@ mod tests {
         let (_, again_body) = again.encode();
         let read: Vec<&Arc<Vec<u8>>> = kept.iter().map(|k| &k.bytes.chunk).collect();
         let as_read = again_body
+            .cut
             .chunks
             .iter()
             .filter(|(_, chunk)| read.iter().any(|r| Arc::ptr_eq(r, chunk)))
             .count();
         assert_eq!(
             as_read,
-            body.chunks.len() - 1,
+            body.cut.chunks.len() - 1,
             "all but the changed one, as read"
         );
         assert_eq!(
-            again_body.stored.iter().filter(|&&s| s).count(),
+            again_body.cut.stored.iter().filter(|&&s| s).count(),
             as_read,
             "those are not written again"
         );
-        assert!(body.stored.iter().all(|&s| !s), "fresh chunks are written");
+        assert!(
+            body.cut.stored.iter().all(|&s| !s),
+            "fresh chunks are written"
+        );
         let mut expected = fresh.clone();
         expected[1000] = changed;
         assert_eq!(
@@ -803,9 +887,10 @@ mod tests {
             Some(expected)
         );
         let new: Vec<_> = again_body
+            .cut
             .chunks
             .iter()
-            .filter(|c| !body.chunks.contains(c))
+            .filter(|c| !body.cut.chunks.contains(c))
             .collect();
         assert_eq!(new.len(), 1);
     }
@@ -833,7 +918,7 @@ mod tests {
                 read_back(&body, &body.digest, record.results.len()),
                 Some(results)
             );
-            body.chunks.into_iter().map(|(key, _)| key).collect()
+            body.cut.keys().into_iter().collect()
         };
         let paths: Vec<String> = (0..2000).map(|n| format!("pkg/m{n:04}.py")).collect();
         let before = chunks(results(&paths, ""));
@@ -855,33 +940,69 @@ mod tests {
         }
     }
 
+    /// An index read back as the cache reads it.
+    fn index_read_back(list: &[u8], cut: &Cut) -> Option<RunIndex> {
+        let (digest, count, keys) = index_chunk_keys(list)?;
+        decode_index(digest, &keys, chunks_of(cut), count)
+    }
+
+    fn positions(index: &RunIndex) -> Vec<(Key, Vec<u32>)> {
+        let lines = index.results.iter();
+        lines.map(|u| (u.key(), u.iter().collect())).collect()
+    }
+
     #[test]
     fn an_index_round_trips_and_damage_is_a_miss() {
+        let lines = vec![([1; 32], vec![0, 1, 200, 70_000]), ([2; 32], Vec::new())];
         let index = RunIndex {
             keys: [3; 32],
-            results: vec![([1; 32], vec![0, 1, 200, 70_000]), ([2; 32], Vec::new())],
+            results: lines.iter().map(|(k, p)| Uses::new(k, p)).collect(),
         };
-        let bytes = index.encode();
-        let read = RunIndex::decode(bytes.clone()).expect("an index just encoded");
-        assert_eq!(read.decoded(), index);
-        for cut in [0, 1, 33, 40, bytes.len() - 1] {
-            let cut = bytes[..cut].to_vec();
+        let (list, cut) = index.encode();
+        let read = index_read_back(&list, &cut).expect("an index just encoded");
+        assert_eq!(read, index);
+        assert_eq!(positions(&read), lines);
+        for at in [0, 1, 33, 37, list.len() - 1] {
             assert!(
-                RunIndex::decode(cut.clone()).is_none(),
-                "cut at {}",
-                cut.len()
+                index_read_back(&list[..at], &cut).is_none(),
+                "list cut at {at}"
             );
         }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(RunIndex::decode(longer).is_none());
-        let mut repeated = index.clone();
-        repeated.results[0].1 = vec![1, 1];
-        assert!(
-            RunIndex::decode(repeated.encode()).is_none(),
-            "positions must ascend"
-        );
+        let (digest, count, keys) = index_chunk_keys(&list).expect("the list");
+        assert!(decode_index(digest, &keys, chunks_of(&cut), count + 1).is_none());
+        let mut damaged = chunks_of(&cut);
+        damaged[0][40] ^= 1;
+        assert!(decode_index(digest, &keys, damaged, count).is_none());
+        // A line too short for its key, in a chunk whose key is right.
+        let mut short = Vec::new();
+        push_len(&mut short, 31);
+        short.extend_from_slice(&[1; 31]);
+        let key = chunk_key(&short);
+        assert!(decode_index(digest, &[key], vec![short], 1).is_none());
         assert_ne!(index_slot(&[1; 32]), [1; 32]);
+    }
+
+    #[test]
+    fn lines_read_back_make_the_same_chunks_again() {
+        let lines: Vec<(Key, Vec<u32>)> = (0..2000u32)
+            .map(|n| (*blake3::hash(&n.to_le_bytes()).as_bytes(), vec![n, n + 1]))
+            .collect();
+        let index = RunIndex {
+            keys: [3; 32],
+            results: lines.iter().map(|(k, p)| Uses::new(k, p)).collect(),
+        };
+        let (list, cut) = index.encode();
+        assert!(cut.stored.iter().all(|&s| !s), "fresh chunks are written");
+        let mut read = index_read_back(&list, &cut).expect("the index");
+        read.results[1000] = Uses::new(&lines[1000].0, &[0]);
+        let (_, again) = read.encode();
+        let new: Vec<_> = again
+            .chunks
+            .iter()
+            .filter(|c| !cut.chunks.contains(c))
+            .collect();
+        assert_eq!(new.len(), 1, "one line changed");
+        assert_eq!(again.stored.iter().filter(|&&s| !s).count(), 1, "written");
     }
 
     #[test]

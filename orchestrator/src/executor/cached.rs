@@ -13,8 +13,8 @@
 
 use super::Context;
 use crate::cache::{
-    self, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, ReadIndex, RecordHead,
-    RunIndex, RunRecord, Subject, Uses,
+    self, Cache, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, RecordHead, RunIndex,
+    RunRecord, Subject, Uses,
 };
 use crate::digest::Hash;
 use crate::event::{Event, Origin, Unread};
@@ -55,33 +55,65 @@ struct Assembly {
     keys: Hash,
     /// How many results make the run complete.
     expected: usize,
-    /// Each result with its key and the positions in `inputs` of the files it listed.
-    results: Vec<(Key, KeptResult, Vec<u32>)>,
-    /// Every input listed, with its state, in the order first seen.
+    /// Each result with its key and the inputs it listed.
+    results: Vec<(Key, KeptResult, Listed)>,
+    /// Every input listed, with its state: those of the last record, in its order, then
+    /// those first seen since, so that the lines of the results it serves stand as they are.
     inputs: Vec<(String, Option<Hash>)>,
-    /// Positions in `inputs`, by path.
-    at: HashMap<String, u32>,
+    /// Positions in `inputs`, by path; made when first needed.
+    at: Option<HashMap<String, u32>>,
+    /// Per input, whether a result of this record lists it.
+    used: Vec<bool>,
     /// An input was seen in two states (it changed during the run): no record is written.
     spoiled: bool,
 }
 
+/// The inputs a result listed.
+#[derive(Debug)]
+enum Listed {
+    /// Their positions in the record being put together.
+    At(Vec<u32>),
+    /// The result's line in the last record's index, whose positions are this record's too.
+    Line(Uses),
+}
+
 impl Assembly {
-    fn new(slot: Key, keys: Hash, expected: usize) -> Assembly {
+    /// An assembly that starts from `inputs`, the last record's, in their states now.
+    fn new(
+        slot: Key,
+        keys: Hash,
+        expected: usize,
+        inputs: Vec<(String, Option<Hash>)>,
+    ) -> Assembly {
         Assembly {
             slot,
             keys,
             expected,
             results: Vec::new(),
-            inputs: Vec::new(),
-            at: HashMap::new(),
+            used: vec![false; inputs.len()],
+            inputs,
+            at: None,
             spoiled: false,
         }
+    }
+
+    /// The positions in `inputs`, by path.
+    fn at(&mut self) -> &mut HashMap<String, u32> {
+        let inputs = &self.inputs;
+        self.at.get_or_insert_with(|| {
+            let positions = (0..).map(|at: u32| at);
+            inputs
+                .iter()
+                .map(|(path, _)| path.clone())
+                .zip(positions)
+                .collect()
+        })
     }
 
     /// The position of `path`, added in `state` if new. With `check`, a path already seen in
     /// another state spoils the record.
     fn position(&mut self, path: &str, state: Option<Hash>, check: bool) -> u32 {
-        match self.at.get(path) {
+        let at = match self.at().get(path) {
             Some(&at) => {
                 self.spoiled |= check && self.inputs[at as usize].1 != state;
                 at
@@ -89,10 +121,74 @@ impl Assembly {
             None => {
                 let at = u32::try_from(self.inputs.len()).unwrap_or(u32::MAX);
                 self.inputs.push((path.to_owned(), state));
-                self.at.insert(path.to_owned(), at);
+                self.used.push(false);
+                self.at().insert(path.to_owned(), at);
                 at
             }
+        };
+        if let Some(used) = self.used.get_mut(at as usize) {
+            *used = true;
         }
+        at
+    }
+
+    /// The record and its index. Inputs no result
+    /// lists any more (an import removed, a file deleted) are dropped once they are an eighth
+    /// of them, which renumbers every line; until then, the lines of the results served from
+    /// the last record are its own, and only the others are made.
+    fn take(&mut self) -> (RunRecord, RunIndex) {
+        let mut results = std::mem::take(&mut self.results);
+        results.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+        let mut inputs = std::mem::take(&mut self.inputs);
+        let used = std::mem::take(&mut self.used);
+        let unused = used.iter().filter(|&&u| !u).count();
+        let renumber = (unused * 8 > inputs.len()).then(|| {
+            // A used input's new position is the number of used ones before it.
+            let renumber: Vec<u32> = used
+                .iter()
+                .scan(0, |next, &u| {
+                    let at = *next;
+                    *next += u32::from(u);
+                    Some(at)
+                })
+                .collect();
+            let mut used = used.iter();
+            inputs.retain(|_| used.next() == Some(&true));
+            renumber
+        });
+        let mut kept = Vec::with_capacity(results.len());
+        let mut lines = Vec::with_capacity(results.len());
+        for (key, result, listed) in results {
+            let line = match (listed, &renumber) {
+                (Listed::Line(line), None) => line,
+                (listed, renumber) => {
+                    let mut positions = match listed {
+                        Listed::At(positions) => positions,
+                        Listed::Line(line) => line.iter().collect(),
+                    };
+                    if let Some(renumber) = renumber {
+                        positions
+                            .iter_mut()
+                            .for_each(|p| *p = renumber[*p as usize]);
+                    }
+                    positions.sort_unstable();
+                    positions.dedup();
+                    Uses::new(&key, &positions)
+                }
+            };
+            kept.push(result);
+            lines.push(line);
+        }
+        let record = RunRecord {
+            keys: self.keys,
+            inputs,
+            results: kept,
+        };
+        let index = RunIndex {
+            keys: self.keys,
+            results: lines,
+        };
+        (record, index)
     }
 }
 
@@ -120,30 +216,24 @@ impl ResultKeys {
                 .iter()
                 .map(|path| record.position(path, state(path).copied(), true))
                 .collect();
-            record.results.push((*key, kept, uses));
+            record.results.push((*key, kept, Listed::At(uses)));
         }
     }
 
-    /// Adds results the run record answered, each with the positions in `table` of the inputs
-    /// it listed, whose states are `now`.
-    fn record_recorded(
-        &self,
-        table: &[String],
-        now: &[Option<Hash>],
-        results: Vec<(Key, KeptResult, Uses)>,
-    ) {
+    /// Adds results the run record answered, each with its line in the record's index: the
+    /// record's inputs are this one's first, in their order.
+    fn record_recorded(&self, results: Vec<(Key, KeptResult, Uses)>) {
         let mut record = self.lock();
-        let mut renumbered: Vec<Option<u32>> = vec![None; table.len()];
-        for (key, result, uses) in results {
-            let uses = uses
-                .iter()
-                .map(|u| {
-                    let u = u as usize;
-                    *renumbered[u].get_or_insert_with(|| record.position(&table[u], now[u], false))
-                })
-                .collect();
-            record.results.push((key, result, uses));
+        for (key, result, line) in results {
+            for at in line.iter() {
+                if let Some(used) = record.used.get_mut(at as usize) {
+                    *used = true;
+                }
+            }
+            record.results.push((key, result, Listed::Line(line)));
         }
+        // Made here, while the validator works, rather than when its first result comes.
+        record.at();
     }
 
     /// The key the result for `path` is kept under, if `path` was sent to the validator.
@@ -243,7 +333,7 @@ impl ResultKeys {
         }
         drop(results);
         ctx.cache.served(served.len() as u64);
-        self.record_recorded(&part.table, &part.now, served);
+        self.record_recorded(served);
         tell_cached(self.validator, hits, Origin::Record(part.body), &ctx).await;
         if left.is_empty() {
             return Vec::new();
@@ -272,7 +362,7 @@ impl ResultKeys {
                     record.position(path, now, false)
                 })
                 .collect();
-            record.results.push((key, result, uses));
+            record.results.push((key, result, Listed::At(uses)));
         }
     }
 
@@ -284,43 +374,7 @@ impl ResultKeys {
             if assembly.spoiled || assembly.results.len() != assembly.expected {
                 return;
             }
-            let mut results = std::mem::take(&mut assembly.results);
-            results.sort_by(|a, b| a.1.path.cmp(&b.1.path));
-            let mut order: Vec<u32> = (0..assembly.inputs.len() as u32).collect();
-            order.sort_by(|&a, &b| {
-                assembly.inputs[a as usize]
-                    .0
-                    .cmp(&assembly.inputs[b as usize].0)
-            });
-            let mut renumber = vec![0; order.len()];
-            for (new, &old) in order.iter().enumerate() {
-                renumber[old as usize] = new as u32;
-            }
-            let mut taken = std::mem::take(&mut assembly.inputs);
-            let inputs = order
-                .iter()
-                .map(|&old| std::mem::take(&mut taken[old as usize]))
-                .collect();
-            let mut keyed = Vec::with_capacity(results.len());
-            let mut kept = Vec::with_capacity(results.len());
-            // In place: a pyright record on four copies of Django lists five million inputs.
-            for (key, result, mut uses) in results {
-                uses.iter_mut().for_each(|u| *u = renumber[*u as usize]);
-                uses.sort_unstable();
-                uses.dedup();
-                keyed.push((key, uses));
-                kept.push(result);
-            }
-            let keys = assembly.keys;
-            let record = RunRecord {
-                keys,
-                inputs,
-                results: kept,
-            };
-            let index = RunIndex {
-                keys,
-                results: keyed,
-            };
+            let (record, index) = assembly.take();
             (assembly.slot, record, index)
         };
         let cache = ctx.cache.clone();
@@ -384,7 +438,7 @@ pub async fn serve(
         .await
         .ok()
         .flatten()
-        .map(|head| Head::examine(head, ctx));
+        .map(|head| Head::examine(head, slot, !all_or_nothing, ctx));
     let Ok((inputs, keys)) = keys.await else {
         return (Vec::new(), None);
     };
@@ -402,9 +456,14 @@ pub async fn serve(
         Recorded::Nothing => None,
     };
     let expected = inputs.len();
-    let mut answers = part
+    let (mut answers, recorded) = part
         .as_mut()
-        .map(|p| std::mem::take(&mut p.answers))
+        .map(|p| {
+            (
+                std::mem::take(&mut p.answers),
+                std::mem::take(&mut p.inputs),
+            )
+        })
         .unwrap_or_default();
     answers.resize_with(keys.len(), || None);
     let mut later = Vec::new();
@@ -433,7 +492,7 @@ pub async fn serve(
         validator: index,
         by_path: Mutex::new(HashMap::new()),
         all_or_nothing,
-        record: Mutex::new(Assembly::new(slot, digest, expected)),
+        record: Mutex::new(Assembly::new(slot, digest, expected, recorded)),
         pending: Mutex::new(None),
     });
     let mut misses = keys.take_looked(looked, ctx).await;
@@ -566,12 +625,11 @@ enum Answer {
 struct Part {
     /// The digest of the record's body.
     body: Hash,
-    /// The record's inputs, and their states now.
-    table: Vec<String>,
-    now: Vec<Option<Hash>>,
+    /// The record's inputs, in their states now.
+    inputs: Vec<(String, Option<Hash>)>,
     /// Per file in this run's order, where its key is unchanged and none of the inputs its
     /// result listed changed: the result's position in the record, and the positions in
-    /// `table` of those inputs.
+    /// `inputs` of those inputs (its line in the index).
     answers: Vec<Option<(usize, Uses)>>,
     results: Results,
 }
@@ -588,22 +646,68 @@ enum Results {
 /// A record's head, with the state of its inputs being looked up.
 struct Head {
     head: RecordHead,
-    now: JoinHandle<Vec<(String, Result<Hash, String>)>>,
+    examined: JoinHandle<Examined>,
+}
+
+/// The state of a record's inputs now, and which changed.
+struct Examined {
+    now: Vec<(String, Result<Hash, String>)>,
+    changed: Vec<bool>,
+    /// The record's index, read once an input is seen changed.
+    lines: Option<Lines>,
+}
+
+/// A record's index, and which of its results rest on no changed input.
+struct Lines {
+    index: RunIndex,
+    unchanged: Vec<bool>,
 }
 
 impl Head {
-    /// Starts looking up the state of `head`'s inputs.
-    fn examine(head: RecordHead, ctx: &Context) -> Head {
+    /// Starts looking up the state of `head`'s inputs. When one changed and the record may
+    /// answer `in_part`, its index is read and scanned at once, while the keys are still
+    /// computed: on ten copies of Django that is 28 million positions.
+    fn examine(head: RecordHead, slot: Key, in_part: bool, ctx: &Context) -> Head {
         let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
-        let hashes = ctx.hashes.clone();
-        let now = tokio::spawn(async move {
-            if paths.is_empty() {
-                return Vec::new();
+        let then: Vec<Option<Hash>> = head.inputs.iter().map(|(_, state)| *state).collect();
+        let (hashes, cache, keys) = (ctx.hashes.clone(), ctx.cache.clone(), head.keys);
+        let examined = tokio::spawn(async move {
+            let now = match paths.is_empty() {
+                true => Vec::new(),
+                false => hashes.of(paths).await,
+            };
+            let changed: Vec<bool> = then
+                .iter()
+                .zip(&now)
+                .map(|(then, (_, now))| now.as_ref().ok() != then.as_ref())
+                .collect();
+            let lines = match in_part && changed.contains(&true) {
+                true => read_lines(cache, slot, keys, changed.clone()).await,
+                false => None,
+            };
+            Examined {
+                now,
+                changed,
+                lines,
             }
-            hashes.of(paths).await
         });
-        Head { head, now }
+        Head { head, examined }
     }
+}
+
+/// The index of the record in `slot` whose keys' digest is `keys`, scanned for the results
+/// that rest on no input `changed`.
+async fn read_lines(cache: Cache, slot: Key, keys: Hash, changed: Vec<bool>) -> Option<Lines> {
+    let read = tokio::task::spawn_blocking(move || {
+        let index = cache.run_index(&slot, &keys)?;
+        let lines: Vec<&Uses> = index.results.iter().collect();
+        let unchanged = crate::parallel::on_every_core(lines, |line| {
+            line.iter()
+                .all(|at| changed.get(at as usize) == Some(&false))
+        });
+        Some(Lines { index, unchanged })
+    });
+    read.await.ok().flatten()
 }
 
 impl Recorded {
@@ -619,24 +723,19 @@ impl Recorded {
         in_part: bool,
         ctx: &Context,
     ) -> Recorded {
-        let Some(Head { head, now }) = head else {
+        let Some(Head { head, examined }) = head else {
             return Recorded::Nothing;
         };
-        let slot = *slot;
-        // Keys that differ are the common sign of a change (a file's content is in its key):
-        // the index is then read while the inputs' states are still looked up.
-        let index = (in_part && head.keys != *digest).then(|| read_index(&slot, &head, ctx));
-        let now = match now.await {
-            Ok(now) => now,
+        let Examined {
+            now,
+            changed,
+            lines,
+        } = match examined.await {
+            Ok(examined) => examined,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => return Recorded::Nothing,
         };
-        let changed: Vec<bool> = head
-            .inputs
-            .iter()
-            .zip(&now)
-            .map(|((_, then), (_, now))| now.as_ref().ok() != then.as_ref())
-            .collect();
+        let slot = *slot;
         let artifacts_there = head.artifacts.iter().all(|a| artifact_exists(&ctx.root, a));
         let all_hold = artifacts_there && (!ctx.update_baselines || head.findings == 0);
         if head.keys == *digest && !changed.contains(&true) && all_hold {
@@ -646,9 +745,10 @@ impl Recorded {
             return Recorded::Nothing;
         }
         let (body, count) = (head.body, head.paths.len());
-        let index = match index {
-            Some(index) => index.await.ok().flatten(),
-            None => read_index(&slot, &head, ctx).await.ok().flatten(),
+        // Only the keys changed (a file added or removed, say): the index is read now.
+        let lines = match lines {
+            Some(lines) => Some(lines),
+            None => read_lines(ctx.cache.clone(), slot, head.keys, changed).await,
         };
         let cache = ctx.cache.clone();
         // Results that all hold need not be read to know which files they answer.
@@ -660,7 +760,7 @@ impl Recorded {
                 .flatten()
                 .map(Some),
         };
-        let (Some(index), Some(read)) = (index, read) else {
+        let (Some(Lines { index, unchanged }), Some(read)) = (lines, read) else {
             return Recorded::Nothing;
         };
         if index.results.len() != count {
@@ -672,24 +772,23 @@ impl Recorded {
             .results
             .iter()
             .enumerate()
-            .map(|(i, (key, _))| (*key, i))
+            .map(|(i, line)| (line.key(), i))
             .collect();
         let answers = keys
             .iter()
             .map(|key| {
                 let &i = by_key.get(key)?;
-                let uses = &index.results[i].1;
-                let unchanged = uses.iter().all(|u| changed.get(u as usize) == Some(&false));
                 let holding = read
                     .as_ref()
                     .is_none_or(|read| read[i].as_ref().is_some_and(|r| holds(r, ctx)));
-                (unchanged && holding).then(|| (i, uses.clone()))
+                (unchanged[i] && holding).then(|| (i, index.results[i].clone()))
             })
             .collect();
         Recorded::Part(Part {
             body,
-            table: head.inputs.into_iter().map(|(path, _)| path).collect(),
-            now: now.into_iter().map(|(_, hash)| hash.ok()).collect(),
+            inputs: (head.inputs.into_iter().zip(now))
+                .map(|((path, _), (_, now))| (path, now.ok()))
+                .collect(),
             answers,
             results: match read {
                 Some(read) => Results::Read(read),
@@ -697,12 +796,6 @@ impl Recorded {
             },
         })
     }
-}
-
-/// Reads the index of the record `head` in `slot`.
-fn read_index(slot: &Key, head: &RecordHead, ctx: &Context) -> JoinHandle<Option<ReadIndex>> {
-    let (cache, slot, keys) = (ctx.cache.clone(), *slot, head.keys);
-    tokio::task::spawn_blocking(move || cache.run_index(&slot, &keys))
 }
 
 /// Sends results the cache answered.
@@ -942,7 +1035,7 @@ mod tests {
             input: input(path),
             key,
             at,
-            uses: Uses::default(),
+            uses: Uses::new(&key, &[]),
         }
     }
 
@@ -951,7 +1044,7 @@ mod tests {
             validator: 0,
             by_path: Mutex::new(HashMap::new()),
             all_or_nothing: false,
-            record: Mutex::new(Assembly::new([7; 32], [1; 32], expected)),
+            record: Mutex::new(Assembly::new([7; 32], [1; 32], expected, Vec::new())),
             pending: Mutex::new(None),
         })
     }
@@ -959,8 +1052,7 @@ mod tests {
     fn part(results: Results) -> Part {
         Part {
             body: [0; 32],
-            table: Vec::new(),
-            now: Vec::new(),
+            inputs: Vec::new(),
             answers: Vec::new(),
             results,
         }
@@ -998,7 +1090,7 @@ mod tests {
         };
         let index = RunIndex {
             keys: [1; 32],
-            results: vec![(a, Vec::new()), (b, Vec::new())],
+            results: vec![Uses::new(&a, &[]), Uses::new(&b, &[])],
         };
         let body = cache.put_run_record(&slot, &record, &index).expect("kept");
         let (ctx, mut inbox) = context(dir.path(), cache);
@@ -1061,5 +1153,64 @@ mod tests {
         assert_eq!(keys.key_of("a.py"), None);
         assert_eq!(told(&mut inbox), ["a.py"]);
         assert_eq!(keys.lock().results.len(), 1);
+    }
+
+    #[test]
+    fn lines_served_from_the_last_record_stand_until_an_eighth_of_its_inputs_is_unused() {
+        let seeded = |n: usize| -> Vec<(String, Option<Hash>)> {
+            (0..n)
+                .map(|i| (format!("m{i}.py"), Some([i as u8; 32])))
+                .collect()
+        };
+        let served = Uses::new(&[1; 32], &(0..16).filter(|&i| i != 3).collect::<Vec<u32>>());
+        let kept = |path: &str| KeptResult::of(&result(path));
+        let mut assembly = Assembly::new([7; 32], [1; 32], 2, seeded(16));
+        assembly
+            .results
+            .push(([1; 32], kept("a.py"), Listed::Line(served.clone())));
+        served
+            .iter()
+            .for_each(|at| assembly.used[at as usize] = true);
+        let fresh = vec![
+            assembly.position("new.py", None, true),
+            assembly.position("m0.py", Some([0; 32]), true),
+        ];
+        assert_eq!(fresh, [16, 0], "the last record's inputs keep their places");
+        assert!(!assembly.spoiled);
+        assembly
+            .results
+            .push(([2; 32], kept("b.py"), Listed::At(fresh)));
+        let (record, index) = assembly.take();
+        assert_eq!(record.inputs.len(), 17, "one unused of 17 stays");
+        assert_eq!(record.inputs[16].0, "new.py");
+        assert_eq!(index.results[0], served);
+        assert_eq!(index.results[1].iter().collect::<Vec<_>>(), [0, 16]);
+
+        let mut assembly = Assembly::new([7; 32], [1; 32], 2, seeded(4));
+        let served = Uses::new(&[1; 32], &[2]);
+        assembly
+            .results
+            .push(([1; 32], kept("a.py"), Listed::Line(served)));
+        assembly.used[2] = true;
+        assert_eq!(assembly.position("m3.py", Some([3; 32]), true), 3);
+        assembly
+            .results
+            .push(([3; 32], kept("b.py"), Listed::At(vec![3])));
+        assert!(!assembly.spoiled);
+        assert_eq!(assembly.position("m1.py", Some([9; 32]), true), 1);
+        assert!(assembly.spoiled, "an input seen in two states");
+        let (record, index) = assembly.take();
+        assert_eq!(
+            record
+                .inputs
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>(),
+            ["m1.py", "m2.py", "m3.py"],
+            "one unused of four: dropped, and the lines renumbered"
+        );
+        let positions = |line: &Uses| line.iter().collect::<Vec<_>>();
+        let lines: Vec<Vec<u32>> = index.results.iter().map(positions).collect();
+        assert_eq!(lines, [vec![1], vec![2]]);
     }
 }
