@@ -155,7 +155,6 @@ where
         pending: Vec::new(),
         recorded: vec![None; names.len()],
         unread: Vec::new(),
-        holding: plan.rendered.is_some(),
         held: Vec::new(),
     };
     state.pending = state.schedule.begin();
@@ -357,17 +356,47 @@ async fn settle(
         None => Some(held),
     };
     if let Some(held) = left {
-        for h in held {
-            for result in h.results {
-                add_findings(report, h.index, result.findings);
-            }
-        }
+        complete &= add_held(report, held).await;
         if !unread.is_empty() {
             complete = read_unread(report, unread, cache).await;
         }
     }
     // Findings missing a validator's are not what the records make, and are not kept.
     report.makings = makings.filter(|_| complete);
+}
+
+/// Decodes the results held aside into the report; returns whether all were decoded. Bytes
+/// whose digest holds but that do not decode are a cache another build wrote: what they held
+/// is said, not silently lost.
+async fn add_held(report: &mut Report, held: Vec<Held>) -> bool {
+    let decoding = tokio::task::spawn_blocking(move || {
+        held.into_iter()
+            .map(|h| (h.index, crate::cache::decode_all(h.results)))
+            .collect::<Vec<_>>()
+    });
+    let decoded = match decoding.await {
+        Ok(decoded) => decoded,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => return false,
+    };
+    let mut complete = true;
+    for (index, results) in decoded {
+        match results {
+            Some(results) => {
+                for result in results {
+                    add_findings(report, index, result.findings);
+                }
+            }
+            None => {
+                complete = false;
+                let name = &report.validators[index].name;
+                report.warnings.push(format!(
+                    "{name}: the cached results of its last run could not be read, and their                      findings are missing from this report (fix: `orchestrator cache clear`)"
+                ));
+            }
+        }
+    }
+    complete
 }
 
 /// Reads the results left unread into the report; returns whether all were read. A validator
@@ -445,8 +474,7 @@ struct State {
     recorded: Vec<Option<Hash>>,
     /// Results left unread, by validator.
     unread: Vec<(usize, Box<Unread>)>,
-    /// Whether results of run records are held aside ([`Held`]): only when findings were kept.
-    holding: bool,
+    /// Results of run records held aside ([`Held`]): only when findings were kept.
     held: Vec<Held>,
 }
 
@@ -472,14 +500,14 @@ impl State {
                     self.unread.push((index, unread));
                 }
             }
-            Event::Results {
+            Event::Served {
                 index,
+                body,
                 results,
-                origin: Origin::Record(body),
-            } if self.holding => {
+            } => {
                 let v = &mut self.report.validators[index];
                 for result in &results {
-                    count_result(v, result, true);
+                    count_result(v, &result.path, result.findings(), true);
                 }
                 self.held.push(Held {
                     index,
@@ -497,8 +525,7 @@ impl State {
                     .iter()
                     .filter(|h| h.index == index)
                     .flat_map(|h| &h.results)
-                    .flat_map(|r| &r.findings)
-                    .any(|f| f.severity == Severity::Error);
+                    .any(|r| r.errors() > 0);
                 finish(
                     &mut self.report,
                     index,
@@ -590,7 +617,10 @@ fn apply(report: &mut Report, event: Event) {
             }
         }
         // Folded by the state, which keeps what they say beyond the report.
-        Event::Progress { .. } | Event::Recorded { .. } | Event::Finished { .. } => {}
+        Event::Progress { .. }
+        | Event::Recorded { .. }
+        | Event::Served { .. }
+        | Event::Finished { .. } => {}
     }
 }
 
@@ -602,7 +632,13 @@ fn count_unread(v: &mut ValidatorReport, head: &RecordHead) {
 }
 
 fn add_result(report: &mut Report, index: usize, result: FileResult, cached: bool) {
-    count_result(&mut report.validators[index], &result, cached);
+    let findings = u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
+    count_result(
+        &mut report.validators[index],
+        &result.path,
+        findings,
+        cached,
+    );
     report.baselines_written.extend(result.baselines_written);
     if result.modified && !report.fixed_files.contains(&result.path) {
         report.fixed_files.push(result.path);
@@ -611,10 +647,10 @@ fn add_result(report: &mut Report, index: usize, result: FileResult, cached: boo
 }
 
 /// Counts a result in its validator's part of the report: a file done, and its findings.
-fn count_result(v: &mut ValidatorReport, result: &FileResult, cached: bool) {
+fn count_result(v: &mut ValidatorReport, path: &str, findings: u32, cached: bool) {
     v.cached_files += u32::from(cached);
-    v.findings += u32::try_from(result.findings.len()).unwrap_or(u32::MAX);
-    v.checked.push(result.path.clone());
+    v.findings += findings;
+    v.checked.push(path.to_owned());
 }
 
 /// Adds a result's findings, sorted among themselves.
@@ -676,6 +712,12 @@ mod tests {
         }
     }
 
+    /// The rules of a report's findings, in order.
+    fn rules(report: &Report) -> Vec<&str> {
+        let findings = report.findings.iter();
+        findings.map(|f| f.finding.rule.as_str()).collect()
+    }
+
     #[tokio::test]
     async fn results_left_unread_are_read_unless_kept_and_a_record_gone_meanwhile_is_said() {
         use crate::cache::{KeptResult, RunIndex, RunRecord, Setting, Uses};
@@ -726,13 +768,8 @@ mod tests {
             held: Vec::new(),
         };
         settle(&mut read, &recorded, aside, None, &cache).await;
-        let rules: Vec<&str> = read
-            .findings
-            .iter()
-            .map(|f| f.finding.rule.as_str())
-            .collect();
         assert_eq!(
-            rules,
+            rules(&read),
             ["L1", "S1"],
             "nothing was kept, so everything is read"
         );
@@ -758,6 +795,40 @@ mod tests {
         assert!(
             gone.makings.is_none(),
             "findings missing style's are not kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn held_results_are_decoded_when_no_findings_were_kept_and_one_that_cannot_be_is_said() {
+        use crate::cache::KeptResult;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::off();
+        let names = ["lint".to_owned(), "style".to_owned()];
+        let found = protocol::Finding::new("a.py", 1, 1, "L1", Severity::Error, "m");
+        let held = |index: usize, results: Vec<KeptResult>| Held {
+            index,
+            body: [index as u8; 32],
+            results,
+        };
+        let mut report = Report::new(dir.path().to_owned(), &names, Vec::new());
+        let aside = Aside {
+            unread: Vec::new(),
+            held: vec![
+                held(
+                    0,
+                    vec![KeptResult::of(&FileResult::new("a.py", vec![found]))],
+                ),
+                held(1, vec![KeptResult::undecodable("b.py")]),
+            ],
+        };
+        let recorded = [Some([0; 32]), Some([1; 32])];
+        settle(&mut report, &recorded, aside, None, &cache).await;
+        assert_eq!(rules(&report), ["L1"], "the decodable results' findings");
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].starts_with("style: the cached results"));
+        assert!(
+            report.makings.is_none(),
+            "findings missing some are not kept"
         );
     }
 

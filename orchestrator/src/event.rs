@@ -2,7 +2,7 @@
 //! into the report and the progress line draws them; neither needs anything else from an
 //! executor.
 
-use crate::cache::{Key, RecordHead};
+use crate::cache::{KeptResult, Key, RecordHead};
 use crate::digest::Hash;
 use crate::verdict::Outcome;
 use protocol::{FileResult, Manifest};
@@ -25,6 +25,14 @@ pub enum Event {
         index: usize,
         results: Vec<FileResult>,
         origin: Origin,
+    },
+    /// Results a run record answered while the last rendered findings may hold theirs
+    /// ([`crate::splice`]): as kept, decoded only if the report needs their findings after
+    /// all. `body` is the digest of the record's body ([`RecordHead::body`]).
+    Served {
+        index: usize,
+        body: Hash,
+        results: Vec<KeptResult>,
     },
     /// Every result of the validator's run is a result of its run record, whose body has the
     /// digest `body` ([`RecordHead::body`]): what the report's findings were made of, for the
@@ -51,11 +59,8 @@ pub enum Event {
 pub enum Origin {
     /// The validator checked the files.
     Validator,
-    /// The cache's entries for the files.
+    /// The cache: its entries for the files, or a run record.
     Cache,
-    /// The run record whose body has this digest ([`RecordHead::body`]): findings kept from a
-    /// report made of that record are these results' findings ([`crate::rendered`]).
-    Record(Hash),
 }
 
 /// Results a run record answered and nobody read: their head, and where their body is should

@@ -61,6 +61,9 @@ impl Progress {
             Event::Results { index, results, .. } => {
                 self.lines[*index].done += u32::try_from(results.len()).unwrap_or(u32::MAX);
             }
+            Event::Served { index, results, .. } => {
+                self.lines[*index].done += u32::try_from(results.len()).unwrap_or(u32::MAX);
+            }
             Event::Progress { index, done, total } => {
                 let line = &mut self.lines[*index];
                 line.done = line.done.max(*done);

@@ -12,6 +12,7 @@
 //! run answers few files) writes its findings whole instead: reading most of the kept findings
 //! back costs more.
 
+use crate::cache::{decode_all, KeptResult};
 use crate::event::Unread;
 use crate::history::{FindingFields, FindingsSum};
 use crate::rendered::{PathSpan, Rendered, Reuse};
@@ -20,14 +21,14 @@ use protocol::{FileResult, Severity};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Results a run record answered, whose findings are held aside: the kept findings may hold
-/// them already.
+/// Results a run record answered, whose findings are held aside, not decoded: the kept
+/// findings may hold them already.
 #[derive(Debug)]
 pub struct Held {
     pub index: usize,
     /// The digest of the record's body.
     pub body: crate::digest::Hash,
-    pub results: Vec<FileResult>,
+    pub results: Vec<KeptResult>,
 }
 
 /// The reuse of `kept` by `report`, whose `findings` are those of every result but the
@@ -52,8 +53,16 @@ pub fn splice(
     let Some(spans) = kept.spans() else {
         return Err(held);
     };
-    let (ours, theirs): (Vec<Held>, Vec<Held>) =
+    let (ours, theirs_held): (Vec<Held>, Vec<Held>) =
         held.into_iter().partition(|h| of_kept(h.index, &h.body));
+    // The kept findings do not hold those of another record's results, which are decoded.
+    let theirs: Option<Vec<(usize, Vec<FileResult>)>> = theirs_held
+        .iter()
+        .map(|h| Some((h.index, decode_all(h.results.clone())?)))
+        .collect();
+    let Some(theirs) = theirs else {
+        return Err(ours.into_iter().chain(theirs_held).collect());
+    };
     let mut counts = Tally {
         counts: kept.counts(),
         sum: FindingsSum::of_digest(&kept.findings_hash),
@@ -76,9 +85,9 @@ pub fn splice(
                 .get(validator)
                 .is_some_and(|paths| paths.contains(path))
         };
-        let others = theirs.iter().flat_map(|h| {
-            let validator = names[h.index].as_str();
-            h.results
+        let others = theirs.iter().flat_map(|(index, results)| {
+            let validator = names[*index].as_str();
+            results
                 .iter()
                 .flat_map(move |r| r.findings.iter().map(move |f| (validator, f)))
         });
@@ -103,7 +112,7 @@ pub fn splice(
             });
         // Kept findings mostly changed are read back slower than the report writes them all.
         if touched.len() > whole.len() {
-            return Err(ours.into_iter().chain(theirs).collect());
+            return Err(ours.into_iter().chain(theirs_held).collect());
         }
         intact = whole;
         for span in touched {
@@ -112,7 +121,7 @@ pub fn splice(
             array.push(b']');
             let Some(findings) = read.and_then(|()| crate::report::merge::findings_array(&array))
             else {
-                return Err(ours.into_iter().chain(theirs).collect());
+                return Err(ours.into_iter().chain(theirs_held).collect());
             };
             for f in findings {
                 match f.finding.path == span.path && answers(&f.validator, &f.finding.path) {
@@ -122,9 +131,9 @@ pub fn splice(
             }
         }
     }
-    for h in theirs {
-        let validator = &names[h.index];
-        for result in h.results {
+    for (index, results) in theirs {
+        let validator = &names[index];
+        for result in results {
             let findings = result.findings.into_iter().map(|finding| ReportFinding {
                 validator: validator.clone(),
                 finding,
@@ -226,7 +235,7 @@ mod tests {
                     .filter(|f| f.validator == NAMES[index] && f.finding.path == *p)
                     .map(|f| f.finding.clone())
                     .collect();
-                FileResult::new(*p, findings)
+                KeptResult::of(&FileResult::new(*p, findings))
             })
             .collect();
         Held {

@@ -19,7 +19,7 @@ pub use config_files::ConfigFiles;
 pub use entry::{digest, variant_key, Entry, InputList};
 pub use key::{Key, KeyInputs, Subject};
 pub use probes::Probes;
-pub use run::{keys_digest, KeptResult, RecordHead, RunIndex, RunRecord, Uses};
+pub use run::{decode_all, keys_digest, KeptResult, RecordHead, RunIndex, RunRecord, Uses};
 
 use crate::digest::Hash;
 use crate::locks::lock;
@@ -528,15 +528,16 @@ impl Cache {
         run::decode_chunks(&keys, chunks, count)
     }
 
-    /// [`Cache::run_results`], each with its bytes, to be kept in the next record as they are.
+    /// [`Cache::run_results`] as kept, not decoded: to be kept in the next record as they
+    /// are, and decoded only where needed ([`KeptResult::decode`]).
     pub fn run_results_kept(
         &self,
         slot: &Key,
         body: &Hash,
         count: usize,
-    ) -> Option<Vec<(protocol::FileResult, KeptResult)>> {
+    ) -> Option<Vec<KeptResult>> {
         let (keys, chunks) = self.run_chunks(slot, body)?;
-        run::decode_chunks_kept(&keys, chunks, count)
+        run::kept_results(&keys, chunks, count)
     }
 
     /// The keys and bytes of the chunks of the body `body` of the record in `slot`.

@@ -30,9 +30,13 @@
 //! digest of the body, the findings and the errors (u32, little-endian), then three lists,
 //! each as its length (u32) and its items: the inputs, each as its path's length (u32), the
 //! path, and 0 (absent) or 1 followed by its 32-byte hash; the results' paths; the artifacts'
-//! paths. Body list layout: byte 3, then the 32-byte keys of the chunks, in order; the body's
+//! paths. Body list layout: byte 4, then the 32-byte keys of the chunks, in order; the body's
 //! digest is [`body_digest`] of those keys. Chunk layout: each result as its length (u32) and
-//! its bytes as an entry keeps them (`entry::encode_result`).
+//! its bytes: what the record says of it (its path, its findings and errors (u32 each), and
+//! the artifacts they name, as a list of strings), then the result as an entry keeps it
+//! (`entry::encode_result`). What comes first is read without decoding the result: a run that
+//! serves results from a record to a report that holds their findings already never decodes
+//! them ([`KeptResult`]).
 
 use super::entry::{decode_result, encode_result};
 use super::Key;
@@ -41,8 +45,9 @@ use protocol::{FileResult, Severity};
 use std::sync::Arc;
 
 const LAYOUT: u8 = 2;
-/// The body list's layout, 3 since bodies are kept in chunks.
-const BODY_LAYOUT: u8 = 3;
+/// The body list's layout: 3 since bodies are kept in chunks, 4 since each result starts with
+/// what the record says of it.
+const BODY_LAYOUT: u8 = 4;
 /// One result in this many, on average, ends a chunk.
 pub const CHUNK_ODDS: u8 = 64;
 
@@ -57,14 +62,15 @@ pub struct RunRecord {
     pub results: Vec<KeptResult>,
 }
 
-/// A result as a record keeps it: its bytes (as a cache entry keeps a result) and what the
-/// record's head says of it.
+/// A result as a record keeps it: its bytes, and what the record says of it.
 ///
 /// A run after a one-file change serves every other result from the last record and keeps
 /// them all in the next one. Their bytes are the record's own, read back: kept as they were
 /// read, they need neither a copy of the decoded result for the record nor encoding again
-/// (on four copies of Django, 100 ms on two cores after pyright's end).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (on four copies of Django, 100 ms on two cores after pyright's end). Nor are they decoded
+/// to be counted: the report decodes only those whose findings it does not hold already
+/// ([`KeptResult::decode`]); on ten copies of Django the others are 84,000 results.
+#[derive(Debug, Clone)]
 pub struct KeptResult {
     pub path: String,
     findings: u32,
@@ -72,45 +78,106 @@ pub struct KeptResult {
     errors: u32,
     /// The artifacts its findings name.
     artifacts: Vec<String>,
+    /// What the record says of it, then the result.
     bytes: Encoded,
+    /// Where, in `bytes`' chunk, the result starts.
+    result: usize,
 }
 
 impl KeptResult {
     /// A fresh result, encoded.
     pub fn of(result: &FileResult) -> KeptResult {
-        let bytes = encode_result(result);
-        let end = bytes.len();
-        KeptResult::with(
-            result,
-            Encoded {
-                chunk: Arc::new(bytes),
-                key: None,
-                start: 0,
-                end,
-            },
-        )
-    }
-
-    fn with(result: &FileResult, bytes: Encoded) -> KeptResult {
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let errors = result
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Error);
+        let artifacts: Vec<String> = result
+            .findings
+            .iter()
+            .flat_map(|f| &f.artifacts)
+            .map(|a| a.path.clone())
+            .collect();
+        let (findings, errors) = (count(result.findings.len()), count(errors.count()));
+        let mut bytes = Vec::new();
+        push_str(&mut bytes, &result.path);
+        bytes.extend_from_slice(&findings.to_le_bytes());
+        bytes.extend_from_slice(&errors.to_le_bytes());
+        push_len(&mut bytes, artifacts.len());
+        artifacts.iter().for_each(|a| push_str(&mut bytes, a));
+        let at = bytes.len();
+        bytes.extend_from_slice(&encode_result(result));
+        let end = bytes.len();
         KeptResult {
             path: result.path.clone(),
-            findings: count(result.findings.len()),
-            errors: count(errors.count()),
-            artifacts: result
-                .findings
-                .iter()
-                .flat_map(|f| &f.artifacts)
-                .map(|a| a.path.clone())
-                .collect(),
-            bytes,
+            findings,
+            errors,
+            artifacts,
+            bytes: Encoded {
+                chunk: Arc::new(bytes),
+                key: None,
+                start: 0,
+                end,
+            },
+            result: at,
         }
     }
+
+    /// What the record says of a result read back, without decoding it; `None` for bytes
+    /// that do not start as a kept result does.
+    fn read(bytes: Encoded) -> Option<KeptResult> {
+        let mut r = Reader(bytes.bytes());
+        let path = r.string()?;
+        let findings = r.u32()?;
+        let errors = r.u32()?;
+        let artifacts = r.strings(bytes.end - bytes.start)?;
+        let result = bytes.end - r.0.len();
+        Some(KeptResult {
+            path,
+            findings,
+            errors,
+            artifacts,
+            bytes,
+            result,
+        })
+    }
+
+    /// The result; `None` when its bytes are not one.
+    pub fn decode(&self) -> Option<FileResult> {
+        decode_result(&self.bytes.chunk[self.result..self.bytes.end])
+            .filter(|result| result.path == self.path)
+    }
+
+    /// How many findings it holds.
+    pub fn findings(&self) -> u32 {
+        self.findings
+    }
+
+    /// How many of its findings are of severity error.
+    pub fn errors(&self) -> u32 {
+        self.errors
+    }
 }
+
+#[cfg(test)]
+impl KeptResult {
+    /// A result whose bytes after what the record says of it are not one, as a cache written
+    /// by another build might hold.
+    pub fn undecodable(path: &str) -> KeptResult {
+        let mut kept = KeptResult::of(&FileResult::new(path, Vec::new()));
+        kept.bytes.end = kept.result + 1;
+        kept
+    }
+}
+
+/// Two are equal when their bytes are, wherever they are kept.
+impl PartialEq for KeptResult {
+    fn eq(&self, other: &KeptResult) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for KeptResult {}
 
 /// A result's bytes: all of a buffer of its own, or its part of a chunk read back, shared by
 /// every result of that chunk.
@@ -379,40 +446,24 @@ pub fn chunk_keys(list: &[u8], digest: &Hash) -> Option<Vec<Key>> {
     (body_digest(&keys) == *digest).then_some(keys)
 }
 
-/// The `count` results in `chunks`, read from under `keys`; `None` when a chunk is not the
-/// one its key names.
-pub fn decode_chunks(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<FileResult>> {
-    let (chunks, spans) = spans_of(keys, chunks, count)?;
-    // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
-    crate::parallel::on_every_core(spans, |(at, start, end)| {
-        decode_result(&chunks[at].1[start..end])
-    })
-    .into_iter()
-    .collect()
+/// The `count` results in `chunks`, read from under `keys`, as kept: not decoded. `None`
+/// when a chunk is not the one its key names.
+pub fn kept_results(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<KeptResult>> {
+    let parts = parts_of(keys, chunks, count)?;
+    parts.into_iter().map(KeptResult::read).collect()
 }
 
-/// [`decode_chunks`], each result with its bytes as a record keeps them: shared with its
-/// chunk, not copied.
-pub fn decode_chunks_kept(
-    keys: &[Key],
-    chunks: Vec<Vec<u8>>,
-    count: usize,
-) -> Option<Vec<(FileResult, KeptResult)>> {
-    let (chunks, spans) = spans_of(keys, chunks, count)?;
-    crate::parallel::on_every_core(spans, |(at, start, end)| {
-        let (key, chunk) = &chunks[at];
-        let result = decode_result(&chunk[start..end])?;
-        let bytes = Encoded {
-            chunk: chunk.clone(),
-            key: Some(*key),
-            start,
-            end,
-        };
-        let kept = KeptResult::with(&result, bytes);
-        Some((result, kept))
-    })
-    .into_iter()
-    .collect()
+/// [`kept_results`], decoded.
+pub fn decode_chunks(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<FileResult>> {
+    decode_all(kept_results(keys, chunks, count)?)
+}
+
+/// Results decoded; `None` when one is not.
+pub fn decode_all(kept: Vec<KeptResult>) -> Option<Vec<FileResult>> {
+    // Tens of thousands of findings to decode, a sixth of a warm run's time on one core.
+    crate::parallel::on_every_core(kept, |kept| kept.decode())
+        .into_iter()
+        .collect()
 }
 
 /// A chunk of a body under its [`chunk_key`], shared by the results read back from it.
@@ -426,35 +477,34 @@ pub fn slices(chunks: &[Chunk]) -> Vec<(Key, &[u8])> {
         .collect()
 }
 
-/// Where each result's bytes are: the position of its chunk, and its start and end there.
-type Span = (usize, usize, usize);
-
-/// The chunks, checked against their keys, and the span of each result in them.
-fn spans_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<(Vec<Chunk>, Vec<Span>)> {
+/// The parts of `chunks` (a body's results, or an index's lines), each with its chunk, checked
+/// against `keys`; `None` unless they are `count`.
+fn parts_of(keys: &[Key], chunks: Vec<Vec<u8>>, count: usize) -> Option<Vec<Encoded>> {
     if keys.len() != chunks.len() {
         return None;
     }
-    // A damaged head's count must not decide the allocation: each result takes LEN bytes.
+    // A damaged head's count must not decide the allocation: each part takes LEN bytes.
     let most = chunks.iter().map(Vec::len).sum::<usize>() / LEN;
-    let mut spans = Vec::with_capacity(count.min(most));
-    for (at, (key, chunk)) in keys.iter().zip(&chunks).enumerate() {
-        if chunk_key(chunk) != *key {
+    let mut parts = Vec::with_capacity(count.min(most));
+    for (key, chunk) in keys.iter().zip(chunks) {
+        if chunk_key(&chunk) != *key {
             return None;
         }
-        let mut r = Reader(chunk);
+        let chunk = Arc::new(chunk);
+        let mut r = Reader(&chunk);
         while !r.0.is_empty() {
             let len = r.len()?;
             let start = chunk.len() - r.0.len();
             r.take(len)?;
-            spans.push((at, start, start + len));
+            parts.push(Encoded {
+                chunk: chunk.clone(),
+                key: Some(*key),
+                start,
+                end: start + len,
+            });
         }
     }
-    let chunks = keys
-        .iter()
-        .copied()
-        .zip(chunks.into_iter().map(Arc::new))
-        .collect();
-    (spans.len() == count).then_some((chunks, spans))
+    (parts.len() == count).then_some(parts)
 }
 
 /// Which of a record's results rest on which of its inputs, kept beside the record (in
@@ -551,19 +601,8 @@ pub fn decode_index(
     chunks: Vec<Vec<u8>>,
     count: usize,
 ) -> Option<RunIndex> {
-    let (chunks, spans) = spans_of(keys, chunks, count)?;
-    let results = spans
-        .into_iter()
-        .map(|(at, start, end)| {
-            let (key, chunk) = &chunks[at];
-            Uses::read(Encoded {
-                chunk: chunk.clone(),
-                key: Some(*key),
-                start,
-                end,
-            })
-        })
-        .collect::<Option<_>>()?;
+    let parts = parts_of(keys, chunks, count)?;
+    let results = parts.into_iter().map(Uses::read).collect::<Option<_>>()?;
     Some(RunIndex {
         keys: digest,
         results,
@@ -807,9 +846,22 @@ mod tests {
         let record = record();
         let (head, body) = record.encode();
         let keys = chunk_keys(&body.list, &body.digest).expect("the list");
-        let read = decode_chunks_kept(&keys, chunks_of(&body.cut), 2).expect("the results");
-        let (decoded, kept): (Vec<FileResult>, Vec<KeptResult>) = read.into_iter().unzip();
+        let kept = kept_results(&keys, chunks_of(&body.cut), 2).expect("the results");
+        let decoded = decode_all(kept.clone()).expect("decoded");
         assert_eq!(decoded, results());
+        let said = |k: &KeptResult| {
+            (
+                k.path.clone(),
+                k.findings(),
+                k.errors(),
+                k.artifacts.clone(),
+            )
+        };
+        assert_eq!(
+            kept.iter().map(said).collect::<Vec<_>>(),
+            record.results.iter().map(said).collect::<Vec<_>>(),
+            "what the record says of them, read without decoding them"
+        );
         assert_eq!(
             kept, record.results,
             "bytes and what the head says, as encoded"
@@ -824,7 +876,7 @@ mod tests {
         assert_eq!(again_body.list, body.list);
         assert_eq!(again_body.cut.chunks, body.cut.chunks);
         assert_eq!(
-            decode_chunks_kept(&keys, chunks_of(&body.cut), 3),
+            kept_results(&keys, chunks_of(&body.cut), 3),
             None,
             "another count"
         );
@@ -846,11 +898,7 @@ mod tests {
         };
         let (_, body) = record.encode();
         let keys = chunk_keys(&body.list, &body.digest).expect("the list");
-        let (_, mut kept): (Vec<FileResult>, Vec<KeptResult>) =
-            decode_chunks_kept(&keys, chunks_of(&body.cut), 2000)
-                .expect("the results")
-                .into_iter()
-                .unzip();
+        let mut kept = kept_results(&keys, chunks_of(&body.cut), 2000).expect("the results");
         let mut changed = fresh[1000].clone();
         changed.findings.clear();
         kept[1000] = KeptResult::of(&changed);

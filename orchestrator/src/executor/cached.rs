@@ -29,9 +29,6 @@ use tokio::task::JoinHandle;
 /// Files and their hashes (`None`: absent or unreadable).
 type States = HashMap<String, Option<Hash>>;
 
-/// A result read from a record, with its bytes when it was read with them.
-type ReadBack = (FileResult, Option<KeptResult>);
-
 /// Where the results of the files sent to a validator are to be kept.
 #[derive(Debug)]
 pub struct ResultKeys {
@@ -294,26 +291,22 @@ impl ResultKeys {
         ctx: Context,
     ) -> Vec<FileInput> {
         // Results read back with their bytes go into the next record as they are.
-        let results: Option<Vec<Option<ReadBack>>> = match part.results {
-            Results::Read(results) => {
-                Some(results.into_iter().map(|r| r.map(|r| (r, None))).collect())
-            }
+        let results: Option<Vec<Option<KeptResult>>> = match part.results {
+            Results::Read(results) => Some(
+                (results.into_iter())
+                    .map(|r| r.map(|r| KeptResult::of(&r)))
+                    .collect(),
+            ),
             Results::Unread { slot, body, count } => {
                 let cache = ctx.cache.clone();
                 tokio::task::spawn_blocking(move || cache.run_results_kept(&slot, &body, count))
                     .await
                     .ok()
                     .flatten()
-                    .map(|results| {
-                        results
-                            .into_iter()
-                            .map(|(r, kept)| Some((r, Some(kept))))
-                            .collect()
-                    })
+                    .map(|results| results.into_iter().map(Some).collect())
             }
         };
-        let mut served = Vec::with_capacity(later.len());
-        let mut hits = Vec::with_capacity(later.len());
+        let mut taken = Vec::with_capacity(later.len());
         let mut left = Vec::new();
         let mut results = results.unwrap_or_default();
         for Later {
@@ -324,17 +317,27 @@ impl ResultKeys {
         } in later
         {
             match results.get_mut(at).and_then(Option::take) {
-                Some((result, kept)) => {
-                    served.push((key, kept.unwrap_or_else(|| KeptResult::of(&result)), uses));
-                    hits.push(result);
-                }
+                Some(kept) => taken.push((input, key, kept, uses)),
                 None => left.push((input, key)),
             }
         }
         drop(results);
-        ctx.cache.served(served.len() as u64);
-        self.record_recorded(served);
-        tell_cached(self.validator, hits, Origin::Record(part.body), &ctx).await;
+        let hits: Vec<KeptResult> = taken.iter().map(|(_, _, kept, _)| kept.clone()).collect();
+        let holding = ctx.rendered.is_some();
+        let hits = tokio::task::spawn_blocking(move || Served::of(hits, holding)).await;
+        match hits.ok().flatten() {
+            Some(hits) => {
+                ctx.cache.served(taken.len() as u64);
+                let served = taken
+                    .into_iter()
+                    .map(|(_, key, kept, uses)| (key, kept, uses));
+                self.record_recorded(served.collect());
+                hits.tell(self.validator, part.body, &ctx).await;
+            }
+            // Bytes whose digest holds but that do not decode (written by another build):
+            // the results are looked up one by one instead.
+            None => left.extend(taken.into_iter().map(|(input, key, _, _)| (input, key))),
+        }
         if left.is_empty() {
             return Vec::new();
         }
@@ -529,22 +532,25 @@ async fn serve_whole(
     let answer = if unread {
         Some(Answer::Unread(Box::new(Unread { slot, head })))
     } else {
-        let cache = ctx.cache.clone();
-        let read = tokio::task::spawn_blocking(move || cache.run_results(&slot, &body, served));
-        read.await.ok().flatten().map(Answer::Read)
+        let (cache, holding) = (ctx.cache.clone(), ctx.rendered.is_some());
+        let read = tokio::task::spawn_blocking(move || {
+            let results = cache.run_results_kept(&slot, &body, served)?;
+            Served::of(results, holding).map(Answer::Read)
+        });
+        read.await.ok().flatten()
     };
     let Some(answer) = answer else {
         return false;
     };
     tracing::debug!(
         validator = %validator.name,
-        unread,
+        unread = matches!(answer, Answer::Unread(_)),
         "{served} results from the record of its last complete run",
     );
     ctx.cache.served(served as u64);
     let unread = match answer {
         Answer::Read(results) => {
-            tell_cached(index, results, Origin::Record(body), ctx).await;
+            results.tell(index, body, ctx).await;
             None
         }
         Answer::Unread(unread) => Some(unread),
@@ -617,8 +623,43 @@ enum Recorded {
 
 /// A record's whole answer: its results, or their head alone.
 enum Answer {
-    Read(Vec<FileResult>),
+    Read(Served),
     Unread(Box<Unread>),
+}
+
+/// Results a record answered, as the dispatcher gets them: as kept when the report may hold
+/// their findings already ([`crate::splice`]), which decodes only those it needs; else
+/// decoded.
+enum Served {
+    Kept(Vec<KeptResult>),
+    Decoded(Vec<FileResult>),
+}
+
+impl Served {
+    /// `None` when a result is to be decoded and cannot be. Decoding tens of thousands takes
+    /// every core: on a blocking thread.
+    fn of(results: Vec<KeptResult>, holding: bool) -> Option<Served> {
+        match holding {
+            true => Some(Served::Kept(results)),
+            false => cache::decode_all(results).map(Served::Decoded),
+        }
+    }
+
+    /// Sends them for the validator at `index`, from the record whose body is `body`.
+    async fn tell(self, index: usize, body: Hash, ctx: &Context) {
+        match self {
+            Served::Kept(results) if results.is_empty() => {}
+            Served::Kept(results) => {
+                ctx.tell(Event::Served {
+                    index,
+                    body,
+                    results,
+                })
+                .await;
+            }
+            Served::Decoded(results) => tell_cached(index, results, Origin::Cache, ctx).await,
+        }
+    }
 }
 
 /// The results a record answers when some files changed.
