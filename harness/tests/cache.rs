@@ -5,6 +5,7 @@
 //! was sent, so "was this file checked again?" is read from that file.
 
 use harness::{Outcome, Repo};
+use std::path::Path;
 use std::process::Command;
 
 const LINT: &str = "[validators.lint]\nfindings = 1\nrecord = \"requests.log\"\n";
@@ -815,6 +816,48 @@ fn git_is_not_asked_for_the_tracked_files_while_its_index_is_unchanged() {
 
 #[test]
 fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_own() {
+    splices_the_kept_findings(None);
+}
+
+/// The same, with the report written to a file: the kept findings are that file, linked in the
+/// cache, not a copy of it.
+#[test]
+fn a_report_written_to_a_file_is_spliced_from_the_last_one_linked_in_the_cache() {
+    use std::os::unix::fs::MetadataExt;
+    let reports = tempfile::tempdir().expect("tempdir");
+    let report = reports.path().join("report.json");
+    let repo = splices_the_kept_findings(Some(&report));
+    let names = |dir: &Path| -> Vec<String> {
+        let entries = std::fs::read_dir(dir).expect("dir");
+        let mut names: Vec<String> = entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(reports.path()),
+        ["report.json"],
+        "no temporary file is left"
+    );
+    let kept = repo.cache_dir().join("rendered");
+    let linked: Vec<String> = names(&kept)
+        .into_iter()
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(linked.len(), 1, "{:?}", names(&kept));
+    let link = std::fs::metadata(kept.join(&linked[0])).expect("the link");
+    assert_eq!(link.nlink(), 1, "the report it was is replaced since");
+    let own = kept.join(linked[0].trim_end_matches(".json"));
+    let own = std::fs::metadata(own).expect("the kept file");
+    assert!(
+        own.len() < link.len() / 2,
+        "the findings are the report's, not copied"
+    );
+}
+
+/// Runs the changes of the splice tests, the report on stdout or in `file`.
+fn splices_the_kept_findings(file: Option<&Path>) -> Repo {
     let repo = Repo::new();
     repo.write("a.py", "flagged\n")
         .write("b.py", "b = 2\n")
@@ -828,7 +871,16 @@ fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_ow
         )
     };
     repo.config(&config("warning"));
-    let run = |extra: &[&str]| run_lint_and_style(&repo, extra);
+    let run = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        let output = file.map(|f| f.to_str().expect("a UTF-8 path"));
+        args.extend(output.iter().flat_map(|f| ["--output", f]));
+        let mut out = run_lint_and_style(&repo, &args);
+        if let Some(file) = file {
+            out.stdout = std::fs::read_to_string(file).expect("the report");
+        }
+        out
+    };
     let spliced = |out: &Outcome| {
         out.stderr
             .lines()
@@ -885,4 +937,5 @@ fn after_a_change_the_report_splices_the_kept_findings_with_the_changed_files_ow
     assert_eq!(spliced(&mixed), None, "{}", mixed.stderr);
     assert_eq!(mixed.validator("style")["status"], "failed");
     same_as_fresh(&mixed);
+    repo
 }

@@ -281,6 +281,24 @@ pub struct Outputs {
     pub report: Vec<(Format, PathBuf)>,
 }
 
+impl Outputs {
+    /// Each report asked for: its format, and its file (`None`: stdout).
+    fn all(&self) -> impl Iterator<Item = (Format, Option<&std::path::Path>)> {
+        let main = std::iter::once((self.format, self.output.as_deref()));
+        main.chain(
+            self.report
+                .iter()
+                .map(|(f, path)| (*f, Some(path.as_path()))),
+        )
+    }
+
+    /// The file the first JSON report goes to, which the kept findings are written beside
+    /// ([`emit`]); `None` when it goes to stdout or there is none.
+    fn kept_json(&self) -> Option<&std::path::Path> {
+        self.all().find(|(f, _)| *f == Format::Json)?.1
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The JSON reports of `run --shard K/N --format json`, one per shard.
@@ -565,7 +583,8 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
         Some(makings) if reuse && !whole && !makings.is_empty() => {
             let counts = protocol::Severity::ALL.map(|s| report.count(s));
             let hash = report.findings_hash();
-            rendered::Keeping::start(&history_dir, &report.root, makings, &hash, counts).ok()
+            let json = args.out.kept_json();
+            rendered::Keeping::start(&history_dir, &report.root, makings, &hash, counts, json).ok()
         }
         _ => None,
     };
@@ -718,13 +737,8 @@ fn emit(
 ) -> Result<(), String> {
     let colour = args.output.is_none() && colour_on(std::io::stdout().is_terminal());
     let mut failures = Vec::new();
-    let main = std::iter::once((args.format, args.output.as_deref()));
-    let extra = args
-        .report
-        .iter()
-        .map(|(f, path)| (*f, Some(path.as_path())));
     let mut json_written = false;
-    for (format, output) in main.chain(extra) {
+    for (format, output) in args.all() {
         let colour = colour && output.is_none();
         let mut none = None;
         let keep = match format == Format::Json && !json_written {
@@ -733,10 +747,17 @@ fn emit(
         };
         json_written |= format == Format::Json;
         let written = match output {
-            Some(path) => {
-                write_atomically_with(path, |out| format.write(report, colour, out, keep))
-                    .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
-            }
+            Some(path) => Staged::write(path, |out| format.write(report, colour, out, keep))
+                .and_then(|(staged, warnings)| {
+                    // Linked before it takes its place: the link is to these bytes.
+                    let linked = staged.written().map(|at| keep.as_mut().map(|k| k.link(at)));
+                    if let Some(Some(Err(e))) = linked {
+                        tracing::debug!("the report was not linked for the next run: {e}");
+                        *keep = None;
+                    }
+                    staged.place().map(|()| warnings)
+                })
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
             None => {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 match format
@@ -797,32 +818,79 @@ pub fn write_atomically_with<T>(
     path: &std::path::Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
-    let into = |file: std::fs::File| {
-        let mut out = std::io::BufWriter::new(file);
-        let value = write(&mut out)?;
-        out.into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        Ok(value)
-    };
-    let target = match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return into(std::fs::File::create(path)?),
-        Ok(_) => std::fs::canonicalize(path)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
-        Err(e) => return Err(e),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("it is not a file name"))?;
-    let mut temporary = name.to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = target.with_file_name(temporary);
-    let written = std::fs::File::create(&temporary)
-        .and_then(into)
-        .and_then(|value| replace(&temporary, &target).map(|()| value));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    let (staged, value) = Staged::write(path, write)?;
+    staged.place().map(|()| value)
+}
+
+/// A file written as [`write_atomically`] writes it, not yet in its place.
+#[derive(Debug)]
+pub struct Staged {
+    /// The temporary file written and the target it is to replace; `None` when the target
+    /// was written in place.
+    replacing: Option<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    /// Writes `path`'s new text with `write`, buffered, as it is produced: into a temporary
+    /// file beside it, or into `path` itself where it is not a regular file.
+    pub fn write<T>(
+        path: &std::path::Path,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+    ) -> std::io::Result<(Staged, T)> {
+        let into = |file: std::fs::File| {
+            let mut out = std::io::BufWriter::new(file);
+            let value = write(&mut out)?;
+            out.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?;
+            Ok(value)
+        };
+        let target = match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                let value = into(std::fs::File::create(path)?)?;
+                return Ok((Staged { replacing: None }, value));
+            }
+            Ok(_) => std::fs::canonicalize(path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_owned(),
+            Err(e) => return Err(e),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| std::io::Error::other("it is not a file name"))?;
+        let mut temporary = name.to_owned();
+        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = target.with_file_name(temporary);
+        let staged = Staged {
+            replacing: Some((temporary.clone(), target)),
+        };
+        // Dropped on an error, the staged file removes the temporary one.
+        let value = std::fs::File::create(&temporary).and_then(into)?;
+        Ok((staged, value))
     }
-    written
+
+    /// The file holding the new text until it takes its place; `None` when it is in place.
+    pub fn written(&self) -> Option<&std::path::Path> {
+        self.replacing
+            .as_ref()
+            .map(|(temporary, _)| temporary.as_path())
+    }
+
+    /// Puts the new text in the target's place.
+    pub fn place(mut self) -> std::io::Result<()> {
+        match self.replacing.take() {
+            Some((temporary, target)) => replace(&temporary, &target).inspect_err(|_| {
+                let _ = std::fs::remove_file(&temporary);
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some((temporary, _)) = &self.replacing {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
 }
 
 /// Puts `temporary` in the place of `target` at once. Where the target exists the two are

@@ -125,14 +125,30 @@ impl Stamp {
     /// The stamp of `path`, following links; `None` when it does not exist (which is a stamp
     /// too: an ignore file created later must be seen).
     pub fn of(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Stamp {
+        std::fs::metadata(path).ok().as_ref().map(Stamp::from)
+    }
+
+    /// The stamp of a file open.
+    pub fn of_file(file: &std::fs::File) -> Option<Stamp> {
+        file.metadata().ok().as_ref().map(Stamp::from)
+    }
+
+    fn from(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
             modified: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
             changed: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-        })
+        }
+    }
+
+    /// Whether a file with this stamp holds what one with `then` held: the same file, size and
+    /// modification time. Its change time moves with every rename or link, which leaves the
+    /// contents as they were.
+    pub fn same_contents(&self, then: &Stamp) -> bool {
+        (self.dev, self.ino, self.size, self.modified)
+            == (then.dev, then.ino, then.size, then.modified)
     }
 
     /// The stamp of `path` if it is older than `settled` (or the path does not exist): a
@@ -195,6 +211,11 @@ impl<'a> Reader<'a> {
     /// Reads what `bytes` hold before their digest, if the digest is right.
     pub fn unsealed(bytes: &'a [u8]) -> Option<Reader<'a>> {
         unseal(bytes).map(Reader)
+    }
+
+    /// Reads `bytes`, which carry no digest of their own.
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader(bytes)
     }
 
     /// Whether everything was read: a file with more is not one this reader knows.

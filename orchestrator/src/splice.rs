@@ -218,7 +218,8 @@ mod tests {
         let makings = Makings::new(NAMES.iter().map(|n| n.to_string()).zip(bodies).collect());
         let counts = Severity::ALL.map(|s| report.count(s));
         let hash = report.findings_hash();
-        let keeping = Keeping::start(dir, &report.root, &makings, &hash, counts).expect("start");
+        let keeping =
+            Keeping::start(dir, &report.root, &makings, &hash, counts, None).expect("start");
         let mut keep = Some(keeping);
         let mut out = Vec::new();
         crate::report::json::write(report, &mut out, &mut keep).expect("write");

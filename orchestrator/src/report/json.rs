@@ -129,8 +129,12 @@ pub fn write(
         .position(|w| w == FINDINGS)
         .ok_or_else(|| std::io::Error::other("the report has no findings array"))?;
     let mut blocks = Blocks::new(out);
-    blocks.write_all(&rest[..at + FINDINGS.len() - 2])?;
+    let start = at + FINDINGS.len() - 2;
+    blocks.write_all(&rest[..start])?;
     blocks.hand_on()?;
+    if let Some(keep) = keep.as_mut() {
+        keep.starts_at(start as u64);
+    }
     match &report.reused {
         Some(Reuse {
             kept, intact: None, ..
