@@ -547,7 +547,7 @@ pub fn index_slot(slot: &Key) -> Key {
 }
 
 impl RunIndex {
-    /// The list for [`index_slot`], and the chunks.
+    /// The list for `index_slot`, and the chunks.
     pub fn encode(&self) -> (Vec<u8>, Cut) {
         let cut = Cut::of(self.results.iter().map(|uses| {
             let key = uses.key();
