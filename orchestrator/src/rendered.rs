@@ -485,7 +485,8 @@ impl Keeping {
     }
 
     /// Whether the findings are the report's own bytes, to be linked, not written here.
-    pub fn links(&self) -> bool {
+    #[cfg(test)]
+    fn links(&self) -> bool {
         self.report.is_some()
     }
 

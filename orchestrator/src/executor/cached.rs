@@ -129,10 +129,10 @@ impl Assembly {
         at
     }
 
-    /// The record and its index. Inputs no result
-    /// lists any more (an import removed, a file deleted) are dropped once they are an eighth
-    /// of them, which renumbers every line; until then, the lines of the results served from
-    /// the last record are its own, and only the others are made.
+    /// The record and its index. Inputs no result lists any more (an import removed, a file
+    /// deleted) are dropped once they are an eighth of them, which renumbers every line; until
+    /// then, the lines of the results served from the last record are its own, and only the
+    /// others are made.
     fn take(&mut self) -> (RunRecord, RunIndex) {
         let mut results = std::mem::take(&mut self.results);
         results.sort_by(|a, b| a.1.path.cmp(&b.1.path));
