@@ -147,9 +147,6 @@ pub fn splice(
         intact.len(),
         report.findings.len()
     );
-    // Their findings are kept already. Freeing hundreds of thousands of them one by one took
-    // longer than the report's copy; they are freed beside it.
-    std::thread::spawn(move || drop(ours));
     Ok(Reuse {
         kept: kept.clone(),
         intact: Some(intact),

@@ -133,16 +133,12 @@ impl SqliteStore {
     /// the busy timeout.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let started = std::time::Instant::now();
-        loop {
-            match SqliteStore::open_once(dir) {
-                Err((e, true)) if started.elapsed() < BUSY_TIMEOUT => {
-                    tracing::debug!(error = %e, "cache busy while opening; retrying");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                other => return other.map_err(|(e, _)| e),
-            }
-        }
+        retrying_while_busy(
+            || SqliteStore::open_once(dir),
+            |(_, busy)| *busy,
+            BUSY_TIMEOUT,
+        )
+        .map_err(|(e, _)| e)
     }
 
     /// One attempt; the flag tells whether the failure was the database being busy.
@@ -276,7 +272,28 @@ fn classify(path: &Path, e: &rusqlite::Error) -> StoreError {
 /// What a remembered stat costs in the database, near enough: its path and seven integers.
 const FILE_ROW_OVERHEAD: i64 = 64;
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+/// `attempt`, again while it fails `busy` and `timeout` has not passed since the first: two
+/// processes creating one database at once can find it busy in ways SQLite's busy handler does
+/// not wait for (both reading a new file, then both wanting it whole to switch it to WAL).
+pub fn retrying_while_busy<T, E>(
+    mut attempt: impl FnMut() -> Result<T, E>,
+    busy: impl Fn(&E) -> bool,
+    timeout: Duration,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    loop {
+        match attempt() {
+            Err(e) if busy(&e) && started.elapsed() < timeout => {
+                tracing::debug!("database busy while opening; retrying");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether SQLite said the database is busy or locked.
+pub fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)

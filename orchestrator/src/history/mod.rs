@@ -310,21 +310,13 @@ impl History {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // Two runs opening a new history at once both read it, then both want it whole to
-        // turn on its log: SQLite tells one it is locked at once rather than wait for a lock
-        // that could never come. That one tries again until the other is done.
-        let started = std::time::Instant::now();
-        loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy
-                        && started.elapsed() < BUSY_TIMEOUT =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                done => break done?,
-            }
-        }
+        // Two runs opening a new history at once: SQLite may refuse one the switch to WAL at
+        // once rather than wait.
+        crate::cache::sqlite::retrying_while_busy(
+            || conn.pragma_update(None, "journal_mode", "WAL"),
+            crate::cache::sqlite::is_busy,
+            BUSY_TIMEOUT,
+        )?;
         // No flush to the disk per run: a power cut may lose the last runs, never the ledger's
         // consistency, and a flush per run cost the run's report, written meanwhile, its speed.
         conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -170,13 +170,14 @@ fn write_findings_beside(
             blocks.out.hand_on()
         });
         let mut written = Ok(());
+        let mut to = Both {
+            out: &mut *out,
+            keep: &mut *keep,
+        };
         for mut block in filled.iter() {
-            written = out.write_all(&block);
+            written = to.write_all(&block);
             if written.is_err() {
                 break;
-            }
-            if keep.as_mut().is_some_and(|k| k.write_all(&block).is_err()) {
-                *keep = None;
             }
             block.clear();
             // The serialising thread may have finished: a block it no longer wants is freed.
