@@ -67,29 +67,31 @@ impl FileHashes {
             paths.iter().filter(|p| !known.contains_key(*p)).collect()
         };
         if !todo.is_empty() {
-            // Stat first: a file that is not there (a stub a module's imports would find, say)
-            // has no stat to look up.
-            let stated = crate::parallel::on_every_core(todo, |path| {
-                let absolute = self.root.join(path);
-                let meta = regular_file(&absolute);
-                (path, absolute, meta, now_ns())
+            // The stats kept for these files are read while the files are stated: neither
+            // needs the other. A file that is not there (a stub a module's imports would find,
+            // say) costs the lookup nothing, since it scans the kept stats by range.
+            let absolute: Vec<PathBuf> = todo.iter().map(|path| self.root.join(path)).collect();
+            let keys: Vec<String> = (absolute.iter())
+                .map(|path| path.to_string_lossy().into_owned())
+                .collect();
+            let (stated, remembered) = std::thread::scope(|scope| {
+                let remembered = scope.spawn(|| self.cache.file_stats(&keys));
+                let stated = crate::parallel::on_every_core(absolute, |absolute| {
+                    (regular_file(&absolute), now_ns())
+                });
+                let remembered =
+                    (remembered.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (stated, remembered)
             });
             let mut hashed = Vec::with_capacity(stated.len());
-            let mut present = Vec::new();
-            for (path, absolute, meta, examined) in stated {
+            let mut work = Vec::new();
+            let examined = todo.into_iter().zip(keys).zip(stated).zip(remembered);
+            for (((path, key), (meta, examined)), entry) in examined {
                 match meta {
-                    Ok(meta) => present.push((
-                        path,
-                        absolute.to_string_lossy().into_owned(),
-                        meta,
-                        examined,
-                    )),
+                    Ok(meta) => work.push(((path, key, meta, examined), entry)),
                     Err(e) => hashed.push((path.clone(), Err(e))),
                 }
             }
-            let absolute: Vec<String> = present.iter().map(|(_, abs, _, _)| abs.clone()).collect();
-            let remembered = self.cache.file_stats(&absolute);
-            let work: Vec<_> = present.into_iter().zip(remembered).collect();
             let examined =
                 crate::parallel::on_every_core(work, |((path, abs, meta, examined), entry)| {
                     let (hash, stat) = hash_with_meta(Path::new(&abs), &meta, examined, entry);

@@ -140,6 +140,20 @@ impl Priorities {
         serving + taking
     }
 
+    /// Waits until no validator is consulting the cache.
+    pub async fn all_served(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so that a change meanwhile is not missed.
+            changed.as_mut().enable();
+            if self.lock().serving.is_empty() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// Validator `index` (`name`) is about to check `files` files: estimates how long that
     /// takes, and lowers every validator expected to end before the longest one.
     pub fn expect(&self, index: usize, name: &str, files: usize) {
@@ -372,6 +386,29 @@ mod tests {
         tokio::time::timeout(wait, none.give_way(&ruff, &Semaphore::new(0)))
             .await
             .expect("no history, no waiting");
+    }
+
+    #[tokio::test]
+    async fn all_served_waits_for_every_validator_consulting_the_cache() {
+        let p = Arc::new(Priorities::none());
+        let wait = Duration::from_secs(5);
+        tokio::time::timeout(wait, p.all_served())
+            .await
+            .expect("nobody is serving");
+        let pyright = p.serving(0, "pyright", 2800);
+        let ruff = p.serving(1, "ruff", 2800);
+        let served = p.all_served();
+        tokio::pin!(served);
+        let early = tokio::time::timeout(Duration::from_millis(50), served.as_mut()).await;
+        assert!(early.is_err(), "two validators still consult the cache");
+        let _ruff = ruff.known(1);
+        let early = tokio::time::timeout(Duration::from_millis(50), served.as_mut()).await;
+        assert!(early.is_err(), "pyright still consults the cache");
+        // A validator whose preparation ends early drops its guard unanswered.
+        drop(pyright);
+        tokio::time::timeout(wait, served)
+            .await
+            .expect("the last one is done");
     }
 
     #[test]

@@ -14,9 +14,10 @@ pub struct ConfigFiles {
     /// Declared names, sorted, so the declaration order does not matter.
     names: Vec<String>,
     by_dir: HashMap<PathBuf, Hash>,
-    /// The last directory asked about and its hash: files come sorted by path, so most are
-    /// in the directory of the one before, and comparing bytes is cheaper than hashing a path.
-    last: Option<(PathBuf, Hash)>,
+    /// The last directory asked about (relative to the root) and its hash: files come sorted
+    /// by path, so most are in the directory of the one before, and comparing bytes is cheaper
+    /// than joining and hashing a path.
+    last: Option<(String, Hash)>,
     probes: Arc<Probes>,
 }
 
@@ -67,16 +68,19 @@ impl ConfigFiles {
         hash
     }
 
-    /// The hash for a file given relative to `root`.
+    /// The hash for a file given relative to `root`, with `/` between its components as the
+    /// run's paths have.
     pub fn for_file(&mut self, root: &Path, path: &str) -> Hash {
-        let file = root.join(path);
-        let dir = file.parent().unwrap_or(root);
+        let dir = path.rfind('/').map_or("", |end| &path[..end]);
         if let Some((last, hash)) = &self.last {
-            if last.as_os_str() == dir.as_os_str() {
+            if last == dir {
                 return *hash;
             }
         }
-        let hash = self.for_dir(dir);
+        let hash = match dir {
+            "" => self.for_dir(root),
+            dir => self.for_dir(&root.join(dir)),
+        };
         self.last = Some((dir.to_owned(), hash));
         hash
     }

@@ -504,7 +504,13 @@ pub async fn serve(
         if misses.is_empty() {
             misses = answering.await;
         } else {
-            *lock(&keys.pending) = Some(tokio::spawn(answering));
+            // The results are wanted when the run ends, not while the others still find out
+            // what they must check: reading them then would take the processor from them.
+            let priorities = ctx.priorities.clone();
+            *lock(&keys.pending) = Some(tokio::spawn(async move {
+                priorities.all_served().await;
+                answering.await
+            }));
         }
     }
     if misses.is_empty() {
