@@ -16,7 +16,10 @@
 //! and pyright, whose run decides the whole run's, waited 40 to 90 ms for ruff to end. So a
 //! validator about to take a slot first gives way ([`Priorities::give_way`]) to those still
 //! consulting the cache that could take longer than it will: it leaves them as many slots as
-//! they are, until they know.
+//! they are, until they know. For the same reason, the results a validator's record still
+//! answers, which are wanted only when the run ends, are read once no validator is consulting
+//! the cache ([`Priorities::all_served`]): after a leaf change on ten copies of Django, ruff
+//! and bandit read theirs while pyright's validator still worked out its own misses.
 
 use crate::history::{History, Window};
 use std::collections::{HashMap, HashSet};
@@ -98,14 +101,30 @@ impl Priorities {
         let Some((index, expected)) = taking.expected else {
             return;
         };
+        // With nobody longer left, the slots are taken in turn as they free.
+        self.wait_until(|| {
+            let longer = self.longer(index, expected);
+            longer == 0 || longer < slots.available_permits()
+        })
+        .await;
+    }
+
+    /// Waits until no validator is consulting the cache: what a validator reads from the cache
+    /// for the run's end is read then, not while the others still find out what they must
+    /// check.
+    pub async fn all_served(&self) {
+        self.wait_until(|| self.lock().serving.is_empty()).await;
+    }
+
+    /// Waits until `done` holds, looking again whenever a validator stops consulting the cache
+    /// or has taken its slot.
+    async fn wait_until(&self, done: impl Fn() -> bool) {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             // Registered before looking, so that a change meanwhile is not missed.
             changed.as_mut().enable();
-            // With nobody longer left, the slots are taken in turn as they free.
-            let longer = self.longer(index, expected);
-            if longer == 0 || longer < slots.available_permits() {
+            if done() {
                 return;
             }
             changed.await;
@@ -138,20 +157,6 @@ impl Priorities {
             .filter(|(name, files)| self.estimate(name, *files).is_some_and(|e| e > expected))
             .count();
         serving + taking
-    }
-
-    /// Waits until no validator is consulting the cache.
-    pub async fn all_served(&self) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before looking, so that a change meanwhile is not missed.
-            changed.as_mut().enable();
-            if self.lock().serving.is_empty() {
-                return;
-            }
-            changed.await;
-        }
     }
 
     /// Validator `index` (`name`) is about to check `files` files: estimates how long that

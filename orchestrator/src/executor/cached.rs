@@ -504,8 +504,7 @@ pub async fn serve(
         if misses.is_empty() {
             misses = answering.await;
         } else {
-            // The results are wanted when the run ends, not while the others still find out
-            // what they must check: reading them then would take the processor from them.
+            // Wanted when the run ends: read once the others know what they must check.
             let priorities = ctx.priorities.clone();
             *lock(&keys.pending) = Some(tokio::spawn(async move {
                 priorities.all_served().await;

@@ -159,24 +159,30 @@ impl Worker {
     /// [`ResultKeys`] says.
     async fn request(&self, session: &mut Session, batch: Vec<FileInput>) -> Result<(), Failure> {
         let mut staged = Vec::new();
-        let outcome = self.exchange(session, batch, &mut staged).await;
+        let mut keeping = None;
+        let outcome = self
+            .exchange(session, batch, &mut staged, &mut keeping)
+            .await;
+        if let Some(kept) = keeping {
+            let _ = kept.await;
+        }
         if let Some(keys) = &self.keys {
-            if outcome.is_ok() || !keys.all_or_nothing {
-                self.keep(&mut staged).await;
+            if (outcome.is_ok() || !keys.all_or_nothing) && !staged.is_empty() {
+                let _ = self.keep(staged).await;
             }
         }
         outcome
     }
 
-    /// Writes staged results to the cache, each with the hashes its inputs have now (read
-    /// afresh: the validator may have just written one, a baseline say).
-    async fn keep(&self, staged: &mut Vec<(Key, FileResult)>) {
-        let results = std::mem::take(staged);
+    /// Writes results to the cache, each with the hashes its inputs have now (read afresh:
+    /// the validator may have just written one, a baseline say), on a blocking thread whose
+    /// end the handle tells.
+    fn keep(&self, results: Vec<(Key, FileResult)>) -> tokio::task::JoinHandle<()> {
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
         let keys = self.keys.clone();
         let rehash = self.inputs.clone();
-        let _ = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             // Results share most of their inputs (the modules a package imports): each file is
             // looked at once per batch, and read only when it changed since the last batch.
             let mut hashes: HashMap<String, Option<crate::digest::Hash>> = HashMap::new();
@@ -195,14 +201,18 @@ impl Worker {
                 .collect();
             cache.put(&entries);
         })
-        .await;
     }
 
+    /// Sends the request and takes its responses. Results are staged, and every
+    /// [`WRITE_BATCH`] of them kept (`keeping`) while the next ones are read: on Django, the
+    /// 2,037 results a hub change gives pyright's validator, each listing some thousand inputs,
+    /// arrive at once when pyright ends, and reading them waited for each batch's keeping.
     async fn exchange(
         &self,
         session: &mut Session,
         batch: Vec<FileInput>,
         staged: &mut Vec<(Key, FileResult)>,
+        keeping: &mut Option<tokio::task::JoinHandle<()>>,
     ) -> Result<(), Failure> {
         let mut pending: HashSet<String> = batch.iter().map(|f| f.path.clone()).collect();
         let request = Request::Validate(Validate {
@@ -226,7 +236,11 @@ impl Worker {
                             staged.push((key, result.clone()));
                         }
                         if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
-                            self.keep(staged).await;
+                            // One batch kept at a time, in order.
+                            if let Some(kept) = keeping.take() {
+                                let _ = kept.await;
+                            }
+                            *keeping = Some(self.keep(std::mem::take(staged)));
                         }
                     }
                     let index = self.index;
