@@ -227,13 +227,22 @@ impl Worker {
         let name = &self.validator.name;
         loop {
             match session.next(self.clock.deadline()).await? {
-                Response::FileResult(result) => {
+                Response::FileResult(mut result) => {
                     check_file_result(&result, &mut pending, Asked::of(&self.ctx))
                         .map_err(Failure::Protocol)?;
                     crate::locks::lock(&self.delivered).insert(result.path.clone());
+                    // The report wants the findings; only the cache wants the inputs, which
+                    // can be a thousand paths a result (a module's import closure).
+                    let inputs = std::mem::take(&mut result.inputs);
                     if let Some(keys) = &self.keys {
                         if let Some(key) = keys.key_of(&result.path) {
-                            staged.push((key, result.clone()));
+                            staged.push((
+                                key,
+                                FileResult {
+                                    inputs,
+                                    ..result.clone()
+                                },
+                            ));
                         }
                         if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
                             // One batch kept at a time, in order.
