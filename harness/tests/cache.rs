@@ -322,6 +322,26 @@ fn results_of_a_run_that_did_not_complete_are_kept_only_per_finished_file() {
     assert_eq!(requests(&repo), ["a.py,pkg/b.py,pkg/c.py"]);
 }
 
+#[test]
+fn results_written_to_the_cache_while_later_ones_arrive_are_all_kept_when_the_validator_crashes() {
+    // The coordinator writes each batch of 64 results to the cache while it reads the next:
+    // a crash after 100 results finds one batch being written and 36 results staged.
+    let config = "[validators.lint]\nrecord = \"requests.log\"\ncrash_after = 100\n";
+    let repo = Repo::with_fakes(150, &["lint"], config);
+    let crashed = repo.check("lint");
+    assert_eq!(crashed.code, Some(3), "{}", crashed.stderr);
+    reset(&repo);
+    let out = repo.check("lint");
+    assert_eq!(out.validator("lint")["cached_files"], 100, "{}", out.stderr);
+    let asked = requests(&repo);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        asked[0].split(',').count(),
+        50,
+        "only the files without a result"
+    );
+}
+
 fn repo_project_crash() -> Repo {
     repo(&format!("{LINT}scope = \"project\"\ncrash_after = 2\n"))
 }

@@ -69,13 +69,14 @@ impl FileHashes {
         if !todo.is_empty() {
             // The stats kept for these files are read while the files are stated: neither
             // needs the other. A file that is not there (a stub a module's imports would find,
-            // say) costs the lookup nothing, since it scans the kept stats by range.
+            // say) costs the lookup little: many paths are one scan of the kept stats by range,
+            // a few one indexed query each.
             let absolute: Vec<PathBuf> = todo.iter().map(|path| self.root.join(path)).collect();
-            let keys: Vec<String> = (absolute.iter())
+            let named: Vec<String> = (absolute.iter())
                 .map(|path| path.to_string_lossy().into_owned())
                 .collect();
             let (stated, remembered) = std::thread::scope(|scope| {
-                let remembered = scope.spawn(|| self.cache.file_stats(&keys));
+                let remembered = scope.spawn(|| self.cache.file_stats(&named));
                 let stated = crate::parallel::on_every_core(absolute, |absolute| {
                     (regular_file(&absolute), now_ns())
                 });
@@ -85,7 +86,7 @@ impl FileHashes {
             });
             let mut hashed = Vec::with_capacity(stated.len());
             let mut work = Vec::new();
-            let examined = todo.into_iter().zip(keys).zip(stated).zip(remembered);
+            let examined = todo.into_iter().zip(named).zip(stated).zip(remembered);
             for (((path, key), (meta, examined)), entry) in examined {
                 match meta {
                     Ok(meta) => work.push(((path, key, meta, examined), entry)),

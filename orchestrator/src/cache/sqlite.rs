@@ -683,6 +683,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_busy_attempt_is_tried_again_until_the_timeout_and_no_other_failure_is() {
+        // Busy twice, then done: the third attempt's answer.
+        let mut tries = 0;
+        let done = retrying_while_busy(
+            || {
+                tries += 1;
+                if tries < 3 {
+                    Err("busy")
+                } else {
+                    Ok(tries)
+                }
+            },
+            |e| *e == "busy",
+            Duration::from_secs(5),
+        );
+        assert_eq!(done, Ok(3));
+        // Another failure is not waited on.
+        let mut tries = 0;
+        let failed: Result<(), &str> = retrying_while_busy(
+            || {
+                tries += 1;
+                Err("corrupt")
+            },
+            |e| *e == "busy",
+            Duration::from_secs(5),
+        );
+        assert_eq!((failed, tries), (Err("corrupt"), 1));
+        // Busy for good: the busy error, once the timeout has passed.
+        let started = std::time::Instant::now();
+        let busy: Result<(), &str> =
+            retrying_while_busy(|| Err("busy"), |e| *e == "busy", Duration::from_millis(100));
+        assert_eq!(busy, Err("busy"));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
     fn entries_round_trip_and_survive_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
