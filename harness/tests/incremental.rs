@@ -443,3 +443,66 @@ fn a_package_installed_into_the_environment_makes_pyright_check_again() {
     std::fs::create_dir(site.join("newpkg-1.0.dist-info")).expect("an installed package");
     assert_eq!(cached(&run()), 0, "a new package: checked again");
 }
+
+/// Pyright resolves a relative import from the importing file's directory, `__init__.py` or
+/// not; so must the inputs a result lists, or an edit to the imported module is not seen.
+#[test]
+fn a_relative_import_in_a_directory_without_init_depends_on_the_module_it_names() {
+    let repo = Repo::new();
+    repo.write("pkg/b.py", "def f() -> int:\n    return 1\n")
+        .write("pkg/a.py", "from .b import f\n\ny: int = f()\n")
+        .write("bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    replace(
+        &repo,
+        "pkg/b.py",
+        "def f() -> int:\n    return 1",
+        "def f() -> str:\n    return \"1\"",
+    );
+    let out = repo.check_finding("pyright");
+    let found = ours(&out, "pyright");
+    assert!(
+        found.iter().any(|k| k.0 == "pkg/a.py"),
+        "the edit breaks pkg/a.py: {found:?}"
+    );
+    assert_eq!(found, whole_project(&repo));
+}
+
+/// An import of a module that does not exist yet is reported unresolved; creating the module
+/// checks the importer again instead of serving that error from the cache, whether the
+/// import is absolute, relative, or takes the module from its package by name.
+#[test]
+fn creating_a_module_an_import_names_checks_the_importer_again() {
+    let repo = Repo::new();
+    repo.write("app/__init__.py", "")
+        .write(
+            "app/main.py",
+            "from app.helpers import f\nfrom . import views\nfrom .forms import Form\n\n\
+             y: int = f()\nviews.show()\nForm()\n",
+        )
+        .write("app/bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    let unresolved = ours(&repo.check_finding("pyright"), "pyright");
+    for line in 1..=3 {
+        assert!(
+            unresolved
+                .iter()
+                .any(|k| k.0 == "app/main.py" && k.1 == line),
+            "the import on line {line} is unresolved at first: {unresolved:?}"
+        );
+    }
+    for (module, text) in [
+        ("app/helpers.py", "def f() -> int:\n    return 1\n"),
+        ("app/views.py", "def show() -> None:\n    pass\n"),
+        ("app/forms.py", "class Form:\n    pass\n"),
+    ] {
+        repo.write(module, text);
+        let found = ours(&repo.check_finding("pyright"), "pyright");
+        assert_eq!(found, whole_project(&repo), "after creating {module}");
+    }
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(
+        !found.iter().any(|k| k.0 == "app/main.py"),
+        "every import resolves once the modules exist: {found:?}"
+    );
+}

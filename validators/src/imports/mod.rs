@@ -15,8 +15,12 @@
 //! over `.py`). Files that do not exist are listed too: the coordinator records them as absent,
 //! so creating one re-checks the modules it could change.
 
+mod resolve;
+mod statements;
+
 use crate::wrapper::{Priority, Running};
 use protocol::sdk::{Error, Reporter};
+use resolve::{join, parent, Kind, Tree};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
@@ -151,6 +155,13 @@ impl Graph {
                 .filter_map(|import| packages.twin(&home, import))
                 .collect();
             resolved.extend(twins);
+            // What ruff did not resolve, read from the module's own statements.
+            if let Ok(text) = std::fs::read(ruff.root.join(&module)) {
+                let statements = statements::scan(&String::from_utf8_lossy(&text));
+                resolved.extend(packages.tree.resolve(&module, &statements));
+            }
+            resolved.sort();
+            resolved.dedup();
             self.imports.insert(module, resolved);
         }
         Ok(())
@@ -265,8 +276,7 @@ impl Graph {
 /// Listing both costs a result an input it may not have; missing one would serve stale
 /// diagnostics.
 struct Packages<'r> {
-    root: &'r Path,
-    dirs: HashMap<String, Dir>,
+    tree: Tree<'r>,
 }
 
 /// What a directory of the project is.
@@ -280,28 +290,21 @@ enum Dir {
 impl<'r> Packages<'r> {
     fn new(root: &'r Path) -> Packages<'r> {
         Packages {
-            root,
-            dirs: HashMap::new(),
+            tree: Tree::new(root),
         }
     }
 
     fn dir(&mut self, dir: &str) -> Dir {
-        if let Some(known) = self.dirs.get(dir) {
-            return *known;
-        }
-        let at = self.root.join(dir);
-        let found = if !at.is_dir() {
+        if self.tree.kind(dir) != Kind::Dir {
             Dir::Missing
         } else if ["__init__.py", "__init__.pyi"]
             .iter()
-            .any(|init| at.join(init).is_file())
+            .any(|init| self.tree.kind(&join(dir, init)) == Kind::File)
         {
             Dir::Package
         } else {
             Dir::Plain
-        };
-        self.dirs.insert(dir.to_owned(), found);
-        found
+        }
     }
 
     /// The directory that holds the outermost package around `module` (`""`: the project's
@@ -332,13 +335,8 @@ impl<'r> Packages<'r> {
             home => format!("{home}/{name}"),
         };
         let present = self.dir(parent(&twin)) != Dir::Missing;
-        (present && self.root.join(&twin).is_file()).then_some(twin)
+        (present && self.tree.kind(&twin) == Kind::File).then_some(twin)
     }
-}
-
-/// `path`'s directory, `""` at the top.
-fn parent(path: &str) -> &str {
-    path.rfind('/').map_or("", |i| &path[..i])
 }
 
 /// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.

@@ -1,0 +1,250 @@
+//! Where the imports a module's text names are in the project, found as pyright finds them:
+//! the files that exist, and, for an import nothing answers yet, the files that would answer
+//! it once created.
+//!
+//! Ruff misses two kinds of import that pyright resolves, and a result that does not list what
+//! it rests on is served stale:
+//! - a relative import in a directory that has no `__init__.py` (a namespace package, or a
+//!   project's top-level script): ruff resolves relative imports through the importing
+//!   module's dotted name, which it has none of there; pyright, like Python's loader, from the
+//!   importing file's directory. So `from .b import f` in `pkg/a.py` is `pkg/b.py` here,
+//!   whatever `pkg` holds;
+//! - an import of a module that does not exist yet: pyright reports it unresolved, and the
+//!   module's creation must check the importer again. Such a result lists the files that
+//!   would answer the import (`app/helpers.py`, `app/helpers/__init__.py`) as absent inputs.
+//!
+//! An absolute import is looked for where pyright looks first: the project's root, its `src`,
+//! and the importing file's own directory, under each only when the import's first name is
+//! there (so `import os` lists nothing). A name taken `from` a package may be a submodule, so
+//! it is one too: `from . import views` depends on `views.py`, there or not.
+
+use super::statements::Import;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What a path of the project is, looked up once each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Missing,
+    File,
+    Dir,
+}
+
+/// The project's files and directories as they are looked up, with `/`-separated paths
+/// relative to its root.
+pub struct Tree<'r> {
+    root: &'r Path,
+    kinds: HashMap<String, Kind>,
+}
+
+impl<'r> Tree<'r> {
+    pub fn new(root: &'r Path) -> Tree<'r> {
+        Tree {
+            root,
+            kinds: HashMap::new(),
+        }
+    }
+
+    pub fn kind(&mut self, path: &str) -> Kind {
+        if let Some(kind) = self.kinds.get(path) {
+            return *kind;
+        }
+        let kind = match std::fs::metadata(self.root.join(path)) {
+            Ok(m) if m.is_dir() => Kind::Dir,
+            Ok(_) => Kind::File,
+            Err(_) => Kind::Missing,
+        };
+        self.kinds.insert(path.to_owned(), kind);
+        kind
+    }
+
+    fn is_file(&mut self, path: &str) -> bool {
+        self.kind(path) == Kind::File
+    }
+
+    /// Whether a module whose dotted name starts with `first` could be under `base`.
+    fn holds(&mut self, base: &str, first: &str) -> bool {
+        let at = join(base, first);
+        self.kind(&at) == Kind::Dir
+            || self.is_file(&format!("{at}.py"))
+            || self.is_file(&format!("{at}.pyi"))
+    }
+
+    /// The files `imports`, made by `module`, rest on, found or to be created; unsorted, and
+    /// without the packages around them and the stubs beside them, which the graph adds.
+    pub fn resolve(&mut self, module: &str, imports: &[Import]) -> Vec<String> {
+        let home = parent(module);
+        let mut found = Vec::new();
+        for import in imports {
+            let bases: Vec<String> = match import.level {
+                0 => {
+                    let Some(first) = import.module.first() else {
+                        continue;
+                    };
+                    let mut bases: Vec<String> = Vec::new();
+                    for base in ["", "src", home] {
+                        if !bases.iter().any(|b| b == base) && self.holds(base, first) {
+                            bases.push(base.to_owned());
+                        }
+                    }
+                    bases
+                }
+                level => climb(home, level - 1)
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
+            };
+            for base in bases {
+                self.resolve_under(&base, import, &mut found);
+            }
+        }
+        found
+    }
+
+    /// The files `import` rests on when its module is looked for under `base`.
+    fn resolve_under(&mut self, base: &str, import: &Import, found: &mut Vec<String>) {
+        let mut dir = base.to_owned();
+        for name in &import.module {
+            let at = join(&dir, name);
+            if self.kind(&at) == Kind::Dir {
+                dir = at;
+                continue;
+            }
+            let file = format!("{at}.py");
+            if !(self.is_file(&file) || self.is_file(&format!("{at}.pyi"))) {
+                // Nothing answers it yet: what would, once created.
+                found.push(format!("{at}/__init__.py"));
+            }
+            // A module, found or not, has no submodules to take names from.
+            found.push(file);
+            return;
+        }
+        if !import.module.is_empty() {
+            found.push(format!("{dir}/__init__.py"));
+        }
+        for name in import.names.iter().filter(|n| *n != "*") {
+            let at = join(&dir, name);
+            found.push(match self.kind(&at) {
+                Kind::Dir => format!("{at}/__init__.py"),
+                _ => format!("{at}.py"),
+            });
+        }
+    }
+}
+
+/// `dir/name`, or `name` at the root.
+pub fn join(dir: &str, name: &str) -> String {
+    match dir {
+        "" => name.to_owned(),
+        dir => format!("{dir}/{name}"),
+    }
+}
+
+/// `path`'s directory, `""` at the top.
+pub fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// `levels` directories above `dir`, if that is still in the project.
+fn climb(dir: &str, levels: usize) -> Option<&str> {
+    let mut dir = dir;
+    for _ in 0..levels {
+        if dir.is_empty() {
+            return None;
+        }
+        dir = parent(dir);
+    }
+    Some(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imports::statements::scan;
+
+    fn resolved(tree: &Path, module: &str, source: &str) -> Vec<String> {
+        let mut found = Tree::new(tree).resolve(module, &scan(source));
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn a_relative_import_is_found_from_the_importing_files_directory_with_or_without_a_package() {
+        let dir = crate::tree(
+            &[
+                "ns/a.py",
+                "ns/b.py",
+                "ns/sub/c.py",
+                "my-tools/x.py",
+                "my-tools/y.py",
+                "top.py",
+                "script.py",
+            ],
+            "",
+        );
+        assert_eq!(
+            resolved(
+                dir.path(),
+                "ns/a.py",
+                "from .b import f\nfrom . import sub\nfrom .sub import c\n"
+            ),
+            ["ns/b.py", "ns/sub/__init__.py", "ns/sub/c.py",]
+        );
+        // A directory whose name is no Python name, and the project's root, are directories
+        // all the same.
+        assert_eq!(
+            resolved(dir.path(), "my-tools/x.py", "from .y import g\n"),
+            ["my-tools/y.py"]
+        );
+        assert_eq!(
+            resolved(
+                dir.path(),
+                "script.py",
+                "from . import top\nfrom .. import above\n"
+            ),
+            ["top.py"]
+        );
+    }
+
+    #[test]
+    fn what_does_not_exist_yet_is_listed_where_it_would_be_created() {
+        let dir = crate::tree(&["app/__init__.py", "app/main.py", "app/views.py"], "");
+        assert_eq!(
+            resolved(
+                dir.path(),
+                "app/main.py",
+                "from app.helpers import f\nfrom . import views, forms\nfrom .models import M\n"
+            ),
+            [
+                "app/forms.py",
+                "app/helpers.py",
+                "app/helpers/__init__.py",
+                "app/models.py",
+                "app/models/__init__.py",
+                "app/views.py",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_absolute_import_is_looked_for_only_where_its_first_name_is() {
+        let dir = crate::tree(
+            &[
+                "src/lib/__init__.py",
+                "src/lib/core.py",
+                "tools/run.py",
+                "tools/helper.py",
+            ],
+            "",
+        );
+        assert_eq!(
+            resolved(
+                dir.path(),
+                "tools/run.py",
+                "import os\nimport numpy.linalg\nimport lib.core\nimport helper\n"
+            ),
+            ["src/lib/core.py", "tools/helper.py"]
+        );
+    }
+}
