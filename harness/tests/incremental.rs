@@ -319,6 +319,23 @@ fn the_results_of_pyright_runs_that_ended_are_kept_when_a_later_one_fails() {
 /// Two services side by side, each with its own `app` package: ruff resolves
 /// `from ..utils import f` in the second to the first one's `app/utils.py`, while pyright reads
 /// the second's. An edit to the second's `utils.py` still re-checks the module importing it.
+/// Makes `f() -> int` in `module` return a `str`, which breaks `importer`'s `y: int = f()`:
+/// the next run finds that, as pyright on the whole project does.
+fn f_returns_str_and_breaks(repo: &Repo, module: &str, importer: &str) {
+    replace(
+        repo,
+        module,
+        "def f() -> int:\n    return 1",
+        "def f() -> str:\n    return \"1\"",
+    );
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(
+        found.iter().any(|k| k.0 == importer),
+        "the edit breaks {importer}: {found:?}"
+    );
+    assert_eq!(found, whole_project(repo));
+}
+
 #[test]
 fn a_relative_import_in_one_of_two_same_named_packages_depends_on_its_own_module() {
     let repo = Repo::new();
@@ -336,19 +353,7 @@ fn a_relative_import_in_one_of_two_same_named_packages_depends_on_its_own_module
     }
     repo.write("svc_a/app/bad.py", "z: int = \"not an int\"\n");
     warm(&repo);
-    replace(
-        &repo,
-        "svc_b/app/utils.py",
-        "def f() -> int:\n    return 1",
-        "def f() -> str:\n    return \"1\"",
-    );
-    let out = repo.check_finding("pyright");
-    let found = ours(&out, "pyright");
-    assert!(
-        found.iter().any(|k| k.0 == "svc_b/app/api/x.py"),
-        "the edit breaks svc_b's x.py: {found:?}"
-    );
-    assert_eq!(found, whole_project(&repo));
+    f_returns_str_and_breaks(&repo, "svc_b/app/utils.py", "svc_b/app/api/x.py");
     // And undoing it mends x.py, rather than serving its error from the cache.
     repo.git(&["checkout", "--", "svc_b/app/utils.py"]);
     let out = repo.check_finding("pyright");
@@ -453,19 +458,7 @@ fn a_relative_import_in_a_directory_without_init_depends_on_the_module_it_names(
         .write("pkg/a.py", "from .b import f\n\ny: int = f()\n")
         .write("bad.py", "z: int = \"not an int\"\n");
     warm(&repo);
-    replace(
-        &repo,
-        "pkg/b.py",
-        "def f() -> int:\n    return 1",
-        "def f() -> str:\n    return \"1\"",
-    );
-    let out = repo.check_finding("pyright");
-    let found = ours(&out, "pyright");
-    assert!(
-        found.iter().any(|k| k.0 == "pkg/a.py"),
-        "the edit breaks pkg/a.py: {found:?}"
-    );
-    assert_eq!(found, whole_project(&repo));
+    f_returns_str_and_breaks(&repo, "pkg/b.py", "pkg/a.py");
 }
 
 /// An import of a module that does not exist yet is reported unresolved; creating the module
