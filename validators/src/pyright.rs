@@ -91,7 +91,10 @@ impl Validator for Pyright {
         let root = std::env::current_dir().unwrap_or_default();
         let mut version = format!("{version}; {}", crate::environment::describe(&root));
         if let Some(ruff) = self.graph_tool.version() {
-            version.push_str(&format!("; imports by ruff {ruff}"));
+            version.push_str(&format!(
+                "; imports by ruff {ruff} and statements (inputs {})",
+                crate::imports::INPUTS
+            ));
         }
         manifest.with_tool("pyright", version)
     }
