@@ -499,3 +499,16 @@ fn creating_a_module_an_import_names_checks_the_importer_again() {
         "every import resolves once the modules exist: {found:?}"
     );
 }
+
+/// A module found through the configuration's `extraPaths`, which ruff does not know of, is an
+/// input of the modules importing it all the same.
+#[test]
+fn an_import_found_through_extra_paths_depends_on_the_module_there() {
+    let repo = Repo::new();
+    repo.write("pyrightconfig.json", "{\"extraPaths\": [\"lib\"]}\n")
+        .write("lib/utils.py", "def f() -> int:\n    return 1\n")
+        .write("app/main.py", "from utils import f\n\ny: int = f()\n")
+        .write("bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    f_returns_str_and_breaks(&repo, "lib/utils.py", "app/main.py");
+}

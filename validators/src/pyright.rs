@@ -110,17 +110,18 @@ impl Validator for Pyright {
         // A few files (an edit's worth) need only their own import closures; more share most
         // of the tree, which one walk reads faster.
         let few = files.len() <= FEW;
+        let project = Config::read(root);
         let ruff = self.graph_tool.executable().ok().map(|executable| Ruff {
             executable,
             root,
             priority: Priority::Beside,
+            roots: &project.roots,
         });
         let mode = settings.choice(
             "typeCheckingMode",
             &["off", "basic", "standard", "strict", "all"],
         )?;
         let extra = settings.strings("args")?;
-        let project = Config::read(root);
         let whole_project = match ruff {
             None => Some("ruff, which finds the imports, is not installed".to_owned()),
             Some(_) => project_wide(&project, mode.as_deref(), &extra),

@@ -1,5 +1,6 @@
 //! What of the project's own pyright configuration decides how files can be checked: its
-//! `include`, and whether it may report import cycles.
+//! `include`, whether it may report import cycles, and where else than the root it finds
+//! imports.
 //!
 //! A whole-project run reports the files of `include` (all of the root when it is not set),
 //! less `exclude`. When pyright is given a list of files instead, the list replaces `include`,
@@ -10,6 +11,10 @@
 //! `reportImportCycles` is found by walking every checked file's imports, so a configuration
 //! that may turn it on (the rule set to anything but `none`/`false`, or `typeCheckingMode` set
 //! to `all`) is checked as a whole project.
+//!
+//! Pyright resolves an absolute import from its `stubPath` (`typings` unless set) and its
+//! `extraPaths`, and each execution environment's `root` and `extraPaths`, as well as from the
+//! root and `src`; ruff knows none of them, so the import graph is told ([`Config::roots`]).
 //!
 //! The configuration is `pyrightconfig.json` (JSON with comments and trailing commas) or else
 //! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run. One that
@@ -36,6 +41,10 @@ pub struct Config {
     pub include: Include,
     /// Where the configuration may turn `reportImportCycles` on, if it does.
     pub reports_cycles: Option<&'static str>,
+    /// The directories other than the root and `src` that pyright finds absolute imports in,
+    /// relative to the root, `/`-separated. Those outside the root are left out: nothing
+    /// there is an input.
+    pub roots: Vec<String>,
 }
 
 impl Config {
@@ -43,7 +52,7 @@ impl Config {
     pub fn read(root: &Path) -> Config {
         let unknown = |why: &str| Config {
             include: Include::Unknown(why.to_owned()),
-            reports_cycles: None,
+            ..Config::default()
         };
         let json = root.join("pyrightconfig.json");
         if json.is_file() {
@@ -51,29 +60,23 @@ impl Config {
                 return unknown("pyrightconfig.json is not readable");
             };
             return match serde_json::from_str::<serde_json::Value>(&strip_jsonc(&text)) {
-                Ok(config) => Config::from_table(&config, "pyrightconfig.json"),
+                Ok(config) => Config::from_table(&config, "pyrightconfig.json", root),
                 Err(_) => unknown("pyrightconfig.json is not JSON"),
             };
         }
         let Ok(text) = std::fs::read_to_string(root.join("pyproject.toml")) else {
-            return Config {
-                include: Include::Everything,
-                reports_cycles: None,
-            };
+            return Config::default();
         };
         match toml::from_str::<serde_json::Value>(&text) {
             Ok(pyproject) => match pyproject.get("tool").and_then(|t| t.get("pyright")) {
-                Some(table) => Config::from_table(table, "[tool.pyright]"),
-                None => Config {
-                    include: Include::Everything,
-                    reports_cycles: None,
-                },
+                Some(table) => Config::from_table(table, "[tool.pyright]", root),
+                None => Config::default(),
             },
             Err(_) => unknown("pyproject.toml is not TOML"),
         }
     }
 
-    fn from_table(table: &serde_json::Value, name: &'static str) -> Config {
+    fn from_table(table: &serde_json::Value, name: &'static str, root: &Path) -> Config {
         let cycles = match table.get("reportImportCycles") {
             Some(serde_json::Value::Bool(on)) => *on,
             Some(serde_json::Value::String(level)) => level != "none",
@@ -83,8 +86,77 @@ impl Config {
         Config {
             include: Include::from_table(table, name),
             reports_cycles: cycles.then_some(name),
+            roots: roots_of(table, root),
         }
     }
+}
+
+impl Default for Config {
+    /// No configuration: every file, no cycles, stubs in `typings`.
+    fn default() -> Config {
+        Config {
+            include: Include::Everything,
+            reports_cycles: None,
+            roots: vec![DEFAULT_STUB_PATH.to_owned()],
+        }
+    }
+}
+
+/// Where pyright looks for local stubs when `stubPath` is not set.
+const DEFAULT_STUB_PATH: &str = "typings";
+
+/// [`Config::roots`] of a configuration table, in the project at `root`.
+fn roots_of(table: &serde_json::Value, root: &Path) -> Vec<String> {
+    let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
+        let list = value.and_then(serde_json::Value::as_array);
+        list.into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut found = vec![table
+        .get("stubPath")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(DEFAULT_STUB_PATH)
+        .to_owned()];
+    found.extend(strings(table.get("extraPaths")));
+    let environments = table
+        .get("executionEnvironments")
+        .and_then(serde_json::Value::as_array);
+    for environment in environments.into_iter().flatten() {
+        found.extend(
+            environment
+                .get("root")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        );
+        found.extend(strings(environment.get("extraPaths")));
+    }
+    let mut roots: Vec<String> = found.iter().filter_map(|path| inside(root, path)).collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
+/// `path`, as the configuration gives it, relative to the project at `root` and
+/// `/`-separated, if it is a directory under the root other than the root itself.
+fn inside(root: &Path, path: &str) -> Option<String> {
+    let path = Path::new(path);
+    let relative = match path.strip_prefix(root) {
+        Ok(relative) => relative,
+        Err(_) if path.is_absolute() => return None,
+        Err(_) => path,
+    };
+    let mut parts = Vec::new();
+    for part in relative.components() {
+        match part {
+            std::path::Component::Normal(name) => parts.push(name.to_str()?),
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 impl Include {
@@ -245,6 +317,27 @@ mod tests {
             "{\n  // the package\n  \"include\": [\"pkg\", /* and */ \"a//b\",],\n}\n",
         );
         assert!(include.covers("pkg/m.py") && include.covers("a//b") && !include.covers("x.py"));
+    }
+
+    #[test]
+    fn the_roots_are_the_stub_path_the_extra_paths_and_each_environments_inside_the_project() {
+        assert_eq!(Config::default().roots, ["typings"]);
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let outside = "/elsewhere/lib";
+        let inside_absolute = root.path().join("vendor/pkgs");
+        let text = format!(
+            "{{\"stubPath\": \"./stubs/\", \"extraPaths\": [\"lib\", \"{outside}\", \"{}\"],
+              \"executionEnvironments\": [
+                {{\"root\": \"services/api\", \"extraPaths\": [\"../shared\", \"common\"]}},
+                {{\"root\": \".\"}}
+              ]}}",
+            inside_absolute.display()
+        );
+        std::fs::write(root.path().join("pyrightconfig.json"), text).expect("written");
+        assert_eq!(
+            Config::read(root.path()).roots,
+            ["common", "lib", "services/api", "stubs", "vendor/pkgs"]
+        );
     }
 
     #[test]

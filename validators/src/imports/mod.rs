@@ -33,12 +33,14 @@ const FOLLOW_UPS: usize = 8;
 const ROUNDS: usize = 32;
 
 /// How ruff is asked about a project's imports: which ruff, in which root, at which priority
-/// (below pyright's while pyright runs).
+/// (below pyright's while pyright runs); and where pyright finds imports that ruff does not
+/// look in (the configuration's roots, [`crate::pyright_config::Config::roots`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Ruff<'a> {
     pub executable: &'a Path,
     pub root: &'a Path,
     pub priority: Priority,
+    pub roots: &'a [String],
 }
 
 /// Which way of finding a module's inputs made a result: part of pyright's tool version, and
@@ -145,7 +147,7 @@ impl Graph {
                     "printed something that is not its JSON map",
                 )
             })?;
-        let mut packages = Packages::new(ruff.root);
+        let mut packages = Packages::new(ruff.root, ruff.roots);
         for (module, imports) in map {
             let Some(module) = crate::wrapper::relative(&root_text, &module) else {
                 continue;
@@ -293,9 +295,9 @@ enum Dir {
 }
 
 impl<'r> Packages<'r> {
-    fn new(root: &'r Path) -> Packages<'r> {
+    fn new(root: &'r Path, roots: &'r [String]) -> Packages<'r> {
         Packages {
-            tree: Tree::new(root),
+            tree: Tree::new(root, roots),
         }
     }
 
@@ -407,7 +409,7 @@ mod tests {
             ],
             "",
         );
-        let mut packages = Packages::new(dir.path());
+        let mut packages = Packages::new(dir.path(), &[]);
         assert_eq!(packages.root_of("svc_b/app/api/x.py"), "svc_b");
         assert_eq!(packages.root_of("lib/core.py"), "");
         assert_eq!(packages.root_of("top.py"), "");

@@ -13,9 +13,11 @@
 //!   module's creation must check the importer again. Such a result lists the files that
 //!   would answer the import (`app/helpers.py`, `app/helpers/__init__.py`) as absent inputs.
 //!
-//! An absolute import is looked for where pyright looks first: the project's root, its `src`,
-//! and the importing file's own directory, under each only when the import's first name is
-//! there (so `import os` lists nothing). A name taken `from` a package may be a submodule, so
+//! An absolute import is looked for where pyright looks for it: the project's root, its `src`,
+//! the roots its configuration adds (`extraPaths`, `stubPath`…; see
+//! [`crate::pyright_config::Config::roots`]), and the importing file's directory and each
+//! above it, under each only when the import's first name is there (so `import os` lists
+//! nothing). A name taken `from` a package may be a submodule, so
 //! it is one too: `from . import views` depends on `views.py`, there or not.
 
 use super::statements::Import;
@@ -31,31 +33,58 @@ pub enum Kind {
 }
 
 /// The project's files and directories as they are looked up, with `/`-separated paths
-/// relative to its root.
+/// relative to its root. Each directory is read once, and what it holds answers every look
+/// into it: resolving a tree's imports looks up each name imported in every directory from
+/// the importing file's up to the root.
 pub struct Tree<'r> {
     root: &'r Path,
-    kinds: HashMap<String, Kind>,
+    /// Where absolute imports are looked for besides the root, `src` and the importing file's
+    /// directories.
+    roots: &'r [String],
+    /// Each directory read: its entries, each with whether it is a directory (links
+    /// followed); `None` where there is no directory to read.
+    dirs: HashMap<String, Option<HashMap<String, bool>>>,
 }
 
 impl<'r> Tree<'r> {
-    pub fn new(root: &'r Path) -> Tree<'r> {
+    pub fn new(root: &'r Path, roots: &'r [String]) -> Tree<'r> {
         Tree {
             root,
-            kinds: HashMap::new(),
+            roots,
+            dirs: HashMap::new(),
         }
     }
 
     pub fn kind(&mut self, path: &str) -> Kind {
-        if let Some(kind) = self.kinds.get(path) {
-            return *kind;
+        if path.is_empty() {
+            return Kind::Dir;
         }
-        let kind = match std::fs::metadata(self.root.join(path)) {
-            Ok(m) if m.is_dir() => Kind::Dir,
-            Ok(_) => Kind::File,
-            Err(_) => Kind::Missing,
-        };
-        self.kinds.insert(path.to_owned(), kind);
-        kind
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        match self.entries(dir).and_then(|entries| entries.get(name)) {
+            Some(true) => Kind::Dir,
+            Some(false) => Kind::File,
+            None => Kind::Missing,
+        }
+    }
+
+    fn entries(&mut self, dir: &str) -> Option<&HashMap<String, bool>> {
+        if !self.dirs.contains_key(dir) {
+            let read = std::fs::read_dir(self.root.join(dir)).ok().map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|entry| {
+                        let is_dir = match entry.file_type() {
+                            Ok(t) if t.is_symlink() => entry.path().is_dir(),
+                            Ok(t) => t.is_dir(),
+                            Err(_) => false,
+                        };
+                        Some((entry.file_name().into_string().ok()?, is_dir))
+                    })
+                    .collect()
+            });
+            self.dirs.insert(dir.to_owned(), read);
+        }
+        self.dirs.get(dir).and_then(Option::as_ref)
     }
 
     fn is_file(&mut self, path: &str) -> bool {
@@ -82,7 +111,15 @@ impl<'r> Tree<'r> {
                         continue;
                     };
                     let mut bases: Vec<String> = Vec::new();
-                    for base in ["", "src", home] {
+                    // Pyright tries the importing file's directory and each above it last.
+                    let roots = self.roots;
+                    let places = ["", "src"]
+                        .into_iter()
+                        .chain(roots.iter().map(String::as_str))
+                        .chain(std::iter::successors(Some(home), |d| {
+                            (!d.is_empty()).then(|| parent(d))
+                        }));
+                    for base in places {
                         if !bases.iter().any(|b| b == base) && self.holds(base, first) {
                             bases.push(base.to_owned());
                         }
@@ -163,7 +200,11 @@ mod tests {
     use crate::imports::statements::scan;
 
     fn resolved(tree: &Path, module: &str, source: &str) -> Vec<String> {
-        let mut found = Tree::new(tree).resolve(module, &scan(source));
+        resolved_with(tree, &[], module, source)
+    }
+
+    fn resolved_with(tree: &Path, roots: &[String], module: &str, source: &str) -> Vec<String> {
+        let mut found = Tree::new(tree, roots).resolve(module, &scan(source));
         found.sort();
         found.dedup();
         found
@@ -235,6 +276,7 @@ mod tests {
                 "src/lib/core.py",
                 "tools/run.py",
                 "tools/helper.py",
+                "tools/sub/deep.py",
             ],
             "",
         );
@@ -245,6 +287,33 @@ mod tests {
                 "import os\nimport numpy.linalg\nimport lib.core\nimport helper\n"
             ),
             ["src/lib/core.py", "tools/helper.py"]
+        );
+        // From a directory above the importing file's, as pyright walks up to the root.
+        assert_eq!(
+            resolved(dir.path(), "tools/sub/deep.py", "import helper\n"),
+            ["tools/helper.py"]
+        );
+    }
+
+    #[test]
+    fn an_absolute_import_is_also_looked_for_under_the_configured_roots() {
+        let dir = crate::tree(
+            &["lib/foo.py", "typings/ext/__init__.pyi", "app/main.py"],
+            "",
+        );
+        let roots = ["lib".to_owned(), "typings".to_owned()];
+        assert_eq!(
+            resolved_with(
+                dir.path(),
+                &roots,
+                "app/main.py",
+                "from foo import f\nimport ext.sub\nimport other\n"
+            ),
+            [
+                "lib/foo.py",
+                "typings/ext/sub.py",
+                "typings/ext/sub/__init__.py"
+            ]
         );
     }
 }
