@@ -143,29 +143,33 @@ impl<'r> Tree<'r> {
         let mut dir = base.to_owned();
         for name in &import.module {
             let at = join(&dir, name);
-            if self.kind(&at) == Kind::Dir {
-                dir = at;
-                continue;
+            if !self.module_at(&at, found) {
+                // A module, found or not, has no submodules to take names from.
+                return;
             }
-            let file = format!("{at}.py");
-            if !(self.is_file(&file) || self.is_file(&format!("{at}.pyi"))) {
-                // Nothing answers it yet: what would, once created.
-                found.push(format!("{at}/__init__.py"));
-            }
-            // A module, found or not, has no submodules to take names from.
-            found.push(file);
-            return;
-        }
-        if !import.module.is_empty() {
-            found.push(format!("{dir}/__init__.py"));
+            dir = at;
         }
         for name in import.names.iter().filter(|n| *n != "*") {
-            let at = join(&dir, name);
-            found.push(match self.kind(&at) {
-                Kind::Dir => format!("{at}/__init__.py"),
-                _ => format!("{at}.py"),
-            });
+            self.module_at(&join(&dir, name), found);
         }
+    }
+
+    /// Lists the files that answer the module at `at` (a path without its extension): its
+    /// `__init__.py` where it is a directory, its `.py` where that or its stub exists, both
+    /// where both do (a module beats a directory without `__init__`, and loses to one with
+    /// it) and where neither does (either, once created, answers it). Returns whether it is a
+    /// directory, which submodules can be in.
+    fn module_at(&mut self, at: &str, found: &mut Vec<String>) -> bool {
+        let dir = self.kind(at) == Kind::Dir;
+        let file = format!("{at}.py");
+        let module = self.is_file(&file) || self.is_file(&format!("{at}.pyi"));
+        if dir || !module {
+            found.push(format!("{at}/__init__.py"));
+        }
+        if module || !dir {
+            found.push(file);
+        }
+        dir
     }
 }
 
@@ -258,7 +262,9 @@ mod tests {
                 "from app.helpers import f\nfrom . import views, forms\nfrom .models import M\n"
             ),
             [
+                "app/__init__.py",
                 "app/forms.py",
+                "app/forms/__init__.py",
                 "app/helpers.py",
                 "app/helpers/__init__.py",
                 "app/models.py",
@@ -286,7 +292,7 @@ mod tests {
                 "tools/run.py",
                 "import os\nimport numpy.linalg\nimport lib.core\nimport helper\n"
             ),
-            ["src/lib/core.py", "tools/helper.py"]
+            ["src/lib/__init__.py", "src/lib/core.py", "tools/helper.py"]
         );
         // From a directory above the importing file's, as pyright walks up to the root.
         assert_eq!(
@@ -311,8 +317,38 @@ mod tests {
             ),
             [
                 "lib/foo.py",
+                "typings/ext/__init__.py",
                 "typings/ext/sub.py",
                 "typings/ext/sub/__init__.py"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_module_beside_a_directory_of_its_name_is_listed_with_the_directory() {
+        let dir = crate::tree(
+            &[
+                "ns/a.py",
+                "ns/b.py",
+                "ns/b/c.py",
+                "ns/pkg.py",
+                "ns/pkg/__init__.py",
+            ],
+            "",
+        );
+        assert_eq!(
+            resolved(
+                dir.path(),
+                "ns/a.py",
+                "from . import b\nfrom .pkg import x\n"
+            ),
+            [
+                "ns/b.py",
+                "ns/b/__init__.py",
+                "ns/pkg.py",
+                "ns/pkg/__init__.py",
+                "ns/pkg/x.py",
+                "ns/pkg/x/__init__.py"
             ]
         );
     }
