@@ -18,7 +18,8 @@
 //! [`crate::pyright_config::Config::roots`]), and the importing file's directory and each
 //! above it, under each only when the import's first name is there (so `import os` lists
 //! nothing). A name taken `from` a package may be a submodule, so
-//! it is one too: `from . import views` depends on `views.py`, there or not.
+//! it is one too: `from . import views` depends on `views.py` or `views/__init__.py`, there or
+//! not.
 
 use super::statements::Import;
 use std::collections::HashMap;
