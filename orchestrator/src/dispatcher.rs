@@ -119,6 +119,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (events, mut inbox) = mpsc::channel(256);
+    let settled = crate::kept::settled_before(std::time::SystemTime::now());
     let ctx = Context {
         root: Arc::new(plan.root.clone()),
         files: files.clone(),
@@ -137,6 +138,7 @@ where
             None => Probes::default(),
         }),
         rendered: plan.rendered.clone(),
+        settled,
         priorities: Arc::new(match &plan.history {
             Some(dir) => Priorities::from_history(dir.clone()),
             None => Priorities::none(),
@@ -731,6 +733,7 @@ mod tests {
         let error = |rule: &str| Found::new("a.py", 1, 1, rule, Severity::Error, "m");
         let record = |rule: &str| RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: vec![KeptResult::of(&FileResult::new("a.py", vec![error(rule)]))],
         };

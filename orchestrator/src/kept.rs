@@ -162,6 +162,19 @@ impl Stamp {
         }
     }
 
+    /// Whether no entry was added to, removed from or renamed in the directory at `path` since
+    /// `settled`: it is missing, or is a directory whose stamp is older. A link to a directory
+    /// is not trusted, since it can be pointed at another without changing either stamp.
+    pub fn unchanged_dir(path: &Path, settled: i64) -> bool {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => {
+                let stamp = Stamp::from(&m);
+                m.is_dir() && stamp.modified < settled && stamp.changed < settled
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+
     pub fn put(stamp: Option<&Stamp>, out: &mut Vec<u8>) {
         match stamp {
             Some(s) => {
@@ -236,5 +249,32 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.count()?;
         self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_path_or_a_real_directory_stamped_before_the_time_is_unchanged() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).expect("a directory");
+        std::fs::write(dir.path().join("file"), "").expect("written");
+        std::os::unix::fs::symlink(&sub, dir.path().join("link")).expect("a link");
+        let later = i64::MAX;
+        assert!(Stamp::unchanged_dir(&sub, later));
+        assert!(Stamp::unchanged_dir(&dir.path().join("missing"), later));
+        assert!(
+            !Stamp::unchanged_dir(&dir.path().join("link"), later),
+            "a link"
+        );
+        assert!(
+            !Stamp::unchanged_dir(&dir.path().join("file"), later),
+            "a file"
+        );
+        let now = settled_before(SystemTime::now());
+        assert!(!Stamp::unchanged_dir(&sub, now), "changed since");
     }
 }

@@ -325,6 +325,7 @@ mod tests {
         let head = |body| crate::cache::RecordHead {
             keys: [0; 32],
             body,
+            settled: i64::MIN,
             findings: 1,
             errors: 1,
             inputs: Vec::new(),

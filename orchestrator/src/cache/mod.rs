@@ -814,6 +814,7 @@ mod tests {
         let store = sqlite::SqliteStore::open(dir).expect("open");
         let record = RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: vec![KeptResult::of(&result("a.py").result)],
         };
@@ -880,6 +881,7 @@ mod tests {
         let store = sqlite::SqliteStore::open(dir.path()).expect("open");
         let record = RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: (0..1000)
                 .map(|i| KeptResult::of(&result(&format!("m{i}.py")).result))
@@ -910,6 +912,7 @@ mod tests {
         };
         let record = |path: &str| RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: vec![KeptResult::of(&result(path).result)],
         };
@@ -933,6 +936,7 @@ mod tests {
         // A read while a large record is being written behind waits for it.
         let many = RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: (0..20_000)
                 .map(|i| KeptResult::of(&result(&format!("m{i}.py")).result))

@@ -44,7 +44,8 @@ use crate::digest::Hash;
 use protocol::{FileResult, Severity};
 use std::sync::Arc;
 
-const LAYOUT: u8 = 2;
+/// The head's layout: 3 since it says when its inputs' states were read.
+const LAYOUT: u8 = 3;
 /// The body list's layout: 3 since bodies are kept in chunks, 4 since each result starts with
 /// what the record says of it.
 const BODY_LAYOUT: u8 = 4;
@@ -56,6 +57,9 @@ pub const CHUNK_ODDS: u8 = 64;
 pub struct RunRecord {
     /// [`keys_digest`] of the run's keys, in the order of its files.
     pub keys: Hash,
+    /// When the inputs' states were read: [`crate::kept::settled_before`] the start of the
+    /// run that read them, in nanoseconds since the epoch ([`RecordHead::settled`]).
+    pub settled: i64,
     /// Every file a result listed as an input, sorted, with its hash then (`None`: absent).
     pub inputs: Vec<(String, Option<Hash>)>,
     /// The results, sorted by path.
@@ -227,6 +231,9 @@ pub struct RecordHead {
     pub keys: Hash,
     /// The digest of the body: two records with the same one hold the same results.
     pub body: Hash,
+    /// An input absent then is absent still while its directory's stamp is older than this:
+    /// no entry was added there since its state was read.
+    pub settled: i64,
     pub inputs: Vec<(String, Option<Hash>)>,
     /// The results' paths, in the record's order.
     pub paths: Vec<String>,
@@ -365,6 +372,7 @@ impl RunRecord {
         head.extend_from_slice(&digest);
         head.extend_from_slice(&sum(|r| r.findings).to_le_bytes());
         head.extend_from_slice(&sum(|r| r.errors).to_le_bytes());
+        head.extend_from_slice(&self.settled.to_le_bytes());
         push_len(&mut head, self.inputs.len());
         for (path, state) in &self.inputs {
             push_str(&mut head, path);
@@ -406,6 +414,7 @@ impl RecordHead {
         let body: Hash = r.take(32)?.try_into().ok()?;
         let findings = r.u32()?;
         let errors = r.u32()?;
+        let settled = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
         let count = r.len()?;
         let mut inputs = Vec::with_capacity(count.min(bytes.len()));
         for _ in 0..count {
@@ -422,6 +431,7 @@ impl RecordHead {
         r.0.is_empty().then_some(RecordHead {
             keys,
             body,
+            settled,
             inputs,
             paths,
             findings,
@@ -759,6 +769,7 @@ mod tests {
 
     fn record() -> RunRecord {
         RunRecord {
+            settled: i64::MIN,
             keys: keys_digest(&[[1; 32], [2; 32]]),
             inputs: vec![("a.py".into(), Some([5; 32])), ("a.pyi".into(), None)],
             results: results().iter().map(KeptResult::of).collect(),
@@ -869,6 +880,7 @@ mod tests {
         // One served from the last record, one fresh: the record is byte for byte the same.
         let again = RunRecord {
             results: vec![kept[0].clone(), KeptResult::of(&decoded[1])],
+            settled: i64::MIN,
             ..record.clone()
         };
         let (again_head, again_body) = again.encode();
@@ -893,6 +905,7 @@ mod tests {
             .collect();
         let record = RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: fresh.iter().map(KeptResult::of).collect(),
         };
@@ -904,6 +917,7 @@ mod tests {
         kept[1000] = KeptResult::of(&changed);
         let again = RunRecord {
             results: kept.clone(),
+            settled: i64::MIN,
             ..record
         };
         let (_, again_body) = again.encode();
@@ -958,6 +972,7 @@ mod tests {
         let chunks = |results: Vec<FileResult>| -> std::collections::HashSet<Key> {
             let record = RunRecord {
                 keys: [1; 32],
+                settled: i64::MIN,
                 inputs: Vec::new(),
                 results: results.iter().map(KeptResult::of).collect(),
             };

@@ -18,6 +18,8 @@ use crate::cache::{
 };
 use crate::digest::Hash;
 use crate::event::{Event, Origin, Unread};
+use crate::hashing::FileHashes;
+use crate::kept;
 use crate::locks::lock;
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
@@ -50,6 +52,8 @@ pub struct ResultKeys {
 struct Assembly {
     slot: Key,
     keys: Hash,
+    /// [`Context::settled`] of the run reading the inputs' states.
+    settled: i64,
     /// How many results make the run complete.
     expected: usize,
     /// Each result with its key and the inputs it listed.
@@ -79,12 +83,14 @@ impl Assembly {
     fn new(
         slot: Key,
         keys: Hash,
+        settled: i64,
         expected: usize,
         inputs: Vec<(String, Option<Hash>)>,
     ) -> Assembly {
         Assembly {
             slot,
             keys,
+            settled,
             expected,
             results: Vec::new(),
             used: vec![false; inputs.len()],
@@ -178,6 +184,7 @@ impl Assembly {
         }
         let record = RunRecord {
             keys: self.keys,
+            settled: self.settled,
             inputs,
             results: kept,
         };
@@ -495,7 +502,7 @@ pub async fn serve(
         validator: index,
         by_path: Mutex::new(HashMap::new()),
         all_or_nothing,
-        record: Mutex::new(Assembly::new(slot, digest, expected, recorded)),
+        record: Mutex::new(Assembly::new(slot, digest, ctx.settled, expected, recorded)),
         pending: Mutex::new(None),
     });
     let mut misses = keys.take_looked(looked, ctx).await;
@@ -717,11 +724,9 @@ impl Head {
         let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
         let then: Vec<Option<Hash>> = head.inputs.iter().map(|(_, state)| *state).collect();
         let (hashes, cache, keys) = (ctx.hashes.clone(), ctx.cache.clone(), head.keys);
+        let (root, settled) = (ctx.root.clone(), head.settled);
         let examined = tokio::spawn(async move {
-            let now = match paths.is_empty() {
-                true => Vec::new(),
-                false => hashes.of(paths).await,
-            };
+            let now = states_now(&hashes, &root, settled, paths, &then).await;
             let changed: Vec<bool> = then
                 .iter()
                 .zip(&now)
@@ -739,6 +744,64 @@ impl Head {
         });
         Head { head, examined }
     }
+}
+
+/// The state now of a record's inputs, `paths`, which were in the states `then` at `settled`
+/// ([`RecordHead::settled`]). One absent then is absent still, without a look of its own,
+/// where its directory is missing, or is a directory (not a link to one) whose stamp is older
+/// than `settled`: no entry was added to it since. Pyright's results list every module's stub
+/// and every module an import could find, most of which do not exist: on Django about 2,500
+/// paths in a few hundred directories.
+async fn states_now(
+    hashes: &FileHashes,
+    root: &Path,
+    settled: i64,
+    paths: Vec<String>,
+    then: &[Option<Hash>],
+) -> Vec<(String, Result<Hash, String>)> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let dir_of = |path: &str| path.rfind('/').map_or("", |end| &path[..end]).to_owned();
+    let mut dirs: Vec<String> = (paths.iter().zip(then))
+        .filter(|(_, state)| state.is_none())
+        .map(|(path, _)| dir_of(path))
+        .collect();
+    dirs.dedup();
+    dirs.sort_unstable();
+    dirs.dedup();
+    let root = root.to_owned();
+    let unchanged: HashSet<String> = tokio::task::spawn_blocking(move || {
+        let still = crate::parallel::on_every_core(dirs, |dir| {
+            kept::Stamp::unchanged_dir(&root.join(&dir), settled).then_some(dir)
+        });
+        still.into_iter().flatten().collect()
+    })
+    .await
+    .unwrap_or_default();
+    let (absent, looked): (Vec<_>, Vec<_>) = (paths.iter().zip(then))
+        .map(|(path, state)| (path, state.is_none() && unchanged.contains(&dir_of(path))))
+        .partition(|(_, absent)| *absent);
+    let mut looked = match looked.is_empty() {
+        true => Vec::new(),
+        false => {
+            hashes
+                .of(looked.into_iter().map(|(p, _)| p.clone()).collect())
+                .await
+        }
+    }
+    .into_iter();
+    let absent: HashSet<&String> = absent.into_iter().map(|(p, _)| p).collect();
+    paths
+        .iter()
+        .map(|path| match absent.contains(path) {
+            true => (
+                path.clone(),
+                Err("absent, as its directory is unchanged".to_owned()),
+            ),
+            false => looked.next().expect("a state for every path looked up"),
+        })
+        .collect()
 }
 
 /// The index of the record in `slot` whose keys' digest is `keys`, scanned for the results
@@ -1056,6 +1119,7 @@ mod tests {
             priorities: Arc::new(Priorities::none()),
             probes: Arc::default(),
             rendered: None,
+            settled: i64::MIN,
         };
         (ctx, inbox)
     }
@@ -1090,7 +1154,13 @@ mod tests {
             validator: 0,
             by_path: Mutex::new(HashMap::new()),
             all_or_nothing: false,
-            record: Mutex::new(Assembly::new([7; 32], [1; 32], expected, Vec::new())),
+            record: Mutex::new(Assembly::new(
+                [7; 32],
+                [1; 32],
+                i64::MIN,
+                expected,
+                Vec::new(),
+            )),
             pending: Mutex::new(None),
         })
     }
@@ -1128,6 +1198,7 @@ mod tests {
         let (slot, a, b) = ([7; 32], [2; 32], [3; 32]);
         let record = RunRecord {
             keys: [1; 32],
+            settled: i64::MIN,
             inputs: Vec::new(),
             results: vec![
                 KeptResult::of(&result("a.py")),
@@ -1210,7 +1281,7 @@ mod tests {
         };
         let served = Uses::new(&[1; 32], &(0..16).filter(|&i| i != 3).collect::<Vec<u32>>());
         let kept = |path: &str| KeptResult::of(&result(path));
-        let mut assembly = Assembly::new([7; 32], [1; 32], 2, seeded(16));
+        let mut assembly = Assembly::new([7; 32], [1; 32], i64::MIN, 2, seeded(16));
         assembly
             .results
             .push(([1; 32], kept("a.py"), Listed::Line(served.clone())));
@@ -1232,7 +1303,7 @@ mod tests {
         assert_eq!(index.results[0], served);
         assert_eq!(index.results[1].iter().collect::<Vec<_>>(), [0, 16]);
 
-        let mut assembly = Assembly::new([7; 32], [1; 32], 2, seeded(4));
+        let mut assembly = Assembly::new([7; 32], [1; 32], i64::MIN, 2, seeded(4));
         let served = Uses::new(&[1; 32], &[2]);
         assembly
             .results
@@ -1258,5 +1329,45 @@ mod tests {
         let positions = |line: &Uses| line.iter().collect::<Vec<_>>();
         let lines: Vec<Vec<u32>> = index.results.iter().map(positions).collect();
         assert_eq!(lines, [vec![1], vec![2]]);
+    }
+
+    /// The stamp of the directory `dir`, in nanoseconds, changed or modified, whichever is later.
+    fn stamped(dir: &Path) -> i64 {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir).expect("the directory");
+        (m.ctime() * 1_000_000_000 + m.ctime_nsec()).max(m.mtime() * 1_000_000_000 + m.mtime_nsec())
+    }
+
+    #[tokio::test]
+    async fn an_input_absent_then_is_absent_still_without_a_look_while_its_directory_is_unchanged()
+    {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir_all(root.path().join("pkg")).expect("a directory");
+        std::fs::write(root.path().join("pkg/a.py"), "x = 1\n").expect("written");
+        let hashes = FileHashes::new(root.path(), Cache::off());
+        let paths = vec![
+            "gone/b.py".to_owned(),
+            "pkg/a.py".to_owned(),
+            "pkg/b.py".to_owned(),
+        ];
+        let then = [None, Some([0; 32]), None];
+        let absent = |states: &[(String, Result<Hash, String>)]| -> Vec<bool> {
+            states.iter().map(|(_, s)| s.is_err()).collect()
+        };
+        std::fs::write(root.path().join("pkg/b.py"), "y = 2\n").expect("written");
+        let created = stamped(&root.path().join("pkg"));
+        // A record whose states were read after `pkg` last changed vouches for its absent
+        // inputs there: none is looked up, which `pkg/b.py`, there all the same in this made-up
+        // case, shows. A missing directory holds nothing.
+        let now = states_now(&hashes, root.path(), created + 1, paths.clone(), &then).await;
+        assert_eq!(absent(&now), [true, false, true], "{now:?}");
+        // A record made before the file was created does not: the directory changed since,
+        // and the file is looked up and found.
+        let now = states_now(&hashes, root.path(), created, paths.clone(), &then).await;
+        assert_eq!(absent(&now), [true, false, false], "{now:?}");
+        assert_eq!(
+            now.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            paths.iter().collect::<Vec<_>>()
+        );
     }
 }

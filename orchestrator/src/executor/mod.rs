@@ -70,6 +70,9 @@ pub struct Context {
     pub probes: Arc<crate::cache::Probes>,
     /// Findings already rendered, which results need not be read for ([`crate::rendered`]).
     pub rendered: Option<Arc<crate::rendered::Rendered>>,
+    /// [`crate::kept::settled_before`] the round's start: what a record made in this round
+    /// says of when its inputs' states were read ([`crate::cache::RecordHead::settled`]).
+    pub settled: i64,
 }
 
 impl Context {
