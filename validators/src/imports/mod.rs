@@ -15,14 +15,17 @@
 //! over `.py`). Files that do not exist are listed too: the coordinator records them as absent,
 //! so creating one re-checks the modules it could change.
 
+mod numbered;
 mod resolve;
 mod statements;
 
 use crate::wrapper::{Priority, Running};
+use numbered::Numbered;
 use protocol::sdk::{Error, Reporter};
 use resolve::{join, parent, Kind, Tree};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// How many times ruff is asked again for modules the first walk did not cover (ruff's default
 /// excludes, such as `build/`, skip directories that a module can still import from).
@@ -52,6 +55,8 @@ pub const INPUTS: u32 = 2;
 #[derive(Debug, Default)]
 pub struct Graph {
     imports: HashMap<String, Vec<String>>,
+    /// The graph numbered, once it is complete: made by the first [`Graph::inputs_of`].
+    numbered: OnceLock<Numbered>,
 }
 
 impl Graph {
@@ -79,7 +84,10 @@ impl Graph {
         // One walk from all of them: a closure per file asked again each round, each of its
         // modules then looked for on disk, took three minutes for 7,995 files of ten copies of
         // Django, against eight seconds for the whole tree.
-        let closures = |g: &Graph| g.closure(files.iter().flat_map(|f| g.imported_by(f)));
+        let closures = |g: &Graph| {
+            let numbered = g.numbered();
+            numbered.closure(files.iter().flat_map(|f| numbered.imports_of(f)))
+        };
         match graph.follow(ruff, files.to_vec(), ROUNDS, closures, out)? {
             true => Ok(graph),
             false => Graph::build(ruff, out),
@@ -125,6 +133,8 @@ impl Graph {
         paths: &[String],
         out: &mut Reporter<'_>,
     ) -> Result<(), Error> {
+        // A graph that grows is numbered again when next asked.
+        self.numbered = OnceLock::new();
         let mut args: Vec<String> = ["analyze", "graph", "--isolated", "--type-checking-imports"]
             .map(str::to_owned)
             .to_vec();
@@ -182,44 +192,26 @@ impl Graph {
                 .iter()
                 .map(|(m, i)| ((*m).to_owned(), i.iter().map(|s| (*s).to_owned()).collect()))
                 .collect(),
+            numbered: OnceLock::new(),
         }
     }
 
     /// Every file whose contents can change `module`'s diagnostics, other than itself, sorted:
     /// its imports, transitively, with the packages and stubs around them (see the module
-    /// documentation).
+    /// documentation). The graph must be complete: it is numbered on the first call.
     pub fn inputs_of(&self, module: &str) -> Vec<String> {
-        let mut inputs = self.closure(self.imported_by(module));
+        let numbered = self.numbered.get_or_init(|| self.numbered());
+        let mut inputs = numbered.closure(numbered.imports_of(module));
         inputs.retain(|m| m != module);
         inputs
     }
 
-    /// What `module` imports directly.
-    fn imported_by(&self, module: &str) -> impl Iterator<Item = String> + '_ {
-        self.imports.get(module).into_iter().flatten().cloned()
-    }
-
-    /// The modules `imported` names, with what they import, transitively, and the packages and
-    /// stubs around each; sorted, once each.
-    fn closure(&self, imported: impl Iterator<Item = String>) -> Vec<String> {
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut todo: Vec<String> = imported.collect();
-        while let Some(next) = todo.pop() {
-            if !seen.insert(next.clone()) {
-                continue;
-            }
-            let mut around = packages_of(&next);
-            around.extend(stub_twin(&next));
-            for also in around {
-                if !seen.contains(&also) {
-                    todo.push(also);
-                }
-            }
-            if let Some(imports) = self.imports.get(&next) {
-                todo.extend(imports.iter().filter(|i| !seen.contains(*i)).cloned());
-            }
-        }
-        seen.into_iter().collect()
+    fn numbered(&self) -> Numbered {
+        Numbered::of(&self.imports, |path| {
+            let mut around = packages_of(path);
+            around.extend(stub_twin(path));
+            around
+        })
     }
 
     /// How many modules the graph knows.
