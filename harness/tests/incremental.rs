@@ -450,12 +450,17 @@ fn a_package_installed_into_the_environment_makes_pyright_check_again() {
 }
 
 /// Pyright resolves a relative import from the importing file's directory, `__init__.py` or
-/// not; so must the inputs a result lists, or an edit to the imported module is not seen.
+/// not; so must the inputs a result lists, or an edit to the imported module is not seen,
+/// including an import written on the line of a `try:`.
 #[test]
 fn a_relative_import_in_a_directory_without_init_depends_on_the_module_it_names() {
     let repo = Repo::new();
     repo.write("pkg/b.py", "def f() -> int:\n    return 1\n")
         .write("pkg/a.py", "from .b import f\n\ny: int = f()\n")
+        .write(
+            "pkg/c.py",
+            "try: from .b import f\nexcept ImportError: raise\n\nw: int = f()\n",
+        )
         .write("bad.py", "z: int = \"not an int\"\n");
     warm(&repo);
     f_returns_str_and_breaks(&repo, "pkg/b.py", "pkg/a.py");

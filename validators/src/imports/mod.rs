@@ -49,7 +49,7 @@ pub struct Ruff<'a> {
 /// Which way of finding a module's inputs made a result: part of pyright's tool version, and
 /// so of every cache key, so that results whose inputs an earlier way missed are not served.
 /// Bump it whenever the same tree would list other inputs.
-pub const INPUTS: u32 = 2;
+pub const INPUTS: u32 = 3;
 
 /// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
 #[derive(Debug, Default)]

@@ -27,11 +27,15 @@ pub fn scan(source: &str) -> Vec<Import> {
     let mut lines = source.lines();
     while let Some(line) = lines.next() {
         let start = line.trim_start();
-        if !(may_start_import(start) || start.contains(';')) {
+        if !(may_start_import(start) || start.contains(';') || after_colon(start).is_some()) {
             continue;
         }
+        // Statements after a `;`, and the one after a compound statement's colon on the same
+        // line (`if TYPE_CHECKING: from .types import Alias`, `try: import fast_json`).
         let mut parts: Vec<String> = code_of(start)
             .split(';')
+            .flat_map(|p| [Some(p), after_colon(p)])
+            .flatten()
             .map(|p| p.trim().to_owned())
             .collect();
         // Only the last statement of a line can go on over the next ones.
@@ -52,6 +56,13 @@ pub fn scan(source: &str) -> Vec<Import> {
 
 fn may_start_import(text: &str) -> bool {
     text.starts_with("import") || text.starts_with("from")
+}
+
+/// What follows the first colon of `text` that an import statement follows.
+fn after_colon(text: &str) -> Option<&str> {
+    text.match_indices(':')
+        .map(|(at, _)| text[at + 1..].trim_start())
+        .find(|rest| may_start_import(rest))
 }
 
 /// Whether an import statement goes on over the next line: after a backslash, or inside the
@@ -207,6 +218,8 @@ x = 1; import json; from .a import \\
     b
 def f():
     import importlib.util
+if TYPE_CHECKING: from .protocols import Proto
+try: import fast_json
 ";
         assert_eq!(
             scan(source),
@@ -215,6 +228,8 @@ def f():
                 import(0, "json", &[]),
                 import(1, "a", &["b"]),
                 import(0, "importlib.util", &[]),
+                import(1, "protocols", &["Proto"]),
+                import(0, "fast_json", &[]),
             ]
         );
     }
