@@ -762,14 +762,13 @@ async fn states_now(
     if paths.is_empty() {
         return Vec::new();
     }
-    let dir_of = |path: &str| path.rfind('/').map_or("", |end| &path[..end]).to_owned();
-    let mut dirs: Vec<String> = (paths.iter().zip(then))
+    let mut dirs: Vec<&str> = (paths.iter().zip(then))
         .filter(|(_, state)| state.is_none())
         .map(|(path, _)| dir_of(path))
         .collect();
-    dirs.dedup();
     dirs.sort_unstable();
     dirs.dedup();
+    let dirs: Vec<String> = dirs.into_iter().map(str::to_owned).collect();
     let root = root.to_owned();
     let unchanged: HashSet<String> = tokio::task::spawn_blocking(move || {
         let still = crate::parallel::on_every_core(dirs, |dir| {
@@ -779,29 +778,32 @@ async fn states_now(
     })
     .await
     .unwrap_or_default();
-    let (absent, looked): (Vec<_>, Vec<_>) = (paths.iter().zip(then))
-        .map(|(path, state)| (path, state.is_none() && unchanged.contains(&dir_of(path))))
-        .partition(|(_, absent)| *absent);
+    let absent: Vec<bool> = (paths.iter().zip(then))
+        .map(|(path, state)| state.is_none() && unchanged.contains(dir_of(path)))
+        .collect();
+    let looked: Vec<String> = (paths.iter().zip(&absent))
+        .filter(|(_, absent)| !**absent)
+        .map(|(path, _)| path.clone())
+        .collect();
     let mut looked = match looked.is_empty() {
         true => Vec::new(),
-        false => {
-            hashes
-                .of(looked.into_iter().map(|(p, _)| p.clone()).collect())
-                .await
-        }
+        false => hashes.of(looked).await,
     }
     .into_iter();
-    let absent: HashSet<&String> = absent.into_iter().map(|(p, _)| p).collect();
-    paths
-        .iter()
-        .map(|path| match absent.contains(path) {
+    (paths.into_iter().zip(absent))
+        .map(|(path, absent)| match absent {
             true => (
-                path.clone(),
+                path,
                 Err("absent, as its directory is unchanged".to_owned()),
             ),
             false => looked.next().expect("a state for every path looked up"),
         })
         .collect()
+}
+
+/// The directory of a root-relative path (`""` for the root's own files).
+fn dir_of(path: &str) -> &str {
+    path.rfind('/').map_or("", |end| &path[..end])
 }
 
 /// The index of the record in `slot` whose keys' digest is `keys`, scanned for the results

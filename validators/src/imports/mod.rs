@@ -55,7 +55,7 @@ pub const INPUTS: u32 = 3;
 #[derive(Debug, Default)]
 pub struct Graph {
     imports: HashMap<String, Vec<String>>,
-    /// The graph numbered, once it is complete: made by the first [`Graph::inputs_of`].
+    /// The graph numbered ([`Graph::numbered`]); emptied whenever the graph grows.
     numbered: OnceLock<Numbered>,
 }
 
@@ -198,19 +198,23 @@ impl Graph {
 
     /// Every file whose contents can change `module`'s diagnostics, other than itself, sorted:
     /// its imports, transitively, with the packages and stubs around them (see the module
-    /// documentation). The graph must be complete: it is numbered on the first call.
+    /// documentation).
     pub fn inputs_of(&self, module: &str) -> Vec<String> {
-        let numbered = self.numbered.get_or_init(|| self.numbered());
+        let numbered = self.numbered();
         let mut inputs = numbered.closure(numbered.imports_of(module));
         inputs.retain(|m| m != module);
         inputs
     }
 
-    fn numbered(&self) -> Numbered {
-        Numbered::of(&self.imports, |path| {
-            let mut around = packages_of(path);
-            around.extend(stub_twin(path));
-            around
+    /// The graph numbered, made when first asked for since it last grew: the last round of
+    /// [`Graph::follow`] and every [`Graph::inputs_of`] after it share one.
+    fn numbered(&self) -> &Numbered {
+        self.numbered.get_or_init(|| {
+            Numbered::of(&self.imports, |path| {
+                let mut around = packages_of(path);
+                around.extend(stub_twin(path));
+                around
+            })
         })
     }
 
