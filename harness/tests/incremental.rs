@@ -517,3 +517,19 @@ fn an_import_found_through_extra_paths_depends_on_the_module_there() {
     warm(&repo);
     f_returns_str_and_breaks(&repo, "lib/utils.py", "app/main.py");
 }
+
+/// A module found through `extraPaths` outside the root cannot be an input, as inputs are
+/// paths under the root; an edit to it checks its importers again all the same.
+#[test]
+fn an_import_found_through_extra_paths_outside_the_root_is_followed_too() {
+    let shared = tempfile::tempdir().expect("a temporary directory");
+    let utils = shared.path().join("utils.py");
+    std::fs::write(&utils, "def f() -> int:\n    return 1\n").expect("written");
+    let config = serde_json::json!({ "extraPaths": [shared.path()] });
+    let repo = Repo::new();
+    repo.write("pyrightconfig.json", &config.to_string())
+        .write("app/main.py", "from utils import f\n\ny: int = f()\n")
+        .write("bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    f_returns_str_and_breaks(&repo, utils.to_str().expect("UTF-8"), "app/main.py");
+}

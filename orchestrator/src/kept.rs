@@ -162,16 +162,19 @@ impl Stamp {
         }
     }
 
-    /// Whether no entry was added to, removed from or renamed in the directory at `path` since
-    /// `settled`: it is missing, or is a directory whose stamp is older. A link to a directory
-    /// is not trusted, since it can be pointed at another without changing either stamp.
-    pub fn unchanged_dir(path: &Path, settled: i64) -> bool {
+    /// How the directory at `path` stands since `settled`, by its own entry (a link is not
+    /// followed): see [`Since`].
+    pub fn dir_since(path: &Path, settled: i64) -> Since {
         match std::fs::symlink_metadata(path) {
             Ok(m) => {
                 let stamp = Stamp::from(&m);
-                m.is_dir() && stamp.modified < settled && stamp.changed < settled
+                match m.is_dir() && stamp.modified < settled && stamp.changed < settled {
+                    true => Since::Unchanged,
+                    false => Since::Changed,
+                }
             }
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Since::Missing,
+            Err(_) => Since::Changed,
         }
     }
 
@@ -217,6 +220,21 @@ pub fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Reads a kept file front to back; `None` when it ends too soon.
+/// What a directory's stamp says of the paths below it since a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Nothing is there: no path below it exists.
+    Missing,
+    /// A directory, not a link to one, whose stamp is older: no entry was added to it, removed
+    /// from it or renamed in it since, and it was not itself moved to where it is (a move
+    /// stamps what is moved). So each entry names what it named then; a path below it is the
+    /// same only if every directory on the way is unchanged too.
+    Unchanged,
+    /// Changed since, a link (which can be pointed elsewhere without a new stamp on either
+    /// side), or not a directory.
+    Changed,
+}
+
 #[derive(Debug)]
 pub struct Reader<'a>(&'a [u8]);
 
@@ -264,17 +282,12 @@ mod tests {
         std::fs::write(dir.path().join("file"), "").expect("written");
         std::os::unix::fs::symlink(&sub, dir.path().join("link")).expect("a link");
         let later = i64::MAX;
-        assert!(Stamp::unchanged_dir(&sub, later));
-        assert!(Stamp::unchanged_dir(&dir.path().join("missing"), later));
-        assert!(
-            !Stamp::unchanged_dir(&dir.path().join("link"), later),
-            "a link"
-        );
-        assert!(
-            !Stamp::unchanged_dir(&dir.path().join("file"), later),
-            "a file"
-        );
+        let since = |name: &str, at: i64| Stamp::dir_since(&dir.path().join(name), at);
+        assert_eq!(since("sub", later), Since::Unchanged);
+        assert_eq!(since("missing", later), Since::Missing);
+        assert_eq!(since("link", later), Since::Changed, "a link");
+        assert_eq!(since("file", later), Since::Changed, "a file");
         let now = settled_before(SystemTime::now());
-        assert!(!Stamp::unchanged_dir(&sub, now), "changed since");
+        assert_eq!(since("sub", now), Since::Changed, "changed since");
     }
 }

@@ -9,6 +9,7 @@ pub mod bandit;
 mod environment;
 mod imports;
 mod node_heap;
+mod outside;
 mod overlay;
 pub mod pyright;
 mod pyright_batches;

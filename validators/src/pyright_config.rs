@@ -15,6 +15,8 @@
 //! Pyright resolves an absolute import from its `stubPath` (`typings` unless set) and its
 //! `extraPaths`, and each execution environment's `root` and `extraPaths`, as well as from the
 //! root and `src`; ruff knows none of them, so the import graph is told ([`Config::roots`]).
+//! Those outside the root are not inputs, which are paths under the root; what they hold goes
+//! into the tool's version instead ([`Config::outside`], [`crate::outside`]).
 //!
 //! The configuration is `pyrightconfig.json` (JSON with comments and trailing commas) or else
 //! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run. One that
@@ -22,7 +24,7 @@
 //! checks the whole project instead.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The project's `include`.
 #[derive(Debug)]
@@ -42,9 +44,11 @@ pub struct Config {
     /// Where the configuration may turn `reportImportCycles` on, if it does.
     pub reports_cycles: Option<&'static str>,
     /// The directories other than the root and `src` that pyright finds absolute imports in,
-    /// relative to the root, `/`-separated. Those outside the root are left out: nothing
-    /// there is an input.
+    /// relative to the root, `/`-separated; those outside the root are in `outside`.
     pub roots: Vec<String>,
+    /// The directories outside the root that pyright finds absolute imports in, as the
+    /// configuration names them joined to the root.
+    pub outside: Vec<PathBuf>,
 }
 
 impl Config {
@@ -86,7 +90,7 @@ impl Config {
         Config {
             include: Include::from_table(table, name),
             reports_cycles: cycles.then_some(name),
-            roots: roots_of(table, root),
+            ..roots_of(table, root)
         }
     }
 }
@@ -98,6 +102,7 @@ impl Default for Config {
             include: Include::Everything,
             reports_cycles: None,
             roots: vec![DEFAULT_STUB_PATH.to_owned()],
+            outside: Vec::new(),
         }
     }
 }
@@ -105,8 +110,9 @@ impl Default for Config {
 /// Where pyright looks for local stubs when `stubPath` is not set.
 const DEFAULT_STUB_PATH: &str = "typings";
 
-/// [`Config::roots`] of a configuration table, in the project at `root`.
-fn roots_of(table: &serde_json::Value, root: &Path) -> Vec<String> {
+/// [`Config::roots`] and [`Config::outside`] of a configuration table, in the project at
+/// `root` (the rest of the configuration is the default's).
+fn roots_of(table: &serde_json::Value, root: &Path) -> Config {
     let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
         let list = value.and_then(serde_json::Value::as_array);
         list.into_iter()
@@ -133,15 +139,28 @@ fn roots_of(table: &serde_json::Value, root: &Path) -> Vec<String> {
         );
         found.extend(strings(environment.get("extraPaths")));
     }
-    let mut roots: Vec<String> = found.iter().filter_map(|path| inside(root, path)).collect();
+    let (mut roots, mut outside) = (Vec::new(), Vec::new());
+    for path in &found {
+        match inside(root, path) {
+            Some(Some(relative)) => roots.push(relative),
+            Some(None) => {}
+            None => outside.push(root.join(path)),
+        }
+    }
     roots.sort();
     roots.dedup();
-    roots
+    outside.sort();
+    outside.dedup();
+    Config {
+        roots,
+        outside,
+        ..Config::default()
+    }
 }
 
 /// `path`, as the configuration gives it, relative to the project at `root` and
-/// `/`-separated, if it is a directory under the root other than the root itself.
-fn inside(root: &Path, path: &str) -> Option<String> {
+/// `/`-separated, if it is under the root: `Some(None)` for the root itself, `None` outside.
+fn inside(root: &Path, path: &str) -> Option<Option<String>> {
     let path = Path::new(path);
     let relative = match path.strip_prefix(root) {
         Ok(relative) => relative,
@@ -153,10 +172,12 @@ fn inside(root: &Path, path: &str) -> Option<String> {
         match part {
             std::path::Component::Normal(name) => parts.push(name.to_str()?),
             std::path::Component::CurDir => {}
+            // `lib/../src`, or a name that is not UTF-8: taken as outside, which costs a walk
+            // of it on every run rather than a stale result.
             _ => return None,
         }
     }
-    (!parts.is_empty()).then(|| parts.join("/"))
+    Some((!parts.is_empty()).then(|| parts.join("/")))
 }
 
 impl Include {
@@ -320,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn the_roots_are_the_stub_path_the_extra_paths_and_each_environments_inside_the_project() {
+    fn the_roots_are_the_stub_path_the_extra_paths_and_each_environments_split_by_the_root() {
         assert_eq!(Config::default().roots, ["typings"]);
         let root = tempfile::tempdir().expect("a temporary directory");
         let outside = "/elsewhere/lib";
@@ -334,9 +355,14 @@ mod tests {
             inside_absolute.display()
         );
         std::fs::write(root.path().join("pyrightconfig.json"), text).expect("written");
+        let config = Config::read(root.path());
         assert_eq!(
-            Config::read(root.path()).roots,
+            config.roots,
             ["common", "lib", "services/api", "stubs", "vendor/pkgs"]
+        );
+        assert_eq!(
+            config.outside,
+            [PathBuf::from(outside), root.path().join("../shared")]
         );
     }
 

@@ -748,8 +748,9 @@ impl Head {
 
 /// The state now of a record's inputs, `paths`, which were in the states `then` at `settled`
 /// ([`RecordHead::settled`]). One absent then is absent still, without a look of its own,
-/// where its directory is missing, or is a directory (not a link to one) whose stamp is older
-/// than `settled`: no entry was added to it since. Pyright's results list every module's stub
+/// where a directory on its way is missing, or where every directory on its way from the root
+/// is unchanged since `settled` ([`kept::Since`]): then no entry was added to its directory,
+/// and the path leads to the same directory it did. Pyright's results list every module's stub
 /// and every module an import could find, most of which do not exist: on Django about 2,500
 /// paths in a few hundred directories.
 async fn states_now(
@@ -768,18 +769,35 @@ async fn states_now(
         .collect();
     dirs.sort_unstable();
     dirs.dedup();
-    let dirs: Vec<String> = dirs.into_iter().map(str::to_owned).collect();
+    let mut on_the_way: Vec<String> = dirs
+        .iter()
+        .flat_map(|dir| down_to(dir))
+        .map(str::to_owned)
+        .collect();
+    on_the_way.sort_unstable();
+    on_the_way.dedup();
     let root = root.to_owned();
-    let unchanged: HashSet<String> = tokio::task::spawn_blocking(move || {
-        let still = crate::parallel::on_every_core(dirs, |dir| {
-            kept::Stamp::unchanged_dir(&root.join(&dir), settled).then_some(dir)
-        });
-        still.into_iter().flatten().collect()
+    let since: HashMap<String, kept::Since> = tokio::task::spawn_blocking(move || {
+        crate::parallel::on_every_core(on_the_way, |dir| {
+            (kept::Stamp::dir_since(&root.join(&dir), settled), dir)
+        })
+        .into_iter()
+        .map(|(since, dir)| (dir, since))
+        .collect()
     })
     .await
     .unwrap_or_default();
+    let vouched: HashSet<&str> = dirs
+        .into_iter()
+        .filter(|dir| {
+            let way: Vec<Option<kept::Since>> =
+                down_to(dir).map(|d| since.get(d).copied()).collect();
+            way.contains(&Some(kept::Since::Missing))
+                || way.iter().all(|s| *s == Some(kept::Since::Unchanged))
+        })
+        .collect();
     let absent: Vec<bool> = (paths.iter().zip(then))
-        .map(|(path, state)| state.is_none() && unchanged.contains(dir_of(path)))
+        .map(|(path, state)| state.is_none() && vouched.contains(dir_of(path)))
         .collect();
     let looked: Vec<String> = (paths.iter().zip(&absent))
         .filter(|(_, absent)| !**absent)
@@ -804,6 +822,14 @@ async fn states_now(
 /// The directory of a root-relative path (`""` for the root's own files).
 fn dir_of(path: &str) -> &str {
     path.rfind('/').map_or("", |end| &path[..end])
+}
+
+/// The directories from the root ("") down to `dir`, which is one of them.
+fn down_to(dir: &str) -> impl Iterator<Item = &str> {
+    let below = dir.match_indices('/').map(|(at, _)| &dir[..at]);
+    std::iter::once("")
+        .chain(below)
+        .chain((!dir.is_empty()).then_some(dir))
 }
 
 /// The index of the record in `slot` whose keys' digest is `keys`, scanned for the results
@@ -1371,5 +1397,34 @@ mod tests {
             now.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             paths.iter().collect::<Vec<_>>()
         );
+    }
+
+    #[tokio::test]
+    async fn an_input_absent_then_below_a_link_or_a_moved_directory_is_looked_up() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let at = |p: &str| root.path().join(p);
+        for dir in ["one/sub", "two/sub", "new/sub"] {
+            std::fs::create_dir_all(at(dir)).expect("a directory");
+        }
+        std::fs::write(at("two/sub/x.py"), "").expect("written");
+        std::fs::write(at("new/sub/x.py"), "").expect("written");
+        std::os::unix::fs::symlink("two", at("link")).expect("a link");
+        let hashes = FileHashes::new(root.path(), Cache::off());
+        let found = |now: Vec<(String, Result<Hash, String>)>| -> Vec<bool> {
+            now.iter().map(|(_, state)| state.is_ok()).collect()
+        };
+        // A record made when `link` led to `one`, where `sub/x.py` is absent, lists it as
+        // absent. What a link leads to can be replaced (`two` moved away, another moved in)
+        // with no stamp on the way from the root showing it: here, every stamp is older.
+        let settled = stamped(root.path()) + 1;
+        let paths = vec!["link/sub/x.py".to_owned()];
+        let now = states_now(&hashes, root.path(), settled, paths, &[None]).await;
+        assert_eq!(found(now), [true], "below a link");
+        // `pkg` is moved into place after; its `sub` is as old as ever.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::rename(at("new"), at("pkg")).expect("moved");
+        let paths = vec!["pkg/sub/x.py".to_owned(), "one/sub/x.py".to_owned()];
+        let now = states_now(&hashes, root.path(), settled, paths, &[None, None]).await;
+        assert_eq!(found(now), [true, false], "below a moved directory");
     }
 }
