@@ -10,6 +10,7 @@
 use harness::findings::{self, direct, ours};
 use harness::{Outcome, Repo};
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// A project under git, its cache warm from a first run that already equals pyright's own.
 fn warm(repo: &Repo) {
@@ -28,17 +29,19 @@ fn whole_project(repo: &Repo) -> BTreeSet<findings::Key> {
     )
 }
 
+/// The pyright check's arguments.
+const CHECK: [&str; 6] = [
+    "run",
+    "--all",
+    "--format",
+    "json",
+    "--validators",
+    "pyright",
+];
+
 /// The pyright check, with `-v`: the validator's info lines go to stderr.
 fn verbose_check(repo: &Repo) -> Outcome {
-    repo.run(&[
-        "-v",
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "pyright",
-    ])
+    repo.run(&[&["-v"], &CHECK[..]].concat())
 }
 
 fn cached(out: &Outcome) -> u64 {
@@ -281,16 +284,8 @@ fn the_results_of_pyright_runs_that_ended_are_kept_when_a_later_one_fails() {
     std::fs::write(&fake, script).expect("written");
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let check = [
-        "run",
-        "--all",
-        "--format",
-        "json",
-        "--validators",
-        "pyright",
-    ];
     let failing = repo.run_with_env(
-        &check,
+        &CHECK,
         &[(
             "ORCHESTRATOR_TOOLS_DIR",
             tools.path().to_str().expect("utf-8"),
@@ -404,12 +399,9 @@ fn a_configuration_that_reports_import_cycles_checks_the_whole_project_and_says_
     assert_eq!(ours(&out, "pyright"), whole_project(&repo));
 }
 
-/// Installing a package into the environment pyright resolves imports from changes pyright's
-/// cache key: the next run checks again instead of serving diagnostics made without it.
-#[test]
-fn a_package_installed_into_the_environment_makes_pyright_check_again() {
-    let repo = Repo::new();
-    repo.write("app.py", "import json\n\nx: int = json.dumps(1)\n");
+/// A virtual environment without pip, and `PATH` with its `bin` first, as activating it
+/// sets it; its `site-packages`.
+fn environment() -> (tempfile::TempDir, String, std::path::PathBuf) {
     let venv = tempfile::tempdir().expect("a temporary directory");
     let made = std::process::Command::new("python3")
         .args(["-m", "venv", "--without-pip"])
@@ -422,31 +414,86 @@ fn a_package_installed_into_the_environment_makes_pyright_check_again() {
         venv.path().join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = || {
-        repo.run_with_env(
-            &[
-                "run",
-                "--all",
-                "--format",
-                "json",
-                "--validators",
-                "pyright",
-            ],
-            &[("PATH", path.as_str())],
-        )
-    };
-    assert_eq!(cached(&run()), 0);
-    assert_eq!(cached(&run()), 1, "nothing changed: served from the cache");
-    let lib = venv.path().join("lib");
-    let python = std::fs::read_dir(&lib)
+    let python = std::fs::read_dir(venv.path().join("lib"))
         .expect("lib/")
         .flatten()
         .next()
         .expect("lib/pythonX.Y");
     let site = python.path().join("site-packages");
+    (venv, path, site)
+}
+
+/// The pyright check with `PATH` set to `path`.
+fn check_with_path(repo: &Repo, path: &str) -> Outcome {
+    repo.run_with_env(&CHECK, &[("PATH", path)])
+}
+
+/// Installing a package into the environment pyright resolves imports from changes pyright's
+/// cache key: the next run checks again instead of serving diagnostics made without it.
+/// `check` runs the check the way that finds the environment.
+fn a_package_installed_checks_again(repo: &Repo, site: &Path, check: impl Fn() -> Outcome) {
+    assert_eq!(cached(&check()), 0);
+    assert_eq!(
+        cached(&check()),
+        1,
+        "nothing changed: served from the cache"
+    );
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::create_dir(site.join("newpkg-1.0.dist-info")).expect("an installed package");
-    assert_eq!(cached(&run()), 0, "a new package: checked again");
+    assert_eq!(cached(&check()), 0, "a new package: checked again");
+    assert_eq!(ours(&check(), "pyright"), whole_project(repo));
+}
+
+#[test]
+fn a_package_installed_into_the_environment_on_the_path_makes_pyright_check_again() {
+    let repo = Repo::new();
+    repo.write("app.py", "import json\n\nx: int = json.dumps(1)\n");
+    let (_venv, path, site) = environment();
+    a_package_installed_checks_again(&repo, &site, || check_with_path(&repo, &path));
+}
+
+#[test]
+fn a_package_installed_into_the_environment_the_configuration_names_makes_pyright_check_again() {
+    let repo = Repo::new();
+    let (venv, _, site) = environment();
+    let (parent, name) = (venv.path().parent(), venv.path().file_name());
+    let config =
+        serde_json::json!({ "venvPath": parent, "venv": name.map(|n| n.to_string_lossy()) });
+    repo.write("pyrightconfig.json", &config.to_string())
+        .write("app.py", "import json\n\nx: int = json.dumps(1)\n");
+    a_package_installed_checks_again(&repo, &site, || repo.check("pyright"));
+}
+
+/// A sibling project installed editable (a `.pth` file naming its source directory, outside
+/// the root) after a first run: an edit to one of its modules checks their importers again.
+#[test]
+fn an_edit_to_an_editable_install_outside_the_root_checks_its_importers_again() {
+    let repo = Repo::new();
+    repo.write("app.py", "from shared.util import g\n\nw: int = g()\n");
+    let sibling = tempfile::tempdir().expect("a temporary directory");
+    let util = sibling.path().join("shared/util.py");
+    std::fs::create_dir_all(util.parent().expect("shared/")).expect("a directory");
+    std::fs::write(&util, "def g() -> int:\n    return 1\n").expect("written");
+    let (_venv, path, site) = environment();
+    // Older than a second, the environment's directories let the first run remember what the
+    // interpreter said, and the `.pth` file installed later must undo that.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let findings = |out: &Outcome| ours(out, "pyright");
+    let unresolved = findings(&check_with_path(&repo, &path));
+    assert!(
+        unresolved.iter().any(|k| k.0 == "app.py" && k.1 == 1),
+        "not installed yet: {unresolved:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let pth = format!("{}\n", sibling.path().display());
+    std::fs::write(site.join("_shared.pth"), pth).expect("an editable install");
+    assert_eq!(findings(&check_with_path(&repo, &path)), BTreeSet::new());
+    std::fs::write(&util, "def g() -> str:\n    return \"1\"\n").expect("edited");
+    let broken = findings(&check_with_path(&repo, &path));
+    assert!(
+        broken.iter().any(|k| k.0 == "app.py" && k.1 == 3),
+        "the edit breaks app.py: {broken:?}"
+    );
 }
 
 /// Pyright resolves a relative import from the importing file's directory, `__init__.py` or

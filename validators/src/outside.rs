@@ -1,10 +1,11 @@
-//! The modules pyright finds outside the project's root, in directories its configuration adds
-//! (`"extraPaths": ["../shared"]`, an execution environment's). A result's inputs are paths
-//! under the root, so these cannot be among them; instead a stamp of every module file under
-//! those directories goes into pyright's tool version, and a change there checks every file
-//! again. Coarse, but never stale: an edit to a sibling package must not leave its importers'
-//! diagnostics as they were. Stating a sibling package of a few hundred modules costs a few
-//! milliseconds a run.
+//! The modules pyright finds outside the project's root: in directories its configuration adds
+//! (`"extraPaths": ["../shared"]`, an execution environment's), and in those the interpreter's
+//! search path adds (`PYTHONPATH`, the `.pth` file of a sibling project's editable install;
+//! see [`crate::environment`]). A result's inputs are paths under the root, so these cannot be
+//! among them; instead a stamp of every module file under those directories goes into
+//! pyright's tool version, and a change there checks every file again. Coarse, but never
+//! stale: an edit to a sibling package must not leave its importers' diagnostics as they were.
+//! Stating a sibling package of a few hundred modules costs a few milliseconds a run.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;

@@ -89,10 +89,8 @@ impl Validator for Pyright {
         };
         // The validator runs in the root; the environment is the one pyright would find there.
         let root = std::env::current_dir().unwrap_or_default();
-        let mut version = format!("{version}; {}", crate::environment::describe(&root));
-        if let Some(outside) = crate::outside::describe(&Config::read(&root).outside) {
-            version.push_str(&format!("; {outside}"));
-        }
+        let environment = crate::environment::describe(&root, &Config::read(&root));
+        let mut version = format!("{version}; {environment}");
         if let Some(ruff) = self.graph_tool.version() {
             version.push_str(&format!(
                 "; imports by ruff {ruff} and statements (inputs {})",

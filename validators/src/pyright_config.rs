@@ -49,6 +49,9 @@ pub struct Config {
     /// The directories outside the root that pyright finds absolute imports in, as the
     /// configuration names them joined to the root.
     pub outside: Vec<PathBuf>,
+    /// The virtual environment `venvPath` and `venv` name together, joined to the root:
+    /// pyright finds third-party imports there instead of asking `python3` on `PATH`.
+    pub venv: Option<PathBuf>,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
         Config {
             include: Include::from_table(table, name),
             reports_cycles: cycles.then_some(name),
+            venv: venv_of(table, root),
             ..roots_of(table, root)
         }
     }
@@ -103,6 +107,7 @@ impl Default for Config {
             reports_cycles: None,
             roots: vec![DEFAULT_STUB_PATH.to_owned()],
             outside: Vec::new(),
+            venv: None,
         }
     }
 }
@@ -156,6 +161,12 @@ fn roots_of(table: &serde_json::Value, root: &Path) -> Config {
         outside,
         ..Config::default()
     }
+}
+
+/// [`Config::venv`] of a configuration table.
+fn venv_of(table: &serde_json::Value, root: &Path) -> Option<PathBuf> {
+    let text = |key: &str| table.get(key).and_then(serde_json::Value::as_str);
+    Some(root.join(text("venvPath")?).join(text("venv")?))
 }
 
 /// `path`, as the configuration gives it, relative to the project at `root` and
@@ -364,6 +375,15 @@ mod tests {
             config.outside,
             [PathBuf::from(outside), root.path().join("../shared")]
         );
+        assert_eq!(config.venv, None);
+    }
+
+    #[test]
+    fn a_virtual_environment_is_named_by_venv_path_and_venv_together() {
+        let venv = |text: &str| config_of("pyrightconfig.json", text).venv;
+        assert_eq!(venv("{\"venv\": \".venv\"}"), None);
+        let named = venv("{\"venvPath\": \"envs\", \"venv\": \"py311\"}").expect("named");
+        assert!(named.ends_with("envs/py311"), "{}", named.display());
     }
 
     #[test]
