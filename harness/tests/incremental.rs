@@ -515,20 +515,22 @@ fn a_relative_import_in_a_directory_without_init_depends_on_the_module_it_names(
 
 /// An import of a module that does not exist yet is reported unresolved; creating the module
 /// checks the importer again instead of serving that error from the cache, whether the
-/// import is absolute, relative, or takes the module from its package by name.
+/// import is absolute (under a package that exists, or of a name nothing holds yet), relative,
+/// or takes the module from its package by name. So does a builtins stub created at the root,
+/// which every module imports without saying so.
 #[test]
 fn creating_a_module_an_import_names_checks_the_importer_again() {
     let repo = Repo::new();
     repo.write("app/__init__.py", "")
         .write(
             "app/main.py",
-            "from app.helpers import f\nfrom . import views\nfrom .forms import Form\n\n\
-             y: int = f()\nviews.show()\nForm()\n",
+            "from app.helpers import f\nfrom . import views\nfrom .forms import Form\n\
+             import toolkit\n\ny: int = f()\nviews.show()\nForm()\ntoolkit.go()\nextra()\n",
         )
         .write("app/bad.py", "z: int = \"not an int\"\n");
     warm(&repo);
     let unresolved = ours(&repo.check_finding("pyright"), "pyright");
-    for line in 1..=3 {
+    for line in 1..=4 {
         assert!(
             unresolved
                 .iter()
@@ -540,6 +542,8 @@ fn creating_a_module_an_import_names_checks_the_importer_again() {
         ("app/helpers.py", "def f() -> int:\n    return 1\n"),
         ("app/views.py", "def show() -> None:\n    pass\n"),
         ("app/forms.py", "class Form:\n    pass\n"),
+        ("toolkit.py", "def go() -> None:\n    pass\n"),
+        ("__builtins__.pyi", "def extra() -> None: ...\n"),
     ] {
         repo.write(module, text);
         let found = ours(&repo.check_finding("pyright"), "pyright");
@@ -548,7 +552,7 @@ fn creating_a_module_an_import_names_checks_the_importer_again() {
     let found = ours(&repo.check_finding("pyright"), "pyright");
     assert!(
         !found.iter().any(|k| k.0 == "app/main.py"),
-        "every import resolves once the modules exist: {found:?}"
+        "every import and `extra` resolve once the modules exist: {found:?}"
     );
 }
 

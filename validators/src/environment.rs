@@ -27,6 +27,7 @@
 use crate::pyright_config::Config;
 use crate::tools;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +41,8 @@ struct Interpreter {
     /// Where installations live: `sys.prefix`, `sys.base_prefix`, their `exec_` twins and the
     /// user's base (`~/.local`).
     prefixes: Vec<String>,
+    /// The modules compiled into the interpreter (`sys`, `builtins`…).
+    builtins: Vec<String>,
 }
 
 /// An [`Interpreter`] as remembered, with the [`states`] of its paths before it was asked.
@@ -54,7 +57,8 @@ const ASK: &str = "import json, site, sys; print(json.dumps({'executable': sys.e
                    'version': '.'.join(map(str, sys.version_info[:3])), \
                    'paths': [p for p in sys.path if p], \
                    'prefixes': [p for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, \
-                   sys.base_exec_prefix, getattr(site, 'USER_BASE', None)] if p]}))";
+                   sys.base_exec_prefix, getattr(site, 'USER_BASE', None)] if p], \
+                   'builtins': list(sys.builtin_module_names)}))";
 
 /// `python 3.11.7 (/usr/bin/python3), packages 1f2e3d4c5b6a`, or `no python interpreter`;
 /// then `, modules outside the root 0a1b2c3d4e5f` when the search path adds directories
@@ -67,14 +71,7 @@ pub fn describe(root: &Path, config: &Config) -> String {
         dirs.dedup();
         crate::outside::describe(&dirs).map_or_else(String::new, |o| format!(", {o}"))
     };
-    let in_venv = |name: &str| {
-        let python = config.venv.as_ref()?.join("bin").join(name);
-        python.is_file().then_some(python)
-    };
-    let found = (["python3", "python"].into_iter())
-        .find_map(in_venv)
-        .or_else(|| ["python3", "python"].into_iter().find_map(tools::on_path));
-    let Some(found) = found else {
+    let Some(found) = interpreter_for(config) else {
         return format!("no python interpreter{}", outside(Vec::new()));
     };
     let Some(interpreter) = remembered(&found, root) else {
@@ -102,6 +99,47 @@ pub fn describe(root: &Path, config: &Config) -> String {
         &hex[..12],
         outside(interpreter.added(root))
     )
+}
+
+/// The first names of the modules the interpreter pyright would ask can import: those
+/// compiled into it, and each module, package or stub package (`name-stubs`) in a directory of
+/// its search path. Empty without an interpreter.
+pub fn names(root: &Path, config: &Config) -> HashSet<String> {
+    let Some(interpreter) = interpreter_for(config).and_then(|found| remembered(&found, root))
+    else {
+        return HashSet::new();
+    };
+    let mut names: HashSet<String> = interpreter.builtins.into_iter().collect();
+    for path in &interpreter.paths {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else {
+                continue;
+            };
+            // `os.py`, `_ssl.cpython-311-x86_64-linux-gnu.so`, `yaml`, `yaml-stubs`.
+            let stem = file.split('.').next().unwrap_or_default();
+            let name = stem.strip_suffix("-stubs").unwrap_or(stem);
+            if !name.is_empty() && !name.contains('-') {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// The interpreter pyright would ask: the configuration's virtual environment's, else
+/// `python3`, then `python`, on `PATH`.
+fn interpreter_for(config: &Config) -> Option<PathBuf> {
+    let in_venv = |name: &str| {
+        let python = config.venv.as_ref()?.join("bin").join(name);
+        python.is_file().then_some(python)
+    };
+    (["python3", "python"].into_iter())
+        .find_map(in_venv)
+        .or_else(|| ["python3", "python"].into_iter().find_map(tools::on_path))
 }
 
 impl Interpreter {
@@ -263,6 +301,16 @@ mod tests {
     }
 
     #[test]
+    fn the_names_of_the_standard_library_and_of_what_the_interpreter_compiled_in_are_known() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let names = names(root.path(), &Config::default());
+        for name in ["os", "json", "sys", "builtins", "_ssl"] {
+            assert!(names.contains(name), "{name}");
+        }
+        assert!(!names.contains("__builtins__") && !names.contains("helpers"));
+    }
+
+    #[test]
     fn the_paths_added_are_those_outside_every_prefix_and_the_root() {
         let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
         let interpreter = Interpreter {
@@ -278,6 +326,7 @@ mod tests {
                 "/work",
             ]),
             prefixes: strings(&["/venv", "/usr", "/usr", "/usr", "/home/u/.local"]),
+            builtins: strings(&["sys"]),
         };
         assert_eq!(
             interpreter.added(Path::new("/work/project")),

@@ -32,7 +32,7 @@
 //! Pyright positions are 0-based; findings are 1-based. Diagnostics without a rule (syntax
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
-use crate::imports::{Graph, Ruff};
+use crate::imports::{Graph, Places, Ruff};
 use crate::overlay::ConfigOverlay;
 use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
@@ -112,11 +112,15 @@ impl Validator for Pyright {
         // of the tree, which one walk reads faster.
         let few = files.len() <= FEW;
         let project = Config::read(root);
+        let environment = crate::environment::names(root, &project);
         let ruff = self.graph_tool.executable().ok().map(|executable| Ruff {
             executable,
             root,
             priority: Priority::Beside,
-            roots: &project.roots,
+            places: Places {
+                roots: &project.roots,
+                environment: &environment,
+            },
         });
         let mode = settings.choice(
             "typeCheckingMode",

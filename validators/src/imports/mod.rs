@@ -22,6 +22,7 @@ mod statements;
 use crate::wrapper::{Priority, Running};
 use numbered::Numbered;
 use protocol::sdk::{Error, Reporter};
+pub use resolve::Places;
 use resolve::{join, parent, Kind, Tree};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -37,19 +38,19 @@ const ROUNDS: usize = 32;
 
 /// How ruff is asked about a project's imports: which ruff, in which root, at which priority
 /// (below pyright's while pyright runs); and where pyright finds imports that ruff does not
-/// look in (the configuration's roots, [`crate::pyright_config::Config::roots`]).
+/// look in ([`Places`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Ruff<'a> {
     pub executable: &'a Path,
     pub root: &'a Path,
     pub priority: Priority,
-    pub roots: &'a [String],
+    pub places: Places<'a>,
 }
 
 /// Which way of finding a module's inputs made a result: part of pyright's tool version, and
 /// so of every cache key, so that results whose inputs an earlier way missed are not served.
 /// Bump it whenever the same tree would list other inputs.
-pub const INPUTS: u32 = 3;
+pub const INPUTS: u32 = 4;
 
 /// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
 #[derive(Debug, Default)]
@@ -157,7 +158,7 @@ impl Graph {
                     "printed something that is not its JSON map",
                 )
             })?;
-        let mut packages = Packages::new(ruff.root, ruff.roots);
+        let mut packages = Packages::new(ruff.root, ruff.places);
         for (module, imports) in map {
             let Some(module) = crate::wrapper::relative(&root_text, &module) else {
                 continue;
@@ -291,9 +292,9 @@ enum Dir {
 }
 
 impl<'r> Packages<'r> {
-    fn new(root: &'r Path, roots: &'r [String]) -> Packages<'r> {
+    fn new(root: &'r Path, places: Places<'r>) -> Packages<'r> {
         Packages {
-            tree: Tree::new(root, roots),
+            tree: Tree::new(root, places),
         }
     }
 
@@ -405,7 +406,12 @@ mod tests {
             ],
             "",
         );
-        let mut packages = Packages::new(dir.path(), &[]);
+        let environment = std::collections::HashSet::new();
+        let places = Places {
+            roots: &[],
+            environment: &environment,
+        };
+        let mut packages = Packages::new(dir.path(), places);
         assert_eq!(packages.root_of("svc_b/app/api/x.py"), "svc_b");
         assert_eq!(packages.root_of("lib/core.py"), "");
         assert_eq!(packages.root_of("top.py"), "");

@@ -16,14 +16,40 @@
 //! An absolute import is looked for where pyright looks for it: the project's root, its `src`,
 //! the roots its configuration adds (`extraPaths`, `stubPath`…; see
 //! [`crate::pyright_config::Config::roots`]), and the importing file's directory and each
-//! above it, under each only when the import's first name is there (so `import os` lists
-//! nothing). A name taken `from` a package may be a submodule, so
-//! it is one too: `from . import views` depends on `views.py` or `views/__init__.py`, there or
-//! not.
+//! above it, which pyright tries last. It rests on the files that answer it under each place
+//! that holds its first name. A first name that no place holds, and that the Python
+//! environment does not answer either ([`Places::environment`]), rests on the files that would
+//! answer it once created: at the root, in `src`, in the configured roots, and in each of the
+//! importing file's directories that is not a package (a script's). So `import os` lists
+//! nothing, and `import helpers` before any `helpers.py` exists lists `helpers.py` and
+//! `helpers/__init__.py` at the root, among others. A name taken `from` a package may be a
+//! submodule, so it is one too: `from . import views` depends on `views.py` or
+//! `views/__init__.py`, there or not.
+//!
+//! Not followed, for what they would cost every result: a module created in one place that
+//! shadows the same name held in a later one (a stub for a project package in the stub path,
+//! say), and one created under the name of a standard or installed module.
+//!
+//! Every module also imports `__builtins__` without saying so: a `__builtins__.pyi` at the
+//! root, in `src` or in a configured root (the stub path) adds to the builtins of every module.
+//! Pyright also finds one beside the importing file, which it does not document; that one is
+//! not followed, as every module would then rest on its directories' packages.
 
 use super::statements::Import;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+/// Where pyright looks for an absolute import besides the root, `src` and the importing file's
+/// directories, and what the Python environment answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Places<'a> {
+    /// The configuration's roots ([`crate::pyright_config::Config::roots`]).
+    pub roots: &'a [String],
+    /// The first names of the modules the Python environment holds (the standard library, the
+    /// installed packages; [`crate::environment::names`]). A module created in the project
+    /// under one of those names, shadowing it, is not seen.
+    pub environment: &'a HashSet<String>,
+}
 
 /// What a path of the project is, looked up once each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,19 +65,17 @@ pub enum Kind {
 /// the importing file's up to the root.
 pub struct Tree<'r> {
     root: &'r Path,
-    /// Where absolute imports are looked for besides the root, `src` and the importing file's
-    /// directories.
-    roots: &'r [String],
+    places: Places<'r>,
     /// Each directory read: its entries, each with whether it is a directory (links
     /// followed); `None` where there is no directory to read.
     dirs: HashMap<String, Option<HashMap<String, bool>>>,
 }
 
 impl<'r> Tree<'r> {
-    pub fn new(root: &'r Path, roots: &'r [String]) -> Tree<'r> {
+    pub fn new(root: &'r Path, places: Places<'r>) -> Tree<'r> {
         Tree {
             root,
-            roots,
+            places,
             dirs: HashMap::new(),
         }
     }
@@ -92,6 +116,13 @@ impl<'r> Tree<'r> {
         self.kind(path) == Kind::File
     }
 
+    /// Whether `dir` is a package: it has an `__init__.py` or `__init__.pyi`.
+    fn is_package(&mut self, dir: &str) -> bool {
+        ["__init__.py", "__init__.pyi"]
+            .iter()
+            .any(|init| self.is_file(&join(dir, init)))
+    }
+
     /// Whether a module whose dotted name starts with `first` could be under `base`.
     fn holds(&mut self, base: &str, first: &str) -> bool {
         let at = join(base, first);
@@ -104,28 +135,24 @@ impl<'r> Tree<'r> {
     /// without the packages around them and the stubs beside them, which the graph adds.
     pub fn resolve(&mut self, module: &str, imports: &[Import]) -> Vec<String> {
         let home = parent(module);
+        let builtins = Import {
+            level: 0,
+            module: vec!["__builtins__".to_owned()],
+            names: Vec::new(),
+        };
         let mut found = Vec::new();
-        for import in imports {
+        for import in imports.iter().chain([&builtins]) {
             let bases: Vec<String> = match import.level {
                 0 => {
                     let Some(first) = import.module.first() else {
                         continue;
                     };
-                    let mut bases: Vec<String> = Vec::new();
-                    // Pyright tries the importing file's directory and each above it last.
-                    let roots = self.roots;
-                    let places = ["", "src"]
-                        .into_iter()
-                        .chain(roots.iter().map(String::as_str))
-                        .chain(std::iter::successors(Some(home), |d| {
-                            (!d.is_empty()).then(|| parent(d))
-                        }));
-                    for base in places {
-                        if !bases.iter().any(|b| b == base) && self.holds(base, first) {
-                            bases.push(base.to_owned());
-                        }
-                    }
-                    bases
+                    // Pyright documents a builtins stub at the root or the stub path only.
+                    let around = match std::ptr::eq(import, &builtins) {
+                        true => "",
+                        false => home,
+                    };
+                    self.bases(around, first)
                 }
                 level => climb(home, level - 1)
                     .map(str::to_owned)
@@ -137,6 +164,33 @@ impl<'r> Tree<'r> {
             }
         }
         found
+    }
+
+    /// Where an absolute import whose first name is `first`, made in the directory `home`, is
+    /// looked for (see the module documentation); `home` is `""` where only the configured
+    /// places count.
+    fn bases(&mut self, home: &str, first: &str) -> Vec<String> {
+        let configured = ["", "src"]
+            .into_iter()
+            .chain(self.places.roots.iter().map(String::as_str))
+            .map(|base| (base.to_owned(), true));
+        let around = std::iter::successors(Some(home), |d| (!d.is_empty()).then(|| parent(d)))
+            .map(|base| (base.to_owned(), false));
+        let places: Vec<(String, bool)> = configured.chain(around).collect();
+        let held = places.iter().any(|(base, _)| self.holds(base, first));
+        if !held && self.places.environment.contains(first) {
+            return Vec::new();
+        }
+        let mut bases: Vec<String> = Vec::new();
+        for (base, configured) in places {
+            // Answered nowhere yet: where a module created would answer it, leaving out the
+            // packages around the importer (an import there names its package).
+            let open = !held && (configured || !self.is_package(&base));
+            if !bases.contains(&base) && (open || self.holds(&base, first)) {
+                bases.push(base);
+            }
+        }
+        bases
     }
 
     /// The files `import` rests on when its module is looked for under `base`.
@@ -208,8 +262,21 @@ mod tests {
         resolved_with(tree, &[], module, source)
     }
 
+    /// Every module's own `__builtins__` left out (see its own test), in an environment that
+    /// answers `os` and `numpy`.
     fn resolved_with(tree: &Path, roots: &[String], module: &str, source: &str) -> Vec<String> {
-        let mut found = Tree::new(tree, roots).resolve(module, &scan(source));
+        let mut found = every_file(tree, roots, module, source);
+        found.retain(|path| !path.contains("__builtins__"));
+        found
+    }
+
+    fn every_file(tree: &Path, roots: &[String], module: &str, source: &str) -> Vec<String> {
+        let environment = HashSet::from(["os", "numpy"].map(str::to_owned));
+        let places = Places {
+            roots,
+            environment: &environment,
+        };
+        let mut found = Tree::new(tree, places).resolve(module, &scan(source));
         found.sort();
         found.dedup();
         found
@@ -260,7 +327,8 @@ mod tests {
             resolved(
                 dir.path(),
                 "app/main.py",
-                "from app.helpers import f\nfrom . import views, forms\nfrom .models import M\n"
+                "from app.helpers import f\nfrom . import views, forms\nfrom .models import M\n\
+                 import toolkit\n"
             ),
             [
                 "app/__init__.py",
@@ -271,6 +339,11 @@ mod tests {
                 "app/models.py",
                 "app/models/__init__.py",
                 "app/views.py",
+                // Not in `app`, a package: `import toolkit` there names no module of `app`.
+                "src/toolkit.py",
+                "src/toolkit/__init__.py",
+                "toolkit.py",
+                "toolkit/__init__.py",
             ]
         );
     }
@@ -293,6 +366,7 @@ mod tests {
                 "tools/run.py",
                 "import os\nimport numpy.linalg\nimport lib.core\nimport helper\n"
             ),
+            // The environment answers `os` and `numpy`.
             ["src/lib/__init__.py", "src/lib/core.py", "tools/helper.py"]
         );
         // From a directory above the importing file's, as pyright walks up to the root.
@@ -317,11 +391,45 @@ mod tests {
                 "from foo import f\nimport ext.sub\nimport other\n"
             ),
             [
+                // `other` is answered by nothing yet: it is looked for in every configured
+                // place, and beside the importer, in a directory that is not a package.
+                "app/other.py",
+                "app/other/__init__.py",
                 "lib/foo.py",
+                "lib/other.py",
+                "lib/other/__init__.py",
+                "other.py",
+                "other/__init__.py",
+                "src/other.py",
+                "src/other/__init__.py",
                 "typings/ext/__init__.py",
                 "typings/ext/sub.py",
-                "typings/ext/sub/__init__.py"
+                "typings/ext/sub/__init__.py",
+                "typings/other.py",
+                "typings/other/__init__.py"
             ]
+        );
+    }
+
+    #[test]
+    fn every_module_rests_on_a_builtins_stub_at_the_root_in_src_or_a_configured_root() {
+        let dir = crate::tree(&["typings/__builtins__.pyi", "pkg/sub/a.py"], "");
+        let roots = ["typings".to_owned()];
+        let builtins = every_file(dir.path(), &roots, "pkg/sub/a.py", "import os\n");
+        assert_eq!(builtins, ["typings/__builtins__.py"], "where one is");
+        std::fs::remove_file(dir.path().join("typings/__builtins__.pyi")).expect("removed");
+        let builtins = every_file(dir.path(), &roots, "pkg/sub/a.py", "");
+        let expected = [
+            "__builtins__.py",
+            "__builtins__/__init__.py",
+            "src/__builtins__.py",
+            "src/__builtins__/__init__.py",
+            "typings/__builtins__.py",
+            "typings/__builtins__/__init__.py",
+        ];
+        assert_eq!(
+            builtins, expected,
+            "where none is yet: not beside the importer"
         );
     }
 
