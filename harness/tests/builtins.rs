@@ -43,6 +43,41 @@ fn ruff_findings_equal_a_direct_run() {
     assert_eq!(ours(&out, "ruff"), direct);
 }
 
+/// Ruff's findings for a file rest on the packages around it (`INP001`) and on which names the
+/// project holds (isort's first-party section): a cached result follows both, so each run
+/// equals ruff run directly.
+#[test]
+fn ruff_results_from_the_cache_follow_the_packages_and_the_projects_names() {
+    let repo = Repo::new();
+    repo.write(
+        "pyproject.toml",
+        "[tool.ruff.lint]\nselect = [\"I\", \"INP\"]\n",
+    )
+    .write(
+        "app.py",
+        "import os\n\nimport helpers\nimport requests\n\nprint(os, helpers, requests)\n",
+    )
+    .write("pkg/mod.py", "x = 1\n")
+    .write("pkg/sub/deep.py", "y = 1\n");
+    let direct_run = || {
+        let args = ["check", "--output-format", "json", "--no-cache", "."];
+        findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
+    };
+    let check = || ours(&repo.check("ruff"), "ruff");
+    let first = check();
+    assert_eq!(first, direct_run());
+    assert_eq!(first.len(), 2, "INP001 twice: {first:?}");
+    repo.write("pkg/__init__.py", "");
+    assert_eq!(check(), direct_run(), "pkg/ became a package");
+    repo.write("helpers.py", "");
+    let sorted = check();
+    assert!(
+        sorted.iter().any(|k| k.0 == "app.py" && k.3 == "I001"),
+        "helpers is the project's now: {sorted:?}"
+    );
+    assert_eq!(sorted, direct_run());
+}
+
 #[test]
 fn pyright_findings_equal_a_direct_run() {
     let repo = sample();

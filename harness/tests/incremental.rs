@@ -584,3 +584,18 @@ fn an_import_found_through_extra_paths_outside_the_root_is_followed_too() {
     warm(&repo);
     f_returns_str_and_breaks(&repo, utils.to_str().expect("UTF-8"), "app/main.py");
 }
+
+/// A stub package (`foo-stubs`) in the stub path answers `import foo` before anything else:
+/// an edit to it checks the importer again.
+#[test]
+fn an_edit_to_a_stub_package_checks_its_importers_again() {
+    let repo = Repo::new();
+    repo.write(
+        "typings/foo-stubs/__init__.pyi",
+        "def f() -> int:\n    return 1\n",
+    )
+    .write("app/main.py", "from foo import f\n\ny: int = f()\n")
+    .write("bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    f_returns_str_and_breaks(&repo, "typings/foo-stubs/__init__.pyi", "app/main.py");
+}

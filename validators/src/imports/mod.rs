@@ -344,7 +344,7 @@ impl<'r> Packages<'r> {
 }
 
 /// The `__init__.py` and `__init__.pyi` of each directory above `module`, up to the root.
-fn packages_of(module: &str) -> Vec<String> {
+pub fn packages_of(module: &str) -> Vec<String> {
     Path::new(module)
         .ancestors()
         .skip(1)

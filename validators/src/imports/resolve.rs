@@ -30,6 +30,9 @@
 //! shadows the same name held in a later one (a stub for a project package in the stub path,
 //! say), and one created under the name of a standard or installed module.
 //!
+//! Under a place that holds a stub package for the first name (`foo-stubs/` for `foo`), the
+//! import also rests on the files that answer it there, which pyright reads first.
+//!
 //! Every module also imports `__builtins__` without saying so: a `__builtins__.pyi` at the
 //! root, in `src` or in a configured root (the stub path) adds to the builtins of every module.
 //! Pyright also finds one beside the importing file, which it does not document; that one is
@@ -127,6 +130,7 @@ impl<'r> Tree<'r> {
     fn holds(&mut self, base: &str, first: &str) -> bool {
         let at = join(base, first);
         self.kind(&at) == Kind::Dir
+            || self.kind(&format!("{at}-stubs")) == Kind::Dir
             || self.is_file(&format!("{at}.py"))
             || self.is_file(&format!("{at}.pyi"))
     }
@@ -159,8 +163,21 @@ impl<'r> Tree<'r> {
                     .into_iter()
                     .collect(),
             };
+            // A stub package (`foo-stubs` for `foo`) beside a module answers it first.
+            let stubbed = (import.level == 0).then(|| Import {
+                module: [format!("{}-stubs", import.module[0])]
+                    .into_iter()
+                    .chain(import.module[1..].iter().cloned())
+                    .collect(),
+                ..import.clone()
+            });
             for base in bases {
                 self.resolve_under(&base, import, &mut found);
+                if let Some(stubbed) = &stubbed {
+                    if self.kind(&join(&base, &stubbed.module[0])) == Kind::Dir {
+                        self.resolve_under(&base, stubbed, &mut found);
+                    }
+                }
             }
         }
         found
@@ -407,6 +424,28 @@ mod tests {
                 "typings/ext/sub/__init__.py",
                 "typings/other.py",
                 "typings/other/__init__.py"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stub_package_beside_a_module_is_listed_with_it() {
+        let dir = crate::tree(
+            &[
+                "typings/foo-stubs/__init__.pyi",
+                "typings/foo-stubs/sub.pyi",
+                "a.py",
+            ],
+            "",
+        );
+        let roots = ["typings".to_owned()];
+        assert_eq!(
+            resolved_with(dir.path(), &roots, "a.py", "import foo.sub\n"),
+            [
+                "typings/foo-stubs/__init__.py",
+                "typings/foo-stubs/sub.py",
+                "typings/foo.py",
+                "typings/foo/__init__.py"
             ]
         );
     }
