@@ -302,6 +302,10 @@ mod tests {
         assert_eq!(sources(root.path()), ["lib"]);
         let configured = first_party(root.path());
         std::fs::write(at("src/more.py"), "").expect("written");
-        assert_eq!(first_party(root.path()), configured, "src is not one any more");
+        assert_eq!(
+            first_party(root.path()),
+            configured,
+            "src is not one any more"
+        );
     }
 }
