@@ -13,7 +13,7 @@
 //! - Which top-level names are the project's: isort's sections and the type-checking rules
 //!   (`I001`, `TC001`…) call an import first-party when a directory or a `.py` file of its first
 //!   name is in one of ruff's `src` directories (the root and `src` unless the root's
-//!   configuration sets `src`). Those names go into the tool's version ([`first_party`]), so
+//!   configuration sets `src`). Those names go into the tool's version (`first_party`), so
 //!   adding or removing one checks every file again.
 
 use crate::settings::Settings;
