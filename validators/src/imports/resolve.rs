@@ -139,46 +139,30 @@ impl<'r> Tree<'r> {
     /// without the packages around them and the stubs beside them, which the graph adds.
     pub fn resolve(&mut self, module: &str, imports: &[Import]) -> Vec<String> {
         let home = parent(module);
-        let builtins = Import {
-            level: 0,
-            module: vec!["__builtins__".to_owned()],
-            names: Vec::new(),
-        };
         let mut found = Vec::new();
-        for import in imports.iter().chain([&builtins]) {
+        for import in imports {
             let bases: Vec<String> = match import.level {
-                0 => {
-                    let Some(first) = import.module.first() else {
-                        continue;
-                    };
-                    // Pyright documents a builtins stub at the root or the stub path only.
-                    let around = match std::ptr::eq(import, &builtins) {
-                        true => "",
-                        false => home,
-                    };
-                    self.bases(around, first)
-                }
+                0 => match import.module.first() {
+                    Some(first) => self.bases(home, first),
+                    None => continue,
+                },
                 level => climb(home, level - 1)
                     .map(str::to_owned)
                     .into_iter()
                     .collect(),
             };
-            // A stub package (`foo-stubs` for `foo`) beside a module answers it first.
-            let stubbed = (import.level == 0).then(|| Import {
-                module: [format!("{}-stubs", import.module[0])]
-                    .into_iter()
-                    .chain(import.module[1..].iter().cloned())
-                    .collect(),
-                ..import.clone()
-            });
             for base in bases {
                 self.resolve_under(&base, import, &mut found);
-                if let Some(stubbed) = &stubbed {
-                    if self.kind(&join(&base, &stubbed.module[0])) == Kind::Dir {
-                        self.resolve_under(&base, stubbed, &mut found);
-                    }
-                }
             }
+        }
+        // Pyright documents a builtins stub at the root, `src` or the stub path only.
+        let builtins = Import {
+            level: 0,
+            module: vec!["__builtins__".to_owned()],
+            names: Vec::new(),
+        };
+        for base in self.bases("", "__builtins__") {
+            self.resolve_under(&base, &builtins, &mut found);
         }
         found
     }
@@ -210,10 +194,30 @@ impl<'r> Tree<'r> {
         bases
     }
 
-    /// The files `import` rests on when its module is looked for under `base`.
+    /// The files `import` rests on when its module is looked for under `base`; an absolute
+    /// one also under a stub package of its first name (`foo-stubs` for `foo`) there, which
+    /// answers it first.
     fn resolve_under(&mut self, base: &str, import: &Import, found: &mut Vec<String>) {
-        let mut dir = base.to_owned();
-        for name in &import.module {
+        if let (0, Some(first)) = (import.level, import.module.first()) {
+            let stubs = format!("{first}-stubs");
+            if self.kind(&join(base, &stubs)) == Kind::Dir {
+                let mut module = import.module.clone();
+                module[0] = stubs;
+                self.resolve_from(base.to_owned(), &module, &import.names, found);
+            }
+        }
+        self.resolve_from(base.to_owned(), &import.module, &import.names, found);
+    }
+
+    /// The files that answer the dotted `module` under `dir`, and the `names` taken from it.
+    fn resolve_from(
+        &mut self,
+        mut dir: String,
+        module: &[String],
+        names: &[String],
+        found: &mut Vec<String>,
+    ) {
+        for name in module {
             let at = join(&dir, name);
             if !self.module_at(&at, found) {
                 // A module, found or not, has no submodules to take names from.
@@ -221,7 +225,7 @@ impl<'r> Tree<'r> {
             }
             dir = at;
         }
-        for name in import.names.iter().filter(|n| *n != "*") {
+        for name in names.iter().filter(|n| *n != "*") {
             self.module_at(&join(&dir, name), found);
         }
     }
