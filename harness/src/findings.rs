@@ -19,8 +19,14 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// Runs a tool in `root` as a user would and parses its JSON output.
 pub fn direct(root: &Path, name: &str, args: &[&str]) -> Value {
+    direct_with_env(root, name, args, &[])
+}
+
+/// [`direct`] with extra environment variables.
+pub fn direct_with_env(root: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = Command::new(tool(name))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root)
         .output()
         .expect("tool runs");

@@ -78,6 +78,98 @@ fn ruff_results_from_the_cache_follow_the_packages_and_the_projects_names() {
     assert_eq!(sorted, direct_run());
 }
 
+/// A ruff configuration can `extend` a file of any name, anywhere: the root's, one below it
+/// and the user's own. An edit to the file extended checks the files it applies to again, so
+/// each run equals ruff run directly.
+#[test]
+fn ruff_results_from_the_cache_follow_the_files_a_configuration_extends() {
+    let user = tempfile::tempdir().expect("a temporary directory");
+    let user_config = user.path().join("ruff/ruff.toml");
+    std::fs::create_dir_all(user_config.parent().expect("a parent")).expect("made");
+    let env = [("XDG_CONFIG_HOME", user.path().to_str().expect("UTF-8"))];
+    let long = format!("x = \"{}\"\n", "a".repeat(80));
+    let lines = |length: u32| format!("line-length = {length}\n[lint]\nselect = [\"E501\"]\n");
+    let repo = Repo::new();
+    repo.write("ruff.toml", "extend = \"lint/base.toml\"\n")
+        .write("lint/base.toml", &lines(100))
+        .write("pkg/ruff.toml", "extend = \"../lint/pkg.toml\"\n")
+        .write("lint/pkg.toml", &lines(100))
+        .write("app.py", &long)
+        .write("pkg/mod.py", &long);
+    let direct_run = || {
+        let args = ["check", "--output-format", "json", "--no-cache", "."];
+        findings::ruff(
+            repo.root(),
+            &findings::direct_with_env(repo.root(), "ruff", &args, &env),
+        )
+    };
+    let check = || {
+        let args = ["run", "--all", "--format", "json", "--validators", "ruff"];
+        ours(&repo.run_with_env(&args, &env), "ruff")
+    };
+    let paths = |found: &BTreeSet<findings::Key>| -> Vec<String> {
+        found.iter().map(|k| k.0.clone()).collect()
+    };
+    assert_eq!(check(), BTreeSet::new());
+    repo.write("lint/base.toml", &lines(80));
+    let root_edited = check();
+    assert_eq!(paths(&root_edited), ["app.py"]);
+    assert_eq!(root_edited, direct_run());
+    repo.write("lint/pkg.toml", &lines(80));
+    let nested_edited = check();
+    assert_eq!(paths(&nested_edited), ["app.py", "pkg/mod.py"]);
+    assert_eq!(nested_edited, direct_run());
+    // Without a configuration in the project, ruff takes the user's.
+    for file in ["ruff.toml", "pkg/ruff.toml"] {
+        std::fs::remove_file(repo.root().join(file)).expect("removed");
+    }
+    std::fs::write(&user_config, lines(100)).expect("written");
+    assert_eq!(check(), BTreeSet::new());
+    std::fs::write(&user_config, lines(80)).expect("written");
+    let user_edited = check();
+    assert_eq!(paths(&user_edited), ["app.py", "pkg/mod.py"]);
+    assert_eq!(user_edited, direct_run());
+}
+
+/// A file named in a validator's `args` (bandit's `-c bandit.yaml`, ruff's `--config`) is read
+/// by the tool, not by the coordinator: an edit to it, or to what it extends, checks the files
+/// again, so each run equals the tool run directly with the same arguments.
+#[test]
+fn results_from_the_cache_follow_the_files_the_args_name() {
+    let repo = Repo::new();
+    repo.config(
+        "[validators.bandit]\nargs = [\"-c\", \"bandit.yaml\"]\n\n\
+         [validators.ruff]\nargs = [\"--config\", \"ci/ruff.toml\"]\n",
+    )
+    .write("bandit.yaml", "skips: [\"B101\"]\n")
+    .write("ci/ruff.toml", "extend = \"base.toml\"\n")
+    .write("ci/base.toml", "[lint]\nselect = [\"F401\"]\n")
+    .write("app.py", "import os\n\nassert True\n");
+    let direct_bandit = || {
+        let args = ["-f", "json", "-q", "-c", "bandit.yaml", "-r", "app.py"];
+        findings::bandit(repo.root(), &direct(repo.root(), "bandit", &args))
+    };
+    let direct_ruff = || {
+        let args = ["check", "--output-format", "json", "--no-cache"];
+        let args = [&args[..], &["--config", "ci/ruff.toml", "app.py"]].concat();
+        findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
+    };
+    let rules = |found: &BTreeSet<findings::Key>| -> Vec<String> {
+        found.iter().map(|k| k.3.clone()).collect()
+    };
+    let first = repo.check_finding("bandit,ruff");
+    assert_eq!(ours(&first, "bandit"), BTreeSet::new());
+    assert_eq!(rules(&ours(&first, "ruff")), ["F401"]);
+    repo.write("bandit.yaml", "skips: []\n")
+        .write("ci/base.toml", "[lint]\nselect = [\"E\"]\n");
+    // Bandit's B101 is a warning, so the run passes.
+    let edited = repo.check("bandit,ruff");
+    assert_eq!(rules(&ours(&edited, "bandit")), ["B101"]);
+    assert_eq!(ours(&edited, "bandit"), direct_bandit());
+    assert_eq!(ours(&edited, "ruff"), direct_ruff());
+    assert_eq!(rules(&ours(&edited, "ruff")), Vec::<String>::new());
+}
+
 #[test]
 fn pyright_findings_equal_a_direct_run() {
     let repo = sample();

@@ -599,3 +599,27 @@ fn an_edit_to_a_stub_package_checks_its_importers_again() {
     warm(&repo);
     f_returns_str_and_breaks(&repo, "typings/foo-stubs/__init__.pyi", "app/main.py");
 }
+
+/// A configuration can `extends` another file, of any name, that the coordinator does not key
+/// on by name: an edit there checks every file again, and each run equals pyright's own.
+#[test]
+fn an_edit_to_a_configuration_the_project_extends_checks_again() {
+    let repo = Repo::new();
+    repo.write(
+        "pyrightconfig.json",
+        "{\"extends\": \"configs/base.json\"}\n",
+    )
+    .write(
+        "configs/base.json",
+        "{\"reportAttributeAccessIssue\": \"none\"}\n",
+    )
+    .write("app/main.py", "import os\n\nos.not_there()\n")
+    .write("bad.py", "z: int = \"not an int\"\n");
+    warm(&repo);
+    let before = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(before.iter().all(|k| k.0 == "bad.py"), "{before:?}");
+    repo.write("configs/base.json", "{}\n");
+    let after = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(after.iter().any(|k| k.0 == "app/main.py"), "{after:?}");
+    assert_eq!(after, whole_project(&repo));
+}

@@ -9,10 +9,11 @@
 //!
 //! Severity: bandit's HIGH and MEDIUM are errors, LOW is a warning.
 
+use crate::named::{Flag, Named};
 use crate::settings::Settings;
 use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
-use protocol::{Dimension, Finding, Manifest, Scope, Severity, Validate};
+use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -21,6 +22,14 @@ const KEYS: [&str; 5] = ["skips", "tests", "severity", "confidence", "args"];
 
 /// Files per bandit process when the configuration sets no `batch_size`.
 const BATCH_SIZE: u32 = 200;
+
+/// Bandit's flags in the `args` setting that name a file whose contents change results: a
+/// configuration (`-c bandit.yaml`, `--ini`) and a baseline of issues to leave out.
+const FILES: Flag = Flag {
+    names: &["-c", "--configfile", "--ini", "-b", "--baseline"],
+    dialect: None,
+    in_dir: &[],
+};
 
 /// The bandit wrapper.
 #[derive(Debug, Clone)]
@@ -79,7 +88,9 @@ impl Validator for Bandit {
         if let Some(level) = settings.choice("confidence", &levels)? {
             args.extend(["--confidence-level".to_owned(), level]);
         }
-        args.extend(settings.strings("args")?);
+        let extra = settings.strings("args")?;
+        let named = Named::of(root, &extra, &[FILES]);
+        args.extend(extra);
         args.push("--".into());
         // As `./PATH`, the form `bandit -r .` gives its excludes to match against: explicit
         // paths are matched as given, so this keeps `exclude_dirs` and `.bandit` excludes
@@ -102,7 +113,11 @@ impl Validator for Bandit {
                 .into_iter()
                 .filter_map(|e| e.into_finding(&request.root)),
         );
-        wrapper::report(request, findings, out)
+        wrapper::report_with_inputs(request, findings, out, |_| named.inputs.clone())?;
+        match named.warning("bandit") {
+            Some(warning) => out.log(LogLevel::Warn, warning),
+            None => Ok(()),
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 
 pub mod bandit;
 mod environment;
+mod extended;
 mod imports;
+mod named;
 mod node_heap;
 mod outside;
 mod overlay;
@@ -15,6 +17,7 @@ pub mod pyright;
 mod pyright_batches;
 mod pyright_config;
 pub mod ruff;
+mod ruff_config;
 pub mod settings;
 pub mod tools;
 mod wrapper;

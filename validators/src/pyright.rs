@@ -33,6 +33,7 @@
 //! errors, unresolvable configuration) get the rule id `pyright`.
 
 use crate::imports::{Graph, Places, Ruff};
+use crate::named::{Flag, Named};
 use crate::overlay::ConfigOverlay;
 use crate::pyright_config::{Config, Include};
 use crate::settings::Settings;
@@ -89,8 +90,12 @@ impl Validator for Pyright {
         };
         // The validator runs in the root; the environment is the one pyright would find there.
         let root = std::env::current_dir().unwrap_or_default();
-        let environment = crate::environment::describe(&root, &Config::read(&root));
+        let config = Config::read(&root);
+        let environment = crate::environment::describe(&root, &config);
         let mut version = format!("{version}; {environment}");
+        if let Some(configuration) = &config.described {
+            version.push_str(&format!("; {configuration}"));
+        }
         if let Some(ruff) = self.graph_tool.version() {
             version.push_str(&format!(
                 "; imports by ruff {ruff} and statements (inputs {})",
@@ -127,6 +132,7 @@ impl Validator for Pyright {
             &["off", "basic", "standard", "strict", "all"],
         )?;
         let extra = settings.strings("args")?;
+        let named = Named::of(root, &extra, &[PROJECT]);
         let whole_project = match ruff {
             None => Some("ruff, which finds the imports, is not installed".to_owned()),
             Some(_) => project_wide(&project, mode.as_deref(), &extra),
@@ -227,14 +233,28 @@ impl Validator for Pyright {
             )
         });
         let findings = findings?;
-        match &graph {
-            Some(graph) => wrapper::report_with_inputs(request, findings, out, |path| {
-                inputs.remove(path).unwrap_or_else(|| graph.inputs_of(path))
-            }),
-            None => wrapper::report(request, findings, out),
+        wrapper::report_with_inputs(request, findings, out, |path| {
+            let mut found = match &graph {
+                Some(graph) => inputs.remove(path).unwrap_or_else(|| graph.inputs_of(path)),
+                None => Vec::new(),
+            };
+            found.extend(named.inputs.iter().cloned());
+            found
+        })?;
+        match named.warning("pyright") {
+            Some(warning) => out.log(LogLevel::Warn, warning),
+            None => Ok(()),
         }
     }
 }
+
+/// Pyright's `--project FILE` (or a directory holding one) in the `args` setting: a
+/// configuration, read with what it extends.
+const PROJECT: Flag = Flag {
+    names: &["--project", "-p"],
+    dialect: Some(&crate::pyright_config::DIALECT),
+    in_dir: &["pyrightconfig.json", "pyproject.toml"],
+};
 
 /// How pyright is run for a request: what every run of it shares.
 struct Command<'a> {

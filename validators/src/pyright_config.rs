@@ -19,10 +19,13 @@
 //! into the tool's version instead ([`Config::outside`], [`crate::outside`]).
 //!
 //! The configuration is `pyrightconfig.json` (JSON with comments and trailing commas) or else
-//! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run. One that
-//! cannot be read this way, or that `extends` another, is [`Include::Unknown`], and the run
-//! checks the whole project instead.
+//! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run, with the
+//! files it `extends` ([`crate::extended`]): a setting comes from the nearest file that has it,
+//! its paths relative to that file. One that cannot be read this way, or whose `include` is set
+//! by a file in another directory, is [`Include::Unknown`], and the run checks the whole project
+//! instead.
 
+use crate::extended::{Chain, Dialect};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
 
@@ -52,52 +55,58 @@ pub struct Config {
     /// The virtual environment `venvPath` and `venv` name together, joined to the root:
     /// pyright finds third-party imports there instead of asking `python3` on `PATH`.
     pub venv: Option<PathBuf>,
+    /// A digest of every file of the configuration, those it extends among them, which the
+    /// coordinator does not see ([`crate::extended`]); `None` without a configuration.
+    pub described: Option<String>,
 }
 
 impl Config {
-    /// Reads the configuration in `root` as pyright finds it.
+    /// Reads the configuration in `root` as pyright finds it, with what it extends.
     pub fn read(root: &Path) -> Config {
-        let unknown = |why: &str| Config {
-            include: Include::Unknown(why.to_owned()),
-            ..Config::default()
-        };
-        let json = root.join("pyrightconfig.json");
-        if json.is_file() {
-            let Ok(text) = std::fs::read_to_string(&json) else {
-                return unknown("pyrightconfig.json is not readable");
-            };
-            return match serde_json::from_str::<serde_json::Value>(&strip_jsonc(&text)) {
-                Ok(config) => Config::from_table(&config, "pyrightconfig.json", root),
-                Err(_) => unknown("pyrightconfig.json is not JSON"),
-            };
-        }
-        let Ok(text) = std::fs::read_to_string(root.join("pyproject.toml")) else {
+        let first = ["pyrightconfig.json", "pyproject.toml"]
+            .into_iter()
+            .find_map(|name| Some((name, Chain::read(&root.join(name), &DIALECT)?)));
+        let Some((file, chain)) = first else {
             return Config::default();
         };
-        match toml::from_str::<serde_json::Value>(&text) {
-            Ok(pyproject) => match pyproject.get("tool").and_then(|t| t.get("pyright")) {
-                Some(table) => Config::from_table(table, "[tool.pyright]", root),
-                None => Config::default(),
-            },
-            Err(_) => unknown("pyproject.toml is not TOML"),
+        let name = match file {
+            "pyproject.toml" => "[tool.pyright]",
+            _ => file,
+        };
+        let described = Some(chain.describe());
+        if chain.layers.is_empty() {
+            return Config {
+                include: Include::Unknown(chain.broken.unwrap_or_default()),
+                described,
+                ..Config::default()
+            };
         }
-    }
-
-    fn from_table(table: &serde_json::Value, name: &'static str, root: &Path) -> Config {
-        let cycles = match table.get("reportImportCycles") {
+        let cycles = match chain.get("reportImportCycles").map(|(_, v)| v) {
             Some(serde_json::Value::Bool(on)) => *on,
             Some(serde_json::Value::String(level)) => level != "none",
             Some(_) => true,
-            None => table.get("typeCheckingMode").and_then(|m| m.as_str()) == Some("all"),
+            None => chain.get("typeCheckingMode").and_then(|(_, m)| m.as_str()) == Some("all"),
         };
         Config {
-            include: Include::from_table(table, name),
+            include: Include::from_chain(&chain, name, root),
             reports_cycles: cycles.then_some(name),
-            venv: venv_of(table, root),
-            ..roots_of(table, root)
+            venv: venv_of(&chain),
+            described,
+            ..roots_of(&chain, root)
         }
     }
 }
+
+/// How pyright reads a configuration file and the one it `extends`: the whole of a `.json`
+/// file, `[tool.pyright]` of a `.toml` one.
+pub const DIALECT: Dialect = Dialect {
+    key: "extends",
+    table: |path, value| match path.extension().is_some_and(|e| e == "json") {
+        true => Some(value),
+        false => value.get("tool")?.get("pyright").cloned(),
+    },
+    expands: false,
+};
 
 impl Default for Config {
     /// No configuration: every file, no cycles, stubs in `typings`.
@@ -108,6 +117,7 @@ impl Default for Config {
             roots: vec![DEFAULT_STUB_PATH.to_owned()],
             outside: Vec::new(),
             venv: None,
+            described: None,
         }
     }
 }
@@ -115,41 +125,37 @@ impl Default for Config {
 /// Where pyright looks for local stubs when `stubPath` is not set.
 const DEFAULT_STUB_PATH: &str = "typings";
 
-/// [`Config::roots`] and [`Config::outside`] of a configuration table, in the project at
-/// `root` (the rest of the configuration is the default's).
-fn roots_of(table: &serde_json::Value, root: &Path) -> Config {
-    let strings = |value: Option<&serde_json::Value>| -> Vec<String> {
+/// [`Config::roots`] and [`Config::outside`] of a configuration, in the project at `root` (the
+/// rest of the configuration is the default's). Each path is relative to the file that sets it.
+fn roots_of(chain: &Chain, root: &Path) -> Config {
+    fn strings(value: Option<&serde_json::Value>) -> Vec<&str> {
         let list = value.and_then(serde_json::Value::as_array);
         list.into_iter()
             .flatten()
             .filter_map(serde_json::Value::as_str)
-            .map(str::to_owned)
             .collect()
-    };
-    let mut found = vec![table
-        .get("stubPath")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or(DEFAULT_STUB_PATH)
-        .to_owned()];
-    found.extend(strings(table.get("extraPaths")));
-    let environments = table
-        .get("executionEnvironments")
-        .and_then(serde_json::Value::as_array);
-    for environment in environments.into_iter().flatten() {
-        found.extend(
-            environment
-                .get("root")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
-        );
-        found.extend(strings(environment.get("extraPaths")));
+    }
+    let mut found = vec![match chain.get("stubPath") {
+        Some((dir, path)) => dir.join(path.as_str().unwrap_or(DEFAULT_STUB_PATH)),
+        None => root.join(DEFAULT_STUB_PATH),
+    }];
+    if let Some((dir, paths)) = chain.get("extraPaths") {
+        found.extend(strings(Some(paths)).into_iter().map(|p| dir.join(p)));
+    }
+    if let Some((dir, environments)) = chain.get("executionEnvironments") {
+        for environment in environments.as_array().into_iter().flatten() {
+            let root = environment.get("root").and_then(serde_json::Value::as_str);
+            found.extend(root.map(|r| dir.join(r)));
+            let extra = strings(environment.get("extraPaths"));
+            found.extend(extra.into_iter().map(|p| dir.join(p)));
+        }
     }
     let (mut roots, mut outside) = (Vec::new(), Vec::new());
-    for path in &found {
-        match inside(root, path) {
+    for path in found {
+        match crate::extended::inside(root, &path) {
             Some(Some(relative)) => roots.push(relative),
             Some(None) => {}
-            None => outside.push(root.join(path)),
+            None => outside.push(path),
         }
     }
     roots.sort();
@@ -163,42 +169,25 @@ fn roots_of(table: &serde_json::Value, root: &Path) -> Config {
     }
 }
 
-/// [`Config::venv`] of a configuration table.
-fn venv_of(table: &serde_json::Value, root: &Path) -> Option<PathBuf> {
-    let text = |key: &str| table.get(key).and_then(serde_json::Value::as_str);
-    Some(root.join(text("venvPath")?).join(text("venv")?))
-}
-
-/// `path`, as the configuration gives it, relative to the project at `root` and
-/// `/`-separated, if it is under the root: `Some(None)` for the root itself, `None` outside.
-fn inside(root: &Path, path: &str) -> Option<Option<String>> {
-    let path = Path::new(path);
-    let relative = match path.strip_prefix(root) {
-        Ok(relative) => relative,
-        Err(_) if path.is_absolute() => return None,
-        Err(_) => path,
-    };
-    let mut parts = Vec::new();
-    for part in relative.components() {
-        match part {
-            std::path::Component::Normal(name) => parts.push(name.to_str()?),
-            std::path::Component::CurDir => {}
-            // `lib/../src`, or a name that is not UTF-8: taken as outside, which costs a walk
-            // of it on every run rather than a stale result.
-            _ => return None,
-        }
-    }
-    Some((!parts.is_empty()).then(|| parts.join("/")))
+/// [`Config::venv`]: `venvPath` (relative to the file that sets it) joined with `venv`.
+fn venv_of(chain: &Chain) -> Option<PathBuf> {
+    let (dir, path) = chain.get("venvPath")?;
+    let (_, venv) = chain.get("venv")?;
+    Some(dir.join(path.as_str()?).join(venv.as_str()?))
 }
 
 impl Include {
-    fn from_table(config: &serde_json::Value, name: &str) -> Include {
-        if config.get("extends").is_some() {
-            return Include::Unknown(format!("{name} extends another configuration"));
+    fn from_chain(chain: &Chain, name: &str, root: &Path) -> Include {
+        if let Some(why) = &chain.broken {
+            return Include::Unknown(why.clone());
         }
-        let Some(include) = config.get("include") else {
+        let Some((dir, include)) = chain.get("include") else {
             return Include::Everything;
         };
+        if dir != root {
+            let file = dir.display();
+            return Include::Unknown(format!("{name}'s include is set in {file}, apart from it"));
+        }
         let Some(specs) = include.as_array().and_then(|a| {
             a.iter()
                 .map(serde_json::Value::as_str)
@@ -233,51 +222,6 @@ impl Include {
             Include::Only(set) => set.is_match(path),
         }
     }
-}
-
-/// JSON with comments (`//`, `/* */`) and trailing commas made plain JSON; strings are kept
-/// as they are.
-fn strip_jsonc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                out.push(c);
-                while let Some(s) = chars.next() {
-                    out.push(s);
-                    match s {
-                        '\\' => out.extend(chars.next()),
-                        '"' => break,
-                        _ => {}
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                while chars.peek().is_some_and(|&n| n != '\n') {
-                    chars.next();
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut last = ' ';
-                for n in chars.by_ref() {
-                    if last == '*' && n == '/' {
-                        break;
-                    }
-                    last = n;
-                }
-            }
-            ',' => {
-                let next = chars.clone().find(|n| !n.is_whitespace());
-                if !matches!(next, Some('}' | ']')) {
-                    out.push(c);
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -387,13 +331,53 @@ mod tests {
     }
 
     #[test]
+    fn an_extended_file_gives_what_the_nearer_one_does_not_set_relative_to_itself() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let root = root.path();
+        std::fs::create_dir(root.join("configs")).expect("made");
+        let base = root.join("configs/base.json");
+        let write = |path: &Path, text: &str| std::fs::write(path, text).expect("written");
+        write(
+            &base,
+            "{\"extraPaths\": [\"../lib\", \"../../shared\"], \"venvPath\": \"..\",
+              \"venv\": \".venv\", \"reportImportCycles\": \"error\", \"include\": [\"src\"]}",
+        );
+        let config = root.join("pyrightconfig.json");
+        write(
+            &config,
+            "{\"extends\": \"configs/base.json\", \"include\": [\"pkg\"],
+              \"reportImportCycles\": \"none\"}",
+        );
+        let read = Config::read(root);
+        assert_eq!(read.roots, ["lib", "typings"]);
+        assert_eq!(read.outside, [root.join("configs/../../shared")]);
+        assert_eq!(read.venv, Some(root.join("configs/../.venv")));
+        assert_eq!(read.reports_cycles, None);
+        assert!(read.include.covers("pkg/a.py") && !read.include.covers("src/a.py"));
+        write(&config, "{\"extends\": \"configs/base.json\"}");
+        let read = Config::read(root);
+        assert_eq!(read.reports_cycles, Some("pyrightconfig.json"));
+        let Include::Unknown(why) = read.include else {
+            panic!("an include relative to another directory is not followed");
+        };
+        assert!(why.contains("configs"), "{why}");
+        let described = read.described.expect("described");
+        write(&base, "{}");
+        assert_ne!(
+            Config::read(root).described,
+            Some(described),
+            "the base edited"
+        );
+    }
+
+    #[test]
     fn what_cannot_be_followed_says_why() {
         let Include::Unknown(why) =
             include_of("pyrightconfig.json", "{\"extends\": \"base.json\"}")
         else {
-            panic!("extends is not followed");
+            panic!("a missing base is not followed");
         };
-        assert!(why.contains("extends"), "{why}");
+        assert!(why.contains("base.json (extended by"), "{why}");
         assert!(matches!(
             include_of("pyproject.toml", "[tool"),
             Include::Unknown(_)

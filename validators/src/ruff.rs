@@ -10,21 +10,27 @@
 //!   `__init__.py` files above it (`INP001` reports a file outside any; isort's same-package
 //!   detection reads the package's name). Each result lists the `__init__.py` and
 //!   `__init__.pyi` of its directory and of each above it, there or not.
-//! - Which top-level names are the project's: isort's sections and the type-checking rules
-//!   (`I001`, `TC001`…) call an import first-party when a directory or a `.py` file of its first
-//!   name is in one of ruff's `src` directories (the root and `src` unless the root's
-//!   configuration sets `src`). Those names go into the tool's version (`first_party`), so
-//!   adding or removing one checks every file again.
+//! - Its configuration beyond the files the coordinator keys on by name, and the names ruff
+//!   calls first-party (`ruff_config.rs`).
 
+use crate::named::{Flag, Named};
+use crate::ruff_config::Nested;
 use crate::settings::Settings;
 use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
-use protocol::{Dimension, Finding, Fix, Manifest, Scope, Severity, TextEdit, Validate};
+use protocol::{Dimension, Finding, Fix, LogLevel, Manifest, Scope, Severity, TextEdit, Validate};
 use serde::Deserialize;
 use std::path::Path;
 
 /// Keys of `[validators.ruff]`.
 const KEYS: [&str; 4] = ["select", "ignore", "extend_select", "args"];
+
+/// Ruff's `--config FILE` in the `args` setting: a configuration, read with what it extends.
+const CONFIG: Flag = Flag {
+    names: &["--config"],
+    dialect: Some(&crate::ruff_config::DIALECT),
+    in_dir: &[],
+};
 
 /// The ruff wrapper.
 #[derive(Debug, Clone)]
@@ -56,7 +62,7 @@ impl Validator for Ruff {
         };
         // The validator runs in the root.
         let root = std::env::current_dir().unwrap_or_default();
-        let version = format!("{version}; first-party names {}", first_party(&root));
+        let version = format!("{version}; {}", crate::ruff_config::describe(&root));
         manifest.with_tool("ruff", version)
     }
 
@@ -89,7 +95,9 @@ impl Validator for Ruff {
                 args.extend([flag.to_owned(), rules.join(",")]);
             }
         }
-        args.extend(settings.strings("args")?);
+        let extra = settings.strings("args")?;
+        let named = Named::of(Path::new(&request.root), &extra, &[CONFIG]);
+        args.extend(extra);
         args.push("--".into());
         args.extend(files.iter().map(|f| f.path.clone()));
         let output = wrapper::run(executable, &args, &[], &request.root, files.len(), out)?;
@@ -108,72 +116,20 @@ impl Validator for Ruff {
             .into_iter()
             .filter_map(|d| d.into_finding(&request.root))
             .collect();
-        wrapper::report_with_inputs(request, findings, out, crate::imports::packages_of)
-    }
-}
-
-/// A digest of the names ruff's isort calls first-party by what is on disk: each directory
-/// and each `.py` and `.pyi` file's stem in each of ruff's `src` directories in `root` (the
-/// root's own configuration's `src`, else the root and `src`).
-fn first_party(root: &Path) -> String {
-    let mut h = blake3::Hasher::new();
-    for src in sources(root) {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(&src))
+        let mut nested = Nested::new(Path::new(&request.root));
+        wrapper::report_with_inputs(request, findings, out, |path| {
+            let mut inputs = crate::imports::packages_of(path);
+            inputs.extend(nested.inputs(path));
+            inputs.extend(named.inputs.iter().cloned());
+            inputs
+        })?;
+        for warning in [nested.warning(), named.warning("ruff")]
             .into_iter()
             .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let is_dir = entry.path().is_dir();
-                let stem = name
-                    .strip_suffix(".py")
-                    .or_else(|| name.strip_suffix(".pyi"));
-                let name = match (is_dir, stem) {
-                    (true, _) => name,
-                    (false, Some(stem)) => stem.to_owned(),
-                    (false, None) => return None,
-                };
-                // Only a Python name can be imported (so `.git` or this cache's own directory
-                // never counts).
-                let mut chars = name.chars();
-                let first = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
-                (first && chars.all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        for name in [src].into_iter().chain(names) {
-            h.update(name.as_bytes());
-            h.update(&[0]);
+        {
+            out.log(LogLevel::Warn, warning)?;
         }
-        h.update(&[1]);
-    }
-    h.finalize().to_hex()[..12].to_owned()
-}
-
-/// Ruff's `src` as the root's configuration sets it (`.ruff.toml`, `ruff.toml`, then
-/// `[tool.ruff]` in `pyproject.toml`, the first there), relative to the root; the root and
-/// `src` otherwise.
-fn sources(root: &Path) -> Vec<String> {
-    let table = |name: &str| -> Option<toml::Table> {
-        let text = std::fs::read_to_string(root.join(name)).ok()?;
-        let table: toml::Table = toml::from_str(&text).ok()?;
-        match name {
-            "pyproject.toml" => table.get("tool")?.get("ruff")?.as_table().cloned(),
-            _ => Some(table),
-        }
-    };
-    let configured = [".ruff.toml", "ruff.toml", "pyproject.toml"]
-        .into_iter()
-        .find_map(table)
-        .and_then(|t| t.get("src")?.as_array().cloned());
-    match configured {
-        Some(list) => list
-            .iter()
-            .filter_map(toml::Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        None => vec![".".to_owned(), "src".to_owned()],
+        Ok(())
     }
 }
 
@@ -284,28 +240,5 @@ mod tests {
             .and_then(|d| d.into_finding("/r"))
             .expect("a finding");
         assert_eq!(f.rule, "invalid-syntax");
-    }
-
-    #[test]
-    fn first_party_names_are_the_python_names_in_the_sources_ruff_is_configured_with() {
-        let root = crate::tree(&["lib/pkg/__init__.py", "top.py", "src/other.pyi"], "");
-        let at = |p: &str| root.path().join(p);
-        assert_eq!(sources(root.path()), [".", "src"]);
-        let before = first_party(root.path());
-        std::fs::create_dir(at(".cache")).expect("a directory");
-        std::fs::write(at("notes.txt"), "").expect("written");
-        assert_eq!(first_party(root.path()), before, "no Python name");
-        std::fs::write(at("src/helpers.py"), "").expect("written");
-        let added = first_party(root.path());
-        assert_ne!(added, before, "a module in src");
-        std::fs::write(at("ruff.toml"), "src = [\"lib\"]\n").expect("written");
-        assert_eq!(sources(root.path()), ["lib"]);
-        let configured = first_party(root.path());
-        std::fs::write(at("src/more.py"), "").expect("written");
-        assert_eq!(
-            first_party(root.path()),
-            configured,
-            "src is not one any more"
-        );
     }
 }
