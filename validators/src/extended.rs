@@ -209,18 +209,21 @@ fn expand(path: &str) -> String {
 /// back lexically, links not followed), if it is under the root: `Some(None)` for the root
 /// itself, `None` outside it or not UTF-8.
 pub fn inside(root: &Path, path: &Path) -> Option<Option<String>> {
-    let relative = path.strip_prefix(root).ok()?;
-    let mut parts = Vec::new();
-    for part in relative.components() {
+    let mut normal = PathBuf::new();
+    for part in path.components() {
         match part {
-            Component::Normal(name) => parts.push(name.to_str()?),
             Component::CurDir => {}
             Component::ParentDir => {
-                parts.pop()?;
+                if !normal.pop() {
+                    return None;
+                }
             }
-            _ => return None,
+            part => normal.push(part),
         }
     }
+    let relative = normal.strip_prefix(root).ok()?;
+    let parts = relative.components().map(|part| part.as_os_str().to_str());
+    let parts = parts.collect::<Option<Vec<_>>>()?;
     Some((!parts.is_empty()).then(|| parts.join("/")))
 }
 
@@ -387,6 +390,7 @@ mod tests {
         assert_eq!(inside("configs/../lib/./x"), Some(Some("lib/x".to_owned())));
         assert_eq!(inside("."), Some(None));
         assert_eq!(inside("../shared"), None);
+        assert_eq!(inside("../project/lib"), Some(Some("lib".to_owned())));
         assert_eq!(super::inside(root, Path::new("/elsewhere")), None);
     }
 }

@@ -133,6 +133,16 @@ impl Validator for Pyright {
         )?;
         let extra = settings.strings("args")?;
         let named = Named::of(root, &extra, &[PROJECT]);
+        if let Some(flag) = environment_flag(&extra) {
+            out.log(
+                LogLevel::Warn,
+                format!(
+                    "`args` name {flag}: results are keyed on the Python environment pyright \
+                     finds without it, so an install there does not check files again; set \
+                     venvPath and venv in pyright's configuration instead"
+                ),
+            )?;
+        }
         let whole_project = match ruff {
             None => Some("ruff, which finds the imports, is not installed".to_owned()),
             Some(_) => project_wide(&project, mode.as_deref(), &extra),
@@ -255,6 +265,16 @@ const PROJECT: Flag = Flag {
     dialect: Some(&crate::pyright_config::DIALECT),
     in_dir: &["pyrightconfig.json", "pyproject.toml"],
 };
+
+/// The flag in `args` that points pyright at another Python environment than the one the
+/// handshake described (which is part of every key), if one does.
+fn environment_flag(args: &[String]) -> Option<&str> {
+    args.iter().map(String::as_str).find(|arg| {
+        ["--pythonpath", "--venvpath", "-v"]
+            .iter()
+            .any(|flag| arg == flag || arg.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
+    })
+}
 
 /// How pyright is run for a request: what every run of it shares.
 struct Command<'a> {
@@ -533,6 +553,22 @@ impl Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_that_picks_another_python_environment_is_found_in_each_form() {
+        let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            environment_flag(&args(&["--verbose", "--level", "error"])),
+            None
+        );
+        assert_eq!(environment_flag(&args(&["--venvpathx"])), None);
+        for flag in ["--pythonpath", "--venvpath=envs", "-v"] {
+            assert_eq!(
+                environment_flag(&args(&["--verbose", flag, "x"])),
+                Some(flag)
+            );
+        }
+    }
 
     #[test]
     fn the_project_is_counted_as_pyright_and_git_would_see_it() {

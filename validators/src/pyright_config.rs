@@ -21,8 +21,8 @@
 //! The configuration is `pyrightconfig.json` (JSON with comments and trailing commas) or else
 //! `[tool.pyright]` in `pyproject.toml`, as pyright looks for them, read once per run, with the
 //! files it `extends` ([`crate::extended`]): a setting comes from the nearest file that has it,
-//! its paths relative to that file. One that cannot be read this way, or whose `include` is set
-//! by a file in another directory, is [`Include::Unknown`], and the run checks the whole project
+//! its paths relative to that file. One that cannot be read this way, or whose `include` names
+//! a path outside the root, is [`Include::Unknown`], and the run checks the whole project
 //! instead.
 
 use crate::extended::{Chain, Dialect};
@@ -184,10 +184,6 @@ impl Include {
         let Some((dir, include)) = chain.get("include") else {
             return Include::Everything;
         };
-        if dir != root {
-            let file = dir.display();
-            return Include::Unknown(format!("{name}'s include is set in {file}, apart from it"));
-        }
         let Some(specs) = include.as_array().and_then(|a| {
             a.iter()
                 .map(serde_json::Value::as_str)
@@ -197,11 +193,18 @@ impl Include {
         };
         let mut set = GlobSetBuilder::new();
         for spec in specs {
-            let spec = spec.trim_start_matches("./").trim_end_matches('/');
-            if spec.is_empty() || spec == "." {
-                return Include::Everything;
-            }
-            for pattern in [spec.to_owned(), format!("{spec}/**")] {
+            // Relative to the file that sets it, which may be one extended from elsewhere.
+            let spec = match crate::extended::inside(root, &dir.join(spec)) {
+                Some(Some(spec)) => spec,
+                Some(None) => return Include::Everything,
+                None => {
+                    return Include::Unknown(format!(
+                        "{name}'s include has `{spec}` (in {}), outside the root",
+                        dir.display()
+                    ))
+                }
+            };
+            for pattern in [spec.clone(), format!("{spec}/**")] {
                 // Pyright's `*` stays within a directory; `**` crosses them.
                 match GlobBuilder::new(&pattern).literal_separator(true).build() {
                     Ok(glob) => set.add(glob),
@@ -292,7 +295,9 @@ mod tests {
             "pyrightconfig.json",
             "{\n  // the package\n  \"include\": [\"pkg\", /* and */ \"a//b\",],\n}\n",
         );
-        assert!(include.covers("pkg/m.py") && include.covers("a//b") && !include.covers("x.py"));
+        assert!(
+            include.covers("pkg/m.py") && include.covers("a/b/c.py") && !include.covers("x.py")
+        );
     }
 
     #[test]
@@ -340,7 +345,7 @@ mod tests {
         write(
             &base,
             "{\"extraPaths\": [\"../lib\", \"../../shared\"], \"venvPath\": \"..\",
-              \"venv\": \".venv\", \"reportImportCycles\": \"error\", \"include\": [\"src\"]}",
+              \"venv\": \".venv\", \"reportImportCycles\": \"error\", \"include\": [\"../src\"]}",
         );
         let config = root.join("pyrightconfig.json");
         write(
@@ -357,10 +362,7 @@ mod tests {
         write(&config, "{\"extends\": \"configs/base.json\"}");
         let read = Config::read(root);
         assert_eq!(read.reports_cycles, Some("pyrightconfig.json"));
-        let Include::Unknown(why) = read.include else {
-            panic!("an include relative to another directory is not followed");
-        };
-        assert!(why.contains("configs"), "{why}");
+        assert!(read.include.covers("src/a.py") && !read.include.covers("pkg/a.py"));
         let described = read.described.expect("described");
         write(&base, "{}");
         assert_ne!(
@@ -368,6 +370,11 @@ mod tests {
             Some(described),
             "the base edited"
         );
+        write(&base, "{\"include\": [\"../../elsewhere\"]}");
+        let Include::Unknown(why) = Config::read(root).include else {
+            panic!("an include outside the root is not followed");
+        };
+        assert!(why.contains("outside the root"), "{why}");
     }
 
     #[test]
