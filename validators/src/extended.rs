@@ -131,11 +131,16 @@ impl Chain {
         self.files.iter().skip(1).map(|(path, _)| path.as_path())
     }
 
-    /// `configuration 1f2e3d4c5b6a`: a digest of the path and bytes of every file of the chain.
-    pub fn describe(&self) -> String {
+    /// `configuration 1f2e3d4c5b6a`: a digest of the path and bytes of every file of the chain,
+    /// each path relative to `root` where it is under it, so that clones of one repository
+    /// share results.
+    pub fn describe(&self, root: &Path) -> String {
         let mut h = blake3::Hasher::new();
         for (path, bytes) in &self.files {
-            h.update(path.as_os_str().as_encoded_bytes());
+            match inside(root, path) {
+                Some(relative) => h.update(relative.unwrap_or_default().as_bytes()),
+                None => h.update(&[1]).update(path.as_os_str().as_encoded_bytes()),
+            };
             h.update(&[0]);
             match bytes {
                 Some(hash) => h.update(&[1]).update(hash.as_bytes()),
@@ -339,15 +344,21 @@ mod tests {
         let root = tree.path();
         std::fs::write(root.join("ruff.toml"), "extend = \"base.toml\"\n").expect("written");
         std::fs::write(root.join("base.toml"), "line-length = 80\n").expect("written");
-        let describe = || Chain::read(&root.join("ruff.toml"), &WHOLE).map(|c| c.describe());
+        let describe = || Chain::read(&root.join("ruff.toml"), &WHOLE).map(|c| c.describe(root));
         let first = describe().expect("a chain");
         assert_eq!(describe().as_ref(), Some(&first), "nothing changed");
+        let clone = crate::tree(&[], "");
+        for file in ["ruff.toml", "base.toml"] {
+            std::fs::copy(root.join(file), clone.path().join(file)).expect("copied");
+        }
+        let cloned = Chain::read(&clone.path().join("ruff.toml"), &WHOLE).expect("a chain");
+        assert_eq!(cloned.describe(clone.path()), first, "a clone elsewhere");
         std::fs::write(root.join("base.toml"), "line-length = 88\n").expect("written");
         let edited = describe().expect("a chain");
         assert_ne!(edited, first);
         std::fs::remove_file(root.join("base.toml")).expect("removed");
         let chain = Chain::read(&root.join("ruff.toml"), &WHOLE).expect("a chain");
-        assert_ne!(chain.describe(), edited);
+        assert_ne!(chain.describe(root), edited);
         let broken = chain.broken.expect("broken");
         assert!(broken.contains("base.toml (extended by"), "{broken}");
     }

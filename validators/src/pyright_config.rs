@@ -73,7 +73,7 @@ impl Config {
             "pyproject.toml" => "[tool.pyright]",
             _ => file,
         };
-        let described = Some(chain.describe());
+        let described = Some(chain.describe(root));
         if chain.layers.is_empty() {
             return Config {
                 include: Include::Unknown(chain.broken.unwrap_or_default()),

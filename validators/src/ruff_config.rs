@@ -42,7 +42,7 @@ pub fn describe(root: &Path) -> String {
     let chain = applying(root);
     let mut described = format!("first-party names {}", first_party(root, chain.as_ref()));
     if let Some(chain) = &chain {
-        described.push_str(&format!("; {}", chain.describe()));
+        described.push_str(&format!("; {}", chain.describe(root)));
     }
     described
 }
