@@ -170,6 +170,37 @@ fn results_from_the_cache_follow_the_files_the_args_name() {
     assert_eq!(rules(&ours(&edited, "ruff")), Vec::<String>::new());
 }
 
+/// What the cache cannot key on is said in the run, not left silent: a file outside the root
+/// that `args` name, and a Python environment pyright's `args` pick.
+#[test]
+fn what_args_point_at_beyond_the_cache_is_warned_of() {
+    let outside = tempfile::tempdir().expect("a temporary directory");
+    let config = outside.path().join("bandit.yaml");
+    std::fs::write(&config, "skips: []\n").expect("written");
+    let repo = Repo::new();
+    repo.config(&format!(
+        "[validators.bandit]\nargs = [\"-c\", \"{}\"]\n\n\
+         [validators.pyright]\nargs = [\"--pythonpath\", \"python3\"]\n",
+        config.display()
+    ))
+    .write("app.py", "x: int = 1\n");
+    let out = repo.check("bandit,pyright");
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "bandit reads {}, outside the root",
+            config.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`args` name --pythonpath"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn pyright_findings_equal_a_direct_run() {
     let repo = sample();

@@ -13,7 +13,7 @@ use crate::named::{Flag, Named};
 use crate::settings::Settings;
 use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
-use protocol::{Dimension, Finding, LogLevel, Manifest, Scope, Severity, Validate};
+use protocol::{Dimension, Finding, Manifest, Scope, Severity, Validate};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -114,10 +114,7 @@ impl Validator for Bandit {
                 .filter_map(|e| e.into_finding(&request.root)),
         );
         wrapper::report_with_inputs(request, findings, out, |_| named.inputs.clone())?;
-        match named.warning("bandit") {
-            Some(warning) => out.log(LogLevel::Warn, warning),
-            None => Ok(()),
-        }
+        named.warn("bandit", out)
     }
 }
 

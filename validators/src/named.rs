@@ -8,6 +8,8 @@
 //! warned of instead.
 
 use crate::extended::{Chain, Dialect};
+use protocol::sdk::{Error, Reporter};
+use protocol::LogLevel;
 use std::path::{Path, PathBuf};
 
 /// The files named, as inputs, and those outside the root.
@@ -91,6 +93,14 @@ impl Named {
     pub fn warning(&self, tool: &str) -> Option<String> {
         let read = format!("{tool} reads {}", self.outside.first()?.display());
         Some(crate::extended::unseen(&read, self.outside.len() - 1))
+    }
+
+    /// Sends [`Named::warning`] as the run's log, if there is one.
+    pub fn warn(&self, tool: &str, out: &mut Reporter<'_>) -> Result<(), Error> {
+        match self.warning(tool) {
+            Some(warning) => out.log(LogLevel::Warn, warning),
+            None => Ok(()),
+        }
     }
 }
 

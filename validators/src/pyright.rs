@@ -251,10 +251,7 @@ impl Validator for Pyright {
             found.extend(named.inputs.iter().cloned());
             found
         })?;
-        match named.warning("pyright") {
-            Some(warning) => out.log(LogLevel::Warn, warning),
-            None => Ok(()),
-        }
+        named.warn("pyright", out)
     }
 }
 

@@ -123,13 +123,10 @@ impl Validator for Ruff {
             inputs.extend(named.inputs.iter().cloned());
             inputs
         })?;
-        for warning in [nested.warning(), named.warning("ruff")]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(warning) = nested.warning() {
             out.log(LogLevel::Warn, warning)?;
         }
-        Ok(())
+        named.warn("ruff", out)
     }
 }
 

@@ -149,7 +149,7 @@ impl<'r> Nested<'r> {
     /// The files the configuration of `file` (relative to the root) extends, relative to the
     /// root; none when that configuration is the root's or one above it ([`describe`] has it).
     pub fn inputs(&mut self, file: &str) -> Vec<String> {
-        self.of_dir(file.rfind('/').map_or("", |end| &file[..end]))
+        self.of_dir(crate::imports::parent(file))
     }
 
     fn of_dir(&mut self, dir: &str) -> Vec<String> {
@@ -174,7 +174,7 @@ impl<'r> Nested<'r> {
                 }
                 inputs
             }
-            None => self.of_dir(dir.rfind('/').map_or("", |end| &dir[..end])),
+            None => self.of_dir(crate::imports::parent(dir)),
         };
         self.by_dir.insert(dir.to_owned(), inputs.clone());
         inputs
