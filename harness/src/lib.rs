@@ -83,6 +83,26 @@ impl Exchange {
             .expect("a response before the end of the stream")
     }
 
+    /// The file results of the request just sent, their inputs as paths whichever way they
+    /// came, up to its `Done`; panics on anything but results, paths, progress and log lines.
+    pub fn results(&mut self) -> Vec<protocol::FileResult> {
+        use protocol::Response;
+        let mut table = protocol::numbered::InputTable::default();
+        let mut results = Vec::new();
+        loop {
+            match self.receive() {
+                Response::FileResult(r) => results.push(r),
+                Response::InputPaths(paths) => table.add(paths),
+                Response::NumberedResult(n) => {
+                    results.push(table.resolve(n).expect("numbers of paths sent"));
+                }
+                Response::Done => return results,
+                Response::Progress(_) | Response::Log(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     /// Closes stdin and waits (bounded) for the exit code.
     pub fn wait(mut self) -> Option<i32> {
         drop(self.stdin);

@@ -449,15 +449,7 @@ fn a_file_deleted_between_selection_and_run_is_reported_clean_not_fatal() {
             update_baselines: false,
             artifacts_dir: repo.root().join("artifacts").display().to_string(),
         }));
-        let mut results = Vec::new();
-        loop {
-            match x.receive() {
-                Response::FileResult(r) => results.push(r),
-                Response::Done => break,
-                Response::Log(_) | Response::Progress(_) => {}
-                other => panic!("{name}: unexpected {other:?}"),
-            }
-        }
+        let results = x.results();
         let gone = results
             .iter()
             .find(|r| r.path == "gone.py")

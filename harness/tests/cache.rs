@@ -507,9 +507,20 @@ fn cache_commands_show_clear_and_trim() {
 
 #[test]
 fn a_result_is_served_only_while_the_inputs_it_listed_are_unchanged() {
-    // Every result lists `style.css` (present) and `theme.css` (absent) as inputs: files the
-    // run never selects (the fake checks only Python files).
-    let repo = repo(&format!("{LINT}inputs = [\"style.css\", \"theme.css\"]\n"));
+    served_while_inputs_are_unchanged("");
+}
+
+#[test]
+fn inputs_sent_as_numbers_are_followed_as_inputs_sent_as_paths() {
+    served_while_inputs_are_unchanged("inputs_as = \"numbers\"\n");
+}
+
+/// Every result lists `style.css` (present) and `theme.css` (absent) as inputs, `inputs_as`
+/// says how: files the run never selects (the fake checks only Python files).
+fn served_while_inputs_are_unchanged(inputs_as: &str) {
+    let repo = repo(&format!(
+        "{LINT}inputs = [\"style.css\", \"theme.css\"]\n{inputs_as}"
+    ));
     repo.write("style.css", "a { color: red }\n");
     run(&repo, &[]);
     reset(&repo);

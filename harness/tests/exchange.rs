@@ -46,15 +46,7 @@ fn whole_exchange(
         panic!("a manifest answers Hello");
     };
     x.send(&validate(repo, files));
-    let mut results = Vec::new();
-    loop {
-        match x.receive() {
-            Response::FileResult(r) => results.push(r),
-            Response::Done => break,
-            Response::Progress(_) | Response::Log(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let results = x.results();
     x.send(&Request::Shutdown);
     (manifest, results, x.wait())
 }

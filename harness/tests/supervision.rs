@@ -162,6 +162,28 @@ fn garbage_on_stdout_is_a_protocol_error() {
 }
 
 #[test]
+fn an_input_number_never_sent_is_a_protocol_error_and_costs_only_its_validator() {
+    let repo = repo(
+        2,
+        &["numbers", "lint"],
+        "[validators.numbers]\ninputs = [\"style.css\"]\ninputs_as = \"unsent\"\n\
+         [validators.lint]\nfindings = 1\n",
+    );
+    let out = run(&repo, "numbers,lint");
+    let v = ended(&out, 3, "numbers", "protocol_error");
+    let message = v["message"].as_str().expect("a message");
+    assert!(
+        message.contains("names input number 7000, but only 0 input paths were sent"),
+        "{message}"
+    );
+    assert_eq!(
+        out.validator("lint")["findings"],
+        2,
+        "the other validator's results"
+    );
+}
+
+#[test]
 fn an_oversized_frame_is_refused_without_reading_it() {
     let repo = repo(1, &["huge"], "[validators.huge]\noversized = true\n");
     let out = run(&repo, "huge");

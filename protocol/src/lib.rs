@@ -8,6 +8,7 @@
 //! - [`codec`]: the one place that knows the encoding, so it could be swapped without touching
 //!   the message types;
 //! - [`frame`]: the length prefix, its limits, and blocking frame I/O;
+//! - [`numbered`]: input paths sent once a request and named by number;
 //! - [`sdk`]: what turns a Rust type into a complete validator executable.
 //!
 //! The coordinator's internals promise nothing; this crate promises compatibility. Public enums
@@ -19,6 +20,7 @@ pub mod error;
 pub mod exit;
 pub mod frame;
 pub mod messages;
+pub mod numbered;
 pub mod sdk;
 
 pub use error::ProtocolError;

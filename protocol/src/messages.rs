@@ -52,6 +52,13 @@ pub enum Response {
     /// The current request could not be completed (the wrapped tool crashed, say), or the
     /// handshake was refused. The validator may still accept another request.
     Failed(Failed),
+    /// Input paths that later [`Response::NumberedResult`]s of the current request name by
+    /// number: numbered from 0 in the order sent, over every `InputPaths` of the request.
+    InputPaths(Vec<String>),
+    /// A [`Response::FileResult`] whose inputs are numbers of paths sent before in
+    /// [`Response::InputPaths`]: a module's result lists a thousand of them, most shared
+    /// with the results before it, so each path crosses the pipe once a request.
+    NumberedResult(NumberedResult),
 }
 
 impl Response {
@@ -64,6 +71,8 @@ impl Response {
             Response::Log(_) => "Log",
             Response::Done => "Done",
             Response::Failed(_) => "Failed",
+            Response::InputPaths(_) => "InputPaths",
+            Response::NumberedResult(_) => "NumberedResult",
         }
     }
 }
@@ -242,6 +251,16 @@ pub struct FileResult {
     pub inputs: Vec<String>,
     /// Baselines written for this file (relative to the root) when `update_baselines` was asked.
     pub baselines_written: Vec<String>,
+}
+
+/// Every finding of one file, its inputs named by number.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct NumberedResult {
+    /// The result, its `inputs` empty.
+    pub result: FileResult,
+    /// The numbers, in the request's [`Response::InputPaths`], of the files the result
+    /// depended on (what [`FileResult::inputs`] would list).
+    pub inputs: Vec<u32>,
 }
 
 /// One problem found in one place.

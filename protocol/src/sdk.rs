@@ -8,9 +8,10 @@
 use crate::codec;
 use crate::error::ProtocolError;
 use crate::frame::{read_frame, write_frame};
+use crate::numbered::Numbering;
 use crate::{
-    FailureKind, FileResult, Finding, Hello, Log, LogLevel, Manifest, Progress, Request, Response,
-    Severity, Validate, DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE,
+    FailureKind, FileResult, Finding, Hello, Log, LogLevel, Manifest, NumberedResult, Progress,
+    Request, Response, Severity, Validate, DEFAULT_MAX_FRAME_SIZE, HARD_MAX_FRAME_SIZE,
 };
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -73,6 +74,8 @@ impl From<io::Error> for Error {
 pub struct Reporter<'a> {
     output: &'a mut dyn Write,
     max_frame_size: u32,
+    /// The input paths this request's results named so far.
+    numbering: Numbering,
 }
 
 impl std::fmt::Debug for Reporter<'_> {
@@ -90,27 +93,57 @@ impl<'a> Reporter<'a> {
         Reporter {
             output,
             max_frame_size,
+            numbering: Numbering::default(),
         }
     }
 
     /// Sends every finding of one finished file.
     ///
+    /// Its inputs go as numbers ([`Response::NumberedResult`]), each path sent once a request
+    /// in an [`Response::InputPaths`] before the first result that names it.
+    ///
     /// A result too large for one frame keeps its first findings (in the order given) and ends
     /// with one finding, rule [`TRUNCATED_RULE`], that counts the rest and carries the highest
     /// severity among them, so a run never passes because errors were cut off.
-    pub fn file(&mut self, result: FileResult) -> Result<(), Error> {
-        let response = Response::FileResult(result);
-        match (self.send(&response), response) {
-            (Err(Error::Protocol(ProtocolError::Oversized { .. })), Response::FileResult(r)) => {
-                let fitted = self.fit(r)?;
-                self.send(&Response::FileResult(fitted))
+    pub fn file(&mut self, mut result: FileResult) -> Result<(), Error> {
+        let inputs = std::mem::take(&mut result.inputs);
+        let numbers = if inputs.is_empty() {
+            None
+        } else {
+            let (numbers, new) = self.numbering.number(inputs);
+            for message in crate::numbered::input_paths(new, self.max_frame_size) {
+                self.send(&message)?;
             }
-            (outcome, _) => outcome,
-        }
+            Some(numbers)
+        };
+        let wrap = |result: FileResult| match &numbers {
+            None => Response::FileResult(result),
+            Some(inputs) => Response::NumberedResult(NumberedResult {
+                result,
+                inputs: inputs.clone(),
+            }),
+        };
+        let response = wrap(result);
+        let outcome = self.send(&response);
+        let Err(Error::Protocol(ProtocolError::Oversized { .. })) = outcome else {
+            return outcome;
+        };
+        let (Response::FileResult(result)
+        | Response::NumberedResult(NumberedResult { result, .. })) = response
+        else {
+            return outcome;
+        };
+        let fitted = self.fit(result, &wrap)?;
+        self.send(&fitted)
     }
 
-    /// The longest prefix of the findings that fits in a frame with the truncation note.
-    fn fit(&self, result: FileResult) -> Result<FileResult, Error> {
+    /// The longest prefix of the findings that fits in a frame with the truncation note, as
+    /// `wrap` sends it.
+    fn fit(
+        &self,
+        result: FileResult,
+        wrap: &impl Fn(FileResult) -> Response,
+    ) -> Result<Response, Error> {
         let total = result.findings.len();
         let with = |kept: usize| {
             let dropped = &result.findings[kept..];
@@ -133,13 +166,13 @@ impl<'a> Reporter<'a> {
                     self.max_frame_size
                 ),
             ));
-            FileResult {
+            wrap(FileResult {
                 findings,
                 ..result.clone()
-            }
+            })
         };
         let fits = |kept: usize| {
-            let size = codec::encode(&Response::FileResult(with(kept))).len();
+            let size = codec::encode(&with(kept)).len();
             u32::try_from(size).is_ok_and(|size| size <= self.max_frame_size)
         };
         // Binary search for the largest prefix that fits.
@@ -273,10 +306,7 @@ pub fn serve<V: Validator, R: Read, W: Write>(
         match read_frame(&mut input, max)? {
             None | Some(Request::Shutdown) => return Ok(()),
             Some(Request::Validate(request)) => {
-                let mut reporter = Reporter {
-                    output: &mut output,
-                    max_frame_size: max,
-                };
+                let mut reporter = Reporter::new(&mut output, max);
                 let outcome = match validator.validate(&request, &mut reporter) {
                     Ok(()) => Response::Done,
                     Err(Error::Failed(message)) => Response::Failed(crate::Failed {
@@ -477,10 +507,7 @@ mod tests {
     #[test]
     fn a_result_too_large_for_a_frame_keeps_what_fits_and_counts_the_rest() {
         let mut output = Vec::new();
-        let mut reporter = Reporter {
-            output: &mut output,
-            max_frame_size: 2_000,
-        };
+        let mut reporter = Reporter::new(&mut output, 2_000);
         let mut findings: Vec<Finding> = (1..=100)
             .map(|line| Finding::new("a.py", line, 1, "W1", Severity::Warning, "a warning"))
             .collect();
@@ -505,6 +532,64 @@ mod tests {
             "{}",
             note.message
         );
+    }
+
+    #[test]
+    fn inputs_go_as_numbers_each_path_sent_once_before_the_first_result_naming_it() {
+        let mut output = Vec::new();
+        let mut reporter = Reporter::new(&mut output, 2_000);
+        let with_inputs = |path: &str, inputs: &[&str], findings: u32| FileResult {
+            inputs: inputs.iter().map(|i| (*i).to_owned()).collect(),
+            ..FileResult::new(
+                path,
+                (1..=findings)
+                    .map(|line| Finding::new(path, line, 1, "E1", Severity::Error, "an error"))
+                    .collect(),
+            )
+        };
+        reporter
+            .file(with_inputs("a.py", &["b.py", "c.py"], 1))
+            .expect("sent");
+        reporter.file(with_inputs("d.py", &[], 0)).expect("sent");
+        // Too many findings for the frame: cut, with its numbers kept.
+        reporter
+            .file(with_inputs("e.py", &["c.py", "f.py"], 100))
+            .expect("sent");
+        let mut reader = &output[..];
+        let mut responses = Vec::new();
+        while let Some(response) = read_frame::<_, Response>(&mut reader, 2_000).expect("valid") {
+            responses.push(response);
+        }
+        let mut table = crate::numbered::InputTable::default();
+        let mut results = Vec::new();
+        for response in responses {
+            match response {
+                Response::InputPaths(paths) => table.add(paths),
+                Response::NumberedResult(n) => results.push(table.resolve(n).expect("sent")),
+                Response::FileResult(r) => results.push(r),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(table.path(2), Some("f.py"));
+        assert_eq!(table.path(3), None, "each path sent once");
+        let inputs: Vec<(&str, Vec<&str>)> = (results.iter())
+            .map(|r| {
+                (
+                    r.path.as_str(),
+                    r.inputs.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            inputs,
+            [
+                ("a.py", vec!["b.py", "c.py"]),
+                ("d.py", vec![]),
+                ("e.py", vec!["c.py", "f.py"])
+            ]
+        );
+        let cut = &results[2].findings;
+        assert!(cut.len() < 100 && cut.last().is_some_and(|f| f.rule == TRUNCATED_RULE));
     }
 
     #[test]

@@ -111,6 +111,17 @@ fn samples() -> Vec<(&'static str, Sample)> {
             })),
         ),
         (
+            "InputPaths",
+            Sample::Response(Response::InputPaths(vec!["a.css".into(), "b.js".into()])),
+        ),
+        (
+            "NumberedResult",
+            Sample::Response(Response::NumberedResult(NumberedResult {
+                result: FileResult::new("a.html", Vec::new()),
+                inputs: vec![1, 0],
+            })),
+        ),
+        (
             "Log",
             Sample::Response(Response::Log(Log {
                 level: LogLevel::Warn,

@@ -32,6 +32,7 @@
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
 //! | `inputs = ["style.css"]` | every file result lists these files as inputs |
+//! | `inputs_as = "numbers" \| "unsent"` | send those inputs as numbers (`InputPaths`, then `NumberedResult`), or as numbers no `InputPaths` sent |
 //! | `children = N` | before its handshake, start N `sleep` processes that outlive it (every tenth with `setsid`) |
 //! | `trickle = true` | write every frame after the handshake one byte at a time |
 //! | `log_flood = N` | send N `Log` lines (debug) before answering each request |
@@ -238,6 +239,7 @@ fn main() -> ExitCode {
             _ => Severity::Error,
         };
         let mut refused = false;
+        let mut numbering = protocol::numbered::Numbering::default();
         for file in &request.files {
             if let Some(text) = b.text("fixes") {
                 let result = fix_marker(&request.root, &file.path, text, request.fix);
@@ -280,7 +282,10 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            write_frame(&mut stdout, &Response::FileResult(result), max).expect("stdout open");
+            let inputs_as = b.text("inputs_as");
+            for response in as_sent(result, inputs_as, &mut numbering, max) {
+                write_frame(&mut stdout, &response, max).expect("stdout open");
+            }
             sent += 1;
             if b.int("crash_after") == Some(sent) {
                 eprintln!("fake: crashing on purpose after {sent} files");
@@ -314,6 +319,31 @@ fn count_start(name: &str) -> i64 {
 
 /// The `fixes` behaviour: fixes the first `marker` when asked, then reports every line that
 /// still holds one.
+/// A result as `inputs_as` says its inputs go: as paths (`None`), as numbers after the paths
+/// they number (`numbers`), or as numbers of paths never sent (`unsent`).
+fn as_sent(
+    mut result: FileResult,
+    inputs_as: Option<&str>,
+    numbering: &mut protocol::numbered::Numbering,
+    max: u32,
+) -> Vec<Response> {
+    let inputs = std::mem::take(&mut result.inputs);
+    let (inputs, new) = match inputs_as {
+        Some("numbers") => numbering.number(inputs),
+        Some("unsent") => (vec![7_000], Vec::new()),
+        _ => {
+            result.inputs = inputs;
+            return vec![Response::FileResult(result)];
+        }
+    };
+    let mut responses = protocol::numbered::input_paths(new, max);
+    responses.push(Response::NumberedResult(protocol::NumberedResult {
+        result,
+        inputs,
+    }));
+    responses
+}
+
 fn fix_marker(root: &str, path: &str, marker: &str, fix: bool) -> FileResult {
     let full = std::path::Path::new(root).join(path);
     let mut text = std::fs::read_to_string(&full).unwrap_or_default();

@@ -48,8 +48,15 @@ pub struct InputList {
 }
 
 impl InputList {
-    pub fn new(paths: &[String]) -> InputList {
-        InputList::from_text(paths.join("\0"))
+    pub fn new<'p>(paths: impl IntoIterator<Item = &'p str>) -> InputList {
+        let mut text = String::new();
+        for (at, path) in paths.into_iter().enumerate() {
+            if at > 0 {
+                text.push('\0');
+            }
+            text.push_str(path);
+        }
+        InputList::from_text(text)
     }
 
     fn from_text(text: String) -> InputList {
@@ -92,15 +99,13 @@ pub fn variant_key(key: &Hash, digest: &Hash) -> Hash {
         .as_bytes()
 }
 
-/// One digest of the state of `paths`: each path with its content hash, or with its absence.
-pub fn digest<'a, 'p>(
-    paths: impl IntoIterator<Item = &'p str>,
-    state: impl Fn(&str) -> Option<&'a Hash>,
-) -> Hash {
+/// One digest of the state of a list's inputs: each path with its content hash, or with its
+/// absence.
+pub fn digest<'a, 'p>(inputs: impl IntoIterator<Item = (&'p str, Option<&'a Hash>)>) -> Hash {
     let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 input states");
-    for path in paths {
+    for (path, state) in inputs {
         h.update(path.as_bytes());
-        match state(path) {
+        match state {
             Some(hash) => h.update(&[1]).update(hash),
             None => h.update(&[0]),
         };
@@ -108,17 +113,23 @@ pub fn digest<'a, 'p>(
     *h.finalize().as_bytes()
 }
 
-impl Entry {
-    /// An entry for a fresh result; `state` gives each input's hash now.
-    pub fn new<'a>(mut result: FileResult, state: impl Fn(&str) -> Option<&'a Hash>) -> Entry {
-        let paths = std::mem::take(&mut result.inputs);
-        let inputs = (!paths.is_empty()).then(|| Inputs {
-            digest: digest(paths.iter().map(String::as_str), state),
-            list: Arc::new(InputList::new(&paths)),
-        });
-        Entry { result, inputs }
+impl Inputs {
+    /// The inputs of a fresh result, each path with its state now; `None` for no inputs.
+    pub fn of<'a, 'p, I>(inputs: I) -> Option<Inputs>
+    where
+        I: IntoIterator<Item = (&'p str, Option<&'a Hash>)>,
+        I::IntoIter: Clone,
+    {
+        let inputs = inputs.into_iter();
+        let list = InputList::new(inputs.clone().map(|(path, _)| path));
+        (!list.text.is_empty()).then(|| Inputs {
+            digest: digest(inputs),
+            list: Arc::new(list),
+        })
     }
+}
 
+impl Entry {
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = vec![LAYOUT];
         match &self.inputs {
@@ -181,10 +192,23 @@ mod tests {
         }
     }
 
+    /// [`result`]'s entry, its inputs in `state`.
+    fn entry<'a>(state: impl Fn(&str) -> Option<&'a Hash>) -> Entry {
+        let mut result = result();
+        let paths = std::mem::take(&mut result.inputs);
+        let inputs = Inputs::of(paths.iter().map(|p| (p.as_str(), state(p))));
+        Entry { result, inputs }
+    }
+
+    #[test]
+    fn no_inputs_make_no_list() {
+        assert_eq!(Inputs::of(std::iter::empty()), None);
+    }
+
     #[test]
     fn an_entry_round_trips_and_refers_to_its_list() {
         let hash = [7; 32];
-        let entry = Entry::new(result(), |p| (p == "a.css").then_some(&hash));
+        let entry = entry(|p| (p == "a.css").then_some(&hash));
         let inputs = entry.inputs.clone().expect("the result had inputs");
         assert!(inputs.list.paths().eq(["a.css", "gone.js"]));
         assert!(entry.result.inputs.is_empty());
@@ -200,21 +224,17 @@ mod tests {
 
     #[test]
     fn the_digest_changes_with_any_input_and_with_absence() {
-        let paths = ["a", "b"];
         let (one, two) = ([1; 32], [2; 32]);
-        let both = digest(paths, |_| Some(&one));
-        assert_ne!(
-            both,
-            digest(paths, |p| Some(if p == "b" { &two } else { &one }))
-        );
-        assert_ne!(both, digest(paths, |p| (p == "a").then_some(&one)));
-        assert_eq!(both, digest(paths, |_| Some(&one)));
+        let both = digest([("a", Some(&one)), ("b", Some(&one))]);
+        assert_ne!(both, digest([("a", Some(&one)), ("b", Some(&two))]));
+        assert_ne!(both, digest([("a", Some(&one)), ("b", None)]));
+        assert_eq!(both, digest([("a", Some(&one)), ("b", Some(&one))]));
     }
 
     #[test]
     fn equal_lists_share_an_id() {
-        let a = Entry::new(result(), |_| None);
-        let b = Entry::new(result(), |_| None);
+        let a = entry(|_| None);
+        let b = entry(|_| None);
         let (a, b) = (a.inputs.expect("inputs"), b.inputs.expect("inputs"));
         assert_eq!(a.list.id(), b.list.id());
     }

@@ -16,7 +16,7 @@ mod run;
 pub mod sqlite;
 
 pub use config_files::ConfigFiles;
-pub use entry::{digest, variant_key, Entry, InputList};
+pub use entry::{digest, variant_key, Entry, InputList, Inputs};
 pub use key::{Key, KeyInputs, Subject};
 pub use probes::Probes;
 pub use run::{decode_all, keys_digest, KeptResult, RecordHead, RunIndex, RunRecord, Uses};
@@ -431,7 +431,7 @@ impl Cache {
                 let (result, inputs) = found?;
                 let inputs = match inputs {
                     // An entry whose list is gone (trimmed, damaged) is a miss.
-                    Some((list, digest)) => Some(entry::Inputs {
+                    Some((list, digest)) => Some(Inputs {
                         list: lists.get(&list)?.clone(),
                         digest,
                     }),
@@ -965,12 +965,9 @@ mod tests {
             None,
             &remote::Settings::default(),
         );
-        let with_inputs = |path: &str| {
-            let result = FileResult {
-                inputs: vec!["lib/a.py".into(), "lib/b.pyi".into()],
-                ..FileResult::new(path, Vec::new())
-            };
-            Entry::new(result, |_| None)
+        let with_inputs = |path: &str| Entry {
+            result: FileResult::new(path, Vec::new()),
+            inputs: Inputs::of([("lib/a.py", None), ("lib/b.pyi", None)]),
         };
         let (one, two) = (with_inputs("x.py"), with_inputs("y.py"));
         cache.put(&[([1; 32], one.clone()), ([2; 32], two.clone())]);

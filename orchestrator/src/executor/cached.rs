@@ -11,6 +11,7 @@
 //! point to still exists. Under `--update-baselines` a hit with findings is checked again, so
 //! the validator can write the baseline it differs from.
 
+use super::inputs::{Fresh, Stated};
 use super::Context;
 use crate::cache::{
     self, Cache, ConfigFiles, Entry, InputList, KeptResult, Key, KeyInputs, RecordHead, RunIndex,
@@ -201,26 +202,32 @@ impl ResultKeys {
         lock(&self.record)
     }
 
-    /// Adds fresh results and their keys to the run's record, `state` giving the hash each of
-    /// their inputs had when it was kept.
-    pub fn record<'a>(
-        &self,
-        results: &[(Key, FileResult)],
-        state: impl Fn(&str) -> Option<&'a Hash>,
-    ) {
+    /// Adds fresh results and their keys to the run's record, `stated` giving the state each
+    /// of their inputs had when it was kept.
+    pub fn record(&self, results: &[Fresh], stated: &Stated) {
         // Encoded here, as they arrive, not once the run has ended and the report waits.
         let kept = crate::parallel::on_every_core(
-            results.iter().map(|(_, r)| r).collect(),
+            results.iter().map(|f| &f.result).collect(),
             KeptResult::of,
         );
         let mut record = self.lock();
-        for ((key, result), kept) in results.iter().zip(kept) {
-            let uses = result
-                .inputs
-                .iter()
-                .map(|path| record.position(path, state(path).copied(), true))
+        // Each input's place in the record, looked up once however many results list it.
+        let mut positions: Vec<Option<u32>> = vec![None; stated.len()];
+        for (fresh, kept) in results.iter().zip(kept) {
+            let uses = (fresh.inputs.iter())
+                .map(|&n| match positions.get_mut(n as usize) {
+                    Some(Some(at)) => *at,
+                    slot => {
+                        let (path, state) = stated.input(n);
+                        let at = record.position(path, state.copied(), true);
+                        if let Some(slot) = slot {
+                            *slot = Some(at);
+                        }
+                        at
+                    }
+                })
                 .collect();
-            record.results.push((*key, kept, Listed::At(uses)));
+            record.results.push((fresh.key, kept, Listed::At(uses)));
         }
     }
 
@@ -1056,7 +1063,7 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
         .into_iter()
         .map(|(id, list)| {
             let state = |p: &str| now.get(p).and_then(Option::as_ref);
-            (id, cache::digest(list.paths(), state))
+            (id, cache::digest(list.paths().map(|p| (p, state(p)))))
         })
         .collect();
     let mut dropped = 0;
@@ -1272,7 +1279,11 @@ mod tests {
         let cache = cache_in(dir.path());
         let (a, b) = ([2; 32], [3; 32]);
         // `a.py` has its own entry; `b.py` has none.
-        cache.put(&[(a, Entry::new(result("a.py"), |_| None))]);
+        let entry = Entry {
+            result: result("a.py"),
+            inputs: None,
+        };
+        cache.put(&[(a, entry)]);
         let (ctx, mut inbox) = context(dir.path(), cache);
         let keys = result_keys(2);
         // No body under this slot: another run replaced the record after its index was read.

@@ -17,6 +17,7 @@
 
 mod cached;
 mod files;
+mod inputs;
 mod worker;
 
 use crate::breaker::{self, Gate};

@@ -3,8 +3,9 @@
 //! protocol's rules before it reaches the dispatcher or the cache.
 
 use super::cached::ResultKeys;
+use super::inputs::{Fresh, Stated, Table};
 use super::{close, start, Clock, Context};
-use crate::cache::{Entry, Key};
+use crate::cache::{Entry, Inputs, Key};
 use crate::event::{Event, Origin};
 use crate::hashing::Rehash;
 use crate::plan::PlannedValidator;
@@ -158,17 +159,15 @@ impl Worker {
     /// One `Validate` request and its responses; the results are kept in the cache as
     /// [`ResultKeys`] says.
     async fn request(&self, session: &mut Session, batch: Vec<FileInput>) -> Result<(), Failure> {
-        let mut staged = Vec::new();
-        let mut keeping = None;
-        let outcome = self
-            .exchange(session, batch, &mut staged, &mut keeping)
-            .await;
-        if let Some(kept) = keeping {
+        let mut received = Received::default();
+        let outcome = self.exchange(session, batch, &mut received).await;
+        if let Some(kept) = received.keeping.take() {
             let _ = kept.await;
         }
         if let Some(keys) = &self.keys {
-            if (outcome.is_ok() || !keys.all_or_nothing) && !staged.is_empty() {
-                let _ = self.keep(staged).await;
+            if (outcome.is_ok() || !keys.all_or_nothing) && !received.staged.is_empty() {
+                let staged = std::mem::take(&mut received.staged);
+                let _ = self.keep(staged, received.paths()).await;
             }
         }
         outcome
@@ -177,42 +176,50 @@ impl Worker {
     /// Writes results to the cache, each with the hashes its inputs have now (read afresh:
     /// the validator may have just written one, a baseline say), on a blocking thread whose
     /// end the handle tells.
-    fn keep(&self, results: Vec<(Key, FileResult)>) -> tokio::task::JoinHandle<()> {
+    fn keep(&self, results: Vec<Fresh>, (paths, stated): Paths) -> tokio::task::JoinHandle<()> {
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
         let keys = self.keys.clone();
         let rehash = self.inputs.clone();
         tokio::task::spawn_blocking(move || {
-            // Results share most of their inputs (the modules a package imports): each file is
-            // looked at once per batch, and read only when it changed since the last batch.
-            let mut hashes: HashMap<String, Option<crate::digest::Hash>> = HashMap::new();
-            for path in results.iter().flat_map(|(_, r)| &r.inputs) {
-                if !hashes.contains_key(path) {
-                    hashes.insert(path.clone(), rehash.hash(&root.join(path)));
-                }
-            }
-            let state = |p: &str| hashes.get(p).and_then(Option::as_ref);
+            // Batches are kept one at a time, so this waits for nothing.
+            let mut stated = crate::locks::lock(&stated);
+            let numbers = results.iter().flat_map(|f| &f.inputs).copied();
+            stated.add(paths, numbers, |path| rehash.hash(&root.join(path)));
+            let stated = &*stated;
             if let Some(keys) = keys {
-                keys.record(&results, state);
+                keys.record(&results, stated);
             }
-            let entries: Vec<(Key, Entry)> = results
-                .into_iter()
-                .map(|(key, result)| (key, Entry::new(result, state)))
-                .collect();
+            // Results of one package often list the same inputs: one list and digest each.
+            let mut made: HashMap<&[u32], Option<Inputs>> = HashMap::new();
+            let mut entries: Vec<(Key, Entry)> = Vec::with_capacity(results.len());
+            for fresh in &results {
+                let inputs = made
+                    .entry(&fresh.inputs)
+                    .or_insert_with(|| Inputs::of(stated.list(&fresh.inputs)))
+                    .clone();
+                entries.push((
+                    fresh.key,
+                    Entry {
+                        result: fresh.result.clone(),
+                        inputs,
+                    },
+                ));
+            }
+            drop(made);
             cache.put(&entries);
         })
     }
 
     /// Sends the request and takes its responses. Results are staged, and every
-    /// [`WRITE_BATCH`] of them kept (`keeping`) while the next ones are read: on Django, the
-    /// 2,037 results a hub change gives pyright's validator, each listing some thousand inputs,
+    /// [`WRITE_BATCH`] of them kept while the next ones are read: on Django, the 2,037
+    /// results a hub change gives pyright's validator, each listing some thousand inputs,
     /// arrive at once when pyright ends, and reading them waited for each batch's keeping.
     async fn exchange(
         &self,
         session: &mut Session,
         batch: Vec<FileInput>,
-        staged: &mut Vec<(Key, FileResult)>,
-        keeping: &mut Option<tokio::task::JoinHandle<()>>,
+        received: &mut Received,
     ) -> Result<(), Failure> {
         let mut pending: HashSet<String> = batch.iter().map(|f| f.path.clone()).collect();
         let request = Request::Validate(Validate {
@@ -226,57 +233,94 @@ impl Worker {
         session.send(&request, self.clock.deadline()).await?;
         let name = &self.validator.name;
         loop {
-            match session.next(self.clock.deadline()).await? {
+            let (result, inputs) = match session.next(self.clock.deadline()).await? {
                 Response::FileResult(mut result) => {
-                    check_file_result(&result, &mut pending, Asked::of(&self.ctx))
-                        .map_err(Failure::Protocol)?;
-                    crate::locks::lock(&self.delivered).insert(result.path.clone());
-                    // The report wants the findings; only the cache wants the inputs, which
-                    // can be a thousand paths a result (a module's import closure).
                     let inputs = std::mem::take(&mut result.inputs);
-                    if let Some(keys) = &self.keys {
-                        if let Some(key) = keys.key_of(&result.path) {
-                            staged.push((
-                                key,
-                                FileResult {
-                                    inputs,
-                                    ..result.clone()
-                                },
-                            ));
-                        }
-                        if !keys.all_or_nothing && staged.len() >= WRITE_BATCH {
-                            // One batch kept at a time, in order.
-                            if let Some(kept) = keeping.take() {
-                                let _ = kept.await;
-                            }
-                            *keeping = Some(self.keep(std::mem::take(staged)));
-                        }
-                    }
-                    let index = self.index;
-                    self.ctx
-                        .tell(Event::Results {
-                            index,
-                            results: vec![result],
-                            origin: Origin::Validator,
-                        })
-                        .await;
+                    let numbers = received.table.listed(&result.path, &inputs);
+                    (result, numbers.map_err(Failure::Protocol)?)
+                }
+                Response::NumberedResult(numbered) => {
+                    let numbers = received.table.numbered(&numbered);
+                    (numbered.result, numbers.map_err(Failure::Protocol)?)
+                }
+                Response::InputPaths(paths) => {
+                    received.table.sent(paths).map_err(Failure::Protocol)?;
+                    continue;
                 }
                 Response::Progress(p) => {
                     tracing::trace!(validator = %name, done = p.files_done, total = p.files_total, "progress: {}", p.message);
                     let (index, done, total) = (self.index, p.files_done, p.files_total);
                     self.ctx.tell(Event::Progress { index, done, total }).await;
+                    continue;
                 }
-                Response::Log(log) => log_line(name, &log),
+                Response::Log(log) => {
+                    log_line(name, &log);
+                    continue;
+                }
                 Response::Done => return Ok(()),
                 Response::Failed(failed) => return Err(Failure::Refused(failed)),
                 other => {
                     return Err(Failure::Protocol(ProtocolError::Unexpected {
-                        expected: "FileResult, Progress, Log, Done or Failed",
+                        expected: "FileResult, NumberedResult, InputPaths, Progress, Log, Done \
+                                   or Failed",
                         got: other.kind(),
                     }))
                 }
+            };
+            check_file_result(&result, &mut pending, Asked::of(&self.ctx))
+                .map_err(Failure::Protocol)?;
+            crate::locks::lock(&self.delivered).insert(result.path.clone());
+            if let Some(keys) = &self.keys {
+                // The report wants the findings; only the cache wants the inputs, which can be
+                // a thousand paths a result (a module's import closure).
+                if let Some(key) = keys.key_of(&result.path) {
+                    received.staged.push(Fresh {
+                        key,
+                        result: result.clone(),
+                        inputs,
+                    });
+                }
+                if !keys.all_or_nothing && received.staged.len() >= WRITE_BATCH {
+                    // One batch kept at a time, in order.
+                    if let Some(kept) = received.keeping.take() {
+                        let _ = kept.await;
+                    }
+                    let staged = std::mem::take(&mut received.staged);
+                    received.keeping = Some(self.keep(staged, received.paths()));
+                }
             }
+            let index = self.index;
+            self.ctx
+                .tell(Event::Results {
+                    index,
+                    results: vec![result],
+                    origin: Origin::Validator,
+                })
+                .await;
         }
+    }
+}
+
+/// The paths of a request's table, and the states of those its kept batches listed.
+type Paths = (Arc<[Arc<str>]>, Arc<Mutex<Stated>>);
+
+/// What a request has received so far.
+#[derive(Debug, Default)]
+struct Received {
+    /// The input paths its results named.
+    table: Table,
+    /// The states of those that results handed to [`Worker::keep`] listed.
+    stated: Arc<Mutex<Stated>>,
+    /// Results not yet handed to [`Worker::keep`].
+    staged: Vec<Fresh>,
+    /// The last batch handed to it, while it is being kept.
+    keeping: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Received {
+    /// What [`Worker::keep`] finds its batch's inputs in.
+    fn paths(&mut self) -> Paths {
+        (self.table.paths(), self.stated.clone())
     }
 }
 
@@ -310,8 +354,8 @@ impl Asked {
 }
 
 /// A `FileResult` must be for a requested file not reported yet, carry only its findings at
-/// 1-based positions, list inputs inside the root, and claim a modification or a written
-/// baseline only when fixing or updating baselines was asked for.
+/// 1-based positions, and claim a modification or a written baseline only when fixing or
+/// updating baselines was asked for. (Its inputs are checked as they are numbered: [`Table`].)
 fn check_file_result(
     result: &FileResult,
     pending: &mut HashSet<String>,
@@ -321,13 +365,6 @@ fn check_file_result(
     if !asked.update_baselines && !result.baselines_written.is_empty() {
         return Err(ProtocolError::Malformed(format!(
             "it reports writing baselines for `{}` although updating them was not asked for",
-            result.path
-        )));
-    }
-    if let Some(bad) = result.inputs.iter().find(|p| !inside_root(p)) {
-        return Err(ProtocolError::Malformed(format!(
-            "FileResult for `{}` lists the input `{bad}`, which is not a relative path inside \
-             the root",
             result.path
         )));
     }
@@ -362,17 +399,6 @@ fn check_file_result(
     Ok(())
 }
 
-/// Whether a path is relative, `/`-separated and stays under the root (no `..`, no empty or
-/// `.` components that would make two spellings of one file).
-fn inside_root(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
 /// Splits inputs into batches of at most `size` files (one batch without a size).
 fn batches(inputs: Vec<FileInput>, size: Option<u32>) -> VecDeque<Vec<FileInput>> {
     match size {
@@ -395,23 +421,8 @@ mod tests {
     };
 
     #[test]
-    fn inputs_must_stay_inside_the_root_and_baselines_be_asked_for() {
+    fn baselines_written_must_be_asked_for() {
         let pending: HashSet<String> = ["a".to_owned()].into();
-        let with_input = |input: &str| FileResult {
-            inputs: vec![input.into()],
-            ..result(vec![], false)
-        };
-        for bad in ["/etc/passwd", "../x.css", "a/../../x", "", "a//b", "./a"] {
-            let err = check_file_result(&with_input(bad), &mut pending.clone(), Asked::default())
-                .expect_err(bad);
-            assert!(err.to_string().contains("not a relative path"), "{err}");
-        }
-        check_file_result(
-            &with_input("site/a.css"),
-            &mut pending.clone(),
-            Asked::default(),
-        )
-        .expect("inside");
         let written = FileResult {
             baselines_written: vec!["b.png".into()],
             ..result(vec![], false)
