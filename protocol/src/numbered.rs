@@ -11,10 +11,12 @@ use crate::{FileResult, NumberedResult, ProtocolError, Response};
 use std::collections::HashMap;
 
 /// The sender's side: each distinct input path gets the next number the first time a result
-/// of the request names it.
+/// of the request names it; paths a validator numbers itself take numbers in between.
 #[derive(Debug, Default)]
 pub struct Numbering {
     numbers: HashMap<String, u32>,
+    /// How many numbers the request has given.
+    sent: u32,
 }
 
 impl Numbering {
@@ -29,13 +31,26 @@ impl Numbering {
                 if let Some(&number) = self.numbers.get(&path) {
                     return number;
                 }
-                let number = u32::try_from(self.numbers.len()).unwrap_or(u32::MAX);
+                let number = self.reserve(1);
                 self.numbers.insert(path.clone(), number);
                 new.push(path);
                 number
             })
             .collect();
         (numbers, new)
+    }
+
+    /// Numbers `count` paths sent as they are, in order: the first one's number.
+    pub fn reserve(&mut self, count: usize) -> u32 {
+        let first = self.sent;
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.sent = self.sent.saturating_add(count);
+        first
+    }
+
+    /// How many paths the request has numbered.
+    pub fn sent(&self) -> usize {
+        self.sent as usize
     }
 }
 
@@ -127,6 +142,10 @@ mod tests {
         assert_eq!((first, new), (vec![0, 1], strings(&["a.py", "b.py"])));
         let (second, new) = numbering.number(strings(&["c.py", "a.py", "c.py"]));
         assert_eq!((second, new), (vec![2, 0, 2], strings(&["c.py"])));
+        assert_eq!(numbering.reserve(3), 3, "three sent as they are");
+        let (third, new) = numbering.number(strings(&["a.py", "d.py"]));
+        assert_eq!((third, new), (vec![0, 6], strings(&["d.py"])));
+        assert_eq!(numbering.sent(), 7);
     }
 
     #[test]

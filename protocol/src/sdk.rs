@@ -107,33 +107,58 @@ impl<'a> Reporter<'a> {
     /// severity among them, so a run never passes because errors were cut off.
     pub fn file(&mut self, mut result: FileResult) -> Result<(), Error> {
         let inputs = std::mem::take(&mut result.inputs);
-        let numbers = if inputs.is_empty() {
-            None
-        } else {
-            let (numbers, new) = self.numbering.number(inputs);
-            for message in crate::numbered::input_paths(new, self.max_frame_size) {
-                self.send(&message)?;
-            }
-            Some(numbers)
-        };
-        let wrap = |result: FileResult| match &numbers {
-            None => Response::FileResult(result),
-            Some(inputs) => Response::NumberedResult(NumberedResult {
-                result,
-                inputs: inputs.clone(),
-            }),
-        };
-        let response = wrap(result);
+        if inputs.is_empty() {
+            return self.send_result(Response::FileResult(result));
+        }
+        let (inputs, new) = self.numbering.number(inputs);
+        self.send_paths(new)?;
+        self.send_result(Response::NumberedResult(NumberedResult { result, inputs }))
+    }
+
+    /// Sends `paths` as input paths of this request, numbered in order, and gives the first
+    /// one's number: a validator that numbers its inputs itself (an import graph's modules)
+    /// then names them in [`Reporter::numbered`] by that number plus its own, with no lookup
+    /// per input.
+    pub fn input_paths(&mut self, paths: Vec<String>) -> Result<u32, Error> {
+        let first = self.numbering.reserve(paths.len());
+        self.send_paths(paths)?;
+        Ok(first)
+    }
+
+    /// Sends every finding of one finished file, as [`Reporter::file`] does, its inputs given
+    /// as numbers of paths sent in this request (by [`Reporter::input_paths`], or for an
+    /// earlier [`Reporter::file`]); a number not sent fails the request.
+    pub fn numbered(&mut self, result: FileResult, inputs: Vec<u32>) -> Result<(), Error> {
+        let numbered = NumberedResult { result, inputs };
+        crate::numbered::check_numbered(&numbered, self.numbering.sent())
+            .map_err(|e| Error::failed(e.to_string()))?;
+        self.send_result(Response::NumberedResult(numbered))
+    }
+
+    fn send_paths(&mut self, paths: Vec<String>) -> Result<(), Error> {
+        for message in crate::numbered::input_paths(paths, self.max_frame_size) {
+            self.send(&message)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a `FileResult` or `NumberedResult`, cut to fit the frame if it must be.
+    fn send_result(&mut self, response: Response) -> Result<(), Error> {
         let outcome = self.send(&response);
         let Err(Error::Protocol(ProtocolError::Oversized { .. })) = outcome else {
             return outcome;
         };
-        let (Response::FileResult(result)
-        | Response::NumberedResult(NumberedResult { result, .. })) = response
-        else {
-            return outcome;
+        let fitted = match response {
+            Response::FileResult(result) => self.fit(result, &Response::FileResult)?,
+            Response::NumberedResult(NumberedResult { result, inputs }) => {
+                let wrap = |result| {
+                    let inputs = inputs.clone();
+                    Response::NumberedResult(NumberedResult { result, inputs })
+                };
+                self.fit(result, &wrap)?
+            }
+            _ => return outcome,
         };
-        let fitted = self.fit(result, &wrap)?;
         self.send(&fitted)
     }
 
@@ -555,6 +580,12 @@ mod tests {
         reporter
             .file(with_inputs("e.py", &["c.py", "f.py"], 100))
             .expect("sent");
+        // A validator's own numbering: its paths 0 and 1 are the request's 3 and 4.
+        let first = (reporter.input_paths(vec!["g.py".into(), "h.py".into()])).expect("sent");
+        assert_eq!(first, 3);
+        (reporter.numbered(with_inputs("i.py", &[], 0), vec![first + 1, 0])).expect("sent");
+        let unsent = reporter.numbered(with_inputs("j.py", &[], 0), vec![5]);
+        assert!(matches!(unsent, Err(Error::Failed(_))), "{unsent:?}");
         let mut reader = &output[..];
         let mut responses = Vec::new();
         while let Some(response) = read_frame::<_, Response>(&mut reader, 2_000).expect("valid") {
@@ -571,7 +602,7 @@ mod tests {
             }
         }
         assert_eq!(table.path(2), Some("f.py"));
-        assert_eq!(table.path(3), None, "each path sent once");
+        assert_eq!(table.path(5), None, "each path sent once");
         let inputs: Vec<(&str, Vec<&str>)> = (results.iter())
             .map(|r| {
                 (
@@ -585,7 +616,8 @@ mod tests {
             [
                 ("a.py", vec!["b.py", "c.py"]),
                 ("d.py", vec![]),
-                ("e.py", vec!["c.py", "f.py"])
+                ("e.py", vec!["c.py", "f.py"]),
+                ("i.py", vec!["h.py", "b.py"])
             ]
         );
         let cut = &results[2].findings;

@@ -304,24 +304,38 @@ pub fn report(
     report_with_inputs(request, findings, out, |_| Vec::new())
 }
 
+/// The files one result depended on.
+#[derive(Debug)]
+pub enum Listed {
+    Paths(Vec<String>),
+    /// Numbers of paths sent with [`Reporter::input_paths`].
+    Numbers(Vec<u32>),
+}
+
+impl From<Vec<String>> for Listed {
+    fn from(paths: Vec<String>) -> Listed {
+        Listed::Paths(paths)
+    }
+}
+
 /// [`report`], with each file's result listing the files `inputs_of` says it depended on.
-pub fn report_with_inputs(
+pub fn report_with_inputs<L: Into<Listed>>(
     request: &Validate,
     findings: Vec<Finding>,
     out: &mut Reporter<'_>,
-    inputs_of: impl FnMut(&str) -> Vec<String>,
+    inputs_of: impl FnMut(&str) -> L,
 ) -> Result<(), Error> {
     report_files(request, &request.files, findings, out, inputs_of)
 }
 
 /// [`report_with_inputs`] for some of the requested files (`files`, in the order given): a
 /// request answered in parts.
-pub fn report_files<'f>(
+pub fn report_files<'f, L: Into<Listed>>(
     request: &Validate,
     files: impl IntoIterator<Item = &'f FileInput>,
     findings: Vec<Finding>,
     out: &mut Reporter<'_>,
-    mut inputs_of: impl FnMut(&str) -> Vec<String>,
+    mut inputs_of: impl FnMut(&str) -> L,
 ) -> Result<(), Error> {
     let mut by_path: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     for finding in findings {
@@ -333,12 +347,15 @@ pub fn report_files<'f>(
     for file in files {
         let mut findings = by_path.remove(&file.path).unwrap_or_default();
         findings.sort_by(|a, b| (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule)));
-        let modified = request.fix && changed(request, file);
-        out.file(FileResult {
-            modified,
-            inputs: inputs_of(&file.path),
+        let result = FileResult {
+            modified: request.fix && changed(request, file),
             ..FileResult::new(&file.path, findings)
-        })?;
+        };
+        match inputs_of(&file.path).into() {
+            Listed::Numbers(inputs) if !inputs.is_empty() => out.numbered(result, inputs)?,
+            Listed::Numbers(_) => out.file(result)?,
+            Listed::Paths(inputs) => out.file(FileResult { inputs, ..result })?,
+        }
     }
     if let Some(first) = by_path.keys().next() {
         out.log(

@@ -87,7 +87,9 @@ impl Graph {
         // Django, against eight seconds for the whole tree.
         let closures = |g: &Graph| {
             let numbered = g.numbered();
-            numbered.closure(files.iter().flat_map(|f| numbered.imports_of(f)))
+            let closure = numbered.closure(files.iter().flat_map(|f| numbered.imports_of(f)));
+            let path = |n: u32| numbered.paths().get(n as usize).cloned();
+            closure.into_iter().filter_map(path).collect()
         };
         match graph.follow(ruff, files.to_vec(), ROUNDS, closures, out)? {
             true => Ok(graph),
@@ -201,10 +203,27 @@ impl Graph {
     /// its imports, transitively, with the packages and stubs around them (see the module
     /// documentation).
     pub fn inputs_of(&self, module: &str) -> Vec<String> {
+        let paths = self.paths();
+        let path = |n: u32| paths.get(n as usize).cloned();
+        self.input_numbers(module)
+            .into_iter()
+            .filter_map(path)
+            .collect()
+    }
+
+    /// [`Graph::inputs_of`] by number: each an index into [`Graph::paths`].
+    pub fn input_numbers(&self, module: &str) -> Vec<u32> {
         let numbered = self.numbered();
         let mut inputs = numbered.closure(numbered.imports_of(module));
-        inputs.retain(|m| m != module);
+        if let Some(own) = numbered.id(module) {
+            inputs.retain(|&n| n != own);
+        }
         inputs
+    }
+
+    /// Every path [`Graph::input_numbers`] may name, by number.
+    pub fn paths(&self) -> &[String] {
+        self.numbered().paths()
     }
 
     /// The graph numbered, made when first asked for since it last grew: the last round of

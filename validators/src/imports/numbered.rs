@@ -33,7 +33,7 @@ impl Numbered {
     ) -> Numbered {
         let mut numbered = Numbered::default();
         for module in imports.keys() {
-            numbered.id(module);
+            numbered.number(module);
         }
         // Numbering a file's imports and surroundings numbers new files, which are then
         // taken in turn, until every numbered file has both lists.
@@ -41,9 +41,9 @@ impl Numbered {
         while next < numbered.paths.len() {
             let path = numbered.paths[next].clone();
             let imported: Vec<u32> = (imports.get(&path).into_iter().flatten())
-                .map(|import| numbered.id(import))
+                .map(|import| numbered.number(import))
                 .collect();
-            let around: Vec<u32> = around(&path).iter().map(|a| numbered.id(a)).collect();
+            let around: Vec<u32> = around(&path).iter().map(|a| numbered.number(a)).collect();
             numbered.imports.push(imported);
             numbered.around.push(around);
             next += 1;
@@ -58,7 +58,7 @@ impl Numbered {
         numbered
     }
 
-    fn id(&mut self, path: &str) -> u32 {
+    fn number(&mut self, path: &str) -> u32 {
         if let Some(id) = self.ids.get(path) {
             return *id;
         }
@@ -80,8 +80,8 @@ impl Numbered {
     }
 
     /// The files `starts` name, with what they import, transitively, and the files around
-    /// each; sorted, once each. Paths that are not numbered are left out.
-    pub fn closure<'a>(&self, starts: impl Iterator<Item = &'a str>) -> Vec<String> {
+    /// each; by number, sorted by path, once each. Paths that are not numbered are left out.
+    pub fn closure<'a>(&self, starts: impl Iterator<Item = &'a str>) -> Vec<u32> {
         let mut seen: HashSet<u32> = HashSet::new();
         let mut todo: Vec<u32> = starts.filter_map(|s| self.ids.get(s).copied()).collect();
         while let Some(next) = todo.pop() {
@@ -95,8 +95,15 @@ impl Numbered {
         let mut found: Vec<u32> = seen.into_iter().collect();
         found.sort_unstable_by_key(|id| self.rank[*id as usize]);
         found
-            .into_iter()
-            .map(|id| self.paths[id as usize].clone())
-            .collect()
+    }
+
+    /// The number of `path`, if it has one.
+    pub fn id(&self, path: &str) -> Option<u32> {
+        self.ids.get(path).copied()
+    }
+
+    /// Every numbered path, by number.
+    pub fn paths(&self) -> &[String] {
+        &self.paths
     }
 }
