@@ -39,6 +39,10 @@ impl Table {
 
     /// The numbers of a `FileResult`'s inputs, given as paths.
     pub fn listed(&mut self, result: &str, paths: &[String]) -> Result<Vec<u32>, ProtocolError> {
+        if paths.is_empty() {
+            // Most results list nothing; their error context is not worth making.
+            return Ok(Vec::new());
+        }
         let whose = format!("FileResult for `{result}`");
         paths.iter().map(|path| self.number(path, &whose)).collect()
     }
