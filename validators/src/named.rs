@@ -90,7 +90,7 @@ impl Named {
     }
 
     /// What to tell the user of files named outside the root, if any were.
-    pub fn warning(&self, tool: &str) -> Option<String> {
+    fn warning(&self, tool: &str) -> Option<String> {
         let read = format!("{tool} reads {}", self.outside.first()?.display());
         Some(crate::extended::unseen(&read, self.outside.len() - 1))
     }

@@ -213,20 +213,15 @@ impl ResultKeys {
         let mut record = self.lock();
         // Each input's place in the record, looked up once however many results list it.
         let mut positions: Vec<Option<u32>> = vec![None; stated.len()];
+        for &n in results.iter().flat_map(|f| &f.inputs) {
+            if let Some(slot @ None) = positions.get_mut(n as usize) {
+                let (path, state) = stated.input(n);
+                *slot = Some(record.position(path, state.copied(), true));
+            }
+        }
         for (fresh, kept) in results.iter().zip(kept) {
-            let uses = (fresh.inputs.iter())
-                .map(|&n| match positions.get_mut(n as usize) {
-                    Some(Some(at)) => *at,
-                    slot => {
-                        let (path, state) = stated.input(n);
-                        let at = record.position(path, state.copied(), true);
-                        if let Some(slot) = slot {
-                            *slot = Some(at);
-                        }
-                        at
-                    }
-                })
-                .collect();
+            let at = |n: &u32| positions.get(*n as usize).copied().flatten();
+            let uses = fresh.inputs.iter().filter_map(at).collect();
             record.results.push((fresh.key, kept, Listed::At(uses)));
         }
     }

@@ -173,9 +173,8 @@ impl Worker {
         outcome
     }
 
-    /// Writes results to the cache, each with the hashes its inputs have now (read afresh:
-    /// the validator may have just written one, a baseline say), on a blocking thread whose
-    /// end the handle tells.
+    /// Writes results to the cache, each with the hashes its inputs had when this request's
+    /// results first listed them ([`Stated`]), on a blocking thread whose end the handle tells.
     fn keep(&self, results: Vec<Fresh>, (paths, stated): Paths) -> tokio::task::JoinHandle<()> {
         let cache = self.ctx.cache.clone();
         let root = self.ctx.root.clone();
@@ -192,21 +191,22 @@ impl Worker {
             }
             // Results of one package often list the same inputs: one list and digest each.
             let mut made: HashMap<&[u32], Option<Inputs>> = HashMap::new();
-            let mut entries: Vec<(Key, Entry)> = Vec::with_capacity(results.len());
-            for fresh in &results {
-                let inputs = made
-                    .entry(&fresh.inputs)
-                    .or_insert_with(|| Inputs::of(stated.list(&fresh.inputs)))
-                    .clone();
-                entries.push((
-                    fresh.key,
-                    Entry {
-                        result: fresh.result.clone(),
-                        inputs,
-                    },
-                ));
-            }
+            let inputs: Vec<Option<Inputs>> = (results.iter())
+                .map(|fresh| {
+                    let list = &fresh.inputs;
+                    let inputs = made
+                        .entry(list)
+                        .or_insert_with(|| Inputs::of(stated.list(list)));
+                    inputs.clone()
+                })
+                .collect();
             drop(made);
+            let entries: Vec<(Key, Entry)> = (results.into_iter().zip(inputs))
+                .map(|(fresh, inputs)| {
+                    let result = fresh.result;
+                    (fresh.key, Entry { result, inputs })
+                })
+                .collect();
             cache.put(&entries);
         })
     }

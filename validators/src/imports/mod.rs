@@ -87,9 +87,7 @@ impl Graph {
         // Django, against eight seconds for the whole tree.
         let closures = |g: &Graph| {
             let numbered = g.numbered();
-            let closure = numbered.closure(files.iter().flat_map(|f| numbered.imports_of(f)));
-            let path = |n: u32| numbered.paths().get(n as usize).cloned();
-            closure.into_iter().filter_map(path).collect()
+            numbered.paths_of(numbered.closure(files.iter().flat_map(|f| numbered.imports_of(f))))
         };
         match graph.follow(ruff, files.to_vec(), ROUNDS, closures, out)? {
             true => Ok(graph),
@@ -203,12 +201,7 @@ impl Graph {
     /// its imports, transitively, with the packages and stubs around them (see the module
     /// documentation).
     pub fn inputs_of(&self, module: &str) -> Vec<String> {
-        let paths = self.paths();
-        let path = |n: u32| paths.get(n as usize).cloned();
-        self.input_numbers(module)
-            .into_iter()
-            .filter_map(path)
-            .collect()
+        self.numbered().paths_of(self.input_numbers(module))
     }
 
     /// [`Graph::inputs_of`] by number: each an index into [`Graph::paths`].

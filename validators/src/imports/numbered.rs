@@ -106,4 +106,10 @@ impl Numbered {
     pub fn paths(&self) -> &[String] {
         &self.paths
     }
+
+    /// The paths of `ids`, in their order.
+    pub fn paths_of(&self, ids: Vec<u32>) -> Vec<String> {
+        let path = |id: u32| self.paths.get(id as usize).cloned();
+        ids.into_iter().filter_map(path).collect()
+    }
 }
