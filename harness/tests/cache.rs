@@ -515,6 +515,26 @@ fn inputs_sent_as_numbers_are_followed_as_inputs_sent_as_paths() {
     served_while_inputs_are_unchanged("inputs_as = \"numbers\"\n");
 }
 
+#[test]
+fn input_numbers_start_again_with_every_request() {
+    // One file a request, each result listing its own input as number 0: a coordinator that
+    // kept one request's numbers for the next would key `pkg/b.py` on `a.py.dep`.
+    let repo = repo(&format!(
+        "{LINT}batch_size = 1\ninputs = [\"{{file}}.dep\"]\ninputs_as = \"numbers\"\n"
+    ));
+    let files = ["a.py", "pkg/b.py", "pkg/c.py"];
+    for file in files {
+        repo.write(&format!("{file}.dep"), "first\n");
+    }
+    run(&repo, &[]);
+    for file in files {
+        reset(&repo);
+        repo.write(&format!("{file}.dep"), "second\n");
+        run(&repo, &[]);
+        assert_eq!(requests(&repo), [file], "only {file}'s own input changed");
+    }
+}
+
 /// Every result lists `style.css` (present) and `theme.css` (absent) as inputs, `inputs_as`
 /// says how: files the run never selects (the fake checks only Python files).
 fn served_while_inputs_are_unchanged(inputs_as: &str) {

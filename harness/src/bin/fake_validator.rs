@@ -31,7 +31,7 @@
 //! | `work = "2000ms"`, `progress_every = "100ms"` | before answering each request, work that long, sending `Progress` at that interval |
 //! | `config_error = "message"` | answer each request with `Failed`, kind config |
 //! | `log = ["warn: text", "info: text"]` | send these `Log` lines (level, then text) before answering each request |
-//! | `inputs = ["style.css"]` | every file result lists these files as inputs |
+//! | `inputs = ["style.css"]` | every file result lists these files as inputs; `{file}` in one stands for the result's own path |
 //! | `inputs_as = "numbers" \| "unsent"` | send those inputs as numbers (`InputPaths`, then `NumberedResult`), or as numbers no `InputPaths` sent |
 //! | `children = N` | before its handshake, start N `sleep` processes that outlive it (every tenth with `setsid`) |
 //! | `trickle = true` | write every frame after the handshake one byte at a time |
@@ -260,7 +260,9 @@ fn main() -> ExitCode {
                 })
                 .collect();
             let result = FileResult {
-                inputs: b.list("inputs").unwrap_or_default(),
+                inputs: (b.list("inputs").unwrap_or_default().into_iter())
+                    .map(|input| input.replace("{file}", &file.path))
+                    .collect(),
                 ..FileResult::new(&file.path, findings)
             };
             if flaky && sent >= b.int("flaky_after").unwrap_or(1) {
