@@ -556,6 +556,52 @@ fn creating_a_module_an_import_names_checks_the_importer_again() {
     );
 }
 
+/// A module created where pyright looks before the place that answered an import checks the
+/// importer again, as pyright run afresh reads it instead: at the root, before the importing
+/// file's own directory; at the root, before an installed package; in the stub path, before
+/// the standard library.
+#[test]
+fn a_module_created_where_pyright_looks_first_checks_the_importers_again() {
+    let repo = Repo::new();
+    let (venv, _, site) = environment();
+    std::fs::create_dir_all(site.join("extlib")).expect("a package directory");
+    std::fs::write(site.join("extlib/__init__.py"), "value = \"text\"\n").expect("installed");
+    let (parent, name) = (venv.path().parent(), venv.path().file_name());
+    let config =
+        serde_json::json!({ "venvPath": parent, "venv": name.map(|n| n.to_string_lossy()) });
+    repo.write("pyrightconfig.json", &config.to_string())
+        .write(
+            "app/main.py",
+            "import extlib\nimport helpers\nimport json\n\n\
+             x: int = extlib.value\ny: int = helpers.value\nz: int = json.dumps(1)\n",
+        )
+        .write("app/helpers.py", "value = \"text\"\n")
+        .write("app/bad.py", "w: int = \"not an int\"\n");
+    warm(&repo);
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    for line in 5..=7 {
+        assert!(
+            found.iter().any(|k| k.0 == "app/main.py" && k.1 == line),
+            "line {line} assigns a str at first: {found:?}"
+        );
+    }
+    for (module, text) in [
+        ("helpers.py", "value = 1\n"),
+        ("extlib.py", "value = 1\n"),
+        ("typings/json.pyi", "def dumps(obj: object) -> int: ...\n"),
+    ] {
+        repo.write(module, text);
+        let found = ours(&repo.check_finding("pyright"), "pyright");
+        assert_eq!(found, whole_project(&repo), "after creating {module}");
+    }
+    // (A stub without its module is a warning of its own, on line 3.)
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(
+        !found.iter().any(|k| k.0 == "app/main.py" && k.1 >= 5),
+        "each import reads the module created: {found:?}"
+    );
+}
+
 /// A module found through the configuration's `extraPaths`, which ruff does not know of, is an
 /// input of the modules importing it all the same.
 #[test]

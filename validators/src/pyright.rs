@@ -97,9 +97,11 @@ impl Validator for Pyright {
             version.push_str(&format!("; {configuration}"));
         }
         if let Some(ruff) = self.graph_tool.version() {
+            let environment = crate::environment::names(&root, &config);
             version.push_str(&format!(
-                "; imports by ruff {ruff} and statements (inputs {})",
-                crate::imports::INPUTS
+                "; imports by ruff {ruff} and statements (inputs {}); {}",
+                crate::imports::INPUTS,
+                crate::imports::shadowing(&root, &config.roots, &environment)
             ));
         }
         manifest.with_tool("pyright", version)

@@ -72,30 +72,7 @@ fn in_dir(dir: &Path) -> Option<Chain> {
 fn first_party(root: &Path, chain: Option<&Chain>) -> String {
     let mut h = blake3::Hasher::new();
     for src in sources(root, chain) {
-        let mut names: Vec<String> = std::fs::read_dir(&src)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let is_dir = entry.path().is_dir();
-                let stem = name
-                    .strip_suffix(".py")
-                    .or_else(|| name.strip_suffix(".pyi"));
-                let name = match (is_dir, stem) {
-                    (true, _) => name,
-                    (false, Some(stem)) => stem.to_owned(),
-                    (false, None) => return None,
-                };
-                // Only a Python name can be imported (so `.git` or this cache's own directory
-                // never counts).
-                let mut chars = name.chars();
-                let first = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
-                (first && chars.all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
-            })
-            .collect();
-        names.sort();
-        names.dedup();
+        let names = crate::imports::module_names(&src, false);
         // Named relative to the root where they are under it, so that clones share results.
         let src = match crate::extended::inside(root, &src) {
             Some(relative) => relative.unwrap_or_else(|| ".".to_owned()),

@@ -17,6 +17,7 @@
 
 mod numbered;
 mod resolve;
+mod shadowing;
 mod statements;
 
 use crate::wrapper::{Priority, Running};
@@ -24,6 +25,7 @@ use numbered::Numbered;
 use protocol::sdk::{Error, Reporter};
 use resolve::{join, Kind, Tree};
 pub use resolve::{parent, Places};
+pub use shadowing::{describe as shadowing, module_names};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -50,7 +52,7 @@ pub struct Ruff<'a> {
 /// Which way of finding a module's inputs made a result: part of pyright's tool version, and
 /// so of every cache key, so that results whose inputs an earlier way missed are not served.
 /// Bump it whenever the same tree would list other inputs.
-pub const INPUTS: u32 = 4;
+pub const INPUTS: u32 = 5;
 
 /// Each module's direct, first-party imports; paths relative to the root, `/`-separated.
 #[derive(Debug, Default)]

@@ -22,13 +22,17 @@
 //! answer it once created: at the root, in `src`, in the configured roots, and in each of the
 //! importing file's directories that is not a package (a script's). So `import os` lists
 //! nothing, and `import helpers` before any `helpers.py` exists lists `helpers.py` and
-//! `helpers/__init__.py` at the root, among others. A name taken `from` a package may be a
-//! submodule, so it is one too: `from . import views` depends on `views.py` or
+//! `helpers/__init__.py` at the root, among others. A first name that only the importing
+//! file's directories hold rests on the same files, since a module created at the root, in
+//! `src` or in a configured root answers it before them. A name taken `from` a package may be
+//! a submodule, so it is one too: `from . import views` depends on `views.py` or
 //! `views/__init__.py`, there or not.
 //!
-//! Not followed, for what they would cost every result: a module created in one place that
-//! shadows the same name held in a later one (a stub for a project package in the stub path,
-//! say), and one created under the name of a standard or installed module.
+//! A module created in a configured place that shadows the same name held in another one (a
+//! stub for a project package in the stub path, say), or one created there under the name of
+//! an installed or standard module, is not listed: every import would rest on such files
+//! everywhere. Pyright's version says instead which names the configured places hold twice
+//! or share with the environment ([`super::shadowing`]), so creating one checks every file.
 //!
 //! Under a place that holds a stub package for the first name (`foo-stubs/` for `foo`), the
 //! import also rests on the files that answer it there, which pyright reads first.
@@ -177,17 +181,28 @@ impl<'r> Tree<'r> {
             .map(|base| (base.to_owned(), true));
         let around = std::iter::successors(Some(home), |d| (!d.is_empty()).then(|| parent(d)))
             .map(|base| (base.to_owned(), false));
-        let places: Vec<(String, bool)> = configured.chain(around).collect();
-        let held = places.iter().any(|(base, _)| self.holds(base, first));
+        let places: Vec<(String, bool, bool)> = configured
+            .chain(around)
+            .map(|(base, configured)| {
+                let holds = self.holds(&base, first);
+                (base, configured, holds)
+            })
+            .collect();
+        let held = places.iter().any(|(_, _, holds)| *holds);
         if !held && self.places.environment.contains(first) {
             return Vec::new();
         }
+        // Answered by no configured place: where a module created would answer it, first,
+        // leaving out the packages around the importer (an import there names its package).
+        // Where only the importer's directories answer it, that is a module created at the
+        // root, in `src` or in a configured root, which pyright tries before them.
+        let open = !places
+            .iter()
+            .any(|(_, configured, holds)| *configured && *holds);
         let mut bases: Vec<String> = Vec::new();
-        for (base, configured) in places {
-            // Answered nowhere yet: where a module created would answer it, leaving out the
-            // packages around the importer (an import there names its package).
-            let open = !held && (configured || !self.is_package(&base));
-            if !bases.contains(&base) && (open || self.holds(&base, first)) {
+        for (base, configured, holds) in places {
+            let candidate = open && (configured || !self.is_package(&base));
+            if !bases.contains(&base) && (candidate || holds) {
                 bases.push(base);
             }
         }
@@ -387,13 +402,32 @@ mod tests {
                 "tools/run.py",
                 "import os\nimport numpy.linalg\nimport lib.core\nimport helper\n"
             ),
-            // The environment answers `os` and `numpy`.
-            ["src/lib/__init__.py", "src/lib/core.py", "tools/helper.py"]
+            // The environment answers `os` and `numpy`. `helper`, held only beside the
+            // importer, which pyright tries last, rests on where a module created would come
+            // first.
+            [
+                "helper.py",
+                "helper/__init__.py",
+                "src/helper.py",
+                "src/helper/__init__.py",
+                "src/lib/__init__.py",
+                "src/lib/core.py",
+                "tools/helper.py"
+            ]
         );
-        // From a directory above the importing file's, as pyright walks up to the root.
+        // From a directory above the importing file's, as pyright walks up to the root; a
+        // module created in the importing file's own directory would come before it.
         assert_eq!(
             resolved(dir.path(), "tools/sub/deep.py", "import helper\n"),
-            ["tools/helper.py"]
+            [
+                "helper.py",
+                "helper/__init__.py",
+                "src/helper.py",
+                "src/helper/__init__.py",
+                "tools/helper.py",
+                "tools/sub/helper.py",
+                "tools/sub/helper/__init__.py"
+            ]
         );
     }
 
