@@ -139,7 +139,7 @@ fn git(root: &Path) -> Check {
             "git",
             "not installed: --changed, --staged, --new-since and `hook install` need it",
         ),
-        Ok(version) => match select::git_toplevel(root) {
+        Ok(version) => match crate::worktree::toplevel(root) {
             Some(top) => check(
                 Level::Ok,
                 "git",

@@ -146,7 +146,7 @@ impl ChangedLines {
     /// What changed since `rev`: in the index when `staged`, else in the working tree (staged
     /// or not) and its untracked files.
     pub fn since(root: &Path, rev: &str, staged: bool) -> Result<ChangedLines, SelectError> {
-        if select::git_toplevel(root).is_none() {
+        if crate::worktree::toplevel(root).is_none() {
             return Err(SelectError::NotGit(root.to_owned()));
         }
         let mut args = vec![

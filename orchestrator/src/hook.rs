@@ -23,7 +23,7 @@ fn script(fallback: &Path) -> String {
 }
 
 fn hook_path(root: &Path) -> Result<PathBuf, String> {
-    if select::git_toplevel(root).is_none() {
+    if crate::worktree::toplevel(root).is_none() {
         return Err(format!(
             "{} is not in a git work tree; run `git init` first",
             root.display()

@@ -46,6 +46,7 @@ pub mod tools;
 pub mod tracked;
 pub mod verdict;
 pub mod watchdog;
+pub mod worktree;
 
 use std::time::Duration;
 

@@ -146,7 +146,7 @@ impl Workspace {
                 (root, Config::load(&path, profile)?)
             }
             None => {
-                let root = select::git_toplevel(&start).unwrap_or_else(|| start.clone());
+                let root = crate::worktree::toplevel(&start).unwrap_or_else(|| start.clone());
                 let config = match profile {
                     // A profile without a file to define it is a mistake worth reporting.
                     Some(_) => Config::parse("", None, profile).map_err(|kind| ConfigError {

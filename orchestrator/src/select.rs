@@ -382,13 +382,6 @@ pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
     Ok(output.stdout)
 }
 
-/// The top of the git work tree containing `dir`, if any.
-pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
-    let out = git(dir, &["rev-parse", "--show-toplevel"]).ok()?;
-    let text = String::from_utf8(out).ok()?;
-    Some(PathBuf::from(text.trim_end_matches('\n')))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,8 @@ impl Snapshot {
     /// file, is copied in when the index has none, so that an uncommitted configuration still
     /// applies.
     pub fn take(root: &Path, config: Option<&Path>) -> Result<Snapshot, SelectError> {
-        let top = select::git_toplevel(root).ok_or_else(|| SelectError::NotGit(root.to_owned()))?;
+        let top =
+            crate::worktree::toplevel(root).ok_or_else(|| SelectError::NotGit(root.to_owned()))?;
         remove_stale();
         let staged = select::git(
             root,
