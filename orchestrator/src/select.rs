@@ -383,7 +383,7 @@ pub(crate) fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, SelectError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::fs;
 
@@ -397,7 +397,8 @@ mod tests {
         dir
     }
 
-    fn run_git(dir: &Path, args: &[&str]) {
+    /// `git ARGS` in `dir`, with an identity to commit as; it must succeed.
+    pub(crate) fn run_git(dir: &Path, args: &[&str]) {
         let ok = Command::new("git")
             .arg("-C")
             .arg(dir)

@@ -113,20 +113,7 @@ fn asked(dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    fn git(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .expect("git runs")
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    }
+    use crate::select::tests::run_git as git;
 
     /// What the disk says, and what git says, from `dir`.
     fn both(dir: &Path) -> (Found, Option<PathBuf>) {
