@@ -55,8 +55,9 @@ pub struct Places<'a> {
     /// The configuration's roots ([`crate::pyright_config::Config::roots`]).
     pub roots: &'a [String],
     /// The first names of the modules the Python environment holds (the standard library, the
-    /// installed packages; [`crate::environment::names`]). A module created in the project
-    /// under one of those names, shadowing it, is not seen.
+    /// installed packages; [`crate::environment::names`]). An import of one lists nothing: a
+    /// module created in a configured place under its name changes pyright's version instead
+    /// ([`super::shadowing`]).
     pub environment: &'a HashSet<String>,
 }
 
