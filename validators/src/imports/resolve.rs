@@ -32,7 +32,7 @@
 //! stub for a project package in the stub path, say), or one created there under the name of
 //! an installed or standard module, is not listed: every import would rest on such files
 //! everywhere. Pyright's version says instead which names the configured places hold twice
-//! or share with the environment ([`super::shadowing`]), so creating one checks every file.
+//! or share with the environment ([`mod@super::shadowing`]), so creating one checks every file.
 //!
 //! Under a place that holds a stub package for the first name (`foo-stubs/` for `foo`), the
 //! import also rests on the files that answer it there, which pyright reads first.
@@ -57,7 +57,7 @@ pub struct Places<'a> {
     /// The first names of the modules the Python environment holds (the standard library, the
     /// installed packages; [`crate::environment::names`]). An import of one lists nothing: a
     /// module created in a configured place under its name changes pyright's version instead
-    /// ([`super::shadowing`]).
+    /// ([`mod@super::shadowing`]).
     pub environment: &'a HashSet<String>,
 }
 
