@@ -13,7 +13,7 @@ use std::io::Write;
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The report; its `findings` are the finding list in a test and an empty array otherwise,
-/// for [`write`] to put them in its place.
+/// for [`write()`] to put them in its place.
 #[derive(Serialize)]
 struct JsonReport<'a, F> {
     schema_version: u32,
@@ -310,9 +310,9 @@ impl<W: Write> Write for Counted<W> {
 /// one indented by exactly two spaces, and a string never holds a raw newline.
 const FINDINGS: &[u8] = b"\n  \"findings\": []";
 
-/// The findings array, written by hand as serde writes [`JsonFinding`]s at that depth. It is
-/// nearly all of a large report, and serde's work per field (a key, its indent, a separator)
-/// was most of the time a warm run spent writing one. Strings and numbers are still written by
+/// The findings array, written by hand as serde writes a test's `JsonFinding`s at that depth.
+/// It is nearly all of a large report, and serde's work per field (a key, its indent, a
+/// separator) was most of the time a warm run spent writing one. Strings and numbers are still written by
 /// serde_json, so escaping cannot differ. Each finding's place is noted in `spans`.
 fn write_findings<W: Write>(
     out: &mut Counted<W>,
