@@ -101,7 +101,13 @@ impl Validator for Pyright {
             version.push_str(&format!(
                 "; imports by ruff {ruff} and statements (inputs {}); {}",
                 crate::imports::INPUTS,
-                crate::imports::shadowing(&root, &config.roots, &environment)
+                crate::imports::shadowing(
+                    &root,
+                    Places {
+                        roots: &config.roots,
+                        environment: &environment,
+                    }
+                )
             ));
         }
         manifest.with_tool("pyright", version)

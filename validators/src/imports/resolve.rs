@@ -61,6 +61,16 @@ pub struct Places<'a> {
     pub environment: &'a HashSet<String>,
 }
 
+impl<'a> Places<'a> {
+    /// The places pyright looks in before the environment: the root (`""`), `src` and the
+    /// configuration's roots, in that order, each as often as it is named.
+    pub fn configured(&self) -> impl Iterator<Item = &'a str> {
+        ["", "src"]
+            .into_iter()
+            .chain(self.roots.iter().map(String::as_str))
+    }
+}
+
 /// What a path of the project is, looked up once each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -178,10 +188,7 @@ impl<'r> Tree<'r> {
     /// looked for (see the module documentation); `home` is `""` where only the configured
     /// places count.
     fn bases(&mut self, home: &str, first: &str) -> Vec<String> {
-        let configured = ["", "src"]
-            .into_iter()
-            .chain(self.places.roots.iter().map(String::as_str))
-            .map(|base| (base.to_owned(), true));
+        let configured = (self.places.configured()).map(|base| (base.to_owned(), true));
         let around = std::iter::successors(Some(home), |d| (!d.is_empty()).then(|| parent(d)))
             .map(|base| (base.to_owned(), false));
         let places: Vec<(String, bool, bool)> = configured

@@ -14,24 +14,27 @@
 //! holds too go into pyright's version: creating or removing such a module changes the version
 //! and checks every file, which is rare and never serves a stale result.
 
-use std::collections::{HashMap, HashSet};
+use super::Places;
+use std::collections::HashMap;
 use std::path::Path;
 
-/// `names held twice 0a1b2c3d4e5f`: a digest of each configured place (the root, `src` and
-/// `roots`) with the names it holds that another of them or the `environment` holds as well.
-pub fn describe(root: &Path, roots: &[String], environment: &HashSet<String>) -> String {
+/// `names held twice 0a1b2c3d4e5f`: a digest of each configured place ([`Places::configured`])
+/// with the names it holds that another of them or the environment holds as well.
+pub fn describe(root: &Path, configured: Places<'_>) -> String {
     let mut places: Vec<&str> = Vec::new();
-    for place in ["", "src"]
-        .into_iter()
-        .chain(roots.iter().map(String::as_str))
-    {
+    for place in configured.configured() {
         if !places.contains(&place) {
             places.push(place);
         }
     }
     let held: Vec<(&str, Vec<String>)> = places
         .into_iter()
-        .map(|place| (place, module_names(&root.join(place), true)))
+        .map(|place| {
+            let dir = root.join(place);
+            let mut names = module_names(&dir, true);
+            names.retain(|name| answers(&dir, name));
+            (place, names)
+        })
         .collect();
     let mut holders: HashMap<&str, usize> = HashMap::new();
     for name in held.iter().flat_map(|(_, names)| names) {
@@ -42,13 +45,29 @@ pub fn describe(root: &Path, roots: &[String], environment: &HashSet<String>) ->
         h.update(place.as_bytes());
         h.update(&[1]);
         for name in names {
-            if holders[name.as_str()] > 1 || environment.contains(name) {
+            if holders[name.as_str()] > 1 || configured.environment.contains(name) {
                 h.update(name.as_bytes());
                 h.update(&[0]);
             }
         }
     }
     format!("names held twice {}", &h.finalize().to_hex()[..12])
+}
+
+/// Whether `name` in `dir` answers an import ahead of later places: a module, a stub, a
+/// package with an `__init__`, or a stub package. A directory without an `__init__` is a
+/// namespace package, which pyright, like Python, takes only when no later place holds a
+/// module or package of the name; so `__pycache__`, `build/` or `docs/` appearing at the root
+/// does not check every file again.
+fn answers(dir: &Path, name: &str) -> bool {
+    let at = dir.join(name);
+    ["py", "pyi"]
+        .iter()
+        .any(|ext| at.with_extension(ext).is_file())
+        || ["__init__.py", "__init__.pyi"]
+            .iter()
+            .any(|init| at.join(init).is_file())
+        || dir.join(format!("{name}-stubs")).is_dir()
 }
 
 /// The first names of the modules `dir` holds, sorted, each once: each directory's and each
@@ -89,7 +108,12 @@ mod tests {
     fn described(files: &[&str], environment: &[&str]) -> String {
         let dir = crate::tree(files, "");
         let environment = environment.iter().map(|n| n.to_string()).collect();
-        describe(dir.path(), &["typings".to_owned()], &environment)
+        let roots = ["typings".to_owned()];
+        let places = Places {
+            roots: &roots,
+            environment: &environment,
+        };
+        describe(dir.path(), places)
     }
 
     #[test]
@@ -125,6 +149,20 @@ mod tests {
                     "src/more.py"
                 ],
                 &environment
+            )
+        );
+        // A directory without an `__init__` (a cache, a build's output) answers nothing first.
+        assert_eq!(
+            base,
+            described(
+                &[
+                    "app/main.py",
+                    "helpers.py",
+                    "src/lib.py",
+                    "__pycache__/x.pyc",
+                    "json/a.txt"
+                ],
+                &["__pycache__", "json", "annotated_types"]
             )
         );
         // A name the environment holds, or another configured place.
