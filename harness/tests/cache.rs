@@ -907,6 +907,56 @@ fn a_report_written_to_a_file_is_spliced_from_the_last_one_linked_in_the_cache()
     );
 }
 
+/// A warm run whose findings are those of the report already in its output file writes only
+/// the two ends of that report, around them: the file stays the one linked in the cache. A
+/// report changed by hand is written whole, and linked again.
+#[test]
+fn a_warm_report_to_the_same_file_is_written_around_the_findings_already_there() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let repo = Repo::new();
+    repo.write("a.py", "flagged\n").write("b.py", "b = 2\n");
+    repo.fake("lint").fake("style");
+    repo.config(
+        "[validators.lint]\nfixes = \"flagged\"\n\n[validators.style]\nfindings = 2\n\
+         severity = \"warning\"\n",
+    );
+    let reports = tempfile::tempdir().expect("tempdir");
+    let report = reports.path().join("report.json");
+    let output = report.to_str().expect("a UTF-8 path");
+    let run = || {
+        let out = run_lint_and_style(&repo, &["-vv", "--output", output]);
+        let text = std::fs::read_to_string(&report).expect("the report");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let inode = std::fs::metadata(&report).expect("the report").ino();
+        (out, json, inode)
+    };
+    let (_, cold, inode) = run();
+    let (warm, again, around) = run();
+    assert!(warm.stderr.contains("unread=true"), "{}", warm.stderr);
+    assert_eq!(around, inode, "the report is written around its findings");
+    let (_, json, around) = run();
+    assert_eq!(around, inode);
+    assert_eq!(std::fs::metadata(&report).expect("report").nlink(), 2);
+    for json in [&again, &json] {
+        assert_eq!(json["findings"], cold["findings"]);
+        assert_eq!(json["findings"].as_array().map(Vec::len), Some(5));
+        assert_eq!(json["validators"][0]["cached_files"], 2);
+        assert_eq!(json["status"], cold["status"]);
+    }
+    // Changed by hand, in place: written whole, and around its findings the time after.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&report)
+        .and_then(|mut f| f.write_all(b"\n"))
+        .expect("append");
+    let (_, json, whole) = run();
+    assert_ne!(whole, inode);
+    assert_eq!(json["findings"], cold["findings"]);
+    let (_, json, around) = run();
+    assert_eq!((around, &json["findings"]), (whole, &cold["findings"]));
+}
+
 /// Runs the changes of the splice tests, the report on stdout or in `file`.
 fn splices_the_kept_findings(file: Option<&Path>) -> Repo {
     let repo = Repo::new();

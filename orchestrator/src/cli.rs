@@ -609,6 +609,48 @@ fn run(directory: Option<PathBuf>, cache_dir: Option<PathBuf>, args: RunArgs) ->
     }
 }
 
+/// The findings a report copies whole from the last one's, if it does.
+fn kept_whole(report: &Report) -> Option<&rendered::Rendered> {
+    match &report.reused {
+        Some(rendered::Reuse {
+            kept, intact: None, ..
+        }) => Some(kept),
+        _ => None,
+    }
+}
+
+/// Writes the JSON report around the findings already in `path`, when it is the last report,
+/// linked beside them, and they are its findings ([`rendered::Rendered::write_around`]);
+/// `false` when it is to be written whole.
+fn json_around_kept(report: &Report, path: &std::path::Path) -> bool {
+    let Some(kept) = kept_whole(report) else {
+        return false;
+    };
+    let around = crate::report::json::around(report);
+    match around.and_then(|(head, tail)| kept.write_around(path, &head, &tail)) {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::debug!("the report was not written around its findings: {e}");
+            false
+        }
+    }
+}
+
+/// Links the JSON report written at `at`, before it takes its place, beside the findings kept
+/// for the next run: those being kept, or those it copied whole.
+fn link_json(report: &Report, keep: &mut Option<rendered::Keeping>, at: &std::path::Path) {
+    let linked = match (keep.as_mut(), kept_whole(report)) {
+        (Some(keeping), _) => keeping.link(at),
+        (None, Some(kept)) => crate::report::json::around(report)
+            .and_then(|(head, _)| kept.relink(at, head.len() as u64)),
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = linked {
+        tracing::debug!("the report was not linked for the next run: {e}");
+        *keep = None;
+    }
+}
+
 /// Runs a plan under the watchdog, and returns its report with the writes of its run records
 /// still going on (to be waited for once the report is written), or why its files could not
 /// be listed.
@@ -741,19 +783,19 @@ fn emit(
     for (format, output) in args.all() {
         let colour = colour && output.is_none();
         let mut none = None;
-        let keep = match format == Format::Json && !json_written {
+        let first_json = format == Format::Json && !json_written;
+        let keep = match first_json {
             true => &mut *keep,
             false => &mut none,
         };
         json_written |= format == Format::Json;
         let written = match output {
+            Some(path) if first_json && json_around_kept(report, path) => Ok(Vec::new()),
             Some(path) => Staged::write(path, |out| format.write(report, colour, out, keep))
                 .and_then(|(staged, warnings)| {
                     // Linked before it takes its place: the link is to these bytes.
-                    let linked = staged.written().map(|at| keep.as_mut().map(|k| k.link(at)));
-                    if let Some(Some(Err(e))) = linked {
-                        tracing::debug!("the report was not linked for the next run: {e}");
-                        *keep = None;
+                    if let Some(at) = staged.written().filter(|_| first_json) {
+                        link_json(report, keep, at);
                     }
                     staged.place().map(|()| warnings)
                 })

@@ -121,19 +121,12 @@ pub fn write(
     out: &mut dyn Write,
     keep: &mut Option<Keeping>,
 ) -> std::io::Result<()> {
-    // The rest of the report is small; the findings go where it has an empty array.
-    let rest =
-        serde_json::to_vec_pretty(&document(report, [(); 0])).map_err(std::io::Error::from)?;
-    let at = rest
-        .windows(FINDINGS.len())
-        .position(|w| w == FINDINGS)
-        .ok_or_else(|| std::io::Error::other("the report has no findings array"))?;
+    let (head, tail) = around(report)?;
     let mut blocks = Blocks::new(out);
-    let start = at + FINDINGS.len() - 2;
-    blocks.write_all(&rest[..start])?;
+    blocks.write_all(&head)?;
     blocks.hand_on()?;
     if let Some(keep) = keep.as_mut() {
-        keep.starts_at(start as u64);
+        keep.starts_at(head.len() as u64);
     }
     match &report.reused {
         Some(Reuse {
@@ -142,9 +135,24 @@ pub fn write(
         Some(reuse) => write_spliced(blocks.sink, &report.findings, reuse, keep)?,
         None => write_findings_beside(blocks.sink, &report.findings, keep)?,
     }
-    blocks.write_all(&rest[at + FINDINGS.len()..])?;
-    blocks.write_all(b"\n")?;
+    blocks.write_all(&tail)?;
     blocks.flush()
+}
+
+/// The report without its findings: what comes before the array (up to its `[`), and what
+/// comes after it (from the `,` after its `]`, with the final newline). The rest of the report
+/// is small; the findings go where it has an empty array.
+pub fn around(report: &Report) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut head =
+        serde_json::to_vec_pretty(&document(report, [(); 0])).map_err(std::io::Error::from)?;
+    let at = head
+        .windows(FINDINGS.len())
+        .position(|w| w == FINDINGS)
+        .ok_or_else(|| std::io::Error::other("the report has no findings array"))?;
+    let mut tail = head.split_off(at + FINDINGS.len());
+    tail.push(b'\n');
+    head.truncate(at + FINDINGS.len() - 2);
+    Ok((head, tail))
 }
 
 /// Blocks of the findings waiting to be written, at most: the memory a report takes beyond its
