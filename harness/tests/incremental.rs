@@ -602,6 +602,38 @@ fn a_module_created_where_pyright_looks_first_checks_the_importers_again() {
     );
 }
 
+/// A `__builtins__.pyi` created in a package adds to the builtins of every module below it:
+/// those modules are checked again, and so are the modules importing them, whose types may come
+/// from it, as pyright run afresh reads them.
+#[test]
+fn a_builtins_stub_created_in_a_package_checks_the_modules_below_it_and_their_importers() {
+    let repo = Repo::new();
+    repo.write("pkg/__init__.py", "")
+        .write("pkg/sub/__init__.py", "")
+        .write("pkg/sub/greeting.py", "value = GREETING\n")
+        .write(
+            "main.py",
+            "from pkg.sub.greeting import value\n\nx: int = value\n",
+        )
+        .write("bad.py", "w: int = \"not an int\"\n");
+    warm(&repo);
+    let at = |found: &BTreeSet<findings::Key>, path: &str| found.iter().any(|k| k.0 == path);
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    assert!(
+        at(&found, "pkg/sub/greeting.py"),
+        "GREETING is undefined: {found:?}"
+    );
+    assert!(!at(&found, "main.py"), "{found:?}");
+    repo.write("pkg/__builtins__.pyi", "GREETING: str\n");
+    let found = ours(&repo.check_finding("pyright"), "pyright");
+    assert_eq!(found, whole_project(&repo));
+    assert!(
+        !at(&found, "pkg/sub/greeting.py"),
+        "GREETING is a builtin: {found:?}"
+    );
+    assert!(at(&found, "main.py"), "value is a str now: {found:?}");
+}
+
 /// A module found through the configuration's `extraPaths`, which ruff does not know of, is an
 /// input of the modules importing it all the same.
 #[test]

@@ -392,11 +392,19 @@ impl ResultKeys {
         let cache = ctx.cache.clone();
         let started = std::time::Instant::now();
         let count = record.results.len();
+        // How many inputs the results list between them, and how many distinct: what a
+        // change to how a validator lists its inputs costs.
+        let listed = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let uses: usize = index.results.iter().map(|line| line.iter().count()).sum();
+            (uses, record.inputs.len())
+        });
         let kept =
             tokio::task::spawn_blocking(move || cache.put_run_record(&slot, &record, &index)).await;
+        let (uses, distinct) = listed.unwrap_or_default();
         tracing::debug!(
             index = self.validator,
-            "encoded the record of {count} results in {:?}; it is written behind the report",
+            "encoded the record of {count} results, listing {uses} inputs ({distinct} distinct), \
+             in {:?}; it is written behind the report",
             started.elapsed()
         );
         if let Ok(Some(body)) = kept {

@@ -39,10 +39,8 @@
 //!
 //! Every module also imports `__builtins__` without saying so: a `__builtins__.pyi` at the
 //! root, in `src` or in a configured root (the stub path) adds to the builtins of every module.
-//! Pyright also finds one in the importing file's directory or any above it, packages
-//! included (1.1.414: `pkg/__builtins__.pyi` defines names for `pkg/sub/a.py`), which it does
-//! not document. That one is not followed: every module of a closure would add two absent
-//! files for each of its directories to every result that lists it.
+//! Pyright also finds one in the importing file's directory or any above it; those are listed
+//! with the module's packages ([`super::builtins_of`]).
 
 use super::statements::Import;
 use std::collections::{HashMap, HashSet};
