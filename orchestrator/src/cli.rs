@@ -641,8 +641,10 @@ fn json_around_kept(report: &Report, path: &std::path::Path) -> bool {
 fn link_json(report: &Report, keep: &mut Option<rendered::Keeping>, at: &std::path::Path) {
     let linked = match (keep.as_mut(), kept_whole(report)) {
         (Some(keeping), _) => keeping.link(at),
-        (None, Some(kept)) => crate::report::json::around(report)
-            .and_then(|(head, _)| kept.relink(at, head.len() as u64)),
+        (None, Some(kept)) => crate::report::json::around(report).and_then(|(head, _)| {
+            let start = rendered::with_room(&head).len();
+            kept.relink(at, start as u64)
+        }),
         (None, None) => Ok(()),
     };
     if let Err(e) = linked {

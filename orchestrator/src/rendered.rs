@@ -406,6 +406,16 @@ struct Link {
     stamp: kept::Stamp,
 }
 
+/// How many spaces a report written whole from kept findings carries before them, at the end of
+/// the line before `"findings"`: room for the head of a later run (longer durations, say) to be
+/// written in place ([`Rendered::write_around`]) rather than the report whole again.
+const ROOM: usize = 64;
+
+/// `head` with [`ROOM`] to grow: what a report written whole from kept findings starts with.
+pub fn with_room(head: &[u8]) -> Vec<u8> {
+    padded(head, head.len() + ROOM).into_owned()
+}
+
 /// The bytes of `new` from the first that differs from `old` to the last, with where they
 /// start; `None` when the two are the same. A `new` longer than `old` differs to its end.
 fn changed<'a>(old: &[u8], new: &'a [u8]) -> Option<(u64, &'a [u8])> {
