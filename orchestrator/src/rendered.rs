@@ -411,7 +411,8 @@ struct Link {
 /// written in place ([`Rendered::write_around`]) rather than the report whole again.
 const ROOM: usize = 64;
 
-/// `head` with [`ROOM`] to grow: what a report written whole from kept findings starts with.
+/// `head` with 64 spaces of room to grow: what a report written whole from kept findings
+/// starts with.
 pub fn with_room(head: &[u8]) -> Vec<u8> {
     padded(head, head.len() + ROOM).into_owned()
 }
