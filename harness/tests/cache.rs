@@ -909,7 +909,8 @@ fn a_report_written_to_a_file_is_spliced_from_the_last_one_linked_in_the_cache()
 
 /// A warm run whose findings are those of the report already in its output file writes only
 /// the two ends of that report, around them: the file stays the one linked in the cache. A
-/// report changed by hand is written whole, and linked again.
+/// report changed by hand is written whole, and linked again; so is a report to another file,
+/// with room for a longer head before the findings. On stdout they come as always.
 #[test]
 fn a_warm_report_to_the_same_file_is_written_around_the_findings_already_there() {
     use std::io::Write;
@@ -955,6 +956,30 @@ fn a_warm_report_to_the_same_file_is_written_around_the_findings_already_there()
     assert_eq!(json["findings"], cold["findings"]);
     let (_, json, around) = run();
     assert_eq!((around, &json["findings"]), (whole, &cold["findings"]));
+    // To another file, the kept findings are copied, with room for a longer head, and that
+    // file is the one they are linked in from then on.
+    let other = reports.path().join("other.json");
+    let other_arg = other.to_str().expect("a UTF-8 path");
+    let to_other = || {
+        run_lint_and_style(&repo, &["-vv", "--output", other_arg]);
+        let inode = std::fs::metadata(&other).expect("the report").ino();
+        (std::fs::read_to_string(&other).expect("the report"), inode)
+    };
+    let (text, copied) = to_other();
+    let room = format!(",{}\n  \"findings\": [", " ".repeat(64));
+    assert!(text.contains(&room), "room for a longer head: {text}");
+    let (again, around) = to_other();
+    assert_eq!(around, copied, "written around the findings");
+    let parsed = |text: &str| -> serde_json::Value { serde_json::from_str(text).expect("JSON") };
+    assert_eq!(parsed(&again)["findings"], cold["findings"]);
+    // On stdout, the same findings copied come without room, as any run writes them.
+    let stdout = run_lint_and_style(&repo, &["-vv"]);
+    assert!(stdout.stderr.contains("unread=true"), "{}", stdout.stderr);
+    assert!(
+        stdout.stdout.contains("],\n  \"findings\": [\n"),
+        "{}",
+        stdout.stdout
+    );
 }
 
 /// Runs the changes of the splice tests, the report on stdout or in `file`.

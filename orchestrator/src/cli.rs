@@ -619,38 +619,37 @@ fn kept_whole(report: &Report) -> Option<&rendered::Rendered> {
     }
 }
 
-/// Writes the JSON report around the findings already in `path`, when it is the last report,
-/// linked beside them, and they are its findings ([`rendered::Rendered::write_around`]);
-/// `false` when it is to be written whole.
-fn json_around_kept(report: &Report, path: &std::path::Path) -> bool {
-    let Some(kept) = kept_whole(report) else {
-        return false;
-    };
-    let around = crate::report::json::around(report);
-    match around.and_then(|(head, tail)| kept.write_around(path, &head, &tail)) {
-        Ok(done) => done,
-        Err(e) => {
-            tracing::debug!("the report was not written around its findings: {e}");
-            false
-        }
+/// The first JSON report, to the file `path`, when its findings are the kept ones: written
+/// around them where `path` is the report they are linked in ([`rendered::Rendered::write_around`]);
+/// else written whole and linked in their place for the next run, with room before them for a
+/// later head to grow into ([`rendered::with_room`]: without it, a duration one digit longer has
+/// every later report written whole). Reports elsewhere (stdout, a second JSON file) are written
+/// as any other, byte for byte.
+fn json_from_kept(
+    report: &Report,
+    kept: &rendered::Rendered,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    let (head, tail) = crate::report::json::around(report)?;
+    match kept.write_around(path, &head, &tail) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) => tracing::debug!("the report was not written around its findings: {e}"),
     }
-}
-
-/// Links the JSON report written at `at`, before it takes its place, beside the findings kept
-/// for the next run: those being kept, or those it copied whole.
-fn link_json(report: &Report, keep: &mut Option<rendered::Keeping>, at: &std::path::Path) {
-    let linked = match (keep.as_mut(), kept_whole(report)) {
-        (Some(keeping), _) => keeping.link(at),
-        (None, Some(kept)) => crate::report::json::around(report).and_then(|(head, _)| {
-            let start = rendered::with_room(&head).len();
-            kept.relink(at, start as u64)
-        }),
-        (None, None) => Ok(()),
-    };
-    if let Err(e) = linked {
+    let head = rendered::with_room(&head);
+    let (staged, ()) = Staged::write(path, |out| {
+        out.write_all(&head)?;
+        kept.copy_to(out)?;
+        out.write_all(&tail)
+    })?;
+    // Linked before it takes its place: the link is to these bytes.
+    if let Some(Err(e)) = staged
+        .written()
+        .map(|at| kept.relink(at, head.len() as u64))
+    {
         tracing::debug!("the report was not linked for the next run: {e}");
-        *keep = None;
     }
+    staged.place()
 }
 
 /// Runs a plan under the watchdog, and returns its report with the writes of its run records
@@ -791,18 +790,26 @@ fn emit(
             false => &mut none,
         };
         json_written |= format == Format::Json;
-        let written = match output {
-            Some(path) if first_json && json_around_kept(report, path) => Ok(Vec::new()),
-            Some(path) => Staged::write(path, |out| format.write(report, colour, out, keep))
-                .and_then(|(staged, warnings)| {
-                    // Linked before it takes its place: the link is to these bytes.
-                    if let Some(at) = staged.written().filter(|_| first_json) {
-                        link_json(report, keep, at);
-                    }
-                    staged.place().map(|()| warnings)
-                })
+        let written = match (output, kept_whole(report).filter(|_| first_json)) {
+            (Some(path), Some(kept)) => json_from_kept(report, kept, path)
+                .map(|()| Vec::new())
                 .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
-            None => {
+            (Some(path), None) => {
+                Staged::write(path, |out| format.write(report, colour, out, keep))
+                    .and_then(|(staged, warnings)| {
+                        // Linked before it takes its place: the link is to these bytes.
+                        let linked = staged
+                            .written()
+                            .and_then(|at| keep.as_mut().map(|k| k.link(at)));
+                        if let Some(Err(e)) = linked {
+                            tracing::debug!("the report was not linked for the next run: {e}");
+                            *keep = None;
+                        }
+                        staged.place().map(|()| warnings)
+                    })
+                    .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+            }
+            (None, _) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 match format
                     .write(report, colour, &mut out, keep)

@@ -121,10 +121,7 @@ pub fn write(
     out: &mut dyn Write,
     keep: &mut Option<Keeping>,
 ) -> std::io::Result<()> {
-    let (mut head, tail) = around(report)?;
-    if let Some(Reuse { intact: None, .. }) = &report.reused {
-        head = crate::rendered::with_room(&head);
-    }
+    let (head, tail) = around(report)?;
     let mut blocks = Blocks::new(out);
     blocks.write_all(&head)?;
     blocks.hand_on()?;
