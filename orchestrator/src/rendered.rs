@@ -279,12 +279,8 @@ impl Rendered {
         let Some(link) = &self.link else {
             return Ok(());
         };
-        let target = linked(&self.path);
-        let temporary = kept::temporary_for(&target)?;
-        let _ = std::fs::remove_file(&temporary);
-        std::fs::hard_link(written, &temporary)?;
-        let stamp = kept::Stamp::of(&temporary).ok_or_else(|| std::io::Error::other("gone"))?;
-        std::fs::rename(&temporary, &target)?;
+        let (temporary, stamp) = link_beside(&self.path, written)?;
+        std::fs::rename(&temporary, linked(&self.path))?;
         self.restamp(link.at, start, &stamp)
     }
 
@@ -588,6 +584,17 @@ fn linked(target: &Path) -> PathBuf {
     target.with_extension("json")
 }
 
+/// Links the report `written` under this process's temporary name for the link beside the
+/// findings kept at `target`, to be renamed into place once they are; returns that name and
+/// the report's stamp.
+fn link_beside(target: &Path, written: &Path) -> std::io::Result<(PathBuf, kept::Stamp)> {
+    let temporary = kept::temporary_for(&linked(target))?;
+    let _ = std::fs::remove_file(&temporary);
+    std::fs::hard_link(written, &temporary)?;
+    let stamp = kept::Stamp::of(&temporary).ok_or_else(|| std::io::Error::other("gone"))?;
+    Ok((temporary, stamp))
+}
+
 impl Keeping {
     /// Starts keeping findings made `makings`'s way, with their `findings_hash` and `counts`
     /// by severity, for `root` in the cache directory `dir`. With `report`, the file the JSON
@@ -660,14 +667,7 @@ impl Keeping {
         let Some(report) = &mut self.report else {
             return Ok(());
         };
-        let temporary = kept::temporary_for(&linked(&self.target))?;
-        let _ = std::fs::remove_file(&temporary);
-        std::fs::hard_link(written, &temporary)?;
-        let stamp = kept::Stamp::of(&temporary);
-        report.linked = Some((
-            temporary,
-            stamp.ok_or_else(|| std::io::Error::other("gone"))?,
-        ));
+        report.linked = Some(link_beside(&self.target, written)?);
         Ok(())
     }
 
@@ -904,20 +904,31 @@ mod tests {
     }
 
     /// Writes `head`, `findings` and `tail` as `dir/report.json`, and keeps the findings for
-    /// `root` linked in it, made `makings`'s way.
+    /// `root` linked in it, made `makings`'s way, with `spans` (each path's start and end in
+    /// the findings, found by `lint`).
     fn keep_linked(
         dir: &Path,
         root: &Path,
         makings: &Makings,
         [head, findings, tail]: [&[u8]; 3],
+        spans: &[(&str, u64, u64)],
     ) -> PathBuf {
         let report = dir.join("report.json");
         let written = dir.join("report.json.tmp");
         std::fs::write(&written, [head, findings, tail].concat()).expect("write");
         let mut keeping =
             Keeping::start(dir, root, makings, &[7; 32], [2, 0, 0], Some(&report)).expect("start");
+        assert!(
+            keeping.links(),
+            "a report on the cache's filesystem is linked"
+        );
         keeping.write_all(findings).expect("counted");
         keeping.starts_at(head.len() as u64);
+        let mut noted = keeping.new_spans();
+        for (path, start, end) in spans {
+            noted.note(path, "lint", *start, *end);
+        }
+        keeping.spans(noted);
         keeping.link(&written).expect("link");
         std::fs::rename(&written, &report).expect("in place");
         keeping.keep().expect("keep");
@@ -936,7 +947,7 @@ mod tests {
             findings,
             b",\n  \"end\": 10\n}\n",
         ];
-        let report = keep_linked(dir.path(), root, &makings, parts);
+        let report = keep_linked(dir.path(), root, &makings, parts, &[]);
         let inode = std::fs::metadata(&report).expect("report").ino();
         let json = |path: &Path| -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(path).expect("read")).expect("JSON")
@@ -1000,7 +1011,7 @@ mod tests {
         let mut findings = vec![b' '; PAGE as usize - 13 - head.len()];
         (findings[0], *findings.last_mut().expect("long")) = (b'[', b']');
         let tail: &[u8] = b",\n  \"took\": 10\n}\n";
-        let report = keep_linked(dir.path(), root, &makings, [head, &findings, tail]);
+        let report = keep_linked(dir.path(), root, &makings, [head, &findings, tail], &[]);
         let kept = Rendered::open(dir.path(), root).expect("kept");
         let before = std::fs::read(&report).expect("read");
         assert!(!kept
@@ -1020,32 +1031,10 @@ mod tests {
         let root = Path::new("/src/project");
         let makings = Makings::new(vec![("lint".into(), [2; 32])]);
         let findings = b"[\n    {a},\n    {b}\n  ]";
-        let report = dir.path().join("report.json");
-        let text = [&b"{\n  \"findings\": "[..], findings, b"\n}\n"].concat();
+        let parts = [&b"{\n  \"findings\": "[..], findings, b"\n}\n"];
+        let spans = [("a.py", 1, 9), ("b.py", 10, 18)];
+        let report = keep_linked(dir.path(), root, &makings, parts, &spans);
         let written = dir.path().join("report.json.tmp");
-        std::fs::write(&written, &text).expect("write");
-        let mut keeping = Keeping::start(
-            dir.path(),
-            root,
-            &makings,
-            &[7; 32],
-            [2, 0, 0],
-            Some(&report),
-        )
-        .expect("start");
-        assert!(
-            keeping.links(),
-            "a report on the cache's filesystem is linked"
-        );
-        keeping.write_all(findings).expect("counted");
-        keeping.starts_at(16);
-        let mut spans = keeping.new_spans();
-        spans.note("a.py", "lint", 1, 9);
-        spans.note("b.py", "lint", 10, 18);
-        keeping.spans(spans);
-        keeping.link(&written).expect("link");
-        std::fs::rename(&written, &report).expect("in place");
-        keeping.keep().expect("keep");
         let target = kept::file_for(dir.path(), Kind::Rendered, root);
         let bytes = std::fs::read(&target).expect("kept");
         assert!(
