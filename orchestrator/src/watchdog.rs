@@ -4,8 +4,9 @@
 //! Three layers, from the strongest guarantee to the weakest:
 //!
 //! 1. **A cgroup** (Linux, cgroup v2, where our own cgroup lets us make a child): every
-//!    validator is moved into a child cgroup of the coordinator's own before it runs its first
-//!    instruction, and so is everything it starts, `setsid` or not. The watchdog kills the
+//!    validator is created in (or, where the kernel cannot, moved into) a child cgroup of the
+//!    coordinator's own before it runs its first instruction ([`crate::session::child`]), and
+//!    so is everything it starts, `setsid` or not. The watchdog kills the
 //!    whole cgroup (`cgroup.kill`) when the coordinator dies.
 //! 2. **The watchdog's process groups**: the coordinator tells a small helper process (a fork
 //!    of itself, made while it is still single-threaded: no exec, so it costs a fraction of a
@@ -21,7 +22,7 @@
 
 use crate::process::{self, Pid};
 use std::io::{BufRead, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -37,8 +38,25 @@ struct Watchdog {
     pid: Pid,
     /// The write end of its stdin; `None` once the goodbye was said.
     pipe: Mutex<Option<std::fs::File>>,
-    /// `cgroup.procs` of the validators' cgroup, open for writing, if there is one.
-    procs: Option<std::fs::File>,
+    /// The validators' cgroup, if there is one.
+    cgroup: Option<Opened>,
+}
+
+/// The validators' cgroup, held open for the run.
+#[derive(Debug)]
+struct Opened {
+    /// Its directory, which `clone3` creates a validator in.
+    dir: std::fs::File,
+    /// Its `cgroup.procs`, open for writing: a validator that could not be created inside
+    /// writes `0` to it to move itself in.
+    procs: std::fs::File,
+}
+
+/// The validators' cgroup, as the descriptors a new validator joins it through.
+#[derive(Debug, Clone, Copy)]
+pub struct Cgroup {
+    pub dir: RawFd,
+    pub procs: RawFd,
 }
 
 /// Starts the watchdog (once per process) and the validators' cgroup where possible. Call it
@@ -52,18 +70,21 @@ pub fn start() {
             return None;
         }
         let cgroup = make_cgroup();
-        let procs = cgroup.as_ref().and_then(|dir| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))
-                .ok()
+        let opened = cgroup.as_deref().and_then(|dir| {
+            Some(Opened {
+                dir: std::fs::File::open(dir).ok()?,
+                procs: std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join("cgroup.procs"))
+                    .ok()?,
+            })
         });
         let watchdog = fork(cgroup.as_deref()).map(|(pid, pipe)| {
             process::spare(pid);
             Watchdog {
                 pid,
                 pipe: Mutex::new(Some(pipe)),
-                procs,
+                cgroup: opened,
             }
         });
         match &watchdog {
@@ -96,7 +117,6 @@ fn fork(cgroup: Option<&Path>) -> Option<(Pid, std::fs::File)> {
     match unsafe { libc::fork() } {
         -1 => None,
         0 => {
-            use std::os::fd::AsRawFd;
             // SAFETY: dup2 and setpgid take integers; the child owns its copies of the fds.
             unsafe {
                 libc::dup2(read.as_raw_fd(), 0);
@@ -123,15 +143,13 @@ fn threads() -> Option<usize> {
         .ok()
 }
 
-/// The file descriptor a new validator writes `0` to, to join the validators' cgroup.
-pub fn cgroup_procs_fd() -> Option<i32> {
-    use std::os::fd::AsRawFd;
-    WATCHDOG
-        .get()?
-        .as_ref()?
-        .procs
-        .as_ref()
-        .map(AsRawFd::as_raw_fd)
+/// The validators' cgroup, if the watchdog made one.
+pub fn cgroup() -> Option<Cgroup> {
+    let opened = WATCHDOG.get()?.as_ref()?.cgroup.as_ref()?;
+    Some(Cgroup {
+        dir: opened.dir.as_raw_fd(),
+        procs: opened.procs.as_raw_fd(),
+    })
 }
 
 /// Tells the watchdog that a validator's process group started (`true`) or ended.

@@ -8,6 +8,7 @@
 //! end-of-file without a bound, because a descendant that left the process group can hold the
 //! pipes open long after the validator is gone.
 
+pub mod child;
 pub mod stderr;
 
 use crate::process::{signal_group, Pid};
@@ -17,10 +18,10 @@ use protocol::{Manifest, ProtocolError, Request, Response};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
@@ -49,7 +50,7 @@ pub struct Deadline {
 /// A running validator process.
 #[derive(Debug)]
 pub struct Session {
-    child: Child,
+    child: child::Child,
     pgid: Pid,
     requests: Option<mpsc::Sender<Vec<u8>>>,
     responses: mpsc::Receiver<Result<Response, ProtocolError>>,
@@ -62,42 +63,23 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts the validator in `root`, as the leader of a new process group, set to die with
-    /// the coordinator (see [`crate::watchdog`]).
     /// The process group of the validator and everything it starts.
     pub fn pgid(&self) -> Pid {
         self.pgid
     }
 
+    /// Starts the validator in `root`, as the leader of a new process group, set to die with
+    /// the coordinator, in the validators' cgroup (see [`child::start`]).
     pub fn spawn(launch: &Launch, root: &Path, max_frame_size: u32) -> io::Result<Session> {
-        let mut command = Command::new(&launch.program);
-        command
-            .args(&launch.args)
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        let parent = std::process::id() as Pid;
-        let cgroup = crate::watchdog::cgroup_procs_fd();
-        // SAFETY: the closure runs in the child between fork and exec, and calls only
-        // async-signal-safe functions (prctl, getppid, write, _exit) on integers and a static
-        // buffer.
-        unsafe {
-            command.pre_exec(move || {
-                die_with(parent, cgroup);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn()?;
-        let pid = child.id().expect("a child that was just spawned has a pid");
-        let pgid = Pid::try_from(pid).expect("pids fit in pid_t");
+        let child::Started {
+            child,
+            stdin,
+            stdout,
+            stderr: stderr_pipe,
+        } = child::start(launch, root)?;
+        let pgid = child.pid();
         crate::watchdog::track(pgid, true);
-        tracing::debug!(program = %launch.program.display(), pid, "spawned validator");
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+        tracing::debug!(program = %launch.program.display(), pid = pgid, "spawned validator");
         let (request_tx, request_rx) = mpsc::channel(4);
         let (response_tx, response_rx) = mpsc::channel(16);
         let tail = stderr::SharedTail::default();
@@ -263,29 +245,8 @@ impl Drop for Session {
     }
 }
 
-/// In a new validator, before exec: die when the coordinator does, and join the validators'
-/// cgroup if there is one. A coordinator that died before `prctl` took effect is noticed by
-/// the parent pid having changed.
-fn die_with(parent: Pid, cgroup_procs: Option<i32>) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl, getppid, write and _exit are async-signal-safe and take integers or a
-    // static buffer.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::getppid() != parent {
-            libc::_exit(1);
-        }
-        if let Some(fd) = cgroup_procs {
-            // "0" moves the writing process; a failure leaves it where it is, no worse off.
-            libc::write(fd, b"0".as_ptr().cast(), 1);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (parent, cgroup_procs);
-}
-
 /// Writes queued frames to the child's stdin; closes it when the queue's sender is dropped.
-async fn write_requests(mut stdin: ChildStdin, mut frames: mpsc::Receiver<Vec<u8>>) {
+async fn write_requests(mut stdin: pipe::Sender, mut frames: mpsc::Receiver<Vec<u8>>) {
     while let Some(frame) = frames.recv().await {
         if stdin.write_all(&frame).await.is_err() || stdin.flush().await.is_err() {
             return;
@@ -295,7 +256,7 @@ async fn write_requests(mut stdin: ChildStdin, mut frames: mpsc::Receiver<Vec<u8
 
 /// Reads frames from the child's stdout until it closes or breaks the protocol.
 async fn read_responses(
-    stdout: ChildStdout,
+    stdout: pipe::Receiver,
     max_frame_size: u32,
     responses: mpsc::Sender<Result<Response, ProtocolError>>,
 ) {
