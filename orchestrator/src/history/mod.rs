@@ -13,6 +13,7 @@ pub mod stats;
 
 use crate::digest::Hash;
 use crate::report::{Report, ReportFinding};
+use rusqlite::config::DbConfig;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,14 @@ CREATE TABLE runs (
     hash BLOB NOT NULL
 );
 ";
+
+/// The pages of write-ahead log (4 KiB each) past which a run copies the log into the
+/// database and empties it; a run adds one or two. Each run's first connection reads the log
+/// back, which a log this short makes cheap.
+const CHECKPOINT_PAGES: u64 = 32;
+
+/// The bytes a write-ahead log frame adds to its page.
+const WAL_FRAME_HEADER: u64 = 24;
 
 /// How long a run waits for another run's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -320,6 +329,11 @@ impl History {
         // No flush to the disk per run: a power cut may lose the last runs, never the ledger's
         // consistency, and a flush per run cost the run's report, written meanwhile, its speed.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Nor a checkpoint per run: by default the last connection to close copies the
+        // write-ahead log into the database and deletes it, and the next run's commit starts
+        // a new log, four flushes at the end of every run. `record` empties the log once it
+        // is long instead (`bound_log`).
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         Ok(conn)
     }
 
@@ -406,11 +420,28 @@ impl History {
         .map_err(fail)?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(fail)?;
+        self.bound_log();
         Ok(Recorded {
             id,
             summary: summary.clone(),
             hash,
         })
+    }
+
+    /// Copies the write-ahead log into the database and empties it once it is longer than
+    /// `CHECKPOINT_PAGES`. SQLite's own automatic checkpoint would not do: each run's first
+    /// connection rebuilds the log's index, forgetting what was already copied, so the log
+    /// would only grow. A checkpoint that other runs' readers hold up is left to a later run.
+    fn bound_log(&self) {
+        let mut log = self.path.clone().into_os_string();
+        log.push("-wal");
+        let long = CHECKPOINT_PAGES * (4096 + WAL_FRAME_HEADER);
+        if std::fs::metadata(&log).is_ok_and(|m| m.len() > long) {
+            let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
+            if let Err(e) = self.conn.query_row(checkpoint, [], |_| Ok(())) {
+                tracing::debug!("{}: log not emptied: {e}", self.path.display());
+            }
+        }
     }
 
     /// The runs of a window, oldest first; `now` is the time days are counted back from.
@@ -555,5 +586,36 @@ mod tests {
         drop(history);
         let reopened = History::open(dir.path()).expect("reopen");
         assert_eq!(reopened.window(Window::Runs(10), 0).expect("all").len(), 2);
+    }
+
+    #[test]
+    fn runs_recorded_one_per_connection_are_not_checkpointed_on_close_yet_stay_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join(format!("{FILE_NAME}-wal"));
+        let (mut largest, mut emptied) = (0, 0);
+        let runs = 4 * CHECKPOINT_PAGES as usize;
+        for n in 0..runs {
+            let mut history = History::open(dir.path()).expect("open");
+            history
+                .record(&summary(n as i64, &[("ruff", "passed", 5)]))
+                .expect("record");
+            drop(history);
+            // Closing left the log as it was rather than copying it into the database and
+            // deleting it; only a run that found it long emptied it.
+            let size = std::fs::metadata(&log).expect("the log is kept").len();
+            emptied += usize::from(size == 0);
+            largest = largest.max(size);
+        }
+        // One run's pages past the bound, and the log's own header.
+        let bound = (CHECKPOINT_PAGES + 2) * (4096 + WAL_FRAME_HEADER) + 32;
+        assert!(largest <= bound, "the log grew to {largest} bytes");
+        assert!(
+            (1..runs / 8).contains(&emptied),
+            "the log was emptied {emptied} times in {runs} runs"
+        );
+        let read = History::open_to_read(dir.path()).expect("read");
+        let rows = read.rows(None).expect("rows");
+        assert_eq!(rows.len(), runs);
+        assert!(ledger::verify(&rows).is_ok());
     }
 }
