@@ -81,7 +81,7 @@ pub fn sweep_descendants(limit: Duration) -> usize {
                 tracing::debug!(pid = d.pid, "killed leftover descendant");
             }
             if d.parent == me {
-                reap(d.pid);
+                let _ = reap(d.pid, libc::WNOHANG);
             }
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -104,11 +104,36 @@ fn has_children() -> Option<bool> {
     Some(false)
 }
 
-/// Collects the zombie of a child that no `Child` handle owns (an adopted orphan).
-fn reap(pid: Pid) {
+/// Collects the status of our child `pid` (a validator, or an adopted orphan's zombie): `None`
+/// with `WNOHANG` while it still runs.
+pub fn reap(pid: Pid, flags: libc::c_int) -> std::io::Result<Option<std::process::ExitStatus>> {
+    use std::os::unix::process::ExitStatusExt;
     let mut status = 0;
-    // SAFETY: waitpid writes only to `status`, which lives for the call.
-    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    loop {
+        // SAFETY: waitpid writes only to `status`, which lives for the call.
+        match unsafe { libc::waitpid(pid, &mut status, flags) } {
+            0 => return Ok(None),
+            -1 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            _ => return Ok(Some(std::process::ExitStatus::from_raw(status))),
+        }
+    }
+}
+
+/// A pipe as (read end, write end), both close-on-exec.
+pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`, which lives for the call.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: each descriptor was just made and is owned once.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// A process below us in the tree.

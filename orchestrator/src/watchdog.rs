@@ -22,7 +22,7 @@
 
 use crate::process::{self, Pid};
 use std::io::{BufRead, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -104,13 +104,7 @@ pub fn start() {
 /// own process group (a Ctrl-C meant for the run must not take it first). Returns its pid and
 /// the pipe's write end.
 fn fork(cgroup: Option<&Path>) -> Option<(Pid, std::fs::File)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into `fds`, which lives for the call.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return None;
-    }
-    // SAFETY: each descriptor was just made and is owned once.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = process::pipe().ok()?;
     let null = std::fs::File::open("/dev/null").ok()?;
     // SAFETY: the process has a single thread (checked by the caller), so the child may run
     // any code: no lock can be held by a thread that does not exist in it.

@@ -15,7 +15,6 @@
 use crate::process::Pid;
 use crate::session::Launch;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use tokio::net::unix::pipe;
@@ -154,18 +153,6 @@ fn die_with(parent: Pid) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = parent;
-}
-
-/// A pipe as (read end, write end), both close-on-exec.
-fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into `fds`, which lives for the call.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: each descriptor was just made and is owned once.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 #[cfg(target_os = "linux")]

@@ -6,13 +6,12 @@
 //! prepared beforehand ([`Exec`]). A failed step there is reported to us as its errno through a
 //! close-on-exec pipe, which an exec that succeeds closes empty.
 
-use super::{die_with, pipe_pair, Child, Started};
-use crate::process::Pid;
+use super::{die_with, Child, Started};
+use crate::process::{self, reap, Pid};
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,24 +98,6 @@ impl Drop for Cloned {
         if !matches!(reap(self.pid, libc::WNOHANG), Ok(Some(_))) {
             let pid = self.pid;
             let _ = std::thread::Builder::new().spawn(move || reap(pid, 0));
-        }
-    }
-}
-
-/// Collects the status of our child `pid`: `None` with `WNOHANG` while it still runs.
-fn reap(pid: Pid, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes only to `status`, which lives for the call.
-        match unsafe { libc::waitpid(pid, &mut status, flags) } {
-            0 => return Ok(None),
-            -1 => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-            _ => return Ok(Some(ExitStatus::from_raw(status))),
         }
     }
 }
@@ -255,10 +236,10 @@ pub fn start(
         return Err(Error::Clone(io::ErrorKind::Unsupported.into()));
     }
     let exec = Exec::new(program, args, root).map_err(Error::Exec)?;
-    let (stdin_read, stdin) = pipe_pair().map_err(Error::Clone)?;
-    let (stdout, stdout_write) = pipe_pair().map_err(Error::Clone)?;
-    let (stderr, stderr_write) = pipe_pair().map_err(Error::Clone)?;
-    let (report_read, report_write) = pipe_pair().map_err(Error::Clone)?;
+    let (stdin_read, stdin) = process::pipe().map_err(Error::Clone)?;
+    let (stdout, stdout_write) = process::pipe().map_err(Error::Clone)?;
+    let (stderr, stderr_write) = process::pipe().map_err(Error::Clone)?;
+    let (report_read, report_write) = process::pipe().map_err(Error::Clone)?;
     let stdin_read = above_stdio(stdin_read).map_err(Error::Clone)?;
     let stdout_write = above_stdio(stdout_write).map_err(Error::Clone)?;
     let stderr_write = above_stdio(stderr_write).map_err(Error::Clone)?;
