@@ -6,11 +6,11 @@
 //! last changed proves nothing (the file may have changed again within the filesystem's
 //! timestamp granularity without its stat changing), so such a file is hashed again.
 
+use crate::below::{Below, FileType, Links, Status};
 use crate::cache::{Cache, FileStat};
 use crate::digest::{hash_file, Hash};
 use crate::locks::lock;
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +24,7 @@ type Known = HashMap<String, Result<Hash, String>>;
 /// Memoised content hashes of files under one root.
 #[derive(Debug, Clone)]
 pub struct FileHashes {
-    root: Arc<PathBuf>,
+    root: Arc<Below>,
     cache: Cache,
     known: Arc<Mutex<Known>>,
     /// Stats of files hashed this run, to be recorded by [`FileHashes::persist`].
@@ -37,12 +37,17 @@ pub struct FileHashes {
 impl FileHashes {
     pub fn new(root: &Path, cache: Cache) -> FileHashes {
         FileHashes {
-            root: Arc::new(root.to_owned()),
+            root: Arc::new(Below::new(root)),
             cache,
             known: Arc::default(),
             fresh: Arc::default(),
             turn: Arc::default(),
         }
+    }
+
+    /// The root, held open to state the paths below it.
+    pub fn root(&self) -> &Below {
+        &self.root
     }
 
     /// Hashes of `paths` (relative to the root), reading only files not hashed yet and not
@@ -71,14 +76,15 @@ impl FileHashes {
             // needs the other. A file that is not there (a stub a module's imports would find,
             // say) costs the lookup little: many paths are one scan of the kept stats by range,
             // a few one indexed query each.
-            let absolute: Vec<PathBuf> = todo.iter().map(|path| self.root.join(path)).collect();
-            let named: Vec<String> = (absolute.iter())
-                .map(|path| path.to_string_lossy().into_owned())
+            let root = self.root.path();
+            let named: Vec<String> = (todo.iter())
+                .map(|path| root.join(path).to_string_lossy().into_owned())
                 .collect();
             let (stated, remembered) = std::thread::scope(|scope| {
                 let remembered = scope.spawn(|| self.cache.file_stats(&named));
-                let stated = crate::parallel::on_every_core(absolute, |absolute| {
-                    (regular_file(&absolute), now_ns())
+                let stated = crate::parallel::on_every_core(todo.clone(), |path| {
+                    let status = self.root.status(path.as_bytes(), Links::Follow);
+                    (regular_file(status), now_ns())
                 });
                 let remembered =
                     (remembered.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -148,16 +154,16 @@ fn hash_with_stat(
     path: &Path,
     remembered: Option<FileStat>,
 ) -> (Result<Hash, String>, Option<FileStat>) {
-    match regular_file(path) {
+    match regular_file(std::fs::metadata(path).map(|meta| Status::of(&meta))) {
         Ok(meta) => hash_with_meta(path, &meta, now_ns(), remembered),
         Err(e) => (Err(e), None),
     }
 }
 
-/// The metadata of a regular file; why not, for anything else.
-fn regular_file(path: &Path) -> Result<std::fs::Metadata, String> {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(meta),
+/// The status of a regular file; why not, for anything else.
+fn regular_file(status: std::io::Result<Status>) -> Result<Status, String> {
+    match status {
+        Ok(meta) if meta.kind == FileType::File => Ok(meta),
         Ok(_) => Err("not a regular file".into()),
         Err(e) => Err(e.to_string()),
     }
@@ -166,15 +172,15 @@ fn regular_file(path: &Path) -> Result<std::fs::Metadata, String> {
 /// [`hash_with_stat`] of a file whose metadata `meta` was read at `examined` (ns).
 fn hash_with_meta(
     path: &Path,
-    meta: &std::fs::Metadata,
+    meta: &Status,
     examined: i64,
     remembered: Option<FileStat>,
 ) -> (Result<Hash, String>, Option<FileStat>) {
     let stat = |hash| FileStat {
-        size: i64::try_from(meta.size()).unwrap_or(i64::MAX),
-        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-        inode: meta.ino() as i64,
+        size: i64::try_from(meta.size).unwrap_or(i64::MAX),
+        mtime_ns: meta.modified,
+        ctime_ns: meta.changed,
+        inode: meta.ino as i64,
         hash,
         written_ns: examined,
     };
@@ -218,14 +224,14 @@ mod tests {
     }
 
     fn stat_of(path: &Path, hash: Hash, age_ns: i64) -> FileStat {
-        let meta = std::fs::metadata(path).expect("stat");
+        let meta = Status::of(&std::fs::metadata(path).expect("stat"));
         FileStat {
-            size: meta.size() as i64,
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            inode: meta.ino() as i64,
+            size: meta.size as i64,
+            mtime_ns: meta.modified,
+            ctime_ns: meta.changed,
+            inode: meta.ino as i64,
             hash,
-            written_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec() + age_ns,
+            written_ns: meta.modified + age_ns,
         }
     }
 

@@ -12,7 +12,7 @@
 //! their length as a u32, and last the BLAKE3 digest of all before it, by which a file cut
 //! short or damaged is known).
 
-use std::os::unix::fs::MetadataExt;
+use crate::below::{Below, FileType, Links, Status};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,18 +128,27 @@ impl Stamp {
         std::fs::metadata(path).ok().as_ref().map(Stamp::from)
     }
 
+    /// [`Stamp::of`] the path `name` below `below`.
+    pub fn below(below: &Below, name: &[u8]) -> Option<Stamp> {
+        below.status(name, Links::Follow).ok().map(Stamp::of_status)
+    }
+
     /// The stamp of a file open.
     pub fn of_file(file: &std::fs::File) -> Option<Stamp> {
         file.metadata().ok().as_ref().map(Stamp::from)
     }
 
     fn from(m: &std::fs::Metadata) -> Stamp {
+        Stamp::of_status(Status::of(m))
+    }
+
+    fn of_status(s: Status) -> Stamp {
         Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            modified: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            changed: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            dev: s.dev,
+            ino: s.ino,
+            size: s.size,
+            modified: s.modified,
+            changed: s.changed,
         }
     }
 
@@ -155,24 +164,27 @@ impl Stamp {
     /// stamp that can vouch for what was read before it was taken.
     pub fn settled(path: &Path, settled: i64) -> Result<Option<Stamp>, String> {
         match Stamp::of(path) {
-            Some(s) if s.modified >= settled || s.changed >= settled => {
+            Some(s) if !s.before(settled) => {
                 Err(format!("{} changed during the walk", path.display()))
             }
             s => Ok(s),
         }
     }
 
-    /// How the directory at `path` stands since `settled`, by its own entry (a link is not
-    /// followed): see [`Since`].
-    pub fn dir_since(path: &Path, settled: i64) -> Since {
-        match std::fs::symlink_metadata(path) {
-            Ok(m) => {
-                let stamp = Stamp::from(&m);
-                match m.is_dir() && stamp.modified < settled && stamp.changed < settled {
-                    true => Since::Unchanged,
-                    false => Since::Changed,
-                }
-            }
+    /// Whether the path last changed before `settled`, so that the stamp vouches for what was
+    /// read after it.
+    pub fn before(&self, settled: i64) -> bool {
+        self.modified < settled && self.changed < settled
+    }
+
+    /// How the directory `name` below `below` stands since `settled`, by its own entry (a
+    /// link is not followed): see [`Since`].
+    pub fn dir_since(below: &Below, name: &[u8], settled: i64) -> Since {
+        match below.status(name, Links::Stop) {
+            Ok(s) => match s.kind == FileType::Dir && s.modified < settled && s.changed < settled {
+                true => Since::Unchanged,
+                false => Since::Changed,
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Since::Missing,
             Err(_) => Since::Changed,
         }
@@ -282,7 +294,8 @@ mod tests {
         std::fs::write(dir.path().join("file"), "").expect("written");
         std::os::unix::fs::symlink(&sub, dir.path().join("link")).expect("a link");
         let later = i64::MAX;
-        let since = |name: &str, at: i64| Stamp::dir_since(&dir.path().join(name), at);
+        let below = Below::new(dir.path());
+        let since = |name: &str, at: i64| Stamp::dir_since(&below, name.as_bytes(), at);
         assert_eq!(since("sub", later), Since::Unchanged);
         assert_eq!(since("missing", later), Since::Missing);
         assert_eq!(since("link", later), Since::Changed, "a link");

@@ -6,6 +6,7 @@
 //! validator processes through [`session`], under the process-tree control of [`process`].
 //! `docs/architecture.md` tells the same story at length.
 
+pub mod below;
 pub mod breaker;
 pub mod cache;
 pub mod cli;

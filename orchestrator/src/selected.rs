@@ -43,7 +43,11 @@ type Outcome = Option<Result<Arc<Found>, SelectError>>;
 
 /// Files being found, shared by the executors of a run and the dispatcher.
 #[derive(Debug, Clone)]
-pub struct Finding(watch::Receiver<Outcome>);
+pub struct Finding {
+    outcome: watch::Receiver<Outcome>,
+    /// A `--changed` run, whose files have a [`Found::universe`]: known before they are found.
+    changed: bool,
+}
 
 impl Files {
     /// Starts finding the files on a blocking thread, unless they are found already. Call it
@@ -51,8 +55,9 @@ impl Files {
     pub fn start(&self) -> Finding {
         match self {
             Files::Found(found) => {
-                let (_, rx) = watch::channel(Some(Ok(found.clone())));
-                Finding(rx)
+                let (_, outcome) = watch::channel(Some(Ok(found.clone())));
+                let changed = found.universe.is_some();
+                Finding { outcome, changed }
             }
             Files::Everything { root, cwd, kept } => {
                 let (tx, rx) = watch::channel(None);
@@ -71,16 +76,24 @@ impl Files {
                     );
                     let _ = tx.send(Some(found));
                 });
-                Finding(rx)
+                Finding {
+                    outcome: rx,
+                    changed: false,
+                }
             }
         }
     }
 }
 
 impl Finding {
+    /// Whether this is a `--changed` run.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
     /// The files once found, or why they could not be.
     pub async fn result(&self) -> Result<Arc<Found>, SelectError> {
-        let mut rx = self.0.clone();
+        let mut rx = self.outcome.clone();
         let outcome = match rx.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone(),
             Err(_) => None,

@@ -18,6 +18,7 @@
 //! Layout: the 8 bytes `orchprb1`, the root, a count (u32) of directories, each its absolute
 //! path, its stamp and a count of the names it held no entry for, each name; last the digest.
 
+use crate::below::Below;
 use crate::digest::Hash;
 use crate::kept::{self, put_bytes, put_count, Kind, Reader, Stamp};
 use crate::locks::lock;
@@ -46,6 +47,8 @@ pub enum Probe {
 pub struct Probes {
     /// The cache directory and the root they are kept for; `None`: not kept.
     keep: Option<(PathBuf, PathBuf)>,
+    /// The root held open, to stamp the directories below it ([`Below`]).
+    below: Option<Below>,
     /// The earliest time a directory's stamp may show and still vouch for a look made in
     /// this run ([`kept::settled_before`] its start).
     settled: i64,
@@ -80,6 +83,7 @@ impl Probes {
         Probes {
             kept: load(dir, root).unwrap_or_default(),
             keep: Some((dir.to_owned(), root.to_owned())),
+            below: Some(Below::new(root)),
             settled: kept::settled_before(started),
             ..Probes::default()
         }
@@ -87,9 +91,14 @@ impl Probes {
 
     /// What is at each of `names` in `dir`, in their order.
     pub fn look(&self, dir: &Path, names: &[String]) -> Vec<Probe> {
-        if !lock(&self.dirs).contains_key(dir) {
-            let seen = self.first_look(dir);
-            lock(&self.dirs).entry(dir.to_owned()).or_insert(seen);
+        {
+            // Held while the directory is first stamped: validators computing their keys at
+            // once ask about the same directories in the same order, and would each stamp them.
+            let mut dirs = lock(&self.dirs);
+            if !dirs.contains_key(dir) {
+                let seen = self.first_look(dir);
+                dirs.insert(dir.to_owned(), seen);
+            }
         }
         let mut probes = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
@@ -135,10 +144,14 @@ impl Probes {
     /// entry for, while its stamp is the one they were kept under.
     fn first_look(&self, dir: &Path) -> Dir {
         // Probes that are not kept need no stamp to be kept under.
-        let stamp = match self.keep {
-            Some(_) => Stamp::settled(dir, self.settled).ok().flatten(),
-            None => None,
+        let stamp = match (&self.keep, &self.below) {
+            (Some(_), Some(below)) => match dir.strip_prefix(below.path()) {
+                Ok(name) => Stamp::below(below, name.as_os_str().as_bytes()),
+                Err(_) => Stamp::of(dir),
+            },
+            _ => None,
         };
+        let stamp = stamp.filter(|s| s.before(self.settled));
         let absent = match (stamp, self.kept.get(dir)) {
             (Some(now), Some((then, absent))) if now == *then => absent.clone(),
             _ => Vec::new(),

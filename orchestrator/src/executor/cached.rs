@@ -419,9 +419,61 @@ impl ResultKeys {
     }
 }
 
+/// The cache's side of a validator's run, begun at its handshake: the record of its last
+/// complete run is read and the state of its inputs looked up while the run's files are still
+/// being found and hashed. None of that needs the files (the record's slot is the validator's
+/// identity, its configuration and the root), and on a warm run of Django it was a chain of
+/// 30–40 ms that started only once the files were hashed.
+pub struct Lookup {
+    base: KeyInputs,
+    slot: Key,
+    /// `project` scope: the record answers every file or none.
+    all_or_nothing: bool,
+    head: JoinHandle<Option<Head>>,
+}
+
+impl Lookup {
+    /// Starts reading the record; `None` when the cache answers nothing (a fixing round, or
+    /// the cache disabled). A `changed` (`--changed`) run's record has a slot of its own.
+    pub fn start(
+        validator: &PlannedValidator,
+        manifest: &Manifest,
+        changed: bool,
+        ctx: &Context,
+    ) -> Option<Lookup> {
+        if ctx.fix || !ctx.cache.enabled() {
+            return None;
+        }
+        let base = KeyInputs::new(manifest, &validator.settings.settings_json());
+        let all_or_nothing = manifest.scope != Scope::PerFile;
+        let slot = cache::key::run_slot(&base, &ctx.root, changed);
+        let ctx = ctx.clone();
+        let head = tokio::spawn(async move {
+            let cache = ctx.cache.clone();
+            let read = tokio::task::spawn_blocking(move || cache.run_record(&slot));
+            let head = read.await.ok().flatten()?;
+            Some(Head::examine(head, slot, !all_or_nothing, &ctx))
+        });
+        Some(Lookup {
+            base,
+            slot,
+            all_or_nothing,
+            head,
+        })
+    }
+}
+
+impl Drop for Lookup {
+    /// A validator skipped before its files were served (no file matches, another shard's)
+    /// stops the lookup it no longer needs.
+    fn drop(&mut self) {
+        self.head.abort();
+    }
+}
+
 /// Sends what the cache holds for these inputs as results; returns the inputs still to check
-/// and the keys their results are to be kept under. A `changed` (`--changed`) run's record has
-/// a slot of its own.
+/// and the keys their results are to be kept under; every input, and no keys, without a
+/// `lookup`.
 ///
 /// The record of the validator's last complete run answers first: whole when nothing changed,
 /// else for each file whose key and inputs are unchanged. Only the other files are looked up
@@ -433,32 +485,25 @@ pub async fn serve(
     validator: &PlannedValidator,
     manifest: &Manifest,
     inputs: Vec<FileInput>,
-    changed: bool,
+    lookup: Option<Lookup>,
     ctx: &Context,
 ) -> (Vec<FileInput>, Option<Arc<ResultKeys>>) {
-    if ctx.fix || !ctx.cache.enabled() {
+    let Some(mut lookup) = lookup else {
         return (inputs, None);
-    }
-    let base = KeyInputs::new(manifest, &validator.settings.settings_json());
-    let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
-    let all_or_nothing = manifest.scope != Scope::PerFile;
-    let slot = cache::key::run_slot(&base, &ctx.root, changed);
-    // The record is read while the keys are computed: neither needs the other.
-    let record = {
-        let cache = ctx.cache.clone();
-        tokio::task::spawn_blocking(move || cache.run_record(&slot))
     };
+    let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
+    let (all_or_nothing, slot) = (lookup.all_or_nothing, lookup.slot);
     let root = ctx.root.clone();
+    let base = lookup.base.clone();
     let keys = tokio::task::spawn_blocking(move || {
         let keys = keys_of(&base, config_files, &root, &inputs, all_or_nothing);
         (inputs, keys)
     });
-    // The state of the record's inputs is looked up while the keys are still computed.
-    let head = record
-        .await
-        .ok()
-        .flatten()
-        .map(|head| Head::examine(head, slot, !all_or_nothing, ctx));
+    let head = match (&mut lookup.head).await {
+        Ok(head) => head,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    };
     let Ok((inputs, keys)) = keys.await else {
         return (Vec::new(), None);
     };
@@ -734,9 +779,9 @@ impl Head {
         let paths: Vec<String> = head.inputs.iter().map(|(p, _)| p.clone()).collect();
         let then: Vec<Option<Hash>> = head.inputs.iter().map(|(_, state)| *state).collect();
         let (hashes, cache, keys) = (ctx.hashes.clone(), ctx.cache.clone(), head.keys);
-        let (root, settled) = (ctx.root.clone(), head.settled);
+        let settled = head.settled;
         let examined = tokio::spawn(async move {
-            let now = states_now(&hashes, &root, settled, paths, &then).await;
+            let now = states_now(&hashes, settled, paths, &then).await;
             let changed: Vec<bool> = then
                 .iter()
                 .zip(&now)
@@ -765,7 +810,6 @@ impl Head {
 /// paths in a few hundred directories.
 async fn states_now(
     hashes: &FileHashes,
-    root: &Path,
     settled: i64,
     paths: Vec<String>,
     then: &[Option<Hash>],
@@ -786,10 +830,11 @@ async fn states_now(
         .collect();
     on_the_way.sort_unstable();
     on_the_way.dedup();
-    let root = root.to_owned();
+    let hashes_root = hashes.clone();
     let since: HashMap<String, kept::Since> = tokio::task::spawn_blocking(move || {
+        let root = hashes_root.root();
         crate::parallel::on_every_core(on_the_way, |dir| {
-            (kept::Stamp::dir_since(&root.join(&dir), settled), dir)
+            (kept::Stamp::dir_since(root, dir.as_bytes(), settled), dir)
         })
         .into_iter()
         .map(|(since, dir)| (dir, since))
@@ -1401,11 +1446,11 @@ mod tests {
         // A record whose states were read after `pkg` last changed vouches for its absent
         // inputs there: none is looked up, which `pkg/b.py`, there all the same in this made-up
         // case, shows. A missing directory holds nothing.
-        let now = states_now(&hashes, root.path(), created + 1, paths.clone(), &then).await;
+        let now = states_now(&hashes, created + 1, paths.clone(), &then).await;
         assert_eq!(absent(&now), [true, false, true], "{now:?}");
         // A record made before the file was created does not: the directory changed since,
         // and the file is looked up and found.
-        let now = states_now(&hashes, root.path(), created, paths.clone(), &then).await;
+        let now = states_now(&hashes, created, paths.clone(), &then).await;
         assert_eq!(absent(&now), [true, false, false], "{now:?}");
         assert_eq!(
             now.iter().map(|(p, _)| p).collect::<Vec<_>>(),
@@ -1432,13 +1477,13 @@ mod tests {
         // with no stamp on the way from the root showing it: here, every stamp is older.
         let settled = stamped(root.path()) + 1;
         let paths = vec!["link/sub/x.py".to_owned()];
-        let now = states_now(&hashes, root.path(), settled, paths, &[None]).await;
+        let now = states_now(&hashes, settled, paths, &[None]).await;
         assert_eq!(found(now), [true], "below a link");
         // `pkg` is moved into place after; its `sub` is as old as ever.
         std::thread::sleep(std::time::Duration::from_millis(50));
         std::fs::rename(at("new"), at("pkg")).expect("moved");
         let paths = vec!["pkg/sub/x.py".to_owned(), "one/sub/x.py".to_owned()];
-        let now = states_now(&hashes, root.path(), settled, paths, &[None, None]).await;
+        let now = states_now(&hashes, settled, paths, &[None, None]).await;
         assert_eq!(found(now), [true, false], "below a moved directory");
     }
 }

@@ -366,6 +366,8 @@ async fn prepare(
             manifest.suggested_timeout_ms.map(Duration::from_millis),
         ),
     };
+    // Begun before the files are found, which a warm run spends most of its time on.
+    let lookup = cached::Lookup::start(validator, manifest, ctx.files.changed(), ctx);
     // Selection failing ends the run (the dispatcher reports it): this outcome is not kept.
     let Some(found) = ctx.files.files().await else {
         let skipped = Status::Skipped(Skip::NoFiles);
@@ -436,9 +438,8 @@ async fn prepare(
             Duration::ZERO,
         )));
     }
-    let changed = found.universe.is_some();
     let serving = ctx.priorities.serving(index, &validator.name, inputs.len());
-    let (inputs, keys) = cached::serve(index, validator, manifest, inputs, changed, ctx).await;
+    let (inputs, keys) = cached::serve(index, validator, manifest, inputs, lookup, ctx).await;
     if inputs.is_empty() {
         return Err(Prepared::Decided(Outcome::plain(
             Status::Passed,
