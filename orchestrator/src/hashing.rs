@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 /// clock.
 const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
-type Known = HashMap<String, Result<Hash, String>>;
+type Known = foldhash::HashMap<String, Result<Hash, String>>;
 
 /// Memoised content hashes of files under one root.
 #[derive(Debug, Clone)]

@@ -22,8 +22,7 @@ use crate::below::Below;
 use crate::digest::Hash;
 use crate::kept::{self, put_bytes, put_count, Kind, Reader, Stamp};
 use crate::locks::lock;
-use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,8 +52,10 @@ pub struct Probes {
     /// this run ([`kept::settled_before`] its start).
     settled: i64,
     /// Per directory, as an earlier run kept it: its stamp, and the names it held no entry for.
-    kept: HashMap<PathBuf, (Stamp, Vec<String>)>,
-    dirs: Mutex<HashMap<PathBuf, Dir>>,
+    kept: foldhash::HashMap<OsString, (Stamp, Vec<String>)>,
+    /// Keyed by the directory's path as bytes: hashing a `Path` walks its components, and
+    /// every file's key asks about its directory.
+    dirs: Mutex<foldhash::HashMap<OsString, Dir>>,
     /// Names looked up in this run, not answered by the kept probes.
     looked: AtomicUsize,
 }
@@ -91,20 +92,18 @@ impl Probes {
 
     /// What is at each of `names` in `dir`, in their order.
     pub fn look(&self, dir: &Path, names: &[String]) -> Vec<Probe> {
+        let key = dir.as_os_str();
+        let mut probes = Vec::with_capacity(names.len());
+        let mut unknown = Vec::new();
         {
             // Held while the directory is first stamped: validators computing their keys at
             // once ask about the same directories in the same order, and would each stamp them.
             let mut dirs = lock(&self.dirs);
-            if !dirs.contains_key(dir) {
+            if !dirs.contains_key(key) {
                 let seen = self.first_look(dir);
-                dirs.insert(dir.to_owned(), seen);
+                dirs.insert(key.to_owned(), seen);
             }
-        }
-        let mut probes = Vec::with_capacity(names.len());
-        let mut unknown = Vec::new();
-        {
-            let dirs = lock(&self.dirs);
-            let seen = &dirs[dir];
+            let seen = &dirs[key];
             for (at, name) in names.iter().enumerate() {
                 let known = seen.known(name);
                 probes.push(known.unwrap_or(Probe::Absent));
@@ -122,7 +121,7 @@ impl Probes {
             .map(|&at| look_at(&dir.join(&names[at])))
             .collect();
         let mut dirs = lock(&self.dirs);
-        let seen = dirs.get_mut(dir).expect("inserted above");
+        let seen = dirs.get_mut(key).expect("inserted above");
         for (&at, (probe, no_entry)) in unknown.iter().zip(looks) {
             probes[at] = probe;
             let name = &names[at];
@@ -152,7 +151,7 @@ impl Probes {
             _ => None,
         };
         let stamp = stamp.filter(|s| s.before(self.settled));
-        let absent = match (stamp, self.kept.get(dir)) {
+        let absent = match (stamp, self.kept.get(dir.as_os_str())) {
             (Some(now), Some((then, absent))) if now == *then => absent.clone(),
             _ => Vec::new(),
         };
@@ -181,11 +180,11 @@ impl Probes {
         }
         let mut keeping: Vec<(&Path, Stamp, &[String])> = dirs
             .iter()
-            .filter_map(|(path, d)| Some((path.as_path(), d.stamp?, d.absent.as_slice())))
+            .filter_map(|(path, d)| Some((Path::new(path), d.stamp?, d.absent.as_slice())))
             .collect();
         keeping.extend(self.kept.iter().filter_map(|(path, (stamp, absent))| {
-            let holds = !dirs.contains_key(path) && Stamp::of(path) == Some(*stamp);
-            holds.then_some((path.as_path(), *stamp, absent.as_slice()))
+            let holds = !dirs.contains_key(path) && Stamp::of(Path::new(path)) == Some(*stamp);
+            holds.then_some((Path::new(path), *stamp, absent.as_slice()))
         }));
         keeping.sort_by(|a, b| a.0.cmp(b.0));
         let target = kept::file_for(dir, Kind::Probes, root);
@@ -247,16 +246,17 @@ fn encode(root: &Path, dirs: &[(&Path, Stamp, &[String])]) -> Vec<u8> {
 
 /// The probes kept for `root` in the cache directory `dir`; anything missing, damaged or kept
 /// for another root is as good as none.
-fn load(dir: &Path, root: &Path) -> Option<HashMap<PathBuf, (Stamp, Vec<String>)>> {
+fn load(dir: &Path, root: &Path) -> Option<foldhash::HashMap<OsString, (Stamp, Vec<String>)>> {
     let bytes = std::fs::read(kept::file_for(dir, Kind::Probes, root)).ok()?;
     let mut r = Reader::unsealed(&bytes)?;
     if r.take(8)? != MAGIC || r.bytes()? != root.as_os_str().as_bytes() {
         return None;
     }
     let count = r.count()?;
-    let mut dirs = HashMap::with_capacity(count.min(1 << 16));
+    let mut dirs =
+        foldhash::HashMap::with_capacity_and_hasher(count.min(1 << 16), Default::default());
     for _ in 0..count {
-        let path = PathBuf::from(OsStr::from_bytes(r.bytes()?));
+        let path = OsStr::from_bytes(r.bytes()?).to_owned();
         let stamp = Stamp::take(&mut r)??;
         let names = (0..r.count()?)
             .map(|_| String::from_utf8(r.bytes()?.to_vec()).ok())

@@ -817,21 +817,15 @@ async fn states_now(
     if paths.is_empty() {
         return Vec::new();
     }
-    let mut dirs: Vec<&str> = (paths.iter().zip(then))
+    // Sets, not sorted lists: a few thousand paths share a few hundred directories.
+    let dirs: foldhash::HashSet<&str> = (paths.iter().zip(then))
         .filter(|(_, state)| state.is_none())
         .map(|(path, _)| dir_of(path))
         .collect();
-    dirs.sort_unstable();
-    dirs.dedup();
-    let mut on_the_way: Vec<String> = dirs
-        .iter()
-        .flat_map(|dir| down_to(dir))
-        .map(str::to_owned)
-        .collect();
-    on_the_way.sort_unstable();
-    on_the_way.dedup();
+    let on_the_way: foldhash::HashSet<&str> = dirs.iter().flat_map(|dir| down_to(dir)).collect();
+    let on_the_way: Vec<String> = on_the_way.into_iter().map(str::to_owned).collect();
     let hashes_root = hashes.clone();
-    let since: HashMap<String, kept::Since> = tokio::task::spawn_blocking(move || {
+    let since: foldhash::HashMap<String, kept::Since> = tokio::task::spawn_blocking(move || {
         let root = hashes_root.root();
         crate::parallel::on_every_core(on_the_way, |dir| {
             (kept::Stamp::dir_since(root, dir.as_bytes(), settled), dir)
@@ -842,7 +836,7 @@ async fn states_now(
     })
     .await
     .unwrap_or_default();
-    let vouched: HashSet<&str> = dirs
+    let vouched: foldhash::HashSet<&str> = dirs
         .into_iter()
         .filter(|dir| {
             let way: Vec<Option<kept::Since>> =
