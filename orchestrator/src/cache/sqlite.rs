@@ -8,7 +8,6 @@
 use super::{BreakerRow, Collected, FileStat, Key, Stats, Store, StoreError, Stored};
 use crate::locks::lock;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -353,22 +352,23 @@ impl Store for SqliteStore {
     fn file_stats(&self, paths: &[String]) -> Result<Vec<Option<FileStat>>, StoreError> {
         let mut conn = self.reading()?;
         let tx = conn.transaction().map_err(|e| self.err(e))?;
+        // Thousands of rows a warm run: the hash is read in place, not copied to the heap.
         let row = |r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<Option<FileStat>> {
-            let hash: Vec<u8> = r.get(at + 4)?;
-            let stat = FileStat {
+            let hash = r.get_ref(at + 4)?.as_blob()?;
+            // A hash of the wrong length is damage: treat the entry as absent.
+            let Ok(hash) = <[u8; 32]>::try_from(hash) else {
+                return Ok(None);
+            };
+            Ok(Some(FileStat {
                 size: r.get(at)?,
                 mtime_ns: r.get(at + 1)?,
                 ctime_ns: r.get(at + 2)?,
                 inode: r.get(at + 3)?,
-                hash: [0; 32],
+                hash,
                 written_ns: r.get(at + 5)?,
-            };
-            // A hash of the wrong length is damage: treat the entry as absent.
-            Ok(<[u8; 32]>::try_from(hash)
-                .ok()
-                .map(|hash| FileStat { hash, ..stat }))
+            }))
         };
-        let mut scanned: HashMap<String, FileStat> = HashMap::new();
+        let mut scanned: foldhash::HashMap<String, FileStat> = foldhash::HashMap::default();
         let mut reached: Option<String> = None;
         if let Some((from, to)) = scan_range(paths) {
             let mut stmt = tx
@@ -384,12 +384,12 @@ impl Store for SqliteStore {
             let mut count = 0;
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let path: String = r.get(0).map_err(|e| self.err(e))?;
-                if let Some(stat) = row(r, 1).map_err(|e| self.err(e))? {
-                    scanned.insert(path.clone(), stat);
-                }
                 count += 1;
                 if count == limit {
-                    reached = Some(path);
+                    reached = Some(path.clone());
+                }
+                if let Some(stat) = row(r, 1).map_err(|e| self.err(e))? {
+                    scanned.insert(path, stat);
                 }
             }
             if count < limit {
