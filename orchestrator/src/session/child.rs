@@ -68,10 +68,18 @@ impl Child {
 /// coordinator, inside the validators' cgroup if there is one. Call it within the runtime: the
 /// pipes register with its reactor.
 pub fn start(launch: &Launch, root: &Path) -> io::Result<Started> {
+    start_in(launch, root, crate::watchdog::cgroup())
+}
+
+/// [`start`], in `cgroup`: created there by `clone3`, or forked when `clone3` fails to.
+fn start_in(
+    launch: &Launch,
+    root: &Path,
+    cgroup: Option<crate::watchdog::Cgroup>,
+) -> io::Result<Started> {
     // The validator runs in `root`; a program named relative to our own directory must still
     // be found after it changes there.
     let program = std::path::absolute(&launch.program)?;
-    let cgroup = crate::watchdog::cgroup();
     #[cfg(target_os = "linux")]
     if let Some(cgroup) = &cgroup {
         match clone::start(&program, &launch.args, root, cgroup.dir) {
@@ -209,6 +217,26 @@ mod tests {
         started.child.wait().await.expect("wait");
         let root = dir.path().canonicalize().expect("canonical");
         assert_eq!(out.trim(), format!("{} {pid}", root.display()));
+    }
+
+    /// `clone3` refusing the cgroup it is given (here a directory that is no cgroup: EBADF)
+    /// leaves the fork, which joins the cgroup by writing to its `cgroup.procs` (here a file).
+    #[tokio::test]
+    async fn a_validator_clone3_cannot_start_is_forked_and_joins_the_cgroup_itself() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let not_a_cgroup = std::fs::File::open(dir.path()).expect("open dir");
+        let procs_path = dir.path().join("cgroup.procs");
+        let procs = std::fs::File::create(&procs_path).expect("procs");
+        let cgroup = crate::watchdog::Cgroup {
+            dir: not_a_cgroup.as_raw_fd(),
+            procs: procs.as_raw_fd(),
+        };
+        let started = start_in(&sh(CAT), Path::new("/"), Some(cgroup)).expect("sh");
+        assert!(matches!(started.child, Child::Forked(_)));
+        exchange(started).await;
+        let joined = std::fs::read_to_string(&procs_path).expect("read procs");
+        assert_eq!(joined, "0", "the forked child wrote itself into the cgroup");
     }
 
     #[tokio::test]
