@@ -10,15 +10,21 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Paths longer than this are made into a C string on the heap rather than on the stack.
 const ON_STACK: usize = 512;
+
+/// Cleared once `statx` is refused, so that every later `stat` goes straight to the joined
+/// path instead of making the refused call first.
+static STATX: AtomicBool = AtomicBool::new(true);
 
 /// A directory held open (`O_PATH`), to state the paths below it.
 #[derive(Debug)]
 pub struct Below {
     path: PathBuf,
-    /// `None` when the directory could not be opened: then paths are joined to `path`.
+    /// `None` when the directory could not be opened: then paths are joined to `path`, as
+    /// they are where `statx` is refused.
     dir: Option<OwnedFd>,
 }
 
@@ -81,7 +87,7 @@ impl Below {
     /// The status of `path`, relative to the directory (`""` is the directory itself); an
     /// absolute path is stated as it is.
     pub fn status(&self, path: &[u8], links: Links) -> io::Result<Status> {
-        let Some(dir) = &self.dir else {
+        let Some(dir) = self.dir.as_ref().filter(|_| STATX.load(Ordering::Relaxed)) else {
             return self.joined(path, links);
         };
         let mut flags = libc::AT_STATX_SYNC_AS_STAT;
@@ -113,6 +119,7 @@ impl Below {
             Ok(stx) => Ok(Status::of_statx(&stx)),
             // No `statx` (an old kernel, or a seccomp profile that refuses it): as std does.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                STATX.store(false, Ordering::Relaxed);
                 self.joined(path, links)
             }
             Err(e) => Err(e),

@@ -181,7 +181,7 @@ impl Stamp {
     /// link is not followed): see [`Since`].
     pub fn dir_since(below: &Below, name: &[u8], settled: i64) -> Since {
         match below.status(name, Links::Stop) {
-            Ok(s) => match s.kind == FileType::Dir && s.modified < settled && s.changed < settled {
+            Ok(s) => match s.kind == FileType::Dir && Stamp::of_status(s).before(settled) {
                 true => Since::Unchanged,
                 false => Since::Changed,
             },

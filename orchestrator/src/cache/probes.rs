@@ -44,10 +44,9 @@ pub enum Probe {
 /// The looks of a run, and those kept by an earlier one.
 #[derive(Debug, Default)]
 pub struct Probes {
-    /// The cache directory and the root they are kept for; `None`: not kept.
-    keep: Option<(PathBuf, PathBuf)>,
-    /// The root held open, to stamp the directories below it ([`Below`]).
-    below: Option<Below>,
+    /// The cache directory and the root they are kept for, held open to stamp the
+    /// directories below it ([`Below`]); `None`: not kept.
+    keep: Option<(PathBuf, Below)>,
     /// The earliest time a directory's stamp may show and still vouch for a look made in
     /// this run ([`kept::settled_before`] its start).
     settled: i64,
@@ -83,8 +82,7 @@ impl Probes {
     fn kept_at(dir: &Path, root: &Path, started: SystemTime) -> Probes {
         Probes {
             kept: load(dir, root).unwrap_or_default(),
-            keep: Some((dir.to_owned(), root.to_owned())),
-            below: Some(Below::new(root)),
+            keep: Some((dir.to_owned(), Below::new(root))),
             settled: kept::settled_before(started),
             ..Probes::default()
         }
@@ -143,12 +141,12 @@ impl Probes {
     /// entry for, while its stamp is the one they were kept under.
     fn first_look(&self, dir: &Path) -> Dir {
         // Probes that are not kept need no stamp to be kept under.
-        let stamp = match (&self.keep, &self.below) {
-            (Some(_), Some(below)) => match dir.strip_prefix(below.path()) {
-                Ok(name) => Stamp::below(below, name.as_os_str().as_bytes()),
+        let stamp = match &self.keep {
+            Some((_, root)) => match dir.strip_prefix(root.path()) {
+                Ok(name) => Stamp::below(root, name.as_os_str().as_bytes()),
                 Err(_) => Stamp::of(dir),
             },
-            _ => None,
+            None => None,
         };
         let stamp = stamp.filter(|s| s.before(self.settled));
         let absent = match (stamp, self.kept.get(dir.as_os_str())) {
@@ -169,6 +167,7 @@ impl Probes {
         let Some((dir, root)) = &self.keep else {
             return;
         };
+        let root = root.path();
         let dirs = lock(&self.dirs);
         tracing::debug!(
             "configuration files: {} directories, {} names looked up",

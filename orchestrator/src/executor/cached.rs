@@ -429,7 +429,17 @@ pub struct Lookup {
     slot: Key,
     /// `project` scope: the record answers every file or none.
     all_or_nothing: bool,
-    head: JoinHandle<Option<Head>>,
+    head: Aborting<Option<Head>>,
+}
+
+/// A task stopped when its handle is dropped: a validator skipped before its files were
+/// served (no file matches, another shard's) stops the lookup it no longer needs.
+struct Aborting<T>(JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Lookup {
@@ -458,16 +468,8 @@ impl Lookup {
             base,
             slot,
             all_or_nothing,
-            head,
+            head: Aborting(head),
         })
-    }
-}
-
-impl Drop for Lookup {
-    /// A validator skipped before its files were served (no file matches, another shard's)
-    /// stops the lookup it no longer needs.
-    fn drop(&mut self) {
-        self.head.abort();
     }
 }
 
@@ -488,18 +490,22 @@ pub async fn serve(
     lookup: Option<Lookup>,
     ctx: &Context,
 ) -> (Vec<FileInput>, Option<Arc<ResultKeys>>) {
-    let Some(mut lookup) = lookup else {
+    let Some(Lookup {
+        base,
+        slot,
+        all_or_nothing,
+        mut head,
+    }) = lookup
+    else {
         return (inputs, None);
     };
     let config_files = ConfigFiles::new(&manifest.config_files, ctx.probes.clone());
-    let (all_or_nothing, slot) = (lookup.all_or_nothing, lookup.slot);
     let root = ctx.root.clone();
-    let base = lookup.base.clone();
     let keys = tokio::task::spawn_blocking(move || {
         let keys = keys_of(&base, config_files, &root, &inputs, all_or_nothing);
         (inputs, keys)
     });
-    let head = match (&mut lookup.head).await {
+    let head = match (&mut head.0).await {
         Ok(head) => head,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => None,
