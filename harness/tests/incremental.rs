@@ -69,8 +69,15 @@ fn replace(repo: &Repo, path: &str, from: &str, to: &str) {
 }
 
 /// A leaf edit re-checks one file; a hub edit re-checks its dependents, and more than one;
-/// both equal the whole-project run. Returns the hub run, for the caller's own checks.
-fn leaf_then_hub(repo: &Repo, leaf: &str, hub: &str, hub_from: &str, hub_to: &str) {
+/// both equal the whole-project run. Returns the whole-project run's findings after the hub
+/// edit, for the caller's own checks.
+fn leaf_then_hub(
+    repo: &Repo,
+    leaf: &str,
+    hub: &str,
+    hub_from: &str,
+    hub_to: &str,
+) -> BTreeSet<findings::Key> {
     warm(repo);
     append(repo, leaf, "\nleaf_edit: int = \"not an int\"\n");
     let leaf_run = repo.check_finding("pyright");
@@ -101,13 +108,20 @@ fn leaf_then_hub(repo: &Repo, leaf: &str, hub: &str, hub_from: &str, hub_to: &st
             .any(|k| k.0 != hub && k.0 != leaf),
         "the hub edit changed findings in modules that import it"
     );
+    after_hub
 }
 
 /// `--changed` after a hub edit checks the modules importing it, and finds what the edit broke
-/// there, which checking the changed file alone (pre-commit's way) would miss.
-fn changed_finds_what_the_edit_broke_in_dependents(repo: &Repo, hub: &str, from: &str, to: &str) {
+/// there, which checking the changed file alone (pre-commit's way) would miss. `before` is the
+/// whole-project run's findings on the tree as it is.
+fn changed_finds_what_the_edit_broke_in_dependents(
+    repo: &Repo,
+    before: BTreeSet<findings::Key>,
+    hub: &str,
+    from: &str,
+    to: &str,
+) {
     repo.git(&["commit", "-qam", "edits"]);
-    let before = whole_project(repo);
     replace(repo, hub, from, to);
     let out = repo.run(&[
         "run",
@@ -143,7 +157,7 @@ fn requests_per_file_results_equal_the_whole_project_after_leaf_and_hub_edits() 
         "include = [\"src/requests\", \"tests\"]",
     );
     let hub = "src/requests/compat.py";
-    leaf_then_hub(
+    let before = leaf_then_hub(
         &repo,
         "tests/test_hooks.py",
         hub,
@@ -152,6 +166,7 @@ fn requests_per_file_results_equal_the_whole_project_after_leaf_and_hub_edits() 
     );
     changed_finds_what_the_edit_broke_in_dependents(
         &repo,
+        before,
         hub,
         "builtin_str = bytes",
         "builtin_str = int",
@@ -169,7 +184,7 @@ fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edit
         ],
     );
     let hub = "django/utils/functional.py";
-    leaf_then_hub(
+    let before = leaf_then_hub(
         &repo,
         "django/utils/archive.py",
         hub,
@@ -178,6 +193,7 @@ fn django_utils_per_file_results_equal_the_whole_project_after_leaf_and_hub_edit
     );
     changed_finds_what_the_edit_broke_in_dependents(
         &repo,
+        before,
         hub,
         "def lazy(func, *resultclasses):",
         "def lazy(func):",

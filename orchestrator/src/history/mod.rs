@@ -437,9 +437,20 @@ impl History {
         log.push("-wal");
         let long = CHECKPOINT_PAGES * (4096 + WAL_FRAME_HEADER);
         if std::fs::metadata(&log).is_ok_and(|m| m.len() > long) {
+            // A TRUNCATE checkpoint waits, through the busy handler, until no reader is behind
+            // the log's end: a run reading the history at that moment (`orchestrator
+            // history`, the start of another run) would hold this run's end for the whole busy
+            // timeout. Without a handler it copies what it can at once, and leaves the rest.
             let checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)";
-            if let Err(e) = self.conn.query_row(checkpoint, [], |_| Ok(())) {
-                tracing::debug!("{}: log not emptied: {e}", self.path.display());
+            let done = (self.conn.busy_timeout(Duration::ZERO))
+                .and_then(|()| self.conn.query_row(checkpoint, [], |r| r.get::<_, i64>(0)));
+            match done {
+                Ok(0) => {}
+                Ok(_) => tracing::debug!("{}: log not emptied: in use", self.path.display()),
+                Err(e) => tracing::debug!("{}: log not emptied: {e}", self.path.display()),
+            }
+            if let Err(e) = self.conn.busy_timeout(BUSY_TIMEOUT) {
+                tracing::debug!("{}: busy timeout not restored: {e}", self.path.display());
             }
         }
     }
@@ -617,5 +628,46 @@ mod tests {
         let rows = read.rows(None).expect("rows");
         assert_eq!(rows.len(), runs);
         assert!(ledger::verify(&rows).is_ok());
+    }
+
+    #[test]
+    fn a_reader_holding_the_log_does_not_hold_up_the_end_of_a_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join(format!("{FILE_NAME}-wal"));
+        let mut history = History::open(dir.path()).expect("open");
+        history
+            .record(&summary(0, &[("ruff", "passed", 5)]))
+            .expect("record");
+        // Another process reading the history, its snapshot older than every run after it.
+        let reader = Connection::open(dir.path().join(FILE_NAME)).expect("reader");
+        reader.execute_batch("BEGIN").expect("begin");
+        let seen: i64 =
+            (reader.query_row("SELECT count(*) FROM runs", [], |r| r.get(0))).expect("read");
+        assert_eq!(seen, 1);
+        let long = CHECKPOINT_PAGES * (4096 + WAL_FRAME_HEADER);
+        let mut n = 1;
+        while std::fs::metadata(&log).expect("log").len() <= 2 * long {
+            let started = std::time::Instant::now();
+            history
+                .record(&summary(n, &[("ruff", "passed", 5)]))
+                .expect("record");
+            assert!(
+                started.elapsed() < BUSY_TIMEOUT / 2,
+                "run {n} waited {:?} for the reader",
+                started.elapsed()
+            );
+            n += 1;
+        }
+        reader.execute_batch("COMMIT").expect("end the read");
+        drop(reader);
+        history
+            .record(&summary(n, &[("ruff", "passed", 5)]))
+            .expect("record");
+        assert_eq!(
+            std::fs::metadata(&log).expect("log").len(),
+            0,
+            "emptied once free"
+        );
+        assert_eq!(history.rows(None).expect("rows").len() as i64, n + 1);
     }
 }
