@@ -402,13 +402,13 @@ struct Link {
     stamp: kept::Stamp,
 }
 
-/// How many spaces a report written whole from kept findings carries before them, at the end of
-/// the line before `"findings"`: room for the head of a later run (longer durations, say) to be
-/// written in place ([`Rendered::write_around`]) rather than the report whole again.
+/// How many spaces a report file the kept findings are linked in carries before them, at the
+/// end of the line before `"findings"`: room for the head of a later run (longer durations,
+/// say) to be written in place ([`Rendered::write_around`]) rather than the report whole again.
 const ROOM: usize = 64;
 
-/// `head` with 64 spaces of room to grow: what a report written whole from kept findings
-/// starts with.
+/// `head` with 64 spaces of room to grow: what a report file the kept findings are to be
+/// linked in starts with.
 pub fn with_room(head: &[u8]) -> Vec<u8> {
     padded(head, head.len() + ROOM).into_owned()
 }
@@ -650,6 +650,12 @@ impl Keeping {
     /// Whether the findings are the report's own bytes, to be linked, not written here.
     #[cfg(test)]
     fn links(&self) -> bool {
+        self.report.is_some()
+    }
+
+    /// Whether the findings are the report's own, linked rather than copied: its head then
+    /// gets room to grow ([`with_room`]).
+    pub fn links_report(&self) -> bool {
         self.report.is_some()
     }
 
