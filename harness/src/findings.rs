@@ -57,7 +57,8 @@ pub fn ours(out: &Outcome, validator: &str) -> BTreeSet<Key> {
         .collect()
 }
 
-/// `ruff check --output-format json` output as keys.
+/// `ruff check --output-format json` output as keys; a finding in a notebook names its cell
+/// before the message, as the wrapper does.
 pub fn ruff(root: &Path, report: &Value) -> BTreeSet<Key> {
     list(report)
         .map(|d| {
@@ -66,7 +67,10 @@ pub fn ruff(root: &Path, report: &Value) -> BTreeSet<Key> {
                 u64_at(d, &["location", "row"]),
                 u64_at(d, &["location", "column"]),
                 str_at(d, &["code"]).to_owned(),
-                str_at(d, &["message"]).to_owned(),
+                match d["cell"].as_u64() {
+                    Some(cell) => format!("cell {cell}: {}", str_at(d, &["message"])),
+                    None => str_at(d, &["message"]).to_owned(),
+                },
             )
         })
         .collect()

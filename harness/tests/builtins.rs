@@ -43,6 +43,49 @@ fn ruff_findings_equal_a_direct_run() {
     assert_eq!(ours(&out, "ruff"), direct);
 }
 
+/// A notebook with an unused import in its second cell, after a markdown one.
+const NOTEBOOK: &str = r##"{"cells": [
+ {"cell_type": "markdown", "metadata": {}, "source": ["# Notes"]},
+ {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["import os\n"]},
+ {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["y = 2\n"]}
+], "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+"##;
+
+/// Ruff checks what `ruff check .` checks: notebooks too, and only what its `include` takes,
+/// which ruff applies to what it finds under a directory but not to a file given by name.
+#[test]
+fn ruff_checks_notebooks_and_only_what_its_include_takes() {
+    let repo = Repo::new();
+    repo.write("ruff.toml", "include = [\"src/**/*.py\", \"*.ipynb\"]\n")
+        .write("src/app.py", "import sys\n")
+        .write("scripts/other.py", "import json\n")
+        .write("notes.ipynb", NOTEBOOK);
+    let direct_run = || {
+        let args = ["check", "--output-format", "json", "--no-cache", "."];
+        findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
+    };
+    let paths = |keys: &BTreeSet<findings::Key>| -> Vec<String> {
+        keys.iter().map(|k| k.0.clone()).collect()
+    };
+    let included = direct_run();
+    assert_eq!(paths(&included), ["notes.ipynb", "src/app.py"]);
+    let in_notebook = included.iter().find(|k| k.0 == "notes.ipynb");
+    assert_eq!(
+        in_notebook.map(|k| (k.1, k.4.as_str())),
+        Some((1, "cell 2: `os` imported but unused")),
+        "the line is the cell's"
+    );
+    assert_eq!(ours(&repo.check("ruff"), "ruff"), included);
+    // Without `include`, ruff's own (Python files and notebooks) applies.
+    repo.write("ruff.toml", "");
+    let everything = direct_run();
+    assert_eq!(
+        paths(&everything),
+        ["notes.ipynb", "scripts/other.py", "src/app.py"]
+    );
+    assert_eq!(ours(&repo.check("ruff"), "ruff"), everything);
+}
+
 /// Ruff's findings for a file rest on the packages around it (`INP001`) and on which names the
 /// project holds (isort's first-party section): a cached result follows both, so each run
 /// equals ruff run directly.
@@ -310,13 +353,22 @@ fn a_large_file_is_checked() {
     assert_eq!(out.validator("bandit")["status"], "passed");
 }
 
-/// A tools directory whose `ruff` is a script, and a PATH with nothing else on it.
-fn broken_ruff(script: &str) -> (Repo, tempfile::TempDir) {
+/// A tools directory whose `ruff` is a script that says its version and, unless `lists` is
+/// false, lists `a.py` as the file it checks (`check --show-files`), then runs `body`; and a
+/// PATH with nothing else on it.
+fn broken_ruff(lists: bool, body: &str) -> (Repo, tempfile::TempDir) {
     use std::os::unix::fs::PermissionsExt;
     let tools = tempfile::tempdir().expect("tempdir");
     let bin = tools.path().join("venv/bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     let ruff = bin.join("ruff");
+    let listing = match lists {
+        true => "if [ \"$2\" = --show-files ]; then echo \"$(pwd -P)/a.py\"; exit 0; fi\n",
+        false => "",
+    };
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ruff 9.9.9'; exit 0; fi\n{listing}{body}"
+    );
     std::fs::write(&ruff, script).expect("write");
     std::fs::set_permissions(&ruff, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let repo = Repo::new();
@@ -326,30 +378,33 @@ fn broken_ruff(script: &str) -> (Repo, tempfile::TempDir) {
 
 #[test]
 fn a_crashing_tool_is_a_crash_with_its_own_message() {
-    let (repo, tools) = broken_ruff(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ruff 9.9.9'; exit 0; fi\n\
-         echo 'error: panicked at internal invariant' >&2; exit 2\n",
-    );
-    let dir = tools.path().display().to_string();
-    let out = repo.run_with_env(
-        &["run", "--all", "--format", "json", "--validators", "ruff"],
-        &[("ORCHESTRATOR_TOOLS_DIR", &dir)],
-    );
-    assert_eq!(out.code, Some(3));
-    let v = out.validator("ruff");
-    assert_eq!(v["status"], "crashed");
-    assert_eq!(v["tool"], "ruff 9.9.9");
-    assert_eq!(
-        v["message"],
-        "ruff failed (exit status: 2): error: panicked at internal invariant"
-    );
+    for (lists, message) in [
+        (true, "ruff failed"),
+        (false, "ruff could not list the files it checks"),
+    ] {
+        let (repo, tools) = broken_ruff(
+            lists,
+            "echo 'error: panicked at internal invariant' >&2; exit 2\n",
+        );
+        let dir = tools.path().display().to_string();
+        let out = repo.run_with_env(
+            &["run", "--all", "--format", "json", "--validators", "ruff"],
+            &[("ORCHESTRATOR_TOOLS_DIR", &dir)],
+        );
+        assert_eq!(out.code, Some(3));
+        let v = out.validator("ruff");
+        assert_eq!(v["status"], "crashed");
+        assert_eq!(v["tool"], "ruff 9.9.9");
+        assert_eq!(
+            v["message"],
+            format!("{message} (exit status: 2): error: panicked at internal invariant")
+        );
+    }
 }
 
 #[test]
 fn a_tool_that_prints_garbage_is_a_crash() {
-    let (repo, tools) = broken_ruff(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ruff 9.9.9'; exit 0; fi\necho 'not json'; exit 1\n",
-    );
+    let (repo, tools) = broken_ruff(true, "echo 'not json'; exit 1\n");
     let dir = tools.path().display().to_string();
     let out = repo.run_with_env(
         &["run", "--all", "--format", "json", "--validators", "ruff"],

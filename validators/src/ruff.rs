@@ -1,9 +1,14 @@
 //! `validator-ruff`: lint with ruff, one finding per diagnostic of `ruff check`.
 //!
-//! Runs `ruff check --output-format json --no-cache --force-exclude` on the requested files, so
-//! ruff's own configuration (including its excludes) applies as if run directly. Exit code 0 or
-//! 1 with a JSON list is an answer; anything else is ruff breaking, reported as `crashed` with
-//! ruff's own words. Syntax errors are findings (`invalid-syntax`), as ruff reports them.
+//! Runs `ruff check --output-format json --no-cache --force-exclude` on the requested files that
+//! `ruff check .` would check, so ruff's own configuration applies as if run directly on the
+//! project: its excludes (`--force-exclude`), and its `include`, which ruff applies only to what
+//! it finds under a directory (a file given by name is checked whatever `include` says), so
+//! the files are first held to what `ruff check --show-files .` lists. Jupyter notebooks are
+//! checked as ruff checks them by default; a finding in one says which cell, and its line is
+//! the cell's, as ruff's. Exit code 0 or 1 with a JSON list is an answer; anything else is ruff
+//! breaking, reported as `crashed` with ruff's own words. Syntax errors are findings
+//! (`invalid-syntax`), as ruff reports them.
 //!
 //! A file's diagnostics rest on more than its text, and a cached result must say so:
 //! - Which directories around it are packages: ruff finds a file's package by the
@@ -20,7 +25,13 @@ use crate::wrapper::{self, Located};
 use protocol::sdk::{Error, Reporter, Validator};
 use protocol::{Dimension, Finding, Fix, LogLevel, Manifest, Scope, Severity, TextEdit, Validate};
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::path::Path;
+
+/// How the files ruff checks are picked, in its tool version so that results a wrapper that
+/// picked them otherwise cached are not served: 2 held them to what `ruff check --show-files
+/// .` lists and took notebooks, where 1 gave ruff every requested `.py` and `.pyi` file.
+const SELECTION: u32 = 2;
 
 /// Keys of `[validators.ruff]`.
 const KEYS: [&str; 4] = ["select", "ignore", "extend_select", "args"];
@@ -54,7 +65,7 @@ impl Validator for Ruff {
             Dimension::CodeQuality,
             Scope::PerFile,
         )
-        .with_globs(["**/*.py", "**/*.pyi"])
+        .with_globs(["**/*.py", "**/*.pyi", "**/*.ipynb"])
         .with_config_files(["pyproject.toml", "ruff.toml", ".ruff.toml"]);
         manifest.can_fix = true;
         let Some(version) = self.tool.version() else {
@@ -62,7 +73,10 @@ impl Validator for Ruff {
         };
         // The validator runs in the root.
         let root = std::env::current_dir().unwrap_or_default();
-        let version = format!("{version}; {}", crate::ruff_config::describe(&root));
+        let version = format!(
+            "{version}; files as ruff finds them ({SELECTION}); {}",
+            crate::ruff_config::describe(&root)
+        );
         manifest.with_tool("ruff", version)
     }
 
@@ -97,25 +111,20 @@ impl Validator for Ruff {
         }
         let extra = settings.strings("args")?;
         let named = Named::of(Path::new(&request.root), &extra, &[CONFIG]);
-        args.extend(extra);
-        args.push("--".into());
-        args.extend(files.iter().map(|f| f.path.clone()));
-        let output = wrapper::run(executable, &args, &[], &request.root, files.len(), out)?;
-        if !matches!(output.status.code(), Some(0 | 1)) {
-            return Err(wrapper::tool_failed("ruff", &output, "failed"));
-        }
-        let diagnostics: Vec<Diagnostic> =
-            serde_json::from_slice(&output.stdout).map_err(|_| {
-                wrapper::tool_failed(
-                    "ruff",
-                    &output,
-                    "printed something that is not its JSON report",
-                )
-            })?;
-        let findings = diagnostics
-            .into_iter()
-            .filter_map(|d| d.into_finding(&request.root))
+        let found = found_under_root(executable, &request.root, &extra, out)?;
+        let files: Vec<&str> = (files.iter())
+            .map(|f| f.path.as_str())
+            .filter(|path| found.contains(*path))
             .collect();
+        let findings = match files.is_empty() {
+            true => Vec::new(),
+            false => {
+                args.extend(extra);
+                args.push("--".into());
+                args.extend(files.iter().map(|&f| f.to_owned()));
+                check(executable, &args, &request.root, files.len(), out)?
+            }
+        };
         let mut nested = Nested::new(Path::new(&request.root));
         wrapper::report_with_inputs(request, findings, out, |path| {
             let mut inputs = crate::imports::packages_of(path);
@@ -130,9 +139,62 @@ impl Validator for Ruff {
     }
 }
 
+/// The files `ruff check .` (with `extra`, the settings' `args`) would check under `root`,
+/// relative to it: what it finds there that its `include` takes and its excludes leave.
+fn found_under_root(
+    executable: &Path,
+    root: &str,
+    extra: &[String],
+    out: &mut Reporter<'_>,
+) -> Result<HashSet<String>, Error> {
+    let mut args: Vec<String> = vec!["check".into(), "--show-files".into()];
+    args.extend(extra.iter().cloned());
+    args.extend(["--".into(), ".".into()]);
+    let output = wrapper::run(executable, &args, &[], root, 0, out)?;
+    if output.status.code() != Some(0) {
+        return Err(wrapper::tool_failed(
+            "ruff",
+            &output,
+            "could not list the files it checks",
+        ));
+    }
+    let listed = String::from_utf8_lossy(&output.stdout);
+    Ok(listed
+        .lines()
+        .filter_map(|line| wrapper::relative(root, line))
+        .collect())
+}
+
+/// Ruff's findings on the files `args` name.
+fn check(
+    executable: &Path,
+    args: &[String],
+    root: &str,
+    files: usize,
+    out: &mut Reporter<'_>,
+) -> Result<Vec<Finding>, Error> {
+    let output = wrapper::run(executable, args, &[], root, files, out)?;
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        return Err(wrapper::tool_failed("ruff", &output, "failed"));
+    }
+    let diagnostics: Vec<Diagnostic> = serde_json::from_slice(&output.stdout).map_err(|_| {
+        wrapper::tool_failed(
+            "ruff",
+            &output,
+            "printed something that is not its JSON report",
+        )
+    })?;
+    Ok(diagnostics
+        .into_iter()
+        .filter_map(|d| d.into_finding(root))
+        .collect())
+}
+
 /// One element of `ruff check --output-format json`.
 #[derive(Debug, Deserialize)]
 struct Diagnostic {
+    /// The notebook cell the location is in (from 1), for a Jupyter notebook.
+    cell: Option<u32>,
     code: Option<String>,
     name: Option<String>,
     message: String,
@@ -179,7 +241,10 @@ impl Diagnostic {
                 Some("info") => Severity::Info,
                 _ => Severity::Error,
             },
-            message: self.message,
+            message: match self.cell {
+                Some(cell) => format!("cell {cell}: {}", self.message),
+                None => self.message,
+            },
             help_url: self.url,
             fix: self.fix.map(|f| Fix {
                 description: f.message.unwrap_or_default(),
