@@ -86,6 +86,20 @@ fn ruff_checks_notebooks_and_only_what_its_include_takes() {
     assert_eq!(ours(&repo.check("ruff"), "ruff"), everything);
 }
 
+/// A ruff configuration that says `fix = true` makes every `ruff check` edit the files it
+/// checks; a run not asked to fix reports the findings and leaves the files as they were.
+#[test]
+fn a_configuration_that_fixes_does_not_make_a_check_edit_files() {
+    let repo = Repo::new();
+    let source = "import os\nimport sys\n\nprint(sys)\n";
+    repo.write("pyproject.toml", "[tool.ruff]\nfix = true\n")
+        .write("app.py", source);
+    let found = ours(&repo.check_finding("ruff"), "ruff");
+    assert_eq!(found.len(), 1, "F401 for os: {found:?}");
+    let after = std::fs::read_to_string(repo.root().join("app.py")).expect("read");
+    assert_eq!(after, source, "a check edits nothing");
+}
+
 /// Ruff's findings for a file rest on the packages around it (`INP001`) and on which names the
 /// project holds (isort's first-party section): a cached result follows both, so each run
 /// equals ruff run directly.

@@ -1,6 +1,7 @@
 //! `validator-ruff`: lint with ruff, one finding per diagnostic of `ruff check`.
 //!
-//! Runs `ruff check --output-format json --no-cache --force-exclude` on the requested files that
+//! Runs `ruff check --output-format json --no-cache --force-exclude --no-fix` (`--fix` when
+//! asked to fix, never what the configuration's `fix` says) on the requested files that
 //! `ruff check .` would check, so ruff's own configuration applies as if run directly on the
 //! project: its excludes (`--force-exclude`), and its `include`, which ruff applies only to what
 //! it finds under a directory (a file given by name is checked whatever `include` says), so
@@ -28,9 +29,11 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::Path;
 
-/// How the files ruff checks are picked, in its tool version so that results a wrapper that
-/// picked them otherwise cached are not served: 2 held them to what `ruff check --show-files
-/// .` lists and took notebooks, where 1 gave ruff every requested `.py` and `.pyi` file.
+/// How the files ruff checks are picked and checked, in its tool version so that results a
+/// wrapper that did otherwise cached are not served: 2 held them to what `ruff check
+/// --show-files .` lists, took notebooks and kept a configuration's `fix = true` from editing
+/// them, where 1 gave ruff every requested `.py` and `.pyi` file and let it fix them (results
+/// then made of what ruff left).
 const SELECTION: u32 = 2;
 
 /// Keys of `[validators.ruff]`.
@@ -96,9 +99,9 @@ impl Validator for Ruff {
         ]
         .map(String::from)
         .into();
-        if request.fix {
-            args.push("--fix".into());
-        }
+        // A configuration may say `fix = true`, which makes every `ruff check` edit the files
+        // it checks: a run not asked to fix must leave them as they are.
+        args.push(if request.fix { "--fix" } else { "--no-fix" }.into());
         for (key, flag) in [
             ("select", "--select"),
             ("ignore", "--ignore"),
