@@ -51,12 +51,14 @@ const NOTEBOOK: &str = r##"{"cells": [
 ], "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
 "##;
 
-/// Ruff checks what `ruff check .` checks: notebooks too, and only what its `include` takes,
-/// which ruff applies to what it finds under a directory but not to a file given by name.
+/// Ruff checks what `ruff check .` checks: notebooks and `pyproject.toml` too, and only what
+/// its `include` takes, which ruff applies to what it finds under a directory but not to a
+/// file given by name.
 #[test]
 fn ruff_checks_notebooks_and_only_what_its_include_takes() {
     let repo = Repo::new();
     repo.write("ruff.toml", "include = [\"src/**/*.py\", \"*.ipynb\"]\n")
+        .write("pyproject.toml", "[project]\nname = 1\n")
         .write("src/app.py", "import sys\n")
         .write("scripts/other.py", "import json\n")
         .write("notes.ipynb", NOTEBOOK);
@@ -76,12 +78,18 @@ fn ruff_checks_notebooks_and_only_what_its_include_takes() {
         "the line is the cell's"
     );
     assert_eq!(ours(&repo.check("ruff"), "ruff"), included);
-    // Without `include`, ruff's own (Python files and notebooks) applies.
-    repo.write("ruff.toml", "");
+    // Without `include`, ruff's own applies: Python files, notebooks and `pyproject.toml`,
+    // whose metadata ruff cannot read (`RUF200`).
+    repo.write("ruff.toml", "[lint]\nextend-select = [\"RUF200\"]\n");
     let everything = direct_run();
     assert_eq!(
         paths(&everything),
-        ["notes.ipynb", "scripts/other.py", "src/app.py"]
+        [
+            "notes.ipynb",
+            "pyproject.toml",
+            "scripts/other.py",
+            "src/app.py"
+        ]
     );
     assert_eq!(ours(&repo.check("ruff"), "ruff"), everything);
 }

@@ -7,7 +7,8 @@
 //! it finds under a directory (a file given by name is checked whatever `include` says), so
 //! the files are first held to what `ruff check --show-files .` lists. Jupyter notebooks are
 //! checked as ruff checks them by default; a finding in one says which cell, and its line is
-//! the cell's, as ruff's. Exit code 0 or 1 with a JSON list is an answer; anything else is ruff
+//! the cell's, as ruff's. So is `pyproject.toml`, where `RUF200` reports metadata ruff cannot
+//! read. Exit code 0 or 1 with a JSON list is an answer; anything else is ruff
 //! breaking, reported as `crashed` with ruff's own words. Syntax errors are findings
 //! (`invalid-syntax`), as ruff reports them.
 //!
@@ -31,9 +32,9 @@ use std::path::Path;
 
 /// How the files ruff checks are picked and checked, in its tool version so that results a
 /// wrapper that did otherwise cached are not served: 2 held them to what `ruff check
-/// --show-files .` lists, took notebooks and kept a configuration's `fix = true` from editing
-/// them, where 1 gave ruff every requested `.py` and `.pyi` file and let it fix them (results
-/// then made of what ruff left).
+/// --show-files .` lists, took notebooks and `pyproject.toml`, and kept a configuration's
+/// `fix = true` from editing them, where 1 gave ruff every requested `.py` and `.pyi` file
+/// and let it fix them (results then made of what ruff left).
 const SELECTION: u32 = 2;
 
 /// Keys of `[validators.ruff]`.
@@ -68,7 +69,7 @@ impl Validator for Ruff {
             Dimension::CodeQuality,
             Scope::PerFile,
         )
-        .with_globs(["**/*.py", "**/*.pyi", "**/*.ipynb"])
+        .with_globs(["**/*.py", "**/*.pyi", "**/*.ipynb", "**/pyproject.toml"])
         .with_config_files(["pyproject.toml", "ruff.toml", ".ruff.toml"]);
         manifest.can_fix = true;
         let Some(version) = self.tool.version() else {
