@@ -131,7 +131,13 @@ impl SqliteStore {
     /// does not wait for (switching a new file to WAL), so opening is retried for as long as
     /// the busy timeout.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
+            // `--cache-dir` naming a file, or a path through one: say so, not "File exists".
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                StoreError::io(dir, "a file is in the way of the cache's directory")
+            }
+            _ => StoreError::io(dir, e),
+        })?;
         retrying_while_busy(
             || SqliteStore::open_once(dir),
             |(_, busy)| *busy,
@@ -929,5 +935,21 @@ mod tests {
         std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 4096]).expect("write");
         let err = SqliteStore::open(dir.path()).expect_err("not a database");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_file_where_the_directory_should_be_is_named_as_such() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("cache");
+        std::fs::write(&file, "").expect("write");
+        for dir in [file.clone(), file.join("below")] {
+            let err = SqliteStore::open(&dir).expect_err("a file in the way");
+            let said = err.to_string();
+            assert!(
+                said.ends_with("a file is in the way of the cache's directory"),
+                "{said}"
+            );
+            assert!(said.starts_with(&dir.display().to_string()), "{said}");
+        }
     }
 }
