@@ -108,6 +108,33 @@ fn a_configuration_that_fixes_does_not_make_a_check_edit_files() {
     assert_eq!(after, source, "a check edits nothing");
 }
 
+/// A broken `ruff.toml` makes every run of ruff fail, naming the file, and after three such
+/// runs ruff's circuit breaker opens. The failures were counted against the tool's
+/// configuration files as well, so fixing the file lets ruff run at once, open breaker or not.
+#[test]
+fn fixing_a_broken_tool_configuration_lets_an_open_breaker_try_at_once() {
+    let repo = Repo::new();
+    repo.write("sub/ruff.toml", "[tool.ruff.lint]\nselect = [\"F\"]\n")
+        .write("sub/app.py", "import os\n")
+        .write("top.py", "x = 1\n");
+    for _ in 0..3 {
+        let out = repo.check("ruff");
+        let v = out.validator("ruff");
+        assert_eq!(v["status"], "crashed", "{v}");
+        let message = v["message"].as_str().expect("message");
+        assert!(
+            message.contains("sub/ruff.toml") && message.ends_with("unknown field `tool`"),
+            "{message}"
+        );
+    }
+    let open = repo.check("ruff");
+    assert_eq!(open.validator("ruff")["skip_reason"], "circuit_open");
+    repo.write("sub/ruff.toml", "[lint]\nselect = [\"F\"]\n");
+    let fixed = repo.check_finding("ruff");
+    let found = ours(&fixed, "ruff");
+    assert_eq!(found.len(), 1, "F401 in sub/app.py: {found:?}");
+}
+
 /// Ruff's findings for a file rest on the packages around it (`INP001`) and on which names the
 /// project holds (isort's first-party section): a cached result follows both, so each run
 /// equals ruff run directly.

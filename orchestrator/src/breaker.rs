@@ -8,16 +8,20 @@
 //! claims the trial (half-open: the claim moves the end of the cooldown, so concurrent runs
 //! keep skipping); its success closes the breaker, its failure opens it for another cooldown.
 //!
-//! A breaker counts failures of one fingerprint of the validator (its executable and the
-//! configuration that can change its behaviour): a change there starts it afresh, so a fix is
-//! tried at once. A missing tool, a refused configuration or an interrupted run says nothing
+//! A breaker counts failures of one fingerprint of the validator (its executable, the
+//! configuration the coordinator gives it, and the tool's own configuration files its manifest
+//! declares): a change there starts it afresh, so a fix is tried at once, even while the
+//! breaker is open. A missing tool, a refused configuration or an interrupted run says nothing
 //! about the validator's health and leaves the breaker as it was.
 
-use crate::cache::{now_secs, BreakerRow, Cache};
+use crate::cache::{now_secs, BreakerRow, Cache, ConfigFiles, Probes};
 use crate::config::{Breakers, Config};
+use crate::digest::Hash;
 use crate::plan::PlannedValidator;
 use crate::report::Status;
 use crate::verdict::Outcome;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Whether a validator may start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +34,9 @@ pub enum Gate {
     Open(String),
 }
 
-/// What a validator's breaker is counted against: a change of any of these starts afresh.
-pub fn fingerprint(validator: &PlannedValidator, config: &Config) -> Vec<u8> {
+/// The part of a validator's fingerprint known before it starts: its executable and the
+/// configuration the coordinator gives it.
+pub fn of_validator(validator: &PlannedValidator, config: &Config) -> Hash {
     let mut hasher = blake3::Hasher::new();
     let mut field = |bytes: &[u8]| {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -52,28 +57,78 @@ pub fn fingerprint(validator: &PlannedValidator, config: &Config) -> Vec<u8> {
     field(validator.settings.settings_json().as_bytes());
     field(format!("{:?}", validator.settings.timeout).as_bytes());
     field(format!("{:?} {:?}", config.timeouts, config.tools).as_bytes());
-    hasher.finalize().as_bytes().to_vec()
+    *hasher.finalize().as_bytes()
 }
 
-/// Decides whether `validator` may start, claiming the trial of a half-open breaker.
-pub fn admit(cache: &Cache, settings: Breakers, name: &str, fingerprint: &[u8]) -> Gate {
+/// The tool's own configuration files (`ruff.toml`, `pyproject.toml`…), which the validator's
+/// manifest declares only once it has started. A breaker opened by a broken `ruff.toml`
+/// must let the validator try again as soon as the file is fixed, so what its failures were
+/// counted against keeps the names beside their state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolConfig {
+    names: Vec<String>,
+    /// The declared files as seen from every directory that holds a file of the run.
+    state: Hash,
+}
+
+impl ToolConfig {
+    /// The files called `names` above the run's `files` (relative to `root`), read through
+    /// the run's `probes`.
+    pub fn read(names: &[String], root: &Path, files: &[String], probes: Arc<Probes>) -> Self {
+        let state =
+            ConfigFiles::new(names, probes).for_project(root, files.iter().map(String::as_str));
+        ToolConfig {
+            names: names.to_vec(),
+            state,
+        }
+    }
+}
+
+/// What a breaker's failures are counted against, as kept in its row: the validator's part,
+/// then, when its manifest came, the tool's configuration (its state, then its names, each
+/// ended by a NUL).
+pub fn fingerprint(validator: &Hash, tool: Option<&ToolConfig>) -> Vec<u8> {
+    let mut bytes = validator.to_vec();
+    if let Some(tool) = tool {
+        bytes.extend_from_slice(&tool.state);
+        for name in &tool.names {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+        }
+    }
+    bytes
+}
+
+/// The configuration file names a kept fingerprint covers, when it was counted against
+/// `validator` and has any: the current fingerprint to compare it with needs their state now.
+pub fn declared(kept: &[u8], validator: &Hash) -> Option<Vec<String>> {
+    let rest = kept.strip_prefix(validator.as_slice())?.get(32..)?;
+    let names = rest.split(|b| *b == 0).filter(|n| !n.is_empty());
+    Some(
+        names
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect(),
+    )
+}
+
+/// Decides whether the validator whose breaker is `row` may start, claiming the trial of a
+/// half-open breaker; `fingerprint` is the validator's now.
+pub fn admit(cache: &Cache, settings: Breakers, row: &BreakerRow, fingerprint: &[u8]) -> Gate {
     if !settings.enabled {
         return Gate::Closed;
     }
-    let Some(row) = cache.breakers(Some(name)).into_iter().next() else {
-        return Gate::Closed;
-    };
+    let name = row.name.as_str();
     let now = now_secs();
-    match state(&row, fingerprint, settings, now) {
+    match state(row, fingerprint, settings, now) {
         State::Closed => Gate::Closed,
-        State::Open { until } => Gate::Open(open_message(&row, until)),
+        State::Open { until } => Gate::Open(open_message(row, until)),
         State::HalfOpen { since } => {
             let until = now + secs(settings.cooldown);
             if cache.claim_breaker(name, since, until) {
                 tracing::info!(validator = name, "circuit half-open: trying it once");
                 Gate::Trial
             } else {
-                Gate::Open(open_message(&row, until))
+                Gate::Open(open_message(row, until))
             }
         }
     }
@@ -133,6 +188,15 @@ pub fn state(row: &BreakerRow, fingerprint: &[u8], settings: Breakers, now: i64)
     }
 }
 
+/// Whether a run that ended so counts as a failure of the validator: it did not complete
+/// because of the validator (never findings).
+pub fn counts(status: Status) -> bool {
+    matches!(
+        status,
+        Status::TimedOut | Status::Crashed | Status::ProtocolError
+    )
+}
+
 /// What a run's outcome does to its breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Change {
@@ -150,7 +214,7 @@ fn next(
     now: i64,
 ) -> Change {
     match outcome.status {
-        Status::TimedOut | Status::Crashed | Status::ProtocolError => {
+        status if counts(status) => {
             let before = previous
                 .filter(|row| row.fingerprint == fingerprint)
                 .map_or(0, |row| row.failures);
@@ -294,6 +358,32 @@ mod tests {
         let open = after(&[Status::Crashed; 3], b"f", 0);
         let change = next(open, "v", b"f", &outcome(Status::Crashed), SETTINGS, 5000);
         assert!(matches!(change, Change::Put(r) if r.open_until == Some(5600)));
+    }
+
+    #[test]
+    fn a_kept_fingerprint_gives_back_the_configuration_files_it_covers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/ruff.toml"), "[tool]").expect("write");
+        let names = ["ruff.toml".to_owned(), "pyproject.toml".to_owned()];
+        let files = ["top.py".to_owned(), "sub/app.py".to_owned()];
+        let read = || ToolConfig::read(&names, dir.path(), &files, Arc::default());
+        let broken = read();
+        let (own, other) = ([1; 32], [2; 32]);
+        let kept = fingerprint(&own, Some(&broken));
+        assert_eq!(declared(&kept, &own), Some(names.to_vec()));
+        assert_eq!(declared(&kept, &other), None, "another validator's");
+        assert_eq!(
+            declared(&fingerprint(&own, None), &own),
+            None,
+            "no manifest came"
+        );
+        assert_eq!(kept, fingerprint(&own, Some(&read())), "nothing changed");
+        std::fs::write(dir.path().join("sub/ruff.toml"), "[lint]").expect("write");
+        assert_ne!(kept, fingerprint(&own, Some(&read())), "the file was fixed");
+        let row = after(&[Status::Crashed; 3], &kept, 1000).expect("kept");
+        let now = fingerprint(&own, Some(&read()));
+        assert_eq!(state(&row, &now, SETTINGS, 1000), State::Closed);
     }
 
     #[test]

@@ -240,7 +240,8 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8
     })
 }
 
-/// A tool failure with the tool's own words: the last lines of its stderr (or stdout).
+/// A tool failure with the tool's own words (its stderr, else its stdout), in one line
+/// ([`said`]).
 pub fn tool_failed(tool: &str, output: &Output, what: &str) -> Error {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -249,17 +250,48 @@ pub fn tool_failed(tool: &str, output: &Output, what: &str) -> Error {
     } else {
         stderr
     };
-    let tail: Vec<&str> = words.trim().lines().rev().take(3).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let said = said(&words);
     Error::failed(format!(
         "{tool} {what} ({}): {}",
         output.status,
-        if tail.is_empty() {
-            "no output".to_owned()
-        } else {
-            tail.join(" | ")
-        }
+        if said.is_empty() { "no output" } else { &said }
     ))
+}
+
+/// Up to how many lines of a tool's words [`said`] keeps.
+const SAID_LINES: usize = 6;
+
+/// What a failed tool said, as one line: its lines joined by ` | `, without what only
+/// illustrates them (the excerpts of a file that ruff draws under a TOML error, `1 | [tool]`
+/// and `  | ^`; the frames of a Python traceback), and, when more is left, the first two and
+/// the last three. A tool names the file at fault near the start (ruff's `Cause:` chain) and
+/// the fault itself at the end (the exception, the TOML error), so both ends are kept.
+fn said(words: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    let mut frames = false;
+    for line in words.lines() {
+        let text = line.trim();
+        if line.starts_with("Traceback (most recent call last)") {
+            frames = true;
+            continue;
+        }
+        // A traceback's frames are indented; the exception that ends it is not.
+        frames &= line.starts_with(' ');
+        let excerpt = text
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|');
+        if !(frames || excerpt || text.is_empty()) {
+            lines.push(text);
+        }
+    }
+    if lines.len() > SAID_LINES {
+        let end = lines.split_off(lines.len() - 3);
+        lines.truncate(2);
+        lines.push("…");
+        lines.extend(end);
+    }
+    lines.join(" | ")
 }
 
 /// The requested files that still exist (a file can be deleted between selection and run;
@@ -383,6 +415,32 @@ fn changed(request: &Validate, file: &FileInput) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tools_words_keep_what_names_the_fault_and_leave_out_excerpts_and_frames() {
+        let ruff = "ruff failed\n  Cause: Failed to load configuration `/r/b/ruff.toml`\n  \
+                    Cause: Failed to parse /r/b/ruff.toml\n  Cause: TOML parse error at line 1, \
+                    column 1\n  |\n1 | [tool.ruff.lint]\n  | ^\nunknown field `tool`\n";
+        assert_eq!(
+            said(ruff),
+            "ruff failed | Cause: Failed to load configuration `/r/b/ruff.toml` | Cause: Failed \
+             to parse /r/b/ruff.toml | Cause: TOML parse error at line 1, column 1 | unknown \
+             field `tool`"
+        );
+        let python = "[main] INFO profile include tests: None\nTraceback (most recent call \
+                      last):\n  File \"/v/bandit/cli.py\", line 3, in main\n    run()\n\
+                      ValueError: bad value\n";
+        assert_eq!(
+            said(python),
+            "[main] INFO profile include tests: None | ValueError: bad value"
+        );
+        let long: String = (1..=9).map(|n| format!("line {n}\n")).collect();
+        assert_eq!(
+            said(&long),
+            "line 1 | line 2 | … | line 7 | line 8 | line 9"
+        );
+        assert_eq!(said("\n  \n"), "");
+    }
 
     #[test]
     fn the_tool_gets_the_environment_it_is_given() {

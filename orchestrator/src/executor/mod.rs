@@ -20,7 +20,7 @@ mod files;
 mod inputs;
 mod worker;
 
-use crate::breaker::{self, Gate};
+use crate::breaker::{self, Gate, ToolConfig};
 use crate::cache::Cache;
 use crate::config::{Config, Limits};
 use crate::event::Event;
@@ -129,22 +129,38 @@ pub async fn execute(index: usize, validator: PlannedValidator, ctx: Context) {
 async fn guarded(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outcome {
     let settings = ctx.config.breakers;
     if !settings.enabled || !ctx.cache.enabled() {
-        return run(index, validator, ctx).await;
+        return run(index, validator, ctx).await.0;
     }
-    let fingerprint = breaker::fingerprint(validator, &ctx.config);
-    let (cache, name, key) = (
-        ctx.cache.clone(),
-        validator.name.clone(),
-        fingerprint.clone(),
-    );
-    let gate = tokio::task::spawn_blocking(move || breaker::admit(&cache, settings, &name, &key))
+    let own = breaker::of_validator(validator, &ctx.config);
+    let (cache, name) = (ctx.cache.clone(), validator.name.clone());
+    let row = tokio::task::spawn_blocking(move || cache.breakers(Some(&name)).into_iter().next())
         .await
-        .unwrap_or(Gate::Closed);
-    if let Gate::Open(reason) = gate {
-        let skipped = Status::Skipped(Skip::CircuitOpen);
-        return Outcome::plain(skipped, reason, Duration::ZERO);
+        .ok()
+        .flatten();
+    if let Some(row) = row {
+        // Failures counted against the tool's configuration files are compared with their
+        // state now: a fixed `ruff.toml` is tried at once.
+        let tool = match breaker::declared(&row.fingerprint, &own) {
+            Some(names) => tool_config(names, ctx).await,
+            None => None,
+        };
+        let now = breaker::fingerprint(&own, tool.as_ref());
+        let cache = ctx.cache.clone();
+        let gate =
+            tokio::task::spawn_blocking(move || breaker::admit(&cache, settings, &row, &now))
+                .await
+                .unwrap_or(Gate::Closed);
+        if let Gate::Open(reason) = gate {
+            let skipped = Status::Skipped(Skip::CircuitOpen);
+            return Outcome::plain(skipped, reason, Duration::ZERO);
+        }
     }
-    let outcome = run(index, validator, ctx).await;
+    let (outcome, declared) = run(index, validator, ctx).await;
+    let tool = match declared {
+        Some(names) if breaker::counts(outcome.status) => tool_config(names, ctx).await,
+        _ => None,
+    };
+    let fingerprint = breaker::fingerprint(&own, tool.as_ref());
     let (cache, name, kept) = (ctx.cache.clone(), validator.name.clone(), outcome.clone());
     let _ = tokio::task::spawn_blocking(move || {
         breaker::record(&cache, settings, &name, &fingerprint, &kept);
@@ -153,7 +169,23 @@ async fn guarded(index: usize, validator: &PlannedValidator, ctx: &Context) -> O
     outcome
 }
 
-async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outcome {
+/// The tool's configuration files called `names`, as they are now above the run's files;
+/// `None` when the files could not be found.
+async fn tool_config(names: Vec<String>, ctx: &Context) -> Option<ToolConfig> {
+    let found = ctx.files.files().await?;
+    let (root, probes) = (ctx.root.clone(), ctx.probes.clone());
+    tokio::task::spawn_blocking(move || ToolConfig::read(&names, &root, &found.files, probes))
+        .await
+        .ok()
+}
+
+/// Runs the validator, retrying as its policy allows; with the outcome, the configuration files
+/// its manifest declares, once it has told them.
+async fn run(
+    index: usize,
+    validator: &PlannedValidator,
+    ctx: &Context,
+) -> (Outcome, Option<Vec<String>>) {
     let started = Instant::now();
     let grace = ctx.config.grace_period;
     let policy = &validator.settings.retry;
@@ -170,7 +202,7 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
                     ..outcome.attempt()
                 });
                 outcome.attempts = attempts;
-                return outcome;
+                return (outcome, work.map(|w| w.config_files));
             }
             Err(failures) => failures,
         };
@@ -208,7 +240,7 @@ async fn run(index: usize, validator: &PlannedValidator, ctx: &Context) -> Outco
                     keys.settle().await;
                 }
                 outcome.attempts = attempts;
-                return outcome;
+                return (outcome, work.map(|w| w.config_files));
             }
         }
     }
@@ -225,6 +257,9 @@ struct Work {
     /// Until its first process has a slot, the validator is about to take one
     /// ([`crate::priority`]).
     taking: Option<crate::priority::Taking>,
+    /// The tool's configuration files its manifest declares, which its circuit breaker counts
+    /// failures against.
+    config_files: Vec<String>,
 }
 
 /// One attempt: a process (or a batch's worth) working through the files without a result.
@@ -458,6 +493,7 @@ async fn prepare(
         keys,
         batch_size,
         taking,
+        config_files: manifest.config_files.clone(),
     })
 }
 
