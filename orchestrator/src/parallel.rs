@@ -37,6 +37,35 @@ pub fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync)
     })
 }
 
+/// `f` of each of as many slices of `items` as there are cores, in order, each slice at least
+/// `least` items long (a single slice, on this thread, when there are fewer): for work whose
+/// result per slice merges cheaply, such as the distinct values among millions.
+pub fn over_slices<'a, T: Sync, U: Send>(
+    items: &'a [T],
+    least: usize,
+    f: impl Fn(&'a [T]) -> U + Sync,
+) -> Vec<U> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / least.max(1)).max(1);
+    if threads == 1 {
+        return vec![f(items)];
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|slice| scope.spawn(move || f(slice)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +77,18 @@ mod tests {
         assert_eq!(doubled, (0..1000).map(|n| n * 2).collect::<Vec<_>>());
         assert_eq!(on_every_core(vec![3], |n: i32| n + 1), [4]);
         assert!(on_every_core(Vec::<u8>::new(), |n| n).is_empty());
+    }
+
+    #[test]
+    fn slices_cover_every_item_once_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let sums = over_slices(&items, 100, |slice| slice.to_vec());
+        assert_eq!(sums.concat(), items);
+        assert_eq!(
+            over_slices(&items, 2000, <[usize]>::len),
+            [1000],
+            "too few for a thread"
+        );
+        assert_eq!(over_slices(&[] as &[u8], 10, <[u8]>::len), [0]);
     }
 }

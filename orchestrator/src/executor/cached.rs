@@ -24,13 +24,13 @@ use crate::kept;
 use crate::locks::lock;
 use crate::plan::PlannedValidator;
 use protocol::{FileInput, FileResult, Manifest, Scope};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// Files and their hashes (`None`: absent or unreadable).
-type States = HashMap<String, Option<Hash>>;
+type States = foldhash::HashMap<String, Option<Hash>>;
 
 /// Where the results of the files sent to a validator are to be kept.
 #[derive(Debug)]
@@ -1095,25 +1095,41 @@ pub async fn dependents(
 ///
 /// Every file any list names is hashed once, and each distinct list's digest computed once.
 async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) -> (u64, States) {
-    let mut lists: HashMap<Hash, &InputList> = HashMap::new();
+    let mut lists: foldhash::HashMap<Hash, Arc<InputList>> = foldhash::HashMap::default();
     for inputs in found.iter().flatten().filter_map(|e| e.inputs.as_ref()) {
-        lists.entry(inputs.list.id()).or_insert(&inputs.list);
+        (lists.entry(inputs.list.id())).or_insert_with(|| inputs.list.clone());
     }
-    let paths: HashSet<&str> = lists.values().flat_map(|l| l.paths()).collect();
-    let paths: Vec<String> = paths.into_iter().map(str::to_owned).collect();
+    let lists: Vec<Arc<InputList>> = lists.into_values().collect();
+    // A hub module's change on Django undoes 2,041 results listing 2.7 million inputs between
+    // them, 9,205 distinct: those are gathered, and the lists' digests worked out, on every
+    // core and off the runtime's workers.
+    let (lists, paths) = tokio::task::spawn_blocking(move || {
+        let paths = distinct_paths(&lists);
+        (lists, paths)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let now: States = if paths.is_empty() {
-        HashMap::new()
+        States::default()
     } else {
         let hashed = ctx.hashes.of(paths).await;
         hashed.into_iter().map(|(p, h)| (p, h.ok())).collect()
     };
-    let digests: HashMap<Hash, Hash> = lists
-        .into_iter()
-        .map(|(id, list)| {
-            let state = |p: &str| now.get(p).and_then(Option::as_ref);
-            (id, cache::digest(list.paths().map(|p| (p, state(p)))))
-        })
-        .collect();
+    let (digests, now) = tokio::task::spawn_blocking(move || {
+        let digests: foldhash::HashMap<Hash, Hash> =
+            crate::parallel::on_every_core(lists, |list| {
+                let state = |p: &str| now.get(p).and_then(Option::as_ref);
+                (
+                    list.id(),
+                    cache::digest(list.paths().map(|p| (p, state(p)))),
+                )
+            })
+            .into_iter()
+            .collect();
+        (digests, now)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let mut dropped = 0;
     // Entries whose inputs changed, with their list and its digest now: a variant kept for
     // that state may answer instead.
@@ -1156,6 +1172,21 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
         }
     }
     (dropped, now)
+}
+
+/// The distinct paths `lists` name.
+fn distinct_paths(lists: &[Arc<InputList>]) -> Vec<String> {
+    /// Lists of a few hundred inputs each: fewer are not worth a thread.
+    const LEAST: usize = 64;
+    let sets = crate::parallel::over_slices(lists, LEAST, |slice| {
+        (slice.iter())
+            .flat_map(|l| l.paths())
+            .collect::<foldhash::HashSet<&str>>()
+    });
+    let mut sets = sets.into_iter();
+    let mut paths = sets.next().unwrap_or_default();
+    sets.for_each(|set| paths.extend(set));
+    paths.into_iter().map(str::to_owned).collect()
 }
 
 /// Whether a cached result may still be served: every artifact its findings point to is on
