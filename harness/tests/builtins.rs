@@ -109,18 +109,20 @@ fn a_configuration_that_fixes_does_not_make_a_check_edit_files() {
 }
 
 /// A broken `ruff.toml` makes every run of ruff fail, naming the file, and after three such
-/// runs ruff's circuit breaker opens. The failures were counted against the tool's
-/// configuration files as well, so fixing the file lets ruff run at once, open breaker or not.
+/// runs ruff's circuit breaker opens, though each ran on other files, as a hook's runs do.
+/// The failures were counted with the tool's configuration files as well, so fixing the file
+/// lets ruff run at once, open breaker or not.
 #[test]
 fn fixing_a_broken_tool_configuration_lets_an_open_breaker_try_at_once() {
     let repo = Repo::new();
     repo.write("sub/ruff.toml", "[tool.ruff.lint]\nselect = [\"F\"]\n")
         .write("sub/app.py", "import os\n")
-        .write("top.py", "x = 1\n");
-    for _ in 0..3 {
-        let out = repo.check("ruff");
+        .write("top.py", "x = 1\n")
+        .write("other/more.py", "y = 2\n");
+    for path in ["sub/app.py", "top.py", "other/more.py"] {
+        let out = repo.run(&["run", "--format", "json", "--validators", "ruff", path]);
         let v = out.validator("ruff");
-        assert_eq!(v["status"], "crashed", "{v}");
+        assert_eq!(v["status"], "crashed", "{path}: {v}");
         let message = v["message"].as_str().expect("message");
         assert!(
             message.contains("sub/ruff.toml") && message.ends_with("unknown field `tool`"),

@@ -20,7 +20,7 @@ use crate::digest::Hash;
 use crate::plan::PlannedValidator;
 use crate::report::Status;
 use crate::verdict::Outcome;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Whether a validator may start.
@@ -60,38 +60,77 @@ pub fn of_validator(validator: &PlannedValidator, config: &Config) -> Hash {
     *hasher.finalize().as_bytes()
 }
 
+/// Where a run looks at configuration files: its root, and the probes that read each
+/// directory's once.
+#[derive(Debug, Clone)]
+pub struct Looking {
+    pub root: Arc<PathBuf>,
+    pub probes: Arc<Probes>,
+}
+
 /// The tool's own configuration files (`ruff.toml`, `pyproject.toml`…), which the validator's
-/// manifest declares only once it has started. A breaker opened by a broken `ruff.toml`
-/// must let the validator try again as soon as the file is fixed, so what its failures were
-/// counted against keeps the names beside their state.
+/// manifest declares only once it has started. A breaker opened by a broken `ruff.toml` must
+/// let the validator try again as soon as the file is fixed, so what its failures were counted
+/// against keeps the names, the directories they were looked for from, and their state then:
+/// the directories of the failing runs' files (of the whole tree, for a `--all` or `--changed`
+/// run), gathered over the consecutive failures. A later run compares the state of those
+/// directories, not of its own files: a hook's runs, each on other files, still count together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolConfig {
     names: Vec<String>,
-    /// The declared files as seen from every directory that holds a file of the run.
+    /// Relative to the root; `.` for the root itself.
+    dirs: Vec<String>,
     state: Hash,
 }
 
 impl ToolConfig {
-    /// The files called `names` above the run's `files` (relative to `root`), read through
-    /// the run's `probes`.
-    pub fn read(names: &[String], root: &Path, files: &[String], probes: Arc<Probes>) -> Self {
-        let state =
-            ConfigFiles::new(names, probes).for_project(root, files.iter().map(String::as_str));
-        ToolConfig {
-            names: names.to_vec(),
-            state,
-        }
+    /// The files called `names` above `files` (relative to the root).
+    pub fn read(names: &[String], files: &[String], looking: &Looking) -> Self {
+        let dirs = files
+            .iter()
+            .map(|f| f.rfind('/').map_or(".", |end| &f[..end]).to_owned());
+        Self::over(names.to_vec(), dirs.collect(), looking)
+    }
+
+    fn over(names: Vec<String>, mut dirs: Vec<String>, looking: &Looking) -> Self {
+        dirs.push(".".to_owned());
+        dirs.sort();
+        dirs.dedup();
+        let state = state_of(&names, &dirs, looking);
+        ToolConfig { names, dirs, state }
+    }
+
+    /// This, looked at from `earlier`'s directories too: the failures counted so far.
+    fn and(self, earlier: ToolConfig, looking: &Looking) -> Self {
+        let dirs = self.dirs.into_iter().chain(earlier.dirs).collect();
+        Self::over(self.names, dirs, looking)
+    }
+
+    /// Whether the files are as they were when this was read.
+    pub fn unchanged(&self, looking: &Looking) -> bool {
+        state_of(&self.names, &self.dirs, looking) == self.state
     }
 }
 
+/// The files called `names` in each of `dirs` and their ancestors.
+fn state_of(names: &[String], dirs: &[String], looking: &Looking) -> Hash {
+    let root = looking.root.as_path();
+    let mut files = ConfigFiles::new(names, looking.probes.clone());
+    let mut h = blake3::Hasher::new_derive_key("orchestrator 2026 breaker tool configuration");
+    for dir in dirs {
+        h.update(&files.for_dir(&root.join(dir)));
+    }
+    *h.finalize().as_bytes()
+}
+
 /// What a breaker's failures are counted against, as kept in its row: the validator's part,
-/// then, when its manifest came, the tool's configuration (its state, then its names, each
-/// ended by a NUL).
+/// then, when its manifest came, the tool's configuration: its state, its names each ended by
+/// a NUL, a NUL, and its directories each ended by a NUL.
 pub fn fingerprint(validator: &Hash, tool: Option<&ToolConfig>) -> Vec<u8> {
     let mut bytes = validator.to_vec();
     if let Some(tool) = tool {
         bytes.extend_from_slice(&tool.state);
-        for name in &tool.names {
+        for name in tool.names.iter().chain([&String::new()]).chain(&tool.dirs) {
             bytes.extend_from_slice(name.as_bytes());
             bytes.push(0);
         }
@@ -99,27 +138,37 @@ pub fn fingerprint(validator: &Hash, tool: Option<&ToolConfig>) -> Vec<u8> {
     bytes
 }
 
-/// The configuration file names a kept fingerprint covers, when it was counted against
-/// `validator` and has any: the current fingerprint to compare it with needs their state now.
-pub fn declared(kept: &[u8], validator: &Hash) -> Option<Vec<String>> {
-    let rest = kept.strip_prefix(validator.as_slice())?.get(32..)?;
-    let names = rest.split(|b| *b == 0).filter(|n| !n.is_empty());
-    Some(
-        names
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .collect(),
-    )
+/// The tool's configuration a kept fingerprint was counted against, if any.
+fn tool_of(kept: &[u8]) -> Option<ToolConfig> {
+    let state: Hash = kept.get(32..64)?.try_into().ok()?;
+    let mut parts = kept[64..].split(|b| *b == 0);
+    let text = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    let names = parts
+        .by_ref()
+        .take_while(|p| !p.is_empty())
+        .map(text)
+        .collect();
+    let dirs = parts.filter(|p| !p.is_empty()).map(text).collect();
+    Some(ToolConfig { names, dirs, state })
+}
+
+/// Whether the failures `row` counts were counted against the validator as it is now: its own
+/// part is `validator`, and the tool's configuration files they were counted with are
+/// unchanged.
+pub fn same(row: &BreakerRow, validator: &Hash, looking: &Looking) -> bool {
+    row.fingerprint.get(..32) == Some(validator.as_slice())
+        && tool_of(&row.fingerprint).is_none_or(|tool| tool.unchanged(looking))
 }
 
 /// Decides whether the validator whose breaker is `row` may start, claiming the trial of a
-/// half-open breaker; `fingerprint` is the validator's now.
-pub fn admit(cache: &Cache, settings: Breakers, row: &BreakerRow, fingerprint: &[u8]) -> Gate {
+/// half-open breaker; `same`: the row counts this validator as it is now ([`same`]).
+pub fn admit(cache: &Cache, settings: Breakers, row: &BreakerRow, same: bool) -> Gate {
     if !settings.enabled {
         return Gate::Closed;
     }
     let name = row.name.as_str();
     let now = now_secs();
-    match state(row, fingerprint, settings, now) {
+    match state(row, same, settings, now) {
         State::Closed => Gate::Closed,
         State::Open { until } => Gate::Open(open_message(row, until)),
         State::HalfOpen { since } => {
@@ -134,19 +183,41 @@ pub fn admit(cache: &Cache, settings: Breakers, row: &BreakerRow, fingerprint: &
     }
 }
 
-/// Records a run's outcome in the validator's breaker.
+/// Records a run's outcome in the breaker of the validator whose own part is `validator`;
+/// `tool`: its tool's configuration files as the run found them, once its manifest came.
 pub fn record(
     cache: &Cache,
     settings: Breakers,
-    name: &str,
-    fingerprint: &[u8],
+    (name, validator): (&str, &Hash),
+    tool: Option<ToolConfig>,
+    looking: &Looking,
     outcome: &Outcome,
 ) {
     if !settings.enabled {
         return;
     }
     let previous = cache.breakers(Some(name)).into_iter().next();
-    match next(previous, name, fingerprint, outcome, settings, now_secs()) {
+    let same = (previous.as_ref()).is_some_and(|row| same(row, validator, looking));
+    let earlier = (previous.as_ref())
+        .filter(|_| same)
+        .and_then(|row| tool_of(&row.fingerprint));
+    let tool = match (tool, earlier) {
+        (Some(tool), Some(earlier)) if tool.names == earlier.names => {
+            Some(tool.and(earlier, looking))
+        }
+        (tool, _) => tool,
+    };
+    let fingerprint = fingerprint(validator, tool.as_ref());
+    let change = next(
+        previous,
+        same,
+        name,
+        &fingerprint,
+        outcome,
+        settings,
+        now_secs(),
+    );
+    match change {
         Change::Keep => {}
         Change::Close => {
             cache.reset_breakers(Some(name));
@@ -177,10 +248,10 @@ pub enum State {
     },
 }
 
-/// The state of a kept breaker for a validator with `fingerprint`.
-pub fn state(row: &BreakerRow, fingerprint: &[u8], settings: Breakers, now: i64) -> State {
+/// The state of a kept breaker; `same`: it counts the validator as it is now.
+pub fn state(row: &BreakerRow, same: bool, settings: Breakers, now: i64) -> State {
     match row.open_until {
-        _ if row.fingerprint != fingerprint => State::Closed,
+        _ if !same => State::Closed,
         _ if row.failures < settings.failures => State::Closed,
         None => State::Closed,
         Some(until) if until > now => State::Open { until },
@@ -207,6 +278,7 @@ enum Change {
 
 fn next(
     previous: Option<BreakerRow>,
+    same: bool,
     name: &str,
     fingerprint: &[u8],
     outcome: &Outcome,
@@ -215,9 +287,7 @@ fn next(
 ) -> Change {
     match outcome.status {
         status if counts(status) => {
-            let before = previous
-                .filter(|row| row.fingerprint == fingerprint)
-                .map_or(0, |row| row.failures);
+            let before = previous.filter(|_| same).map_or(0, |row| row.failures);
             let failures = before.saturating_add(1);
             Change::Put(BreakerRow {
                 name: name.to_owned(),
@@ -295,12 +365,20 @@ mod tests {
         Outcome::plain(status, "sent nothing for 1s", Duration::ZERO)
     }
 
+    /// Whether `row` was counted against `fingerprint`, as [`same`] says of a validator whose
+    /// tool's configuration is unchanged.
+    fn counts_as(row: &BreakerRow, fingerprint: &[u8]) -> bool {
+        row.fingerprint == fingerprint
+    }
+
     /// The row after a sequence of outcomes, starting from none.
     fn after(statuses: &[Status], fingerprint: &[u8], now: i64) -> Option<BreakerRow> {
-        let mut row = None;
+        let mut row: Option<BreakerRow> = None;
         for status in statuses {
+            let same = row.as_ref().is_some_and(|r| counts_as(r, fingerprint));
             match next(
                 row.clone(),
+                same,
                 "v",
                 fingerprint,
                 &outcome(*status),
@@ -319,20 +397,20 @@ mod tests {
     fn three_incomplete_runs_in_a_row_open_it_for_the_cooldown() {
         let two = after(&[Status::TimedOut, Status::Crashed], b"f", 1000).expect("kept");
         assert_eq!(two.failures, 2);
-        assert_eq!(state(&two, b"f", SETTINGS, 1000), State::Closed);
+        assert_eq!(state(&two, true, SETTINGS, 1000), State::Closed);
         let three = after(&[Status::TimedOut; 3], b"f", 1000).expect("kept");
         assert_eq!(three.open_until, Some(1600));
         assert_eq!(three.last_status, "timed_out");
         assert_eq!(
-            state(&three, b"f", SETTINGS, 1599),
+            state(&three, true, SETTINGS, 1599),
             State::Open { until: 1600 }
         );
         assert_eq!(
-            state(&three, b"f", SETTINGS, 1600),
+            state(&three, true, SETTINGS, 1600),
             State::HalfOpen { since: 1600 }
         );
         // Another configuration or executable: another breaker.
-        assert_eq!(state(&three, b"g", SETTINGS, 1000), State::Closed);
+        assert_eq!(state(&three, false, SETTINGS, 1000), State::Closed);
     }
 
     #[test]
@@ -346,7 +424,15 @@ mod tests {
         .expect("kept");
         assert_eq!(kept.failures, 1);
         let fresh = after(&[Status::TimedOut, Status::TimedOut], b"f", 0);
-        let row = next(fresh, "v", b"g", &outcome(Status::Crashed), SETTINGS, 0);
+        let row = next(
+            fresh,
+            false,
+            "v",
+            b"g",
+            &outcome(Status::Crashed),
+            SETTINGS,
+            0,
+        );
         assert!(
             matches!(row, Change::Put(r) if r.failures == 1),
             "counted afresh"
@@ -356,34 +442,69 @@ mod tests {
     #[test]
     fn a_failed_trial_opens_it_again() {
         let open = after(&[Status::Crashed; 3], b"f", 0);
-        let change = next(open, "v", b"f", &outcome(Status::Crashed), SETTINGS, 5000);
+        let change = next(
+            open,
+            true,
+            "v",
+            b"f",
+            &outcome(Status::Crashed),
+            SETTINGS,
+            5000,
+        );
         assert!(matches!(change, Change::Put(r) if r.open_until == Some(5600)));
     }
 
     #[test]
-    fn a_kept_fingerprint_gives_back_the_configuration_files_it_covers() {
+    fn failures_counted_with_a_tool_configuration_count_until_those_files_change() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
-        std::fs::write(dir.path().join("sub/ruff.toml"), "[tool]").expect("write");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub/deep")).expect("mkdir");
+        std::fs::write(root.join("sub/ruff.toml"), "[tool]").expect("write");
         let names = ["ruff.toml".to_owned(), "pyproject.toml".to_owned()];
-        let files = ["top.py".to_owned(), "sub/app.py".to_owned()];
-        let read = || ToolConfig::read(&names, dir.path(), &files, Arc::default());
-        let broken = read();
-        let (own, other) = ([1; 32], [2; 32]);
-        let kept = fingerprint(&own, Some(&broken));
-        assert_eq!(declared(&kept, &own), Some(names.to_vec()));
-        assert_eq!(declared(&kept, &other), None, "another validator's");
-        assert_eq!(
-            declared(&fingerprint(&own, None), &own),
-            None,
-            "no manifest came"
+        // Each look with probes of its own, as each run has.
+        let looking = || Looking {
+            root: Arc::new(root.to_owned()),
+            probes: Arc::default(),
+        };
+        let read = |files: &[&str]| {
+            let files: Vec<String> = files.iter().map(|f| (*f).to_owned()).collect();
+            ToolConfig::read(&names, &files, &looking())
+        };
+        let tool = read(&["sub/deep/app.py", "top.py"]);
+        assert_eq!(tool.dirs, [".", "sub/deep"]);
+        let own = [1; 32];
+        let kept = fingerprint(&own, Some(&tool));
+        assert_eq!(tool_of(&kept), Some(tool.clone()), "read back as written");
+        assert_eq!(tool_of(&fingerprint(&own, None)), None, "no manifest came");
+        let row = |fingerprint: Vec<u8>| BreakerRow {
+            name: "v".to_owned(),
+            fingerprint,
+            failures: 3,
+            last_status: "crashed".to_owned(),
+            last_message: String::new(),
+            open_until: Some(1600),
+        };
+        let same_now = |r: &BreakerRow, own: &Hash| same(r, own, &looking());
+        assert!(same_now(&row(kept.clone()), &own));
+        assert!(!same_now(&row(kept.clone()), &[2; 32]), "another validator");
+        // Failures on other files count together, looked at from all their directories.
+        let gathered = read(&["z.py"]).and(tool, &looking());
+        assert_eq!(gathered.dirs, [".", "sub/deep"]);
+        assert!(same_now(
+            &row(fingerprint(&own, Some(&read(&["z.py"])))),
+            &own
+        ));
+        std::fs::write(root.join("sub/ruff.toml"), "[lint]").expect("write");
+        assert!(
+            !same_now(&row(kept), &own),
+            "the file above a counted directory was fixed"
         );
-        assert_eq!(kept, fingerprint(&own, Some(&read())), "nothing changed");
-        std::fs::write(dir.path().join("sub/ruff.toml"), "[lint]").expect("write");
-        assert_ne!(kept, fingerprint(&own, Some(&read())), "the file was fixed");
-        let row = after(&[Status::Crashed; 3], &kept, 1000).expect("kept");
-        let now = fingerprint(&own, Some(&read()));
-        assert_eq!(state(&row, &now, SETTINGS, 1000), State::Closed);
+        let gathered = fingerprint(&own, Some(&gathered));
+        assert!(
+            !same_now(&row(gathered), &own),
+            "and above one counted earlier"
+        );
+        assert!(same_now(&row(fingerprint(&own, None)), &own));
     }
 
     #[test]

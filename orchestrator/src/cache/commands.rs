@@ -206,7 +206,7 @@ pub fn breakers(setting: &Setting, settings: crate::config::Breakers) -> u8 {
     );
     for row in &rows {
         // Listed against its own fingerprint: the state it has for the validator it counted.
-        let state = match state(row, &row.fingerprint, settings, now_secs()) {
+        let state = match state(row, true, settings, now_secs()) {
             State::Closed => "closed".to_owned(),
             State::Open { until } => format!("open until {}", local_time(until)),
             State::HalfOpen { .. } => "half-open".to_owned(),

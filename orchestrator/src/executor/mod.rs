@@ -20,7 +20,7 @@ mod files;
 mod inputs;
 mod worker;
 
-use crate::breaker::{self, Gate, ToolConfig};
+use crate::breaker::{self, Gate, Looking, ToolConfig};
 use crate::cache::Cache;
 use crate::config::{Config, Limits};
 use crate::event::Event;
@@ -137,46 +137,43 @@ async fn guarded(index: usize, validator: &PlannedValidator, ctx: &Context) -> O
         .await
         .ok()
         .flatten();
+    let looking = Looking {
+        root: ctx.root.clone(),
+        probes: ctx.probes.clone(),
+    };
     if let Some(row) = row {
-        // Failures counted against the tool's configuration files are compared with their
-        // state now: a fixed `ruff.toml` is tried at once.
-        let tool = match breaker::declared(&row.fingerprint, &own) {
-            Some(names) => tool_config(names, ctx).await,
-            None => None,
-        };
-        let now = breaker::fingerprint(&own, tool.as_ref());
-        let cache = ctx.cache.clone();
-        let gate =
-            tokio::task::spawn_blocking(move || breaker::admit(&cache, settings, &row, &now))
-                .await
-                .unwrap_or(Gate::Closed);
+        // Failures counted with the tool's configuration files count only while those files
+        // are unchanged: a fixed `ruff.toml` is tried at once.
+        let (cache, looking) = (ctx.cache.clone(), looking.clone());
+        let gate = tokio::task::spawn_blocking(move || {
+            let same = breaker::same(&row, &own, &looking);
+            breaker::admit(&cache, settings, &row, same)
+        })
+        .await
+        .unwrap_or(Gate::Closed);
         if let Gate::Open(reason) = gate {
             let skipped = Status::Skipped(Skip::CircuitOpen);
             return Outcome::plain(skipped, reason, Duration::ZERO);
         }
     }
     let (outcome, declared) = run(index, validator, ctx).await;
-    let tool = match declared {
-        Some(names) if breaker::counts(outcome.status) => tool_config(names, ctx).await,
+    let files = match declared {
+        Some(names) if breaker::counts(outcome.status) => {
+            ctx.files.files().await.map(|found| (names, found))
+        }
         _ => None,
     };
-    let fingerprint = breaker::fingerprint(&own, tool.as_ref());
     let (cache, name, kept) = (ctx.cache.clone(), validator.name.clone(), outcome.clone());
     let _ = tokio::task::spawn_blocking(move || {
-        breaker::record(&cache, settings, &name, &fingerprint, &kept);
+        // A `--all` or `--changed` run looks from every directory of the tree.
+        let tool = files.map(|(names, found)| {
+            let files = found.universe.as_ref().unwrap_or(&found.files);
+            ToolConfig::read(&names, files, &looking)
+        });
+        breaker::record(&cache, settings, (&name, &own), tool, &looking, &kept);
     })
     .await;
     outcome
-}
-
-/// The tool's configuration files called `names`, as they are now above the run's files;
-/// `None` when the files could not be found.
-async fn tool_config(names: Vec<String>, ctx: &Context) -> Option<ToolConfig> {
-    let found = ctx.files.files().await?;
-    let (root, probes) = (ctx.root.clone(), ctx.probes.clone());
-    tokio::task::spawn_blocking(move || ToolConfig::read(&names, &root, &found.files, probes))
-        .await
-        .ok()
 }
 
 /// Runs the validator, retrying as its policy allows; with the outcome, the configuration files
