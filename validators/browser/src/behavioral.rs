@@ -172,6 +172,7 @@ async fn run(
             }
         }
     }
+    visit.catch_up().await;
     inputs.extend(visit.loaded_files(origin));
     let mut problems = visit.problems();
     problems.failed_requests.extend(visit.outside_root(origin).into_iter().map(|url| {

@@ -20,9 +20,10 @@ use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
 };
 use chromiumoxide::Page;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -178,6 +179,8 @@ pub struct Observed {
     /// URL of each request id, to name a failed request.
     urls: HashMap<String, String>,
     last_activity: Option<Instant>,
+    /// The last marker of [`Visit::catch_up`] seen, with everything before it.
+    settled: u64,
 }
 
 impl Observed {
@@ -199,7 +202,104 @@ impl Observed {
 pub struct Visit {
     pub page: Page,
     observed: Arc<Mutex<Observed>>,
-    watchers: Vec<tokio::task::JoinHandle<()>>,
+    watcher: tokio::task::JoinHandle<()>,
+    /// The last marker [`Visit::catch_up`] logged.
+    markers: AtomicU64,
+}
+
+/// What a page sent, of the kinds watched.
+enum Seen {
+    Request(Arc<EventRequestWillBeSent>),
+    Finished(Arc<EventLoadingFinished>),
+    Failed(Arc<EventLoadingFailed>),
+    Response(Arc<EventResponseReceived>),
+    Console(Arc<EventConsoleApiCalled>),
+    Exception(Arc<EventExceptionThrown>),
+}
+
+/// The text of the markers [`Visit::catch_up`] logs, before their number.
+const MARKER: &str = "orchestrator caught up ";
+/// How long [`Visit::catch_up`] waits for its marker.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// The page's events of one kind, as [`Seen`].
+async fn listen<E>(
+    page: &Page,
+    seen: fn(Arc<E>) -> Seen,
+) -> Result<futures::stream::BoxStream<'static, Seen>, PageError>
+where
+    E: chromiumoxide::cdp::IntoEventKind + Unpin + Send + Sync + 'static,
+{
+    let stream = page
+        .event_listener::<E>()
+        .await
+        .map_err(cdp("cannot watch the page"))?;
+    Ok(stream.map(seen).boxed())
+}
+
+impl Seen {
+    /// Records this in `observed`; the number of a marker [`Visit::catch_up`] logged.
+    fn note(self, observed: &Mutex<Observed>) -> Option<u64> {
+        let mut o = lock(observed);
+        o.last_activity = Some(Instant::now());
+        match self {
+            Seen::Request(e) => {
+                o.requested.insert(e.request.url.clone());
+                o.started(e.request_id.inner());
+                o.urls
+                    .insert(e.request_id.inner().clone(), e.request.url.clone());
+            }
+            Seen::Finished(e) => o.ended(e.request_id.inner()),
+            Seen::Failed(e) => {
+                o.ended(e.request_id.inner());
+                if e.canceled != Some(true) {
+                    let url = (o.urls.get(e.request_id.inner()).cloned()).unwrap_or_default();
+                    o.failed_requests.push(format!("{url}: {}", e.error_text));
+                }
+            }
+            Seen::Response(e) => {
+                let status = e.response.status;
+                if status >= 400 && !e.response.url.ends_with("/favicon.ico") {
+                    o.failed_requests
+                        .push(format!("{}: HTTP {status}", e.response.url));
+                }
+            }
+            Seen::Console(e) => {
+                let text: Vec<String> = e
+                    .args
+                    .iter()
+                    .map(|a| match &a.value {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => a.description.clone().unwrap_or_default(),
+                    })
+                    .collect();
+                match e.r#type {
+                    ConsoleApiCalledType::Error => o.console_errors.push(text.join(" ")),
+                    ConsoleApiCalledType::Debug => {
+                        let marker = text.first().and_then(|t| t.strip_prefix(MARKER));
+                        return marker.and_then(|n| n.parse().ok());
+                    }
+                    _ => {}
+                }
+            }
+            Seen::Exception(e) => {
+                let d = &e.exception_details;
+                let text = (d.exception.as_ref())
+                    .and_then(|x| x.description.clone())
+                    .unwrap_or_else(|| d.text.clone());
+                o.exceptions
+                    .push(text.lines().next().unwrap_or_default().to_owned());
+            }
+        }
+        None
+    }
+}
+
+fn lock(observed: &Mutex<Observed>) -> std::sync::MutexGuard<'_, Observed> {
+    observed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A failure of the browser while working on a page.
@@ -231,82 +331,50 @@ impl Visit {
         page.execute(SetTimezoneOverrideParams::new("UTC"))
             .await
             .map_err(cdp("cannot set the time zone"))?;
+        // Every kind of event on one stream and one task: a marker logged by `catch_up` comes
+        // back behind everything the page did before it (`Seen::note`).
+        let mut events = futures::stream::select_all([
+            listen(&page, Seen::Request).await?,
+            listen(&page, Seen::Finished).await?,
+            listen(&page, Seen::Failed).await?,
+            listen(&page, Seen::Response).await?,
+            listen(&page, Seen::Console).await?,
+            listen(&page, Seen::Exception).await?,
+        ]);
         let observed: Arc<Mutex<Observed>> = Arc::default();
-        let mut watchers = Vec::new();
-        macro_rules! watch {
-            ($event:ty, |$o:ident, $e:ident| $body:block) => {{
-                let mut stream = page
-                    .event_listener::<$event>()
-                    .await
-                    .map_err(cdp("cannot watch the page"))?;
-                let observed = observed.clone();
-                watchers.push(tokio::spawn(async move {
-                    while let Some($e) = stream.next().await {
-                        let mut $o = observed
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        $o.last_activity = Some(Instant::now());
-                        $body
-                    }
-                }));
-            }};
-        }
-        watch!(EventRequestWillBeSent, |o, e| {
-            o.requested.insert(e.request.url.clone());
-            o.started(e.request_id.inner());
-            o.urls
-                .insert(e.request_id.inner().clone(), e.request.url.clone());
-        });
-        watch!(EventLoadingFinished, |o, e| {
-            o.ended(e.request_id.inner());
-        });
-        watch!(EventLoadingFailed, |o, e| {
-            o.ended(e.request_id.inner());
-            if e.canceled != Some(true) {
-                let url = o
-                    .urls
-                    .get(e.request_id.inner())
-                    .cloned()
-                    .unwrap_or_default();
-                o.failed_requests.push(format!("{url}: {}", e.error_text));
+        let watched = observed.clone();
+        let watcher = tokio::spawn(async move {
+            while let Some(seen) = events.next().await {
+                let Some(marker) = seen.note(&watched) else {
+                    continue;
+                };
+                // The browser sent every earlier event before the marker, so each is in its
+                // stream by now, whichever stream select_all would have polled next.
+                while let Some(Some(seen)) = events.next().now_or_never() {
+                    seen.note(&watched);
+                }
+                lock(&watched).settled = marker;
             }
-        });
-        watch!(EventResponseReceived, |o, e| {
-            let status = e.response.status;
-            if status >= 400 && !e.response.url.ends_with("/favicon.ico") {
-                o.failed_requests
-                    .push(format!("{}: HTTP {status}", e.response.url));
-            }
-        });
-        watch!(EventConsoleApiCalled, |o, e| {
-            if e.r#type == ConsoleApiCalledType::Error {
-                let text: Vec<String> = e
-                    .args
-                    .iter()
-                    .map(|a| match &a.value {
-                        Some(serde_json::Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => a.description.clone().unwrap_or_default(),
-                    })
-                    .collect();
-                o.console_errors.push(text.join(" "));
-            }
-        });
-        watch!(EventExceptionThrown, |o, e| {
-            let d = &e.exception_details;
-            let text = d
-                .exception
-                .as_ref()
-                .and_then(|x| x.description.clone())
-                .unwrap_or_else(|| d.text.clone());
-            o.exceptions
-                .push(text.lines().next().unwrap_or_default().to_owned());
         });
         Ok(Visit {
             page,
             observed,
-            watchers,
+            watcher,
+            markers: AtomicU64::new(0),
         })
+    }
+
+    /// Returns once everything the page did so far is recorded: a marker logged through the
+    /// console comes back after every event the page sent before it. Without that, a
+    /// `console.error` from the page's load could still be on its way when the findings are
+    /// read (seen under load). A page that replaces `console.debug` gets `CATCH_UP` to finish.
+    pub async fn catch_up(&self) {
+        let marker = self.markers.fetch_add(1, Ordering::Relaxed) + 1;
+        let script = format!("console.debug({})", js_string(&format!("{MARKER}{marker}")));
+        if self.page.evaluate(script).await.is_err() {
+            return;
+        }
+        let _ = poll(CATCH_UP, async || Ok(self.lock().settled >= marker)).await;
     }
 
     /// Navigates and waits for the load event.
@@ -475,16 +543,12 @@ impl Visit {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Observed> {
-        self.observed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.observed)
     }
 
     /// Closes the tab.
     pub async fn close(self) {
-        for w in &self.watchers {
-            w.abort();
-        }
+        self.watcher.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.page.close()).await;
     }
 }

@@ -187,6 +187,7 @@ async fn render(
         visit.still_screenshot(shot.full_page).await
     }
     .await;
+    visit.catch_up().await;
     inputs.extend(visit.loaded_files(origin));
     let outside = visit.outside_root(origin);
     visit.close().await;
