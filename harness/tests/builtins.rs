@@ -43,6 +43,12 @@ fn ruff_findings_equal_a_direct_run() {
     assert_eq!(ours(&out, "ruff"), direct);
 }
 
+/// `ruff check .` run directly in the repository, with its own configuration.
+fn ruff_directly(repo: &Repo) -> BTreeSet<findings::Key> {
+    let args = ["check", "--output-format", "json", "--no-cache", "."];
+    findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
+}
+
 /// A notebook with an unused import in its second cell, after a markdown one.
 const NOTEBOOK: &str = r##"{"cells": [
  {"cell_type": "markdown", "metadata": {}, "source": ["# Notes"]},
@@ -62,10 +68,7 @@ fn ruff_checks_notebooks_and_only_what_its_include_takes() {
         .write("src/app.py", "import sys\n")
         .write("scripts/other.py", "import json\n")
         .write("notes.ipynb", NOTEBOOK);
-    let direct_run = || {
-        let args = ["check", "--output-format", "json", "--no-cache", "."];
-        findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
-    };
+    let direct_run = || ruff_directly(&repo);
     let paths = |keys: &BTreeSet<findings::Key>| -> Vec<String> {
         keys.iter().map(|k| k.0.clone()).collect()
     };
@@ -153,10 +156,7 @@ fn ruff_results_from_the_cache_follow_the_packages_and_the_projects_names() {
     )
     .write("pkg/mod.py", "x = 1\n")
     .write("pkg/sub/deep.py", "y = 1\n");
-    let direct_run = || {
-        let args = ["check", "--output-format", "json", "--no-cache", "."];
-        findings::ruff(repo.root(), &direct(repo.root(), "ruff", &args))
-    };
+    let direct_run = || ruff_directly(&repo);
     let check = || ours(&repo.check("ruff"), "ruff");
     let first = check();
     assert_eq!(first, direct_run());

@@ -1,13 +1,12 @@
-//! Work spread over the cores, for the few places a warm run has thousands of independent
-//! items: files to examine (thousands of system calls, which wait on the kernel, not on each
-//! other) and a run record's results to decode.
+//! Work spread over the cores, for the few places a run has thousands of independent items:
+//! files to examine (thousands of system calls, which wait on the kernel, not on each other),
+//! a run record's results to decode, and the input lists of the results a change undid.
 
 /// `f` of every item, in order, spread over the cores.
 pub fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     /// Fewer items are not worth a thread.
     const LEAST: usize = 256;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / LEAST).max(1);
+    let threads = threads(items.len(), LEAST);
     if threads == 1 {
         return items.into_iter().map(f).collect();
     }
@@ -22,19 +21,9 @@ pub fn on_every_core<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync)
         chunks.push(chunk);
     }
     let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(done) => done,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    let jobs =
+        (chunks.into_iter()).map(|chunk| move || chunk.into_iter().map(f).collect::<Vec<U>>());
+    joined(jobs).into_iter().flatten().collect()
 }
 
 /// `f` of each of as many slices of `items` as there are cores, in order, each slice at least
@@ -45,23 +34,26 @@ pub fn over_slices<'a, T: Sync, U: Send>(
     least: usize,
     f: impl Fn(&'a [T]) -> U + Sync,
 ) -> Vec<U> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / least.max(1)).max(1);
+    let threads = threads(items.len(), least);
     if threads == 1 {
         return vec![f(items)];
     }
     let f = &f;
+    joined((items.chunks(items.len().div_ceil(threads))).map(|slice| move || f(slice)))
+}
+
+/// How many threads `len` items of at least `least` each take: one per core at most.
+fn threads(len: usize, least: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.min(len / least.max(1)).max(1)
+}
+
+/// Each job on a thread of its own, their results in order; a job's panic goes on here.
+fn joined<U: Send, J: FnOnce() -> U + Send>(jobs: impl Iterator<Item = J>) -> Vec<U> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|slice| scope.spawn(move || f(slice)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(job)).collect();
+        (handles.into_iter())
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
 }

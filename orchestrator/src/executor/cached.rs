@@ -1097,39 +1097,15 @@ pub async fn dependents(
 async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) -> (u64, States) {
     let mut lists: foldhash::HashMap<Hash, Arc<InputList>> = foldhash::HashMap::default();
     for inputs in found.iter().flatten().filter_map(|e| e.inputs.as_ref()) {
-        (lists.entry(inputs.list.id())).or_insert_with(|| inputs.list.clone());
+        lists
+            .entry(inputs.list.id())
+            .or_insert_with(|| inputs.list.clone());
     }
     let lists: Vec<Arc<InputList>> = lists.into_values().collect();
-    // A hub module's change on Django undoes 2,041 results listing 2.7 million inputs between
-    // them, 9,205 distinct: those are gathered, and the lists' digests worked out, on every
-    // core and off the runtime's workers.
-    let (lists, paths) = tokio::task::spawn_blocking(move || {
-        let paths = distinct_paths(&lists);
-        (lists, paths)
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let now: States = if paths.is_empty() {
-        States::default()
-    } else {
-        let hashed = ctx.hashes.of(paths).await;
-        hashed.into_iter().map(|(p, h)| (p, h.ok())).collect()
+    let (digests, now) = match lists.is_empty() {
+        true => Default::default(),
+        false => digests_now(lists, ctx).await,
     };
-    let (digests, now) = tokio::task::spawn_blocking(move || {
-        let digests: foldhash::HashMap<Hash, Hash> =
-            crate::parallel::on_every_core(lists, |list| {
-                let state = |p: &str| now.get(p).and_then(Option::as_ref);
-                (
-                    list.id(),
-                    cache::digest(list.paths().map(|p| (p, state(p)))),
-                )
-            })
-            .into_iter()
-            .collect();
-        (digests, now)
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let mut dropped = 0;
     // Entries whose inputs changed, with their list and its digest now: a variant kept for
     // that state may answer instead.
@@ -1172,6 +1148,43 @@ async fn still_true(keys: &[Key], found: &mut [Option<Entry>], ctx: &Context) ->
         }
     }
     (dropped, now)
+}
+
+/// The digest of each of `lists` (by its id) for its inputs' states now, and those states.
+/// A hub module's change on Django undoes 2,041 results listing 2.7 million inputs between
+/// them, 9,205 distinct: those are gathered, and the digests worked out, on every core and off
+/// the runtime's workers.
+async fn digests_now(
+    lists: Vec<Arc<InputList>>,
+    ctx: &Context,
+) -> (foldhash::HashMap<Hash, Hash>, States) {
+    let (lists, paths) = blocking(move || {
+        let paths = distinct_paths(&lists);
+        (lists, paths)
+    })
+    .await;
+    let hashed = ctx.hashes.of(paths).await;
+    let now: States = hashed.into_iter().map(|(p, h)| (p, h.ok())).collect();
+    blocking(move || {
+        let digest = |list: Arc<InputList>| {
+            let state = |p: &str| now.get(p).and_then(Option::as_ref);
+            (
+                list.id(),
+                cache::digest(list.paths().map(|p| (p, state(p)))),
+            )
+        };
+        let digests = crate::parallel::on_every_core(lists, digest);
+        (digests.into_iter().collect(), now)
+    })
+    .await
+}
+
+/// `work` on a blocking thread; its panic goes on here.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// The distinct paths `lists` name.

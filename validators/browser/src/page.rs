@@ -627,6 +627,30 @@ const MASK: &str = r#"(() => {
 mod tests {
     use super::*;
 
+    /// A `Runtime.consoleAPICalled` event of `kind` whose one argument is `text`.
+    fn console(kind: &str, text: &str) -> Seen {
+        let event = serde_json::json!({
+            "type": kind,
+            "args": [{"type": "string", "value": text}],
+            "executionContextId": 1,
+            "timestamp": 0.0,
+        });
+        Seen::Console(Arc::new(serde_json::from_value(event).expect("an event")))
+    }
+
+    #[test]
+    fn a_marker_is_told_apart_from_what_the_page_logs() {
+        let observed = Mutex::new(Observed::default());
+        assert_eq!(console("error", "feed down").note(&observed), None);
+        assert_eq!(console("debug", "page debug").note(&observed), None);
+        assert_eq!(
+            console("debug", &format!("{MARKER}7")).note(&observed),
+            Some(7)
+        );
+        assert_eq!(console("log", &format!("{MARKER}8")).note(&observed), None);
+        assert_eq!(lock(&observed).console_errors, ["feed down"]);
+    }
+
     #[test]
     fn a_request_seen_ending_before_starting_is_not_in_flight() {
         let mut o = Observed::default();
